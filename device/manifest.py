@@ -1,0 +1,151 @@
+"""The asset manifest: what every file in ``firmware_assets/`` is, what it costs, and its sha256.
+
+The converter writes it and the device reads it; the device refuses any file whose hash differs, because a
+silently corrupted model gives silently wrong forecasts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device.contract import MinMaxScaling, WindowSpec
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class AssetIntegrityError(RuntimeError):
+    """An asset is missing or its sha256 differs from the manifest."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape, dtype and (for integer tensors) the affine quantization ``real = scale * (q - zero_point)``."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TensorInfo:
+        return cls(tuple(d["shape"]), d["dtype"], float(d.get("scale", 0.0)), int(d.get("zero_point", 0)))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One deployable model.
+
+    ``kind`` says which predictor runs it: ``tflite`` (a LiteRT/TFLM flatbuffer), ``linreg`` (coefficients in a JSON
+    file), ``linreg_q15`` (the same, fixed point) or ``persistence`` / ``trend`` (no file at all).
+    """
+
+    name: str
+    kind: str
+    window: WindowSpec
+    scaling: MinMaxScaling | None = None
+    file: str | None = None
+    input: TensorInfo | None = None
+    output: TensorInfo | None = None
+    macs: int = 0
+    parameters: int = 0
+    arena_bytes: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["window"] = self.window.to_dict()
+        d["scaling"] = self.scaling.to_dict() if self.scaling else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
+        return cls(
+            name=d["name"],
+            kind=d["kind"],
+            window=WindowSpec.from_dict(d["window"]),
+            scaling=MinMaxScaling.from_dict(d["scaling"]) if d.get("scaling") else None,
+            file=d.get("file"),
+            input=TensorInfo.from_dict(d["input"]) if d.get("input") else None,
+            output=TensorInfo.from_dict(d["output"]) if d.get("output") else None,
+            macs=int(d.get("macs", 0)),
+            parameters=int(d.get("parameters", 0)),
+            arena_bytes=d.get("arena_bytes"),
+            metrics=dict(d.get("metrics", {})),
+            notes=d.get("notes", ""),
+        )
+
+
+@dataclass
+class Manifest:
+    """The whole ``manifest.json``: files with their hashes, models, and the tool versions that made them."""
+
+    models: dict[str, ModelEntry]
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "models": {name: m.to_dict() for name, m in self.models.items()},
+            "files": self.files,
+            "versions": self.versions,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        known = {"format_version", "models", "files", "versions"}
+        return cls(
+            models={name: ModelEntry.from_dict(m) for name, m in d["models"].items()},
+            files=dict(d.get("files", {})),
+            versions=dict(d.get("versions", {})),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def describe_files(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Name, size and sha256 of each file, for the manifest's ``files`` section."""
+    directory = Path(directory)
+    return {n: {"bytes": (directory / n).stat().st_size, "sha256": sha256_of(directory / n)} for n in sorted(names)}
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> Path:
+    path = Path(directory) / MANIFEST_NAME
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def verify_file(directory: Path, manifest: Manifest, name: str) -> Path:
+    """Return the path of ``name`` if its sha256 matches the manifest, else raise :class:`AssetIntegrityError`."""
+    path = Path(directory) / name
+    expected = manifest.files.get(name, {}).get("sha256")
+    if expected is None:
+        raise AssetIntegrityError(f"{name}: not listed in {MANIFEST_NAME}; refusing to load an unlisted file")
+    if not path.is_file():
+        raise AssetIntegrityError(f"{name}: listed in {MANIFEST_NAME} but missing from {directory}")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise AssetIntegrityError(f"{name}: sha256 mismatch: manifest says {expected}, file has {actual}")
+    return path
+
+
+def load_manifest(directory: Path) -> Manifest:
+    """Read ``manifest.json`` from ``directory``; raises :class:`AssetIntegrityError` if it is missing or not JSON."""
+    path = Path(directory) / MANIFEST_NAME
+    try:
+        return Manifest.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise AssetIntegrityError(f"no {MANIFEST_NAME} in {directory}: run `python -m convert.quantize`") from exc
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise AssetIntegrityError(f"{path} is not a valid manifest: {exc}") from exc
