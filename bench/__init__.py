@@ -1,0 +1,1 @@
+"""Benchmarks that print tables: latency, throughput, memory; not timed unit tests."""

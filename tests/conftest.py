@@ -1,0 +1,38 @@
+"""Shared fixtures: a real Mosquitto per test, the bundled data, quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from tests.brokers import MosquittoBroker  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED_DATA = REPO / "data" / "household_power_14d.txt"
+FULL_DATA = REPO.parent / "shared" / "data" / "household_power_consumption.zip"
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path):
+    """A fresh anonymous Mosquitto on a free port; the test may restart it; always stopped by PID."""
+    broker = MosquittoBroker(tmp_path / "broker").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def bundled_data() -> Path:
+    return BUNDLED_DATA
+
+
+@pytest.fixture
+def full_data() -> Path:
+    """The full UCI file, or skip with the reason (it is not in the repo; see README)."""
+    path = Path(os.environ.get("WATTCAST_FULL_DATA", FULL_DATA))
+    if not path.is_file():
+        pytest.skip(f"the full UCI file is not at {path} (set WATTCAST_FULL_DATA to run full-data checks)")
+    return path
