@@ -1,0 +1,84 @@
+"""The microcontroller model family: one small LSTM over the reading and its calendar context, then one Dense.
+
+Calendar features (sin/cos of the hour of day and of the day of week) come from the reading's timestamp through
+:func:`device.contract.feature_matrix`, so a device computes exactly what the model was trained on. One LSTM layer
+followed by a Dense keeps the graph to what the int8 converter fuses (UNIDIRECTIONAL_SEQUENCE_LSTM + FULLY_CONNECTED),
+which TFLM runs in a few kilobytes of arena.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from device.contract import TARGET, WindowSpec
+
+if TYPE_CHECKING:  # keras is heavy; parameter and MAC counts must not need it
+    import keras
+
+HOUR = ("hour_sin", "hour_cos")
+DOW = ("dow_sin", "dow_cos")
+SUBMETERS = ("sm1", "sm2", "sm3")
+
+
+@dataclass(frozen=True)
+class McuConfig:
+    """One member of the family: LSTM(``units``) over ``features`` (the target first), then Dense(1)."""
+
+    name: str
+    units: int
+    features: tuple[str, ...]
+    seq_len: int = 30
+    horizon: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.features or self.features[0] != TARGET:
+            raise ValueError(f"{self.name}: the first feature must be the target {TARGET!r}, got {self.features}")
+        if self.units < 1:
+            raise ValueError(f"{self.name}: units must be >= 1, got {self.units}")
+
+    @property
+    def window(self) -> WindowSpec:
+        return WindowSpec(seq_len=self.seq_len, horizon=self.horizon, features=self.features)
+
+    @property
+    def parameters(self) -> int:
+        """LSTM: 4 gates x (input kernel + recurrent kernel + bias); Dense: n weights + 1 bias."""
+        n, m = self.units, len(self.features)
+        return 4 * n * (m + n + 1) + n + 1
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference: T steps of 4 gates x n x (m + n), plus the n of the Dense."""
+        n, m = self.units, len(self.features)
+        return self.seq_len * 4 * n * (m + n) + n
+
+
+def build_model(config: McuConfig) -> keras.Model:
+    """An uncompiled Keras model with a fixed batch-free input (seq_len, n_features), as the converter expects."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    inputs = keras.Input((config.seq_len, len(config.features)), name="window")
+    hidden = keras.layers.LSTM(config.units, name="lstm")(inputs)
+    output = keras.layers.Dense(1, name="forecast")(hidden)
+    return keras.Model(inputs, output, name=config.name)
+
+
+#: The search: a handful of sizes and feature sets, not a grid. Names say units and features.
+CANDIDATES: tuple[McuConfig, ...] = (
+    McuConfig("lstm16_hour", 16, (TARGET, *HOUR)),
+    McuConfig("lstm16_hour_dow", 16, (TARGET, *HOUR, *DOW)),
+    McuConfig("lstm8_hour_sm", 8, (TARGET, *HOUR, *SUBMETERS)),
+    McuConfig("lstm16_hour_sm", 16, (TARGET, *HOUR, *SUBMETERS)),
+    McuConfig("lstm18_hour_dow_sm", 18, (TARGET, *HOUR, *DOW, *SUBMETERS)),
+)
+
+
+def candidate(name: str) -> McuConfig:
+    """Look a candidate up by name; raises KeyError listing the known names."""
+    by_name = {c.name: c for c in CANDIDATES}
+    if name not in by_name:
+        raise KeyError(f"unknown candidate {name!r}; known: {sorted(by_name)}")
+    return by_name[name]

@@ -1,0 +1,133 @@
+"""The search's outputs a person reads: one Markdown table, the winner, and error against size and energy (PNG).
+
+Energy per inference is an estimate, not a measurement: MACs x cycles per MAC at a microcontroller clock and power
+(defaults: about 9 cycles per int8 LSTM MAC on a Cortex-M4 class core at 80 MHz drawing 40 mW).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """Estimated energy per inference from the MAC count; every figure it gives is labelled estimated."""
+
+    cycles_per_mac: float = 9.0
+    clock_hz: float = 80e6
+    power_w: float = 0.040
+
+    def microjoules(self, macs: int) -> float:
+        return macs * self.cycles_per_mac / self.clock_hz * self.power_w * 1e6
+
+
+@dataclass
+class SearchRow:
+    """One line of the table: a candidate or a baseline. Unknown figures stay None and print as a dash."""
+
+    name: str
+    features: str
+    parameters: int
+    macs: int
+    float_mse: float
+    float_mae: float
+    int8_mse: float | None = None
+    int8_mae: float | None = None
+    int8_bytes: int | None = None
+    arena_bytes: int | None = None
+    epochs: int | None = None
+    train_seconds: float | None = None
+    kind: str = "lstm"  # "lstm", or the baseline's kind ("persistence", "linreg")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a winner must fit: the issue's microcontroller limits."""
+
+    max_parameters: int = 2000
+    max_arena_bytes: int = 16 * 1024
+
+    def admits(self, row: SearchRow) -> bool:
+        return (
+            row.kind == "lstm"
+            and row.parameters <= self.max_parameters
+            and row.int8_mse is not None
+            and row.arena_bytes is not None
+            and row.arena_bytes <= self.max_arena_bytes
+        )
+
+
+def pick_winner(rows: list[SearchRow], budget: Budget) -> SearchRow | None:
+    """The admissible LSTM with the lowest int8 test MSE (the deployed number, not the float one)."""
+    admissible = [r for r in rows if budget.admits(r)]
+    return min(admissible, key=lambda r: r.int8_mse) if admissible else None
+
+
+def _fmt(value: float | int | None, spec: str) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def markdown_table(rows: list[SearchRow], winner: SearchRow | None, energy: EnergyModel) -> str:
+    """The search table, winner in bold; MSE/MAE in kW² / kW on the chronological test part."""
+    header = (
+        "| model | features | params | MACs | est. µJ/inference | int8 bytes | arena bytes | float MSE | float MAE "
+        "| int8 MSE | int8 MAE | epochs | train s |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for r in rows:
+        name = f"**{r.name}** (winner)" if winner is not None and r.name == winner.name else r.name
+        lines.append(
+            f"| {name} | {r.features} | {r.parameters:,} | {r.macs:,} | {energy.microjoules(r.macs):.1f} "
+            f"| {_fmt(r.int8_bytes, ',')} | {_fmt(r.arena_bytes, ',')} | {r.float_mse:.4f} | {r.float_mae:.4f} "
+            f"| {_fmt(r.int8_mse, '.4f')} | {_fmt(r.int8_mae, '.4f')} | {_fmt(r.epochs, 'd')} "
+            f"| {_fmt(r.train_seconds, '.0f')} |"
+        )
+    return header + "\n".join(lines) + "\n"
+
+
+def _plot_error_against(rows: list[SearchRow], x_of, xlabel: str, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lstm = sorted((r for r in rows if r.kind == "lstm"), key=x_of)
+    for label, attr, style in (("float", "float_mse", "o--"), ("int8", "int8_mse", "s-")):
+        points = [(x_of(r), getattr(r, attr)) for r in lstm if getattr(r, attr) is not None]
+        if points:
+            ax.plot(*zip(*points), style, label=f"LSTM family, {label}")
+    for r in lstm:
+        ax.annotate(r.name, (x_of(r), r.int8_mse if r.int8_mse is not None else r.float_mse), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    for r in rows:
+        if r.kind != "lstm":
+            ax.axhline(r.float_mse, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(f"{r.name} {r.float_mse:.4f}", (ax.get_xlim()[0], r.float_mse), fontsize=7, color="grey",
+                        xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test MSE (kW²)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_error_vs_size(rows: list[SearchRow], path: Path) -> Path:
+    return _plot_error_against(rows, lambda r: r.parameters, "parameters", "Test MSE against model size", path)
+
+
+def plot_error_vs_energy(rows: list[SearchRow], energy: EnergyModel, path: Path) -> Path:
+    xlabel = (f"estimated energy per inference (µJ; MACs × {energy.cycles_per_mac:g} cycles "
+              f"at {energy.clock_hz / 1e6:g} MHz, {energy.power_w * 1e3:g} mW)")
+    return _plot_error_against(rows, lambda r: energy.microjoules(r.macs), xlabel,
+                               "Test MSE against estimated energy per inference", path)
