@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from device.contract import CALENDAR_FEATURES, feature_matrix
+from device.contract import CALENDAR_FEATURES, MEASUREMENTS, feature_matrix
 from train.mcu_models import CANDIDATES, McuConfig, build_model, candidate
 from train.search_report import Budget, EnergyModel, SearchRow, pick_winner
 
@@ -39,14 +39,14 @@ def test_calendar_inputs_follow_the_timestamps_through_the_contract():
     # Monday 2007-01-01 06:00 UTC and 18:00 the same day, in minutes since the epoch.
     six_am = 1_167_631_200 // 60
     minutes = np.array([six_am, six_am + 12 * 60])
-    config = candidate("lstm16_hour_dow")
-    matrix = feature_matrix({"gap": np.array([1.0, 2.0])}, minutes, config.features)
+    config = candidate("res18_hour_dow_sm")
+    matrix = feature_matrix({name: np.array([1.0, 2.0]) for name in MEASUREMENTS}, minutes, config.features)
     hour_sin = matrix[:, config.features.index("hour_sin")]
     dow = matrix[:, [config.features.index("dow_sin"), config.features.index("dow_cos")]]
     assert hour_sin == pytest.approx([1.0, -1.0])  # 06:00 is a quarter day, 18:00 three quarters
     week_angle = 2 * np.pi * 6 / (7 * 24)  # Monday 00:00 is angle 0; 06:00 is 6 hours of the 168 on
     assert dow[0] == pytest.approx([np.sin(week_angle), np.cos(week_angle)])
-    assert set(config.features) - {"gap"} == set(CALENDAR_FEATURES)
+    assert set(CALENDAR_FEATURES) <= set(config.features)
 
 
 def test_energy_estimate_is_macs_times_cycles_over_clock_times_power():
@@ -66,3 +66,13 @@ def test_the_winner_is_the_lowest_int8_mse_within_the_parameter_and_arena_budget
         _row("fits_best", 1800, 12_000, 0.18),
     ]
     assert pick_winner(rows, Budget()).name == "fits_best"
+
+
+def test_a_residual_member_predicts_the_last_reading_when_its_dense_is_zero():
+    config = McuConfig("probe", 4, ("gap", "hour_sin", "hour_cos"), residual=True)
+    model = build_model(config)
+    dense = model.get_layer("change")
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+    x = np.random.default_rng(0).random((3, 30, 3)).astype(np.float32)
+    assert model.predict(x, verbose=0)[:, 0] == pytest.approx(x[:, -1, 0])
+    assert model.count_params() == config.parameters

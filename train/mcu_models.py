@@ -4,6 +4,10 @@ Calendar features (sin/cos of the hour of day and of the day of week) come from 
 :func:`device.contract.feature_matrix`, so a device computes exactly what the model was trained on. One LSTM layer
 followed by a Dense keeps the graph to what the int8 converter fuses (UNIDIRECTIONAL_SEQUENCE_LSTM + FULLY_CONNECTED),
 which TFLM runs in a few kilobytes of arena.
+
+A ``residual`` member adds the last scaled reading to the Dense output (a STRIDED_SLICE and an ADD in the int8
+graph, no parameters): the LSTM then learns only the change over the horizon, which trains faster and lower than
+learning to carry the level through an 8-bit state.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class McuConfig:
     name: str
     units: int
     features: tuple[str, ...]
+    residual: bool = False
     seq_len: int = 30
     horizon: int = 5
 
@@ -50,7 +55,8 @@ class McuConfig:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates per inference: T steps of 4 gates x n x (m + n), plus the n of the Dense."""
+        """Multiply-accumulates per inference: T steps of 4 gates x n x (m + n), plus the n of the Dense (the
+        residual ADD is one addition, not counted)."""
         n, m = self.units, len(self.features)
         return self.seq_len * 4 * n * (m + n) + n
 
@@ -62,17 +68,20 @@ def build_model(config: McuConfig) -> keras.Model:
 
     inputs = keras.Input((config.seq_len, len(config.features)), name="window")
     hidden = keras.layers.LSTM(config.units, name="lstm")(inputs)
-    output = keras.layers.Dense(1, name="forecast")(hidden)
+    output = keras.layers.Dense(1, name="change" if config.residual else "forecast")(hidden)
+    if config.residual:
+        output = keras.layers.Add(name="forecast")([output, inputs[:, -1, :1]])  # + the last scaled reading
     return keras.Model(inputs, output, name=config.name)
 
 
 #: The search: a handful of sizes and feature sets, not a grid. Names say units and features.
+#: ``lstm16_hour`` is the issue's measured reference; its residual twin isolates what the skip adds.
 CANDIDATES: tuple[McuConfig, ...] = (
     McuConfig("lstm16_hour", 16, (TARGET, *HOUR)),
-    McuConfig("lstm16_hour_dow", 16, (TARGET, *HOUR, *DOW)),
-    McuConfig("lstm8_hour_sm", 8, (TARGET, *HOUR, *SUBMETERS)),
-    McuConfig("lstm16_hour_sm", 16, (TARGET, *HOUR, *SUBMETERS)),
-    McuConfig("lstm18_hour_dow_sm", 18, (TARGET, *HOUR, *DOW, *SUBMETERS)),
+    McuConfig("res16_hour", 16, (TARGET, *HOUR), residual=True),
+    McuConfig("res8_hour_sm", 8, (TARGET, *HOUR, *SUBMETERS), residual=True),
+    McuConfig("res16_hour_sm", 16, (TARGET, *HOUR, *SUBMETERS), residual=True),
+    McuConfig("res18_hour_dow_sm", 18, (TARGET, *HOUR, *DOW, *SUBMETERS), residual=True),
 )
 
 
