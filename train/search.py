@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,9 @@ class SearchConfig:
 
     data: Path = BUNDLED_DATA
     out_dir: Path = Path("runs/search")
+    seq_len: int = 30
+    horizon: int = 5
+    resample_minutes: int = 1  # 60 gives the paper's hourly protocol (hourly means)
     candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
     epochs: int = 12
     batch_size: int = 1024
@@ -105,6 +108,22 @@ def load_series(path: Path) -> Series:
     return Series({m: filled[keep, i] for i, m in enumerate(MEASUREMENTS)}, minutes)
 
 
+def resample(series: Series, minutes: int) -> Series:
+    """Means over aligned blocks of ``minutes`` rows (from the first whole block), stamped at the block's start."""
+    if minutes == 1:
+        return series
+    first = int((-series.minutes[0]) % minutes)
+    n_blocks = (len(series.minutes) - first) // minutes
+    rows = slice(first, first + n_blocks * minutes)
+    means = {k: v[rows].reshape(n_blocks, minutes).mean(axis=1) for k, v in series.measurements.items()}
+    return Series(means, series.minutes[rows][::minutes])
+
+
+def member(name: str, config: SearchConfig) -> McuConfig:
+    """The named candidate, on this run's window length and horizon."""
+    return replace(candidate(name), seq_len=config.seq_len, horizon=config.horizon)
+
+
 def cut_windows(series: Series, spec: WindowSpec, config: SearchConfig) -> Windows:
     """Split 80/20 by time, fit the scaling on the training part, cut windows inside each part, hold out a tail."""
     features = feature_matrix(series.measurements, series.minutes, spec.features)
@@ -134,7 +153,7 @@ def baseline_rows(series: Series, config: SearchConfig) -> list[SearchRow]:
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds)."""
     rows = []
     for features in tqdm(BASELINE_FEATURES, desc="baselines", unit="fit"):
-        spec = WindowSpec(features=features)
+        spec = WindowSpec(config.seq_len, config.horizon, features)
         w = cut_windows(series, spec, config)
         if features == (TARGET,):
             m = score_predictor(Persistence(spec), w)
@@ -171,8 +190,9 @@ def train_candidate(mcu: McuConfig, windows: Windows, config: SearchConfig):
 def handover(mcu: McuConfig, model, windows: Windows, metrics: dict, config: SearchConfig, models_dir: Path) -> None:
     """Write the :mod:`train.artifacts` folder ``convert`` reads: Keras model, spec, scaling, calibration windows."""
     rng = np.random.default_rng(config.seed)
-    calibration = windows.x_train[rng.choice(len(windows.x_train), config.calibration_windows, replace=False)]
-    held_out = np.linspace(0, len(windows.x_test) - 1, config.handover_val_windows).astype(int)
+    n_calibration = min(config.calibration_windows, len(windows.x_train))
+    calibration = windows.x_train[rng.choice(len(windows.x_train), n_calibration, replace=False)]
+    held_out = np.unique(np.linspace(0, len(windows.x_test) - 1, config.handover_val_windows).astype(int))
     save_trained_model(models_dir, TrainedModel(
         name=mcu.name, window=mcu.window, scaling=windows.scaling, calibration=calibration,
         x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=mcu.parameters, metrics=metrics,
@@ -215,12 +235,12 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
     leaves a table of what finished."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    series = load_series(config.data)
-    log.info("%s: %d rows", config.data, len(series.minutes))
+    series = resample(load_series(config.data), config.resample_minutes)
+    log.info("%s: %d rows of %d minute(s)", config.data, len(series.minutes), config.resample_minutes)
     rows = baseline_rows(series, config)
     write_outputs(rows, config)
     for name in tqdm(config.candidates, desc="candidates", unit="model"):
-        rows.append(candidate_row(candidate(name), series, config, out / "models"))
+        rows.append(candidate_row(member(name, config), series, config, out / "models"))
         write_outputs(rows, config)
     return rows
 
@@ -233,6 +253,12 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    help="raw UCI file (.txt or .zip); the full file gives the issue's numbers")
     p.add_argument("--out-dir", type=Path, default=defaults.out_dir,
                    help="where results.json, table.md, the PNGs and models/ (the hand-over folders) go")
+    p.add_argument("--seq-len", type=int, default=defaults.seq_len, help="readings per input window")
+    p.add_argument("--horizon", type=int, default=defaults.horizon,
+                   help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
+    p.add_argument("--resample-minutes", type=int, default=defaults.resample_minutes,
+                   help="average the series over blocks of this many minutes first (60 = the paper's hourly "
+                        "protocol, with --seq-len 24 --horizon 1)")
     p.add_argument("--candidates", nargs="+", default=list(defaults.candidates),
                    choices=[c.name for c in CANDIDATES], help="which members of train.mcu_models to train")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs per candidate")
@@ -244,7 +270,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    help="chronological tail of the training windows used for early stopping")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for weights, shuffling and calibration")
     a = p.parse_args(argv)
-    return SearchConfig(data=a.data, out_dir=a.out_dir, candidates=tuple(a.candidates), epochs=a.epochs,
+    return SearchConfig(data=a.data, out_dir=a.out_dir, seq_len=a.seq_len, horizon=a.horizon,
+                        resample_minutes=a.resample_minutes, candidates=tuple(a.candidates), epochs=a.epochs,
                         batch_size=a.batch_size, learning_rate=a.learning_rate, patience=a.patience,
                         val_fraction=a.val_fraction, seed=a.seed)
 

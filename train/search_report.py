@@ -114,7 +114,8 @@ def _plot_error_against(rows: list[SearchRow], x_of, xlabel: str, title: str, pa
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test MSE (kW²)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if lstm:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
