@@ -54,6 +54,8 @@ class MosquittoBroker:
 
     workdir: Path
     extra_config: str = ""
+    #: False when ``extra_config`` brings its own listeners (e.g. a secured config): no anonymous listener is added.
+    anonymous_listener: bool = True
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -68,10 +70,11 @@ class MosquittoBroker:
     def write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
+        listener = f"listener {self.port} 127.0.0.1\nallow_anonymous true\n" if self.anonymous_listener else ""
+        # Started as root, mosquitto drops to user "mosquitto", which cannot open the test's temp folder (0700).
+        stay = "user root\n" if os.geteuid() == 0 else ""
         base = (
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            f"persistence_location {self.workdir}/\n"
+            listener + stay + f"persistence_location {self.workdir}/\n"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
