@@ -1,0 +1,284 @@
+"""Replay the household data over MQTT as one meter or a fleet, in time order, at QoS 1.
+
+By default only the held-out part of the chronological split is replayed, so a device is scored on minutes no model
+was trained on. Missing rows go out with nulls, so the device meets the real outages. paho's queue limits are
+respected: when its queue is full the replay waits for acknowledgements, it never drops a reading.
+
+Run ``python -m simulator.replay --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from tqdm import tqdm
+
+from device.contract import MEASUREMENTS
+from simulator.connection import BrokerSettings
+from simulator.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
+
+log = logging.getLogger(__name__)
+BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """What to replay, to where, how fast."""
+
+    data: Path = BUNDLED_DATA
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    #: 1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges.
+    speed: float = 0.0
+    #: First and last (exclusive) timestamp replayed, ISO (``2007-05-03`` or ``2007-05-03T12:00``); None = the
+    #: held-out part of the split.
+    start: str | None = None
+    end: str | None = None
+    meters: int = 1
+    #: Meter k starts this many minutes after meter k-1, so the fleet does not send identical readings.
+    meter_offset_minutes: int = 1440
+    meter_id_prefix: str = "house"
+    topic_prefix: str = DEFAULT_PREFIX
+    client_id: str = "wattcast-replay"
+    #: paho sends at most this many unacknowledged QoS 1 messages at once...
+    max_inflight: int = 100
+    #: ...and holds at most this many in memory; beyond, publish() says MQTT_ERR_QUEUE_SIZE and the replay waits.
+    max_queued: int = 1000
+    #: How long to wait for the last acknowledgements once everything is sent.
+    ack_timeout_s: float = 60.0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.speed < 0:
+            raise ValueError(f"speed must be >= 0 (0 = as fast as acknowledged), got {self.speed}")
+        if self.meters < 1 or self.meter_offset_minutes < 0:
+            raise ValueError(f"need meters >= 1 and meter_offset_minutes >= 0, got {self.meters}/{self.meter_offset_minutes}")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The readings to replay: whole-minute timestamps and raw measurements (NaN where the file had ``?``)."""
+
+    minutes: np.ndarray
+    values: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+    def slice(self, rows: slice) -> Stream:
+        return Stream(self.minutes[rows], {k: v[rows] for k, v in self.values.items()})
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What happened: every reading is either acknowledged, refused by the broker, or still unacknowledged."""
+
+    published: int
+    acknowledged: int
+    refused: int
+    meters: tuple[str, ...]
+    first_ts: str
+    last_ts: str
+    seconds: float
+
+    @property
+    def complete(self) -> bool:
+        return self.acknowledged == self.published
+
+
+def _minute(iso: str) -> int:
+    return int(np.datetime64(iso, "m").astype(np.int64))
+
+
+def load_stream(config: ReplayConfig) -> Stream:
+    """The readings of ``config.data`` between ``start`` and ``end``, by default the held-out part of the split."""
+    from train.data import load_measurements
+    from train.splits import held_out_start
+
+    loaded = load_measurements(config.data)
+    stream = Stream(np.asarray(loaded.minutes, np.int64), {m: np.asarray(loaded.values[m], np.float64) for m in MEASUREMENTS})
+    if config.start is None and config.end is None:
+        return stream.slice(slice(held_out_start(len(stream)), None))
+    lo = 0 if config.start is None else int(np.searchsorted(stream.minutes, _minute(config.start)))
+    hi = len(stream) if config.end is None else int(np.searchsorted(stream.minutes, _minute(config.end)))
+    if hi <= lo:
+        raise ValueError(f"no readings in {config.start} .. {config.end} of {config.data}")
+    return stream.slice(slice(lo, hi))
+
+
+def fleet_starts(n_rows: int, meters: int, offset: int) -> tuple[list[int], int]:
+    """First row of each meter and the number of readings each replays (the same for all, so the load is even)."""
+    length = n_rows - (meters - 1) * offset
+    if length <= 0:
+        raise ValueError(f"{meters} meters {offset} minutes apart need more than {n_rows} readings; "
+                         "lower --meters or --meter-offset, or widen --start/--end")
+    return [k * offset for k in range(meters)], length
+
+
+class AckingPublisher:
+    """A connected paho client that publishes at QoS 1 and counts PUBACKs; a full queue makes it wait, never drop."""
+
+    def __init__(self, settings: BrokerSettings, client_id: str, max_inflight: int, max_queued: int) -> None:
+        self.client = settings.client(client_id)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.max_queued_messages_set(max_queued)
+        self.published = 0
+        self.acknowledged = 0
+        self.refused = 0
+        self.queue_full_waits = 0
+        self._settled = threading.Condition()
+        self._connack: mqtt.ReasonCode | None = None
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.connect_async(settings.host, settings.port)
+        self.client.loop_start()
+        with self._settled:
+            self._settled.wait_for(lambda: self._connack is not None, CONNECT_TIMEOUT_S)
+        if self._connack is None or self._connack.is_failure:
+            self.close()
+            raise ConnectionError(f"broker {settings.url} refused or did not answer: {self._connack}")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._settled:
+            self._connack = reason_code
+            self._settled.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._settled:
+            if reason_code.is_failure:  # MQTT 5 PUBACK with e.g. "Not authorized"
+                self.refused += 1
+            else:
+                self.acknowledged += 1
+            self._settled.notify_all()
+
+    @property
+    def settled(self) -> int:
+        return self.acknowledged + self.refused
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1; while paho's queue is full, wait for an acknowledgement and try again."""
+        while True:
+            info = self.client.publish(topic, payload, qos=1)
+            # NO_CONN still queues a QoS 1 message: paho sends it after reconnecting.
+            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self.published += 1
+                return
+            if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+                raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            self.queue_full_waits += 1
+            with self._settled:
+                settled = self.settled
+                self._settled.wait_for(lambda: self.settled > settled, timeout=1.0)
+
+    def wait_all(self, timeout_s: float) -> bool:
+        """Wait until every published message is acknowledged or refused; False if the timeout passed first."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self.settled >= self.published, timeout_s)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def replay(config: ReplayConfig, stream: Stream | None = None) -> ReplayResult:
+    """Publish the readings of ``stream`` (default: :func:`load_stream`) for every meter and wait for the acks."""
+    stream = load_stream(config) if stream is None else stream
+    starts, length = fleet_starts(len(stream), config.meters, config.meter_offset_minutes)
+    meters = tuple(f"{config.meter_id_prefix}{k + 1}" for k in range(config.meters))
+    topics = [reading_topic(m, config.topic_prefix) for m in meters]
+    stamps = timestamps(stream.minutes)
+    values = np.stack([stream.values[m] for m in MEASUREMENTS], axis=1)
+    log.info("replaying %d readings x %d meters (%s .. %s) to %s at speed %s", length, len(meters), stamps[0],
+             stamps[starts[-1] + length - 1], config.broker.url, config.speed or "max")
+
+    publisher = AckingPublisher(config.broker, config.client_id, config.max_inflight, config.max_queued)
+    began = time.monotonic()
+    try:
+        with tqdm(total=length * len(meters), unit="msg", desc="replay", disable=not config.progress) as bar:
+            for step in range(length):
+                if config.speed > 0:
+                    _sleep_until(began + step * 60.0 / config.speed)
+                for topic, start in zip(topics, starts):
+                    row = start + step
+                    publisher.publish(topic, encode_reading(str(stamps[row]), dict(zip(MEASUREMENTS, values[row]))))
+                bar.update(len(topics))
+                if step % 500 == 0:
+                    bar.set_postfix(acked=publisher.acknowledged)
+        if not publisher.wait_all(config.ack_timeout_s):
+            log.warning("%d of %d readings still unacknowledged after %.0f s", publisher.published - publisher.settled,
+                        publisher.published, config.ack_timeout_s)
+    finally:
+        publisher.close()
+    result = ReplayResult(publisher.published, publisher.acknowledged, publisher.refused, meters, str(stamps[0]),
+                          str(stamps[starts[-1] + length - 1]), time.monotonic() - began)
+    log.info("published %d, acknowledged %d, refused %d in %.1f s (paho queue full %d times)", result.published,
+             result.acknowledged, result.refused, result.seconds, publisher.queue_full_waits)
+    return result
+
+
+def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator.replay",
+        description="Publish household power readings to meter/<meter_id>/reading at QoS 1, in time order, as one "
+        "meter or a fleet. Default: the held-out part of the chronological split of the bundled 14-day slice.",
+    )
+    d = ReplayConfig()
+    parser.add_argument("--data", type=Path, default=d.data,
+                        help="raw UCI file (.txt or the .zip holding it) or the cleaned CSV (default: the bundled slice)")
+    parser.add_argument("--speed", type=float, default=d.speed,
+                        help="1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges (default)")
+    parser.add_argument("--start", help="first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00 "
+                        "(default: the start of the held-out part of the split)")
+    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
+    parser.add_argument("--meters", type=int, default=d.meters,
+                        help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
+    parser.add_argument("--meter-offset", type=int, default=d.meter_offset_minutes, dest="meter_offset_minutes",
+                        help="minutes of data between one meter's first reading and the next meter's (default: a day); "
+                        "every meter replays the same number of readings")
+    parser.add_argument("--meter-id-prefix", default=d.meter_id_prefix, help="meter ids are this plus 1..N")
+    parser.add_argument("--prefix", default=d.topic_prefix, dest="topic_prefix",
+                        help="first topic level: <prefix>/<meter_id>/reading (default: meter)")
+    parser.add_argument("--client-id", default=d.client_id, help="MQTT client id of the replay")
+    parser.add_argument("--max-inflight", type=int, default=d.max_inflight,
+                        help="unacknowledged QoS 1 messages paho sends at once")
+    parser.add_argument("--max-queued", type=int, default=d.max_queued,
+                        help="messages paho holds before the replay waits for acknowledgements (it never drops)")
+    parser.add_argument("--ack-timeout", type=float, default=d.ack_timeout_s, dest="ack_timeout_s",
+                        help="seconds to wait for the last acknowledgements")
+    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    BrokerSettings.add_arguments(parser)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ReplayConfig:
+    return ReplayConfig(
+        data=args.data, broker=BrokerSettings.from_args(args), speed=args.speed, start=args.start, end=args.end,
+        meters=args.meters, meter_offset_minutes=args.meter_offset_minutes, meter_id_prefix=args.meter_id_prefix,
+        topic_prefix=args.topic_prefix, client_id=args.client_id, max_inflight=args.max_inflight,
+        max_queued=args.max_queued, ack_timeout_s=args.ack_timeout_s, progress=args.progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = replay(config_from_args(build_parser().parse_args(argv)))
+    print(f"published {result.published}  acknowledged {result.acknowledged}  refused {result.refused}  "
+          f"meters {len(result.meters)}  {result.first_ts} .. {result.last_ts}  {result.seconds:.1f} s")
+    return 0 if result.complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
