@@ -1,0 +1,94 @@
+"""Which model to deploy, computed from the measured figures, per device class.
+
+The rule: among the models that fit the device's budget, take the best online MSE; every model whose MSE is within
+``margin`` of it is "as good"; of those, pick the cheapest (energy per inference on that device, then flash bytes,
+then MACs). No model name is written here: a different run can give a different answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+#: "Within 2% of the best MSE": smaller than the spread between runs of the same LSTM, larger than int8 rounding.
+DEFAULT_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the rule needs to know about one model on one device class."""
+
+    name: str
+    mse: float
+    energy_uj: float | None
+    energy_estimated: bool
+    flash_bytes: int
+    ram_bytes: int | None
+    macs: int
+
+
+@dataclass(frozen=True)
+class DeviceClass:
+    """A kind of device, the agent's energy profile for it, and what a model may occupy there (None = no limit)."""
+
+    name: str
+    energy_profile: str
+    max_flash_bytes: int | None = None
+    max_ram_bytes: int | None = None
+
+    def admits(self, c: Candidate) -> bool:
+        flash_ok = self.max_flash_bytes is None or c.flash_bytes <= self.max_flash_bytes
+        ram_ok = self.max_ram_bytes is None or c.ram_bytes is None or c.ram_bytes <= self.max_ram_bytes
+        return flash_ok and ram_ok and math.isfinite(c.mse)
+
+    def budget_text(self) -> str:
+        if self.max_flash_bytes is None and self.max_ram_bytes is None:
+            return "no size limit"
+        return f"model ≤ {self.max_flash_bytes / 1024:.0f} KiB flash, tensor arena ≤ {self.max_ram_bytes / 1024:.0f} KiB RAM"
+
+
+#: A Raspberry Pi 4B runs anything we ship; a Cortex-M4F class MCU (e.g. STM32L4: 1 MiB flash, 128 KiB RAM) leaves
+#: room for the firmware and the radio stack only if the model takes a quarter of the flash and the RAM.
+DEVICE_CLASSES: tuple[DeviceClass, ...] = (
+    DeviceClass("Raspberry Pi 4B", "pi4"),
+    DeviceClass("Cortex-M4F MCU", "mcu", max_flash_bytes=256 * 1024, max_ram_bytes=32 * 1024),
+)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    device: str
+    model: str | None
+    reason: str
+    best_model: str | None
+    best_mse: float | None
+    margin: float
+    considered: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _cost(c: Candidate) -> tuple[float, int, int]:
+    return (math.inf if c.energy_uj is None else c.energy_uj, c.flash_bytes, c.macs)
+
+
+def recommend(candidates: Sequence[Candidate], device: DeviceClass, margin: float = DEFAULT_MARGIN) -> Recommendation:
+    """The cheapest model on ``device`` whose online MSE is within ``margin`` (relative) of the best that fits."""
+    fitting = [c for c in candidates if device.admits(c)]
+    if not fitting:
+        return Recommendation(device.name, None, f"No model fits the {device.name} budget ({device.budget_text()}).",
+                              None, None, margin, ())
+    best = min(fitting, key=lambda c: c.mse)
+    good = [c for c in fitting if c.mse <= best.mse * (1 + margin)]
+    pick = min(good, key=_cost)
+    energy = "unknown energy" if pick.energy_uj is None else (
+        f"{pick.energy_uj:.3g} µJ per inference{' (estimated)' if pick.energy_estimated else ''}")
+    if pick is best:
+        why = f"it has the lowest online MSE ({best.mse:.4f}) of the {len(fitting)} models that fit"
+    else:
+        why = (f"its online MSE {pick.mse:.4f} is within {margin:.0%} of the best ({best.name}, {best.mse:.4f}), "
+               f"and it is the cheapest of the {len(good)} that are")
+    reason = f"{pick.name}: {why}, at {energy} and {pick.flash_bytes:,} bytes of model."
+    return Recommendation(device.name, pick.name, reason, best.name, best.mse, margin, tuple(c.name for c in fitting))

@@ -1,0 +1,125 @@
+"""The comparison report is a pure function of (metrics, predictions, manifest): checked on a synthetic run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from device.contract import WindowSpec
+from device.manifest import Manifest, ModelEntry
+from simulator.recommend import DEVICE_CLASSES, Candidate, DeviceClass, recommend
+from simulator.report import write_report
+
+PI, MCU = DEVICE_CLASSES
+
+
+def model_metrics(mse: float, flash: int, uj_pi: float, uj_mcu: float, arena: int | None = None) -> dict:
+    energy = {
+        "pi4": {"uj_per_inference": uj_pi, "j_per_day": uj_pi * 1440e-6, "battery_days": 1e6 / uj_pi, "label": "measured"},
+        "mcu": {"uj_per_inference": uj_mcu, "j_per_day": uj_mcu * 1440e-6, "battery_days": 1e6 / uj_mcu,
+                "label": "estimated"},
+    }
+    return {"predictions": 100, "scored": 95, "mse": mse, "rmse": mse**0.5, "mae": mse / 2, "mape": 30.0,
+            "latency_us": {"p50": uj_pi, "p95": 2 * uj_pi, "p99": 3 * uj_pi, "max": 4 * uj_pi},
+            "end_to_end_us": {"p50": 100.0, "p95": 200.0, "p99": 300.0, "max": 400.0},
+            "flash_bytes": flash, "arena_bytes": arena, "macs": flash, "energy": energy}
+
+
+@pytest.fixture
+def metrics() -> dict:
+    return {
+        "agent_id": "test", "uptime_s": 5.0,
+        "readings": {"received": 100, "accepted": 100, "duplicates": 0, "late": 0, "filled_minutes": 0,
+                     "null_values": 3},
+        "rejected": {},
+        "process": {"rss_bytes": 50_000_000, "peak_rss_bytes": 60_000_000, "tracemalloc_peak_bytes": 1_000_000},
+        "models": {
+            "persistence": model_metrics(0.30, 1, 0.5, 0.01),
+            "linreg": model_metrics(0.2020, 256, 3.0, 0.3),
+            "lstm_int8": model_metrics(0.2000, 9_000, 80.0, 160.0, arena=6_300),
+            "big_lstm": model_metrics(0.1990, 900_000, 900.0, 9_000.0, arena=200_000),
+        },
+    }
+
+
+@pytest.fixture
+def manifest() -> Manifest:
+    spec = WindowSpec()
+    kinds = {"persistence": "persistence", "linreg": "linreg", "lstm_int8": "tflite", "big_lstm": "tflite"}
+    return Manifest({n: ModelEntry(n, k, spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
+
+
+@pytest.fixture
+def predictions() -> list[dict]:
+    rows = []
+    for model in ("persistence", "linreg", "lstm_int8", "big_lstm"):
+        for i in range(600):
+            ts = f"2007-05-01T{i // 60:02d}:{i % 60:02d}:00"
+            rows.append({"meter": "house1", "model": model, "ts": ts, "target_ts": ts, "predicted": 1.0 + i / 600,
+                         "actual": None if i >= 595 else 1.0})
+    return rows
+
+
+def test_report_writes_markdown_json_and_three_plots(tmp_path: Path, metrics, predictions, manifest):
+    files = write_report(metrics, predictions, manifest, tmp_path)
+    assert files.markdown.is_file() and files.json.is_file()
+    assert sorted(p.name for p in files.plots.values()) == ["accuracy_vs_cost.png", "latency.png",
+                                                           "predicted_vs_actual.png"]
+    assert all(p.stat().st_size > 10_000 for p in files.plots.values())
+
+
+def test_report_table_has_a_row_per_model_with_its_online_mse(tmp_path: Path, metrics, predictions, manifest):
+    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    for name, m in metrics["models"].items():
+        assert f"{m['mse']:.4f}" in rows[name]
+
+
+def test_estimated_energy_is_marked_and_measured_is_not(tmp_path: Path, metrics, predictions, manifest):
+    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+    linreg = next(line for line in text.splitlines() if line.startswith("| linreg "))
+    assert "| 3 |" in linreg  # Pi figure, measured: no mark
+    assert "| 0.3† |" in linreg  # MCU figure, estimated
+
+
+def test_json_recommends_per_device_class_from_the_numbers(tmp_path: Path, metrics, predictions, manifest):
+    document = json.loads(write_report(metrics, predictions, manifest, tmp_path).json.read_text())
+    picks = {r["device"]: r["model"] for r in document["recommendations"]}
+    # best fitting MSE on the Pi is big_lstm 0.1990; within 2%: linreg (0.2020), lstm_int8; linreg is cheapest.
+    assert picks == {PI.name: "linreg", MCU.name: "linreg"}
+
+
+def test_paper_figure_is_labelled_as_theirs(tmp_path: Path, metrics, predictions, manifest):
+    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+    assert "| Le et al. 2019" in text and "| 0.051 |" in text
+    assert "theirs, not measured here" in text
+
+
+def candidate(name: str, mse: float, uj: float, flash: int = 100, ram: int | None = None) -> Candidate:
+    return Candidate(name, mse, uj, True, flash, ram, flash)
+
+
+def test_cheapest_model_within_the_margin_wins_over_the_best():
+    rec = recommend([candidate("best", 0.100, 100.0), candidate("close", 0.1019, 1.0), candidate("far", 0.103, 0.1)],
+                    PI, margin=0.02)
+    assert (rec.model, rec.best_model) == ("close", "best")
+
+
+def test_best_model_wins_when_nothing_cheaper_is_within_the_margin():
+    rec = recommend([candidate("best", 0.100, 100.0), candidate("far", 0.1021, 1.0)], PI, margin=0.02)
+    assert rec.model == "best"
+    assert "lowest online MSE" in rec.reason
+
+
+def test_models_over_the_device_budget_are_not_considered():
+    tiny = DeviceClass("tiny", "mcu", max_flash_bytes=1_000, max_ram_bytes=1_000)
+    rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000), candidate("small", 0.2, 5.0, flash=500, ram=800)], tiny)
+    assert rec.model == "small" and rec.considered == ("small",)
+
+
+def test_no_model_fitting_says_so():
+    tiny = DeviceClass("tiny", "mcu", max_flash_bytes=10, max_ram_bytes=10)
+    rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000)], tiny)
+    assert rec.model is None and "No model fits" in rec.reason
