@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-USERNAME_ENV = "WATTCAST_MQTT_USERNAME"
-PASSWORD_ENV = "WATTCAST_MQTT_PASSWORD"
+#: Not the agent's WATTCAST_USERNAME/WATTCAST_PASSWORD: the replay logs in as its own user (see deploy/acl).
+USERNAME_ENV = "WATTCAST_SIMULATOR_USERNAME"
+PASSWORD_ENV = "WATTCAST_SIMULATOR_PASSWORD"
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 
 
@@ -23,7 +24,7 @@ class BrokerSettings:
     """Where and how to connect. ``mqtts://`` (or a CA file) turns TLS on."""
 
     url: str = "mqtt://127.0.0.1:1883"
-    protocol: str = "5"
+    mqtt_version: str = "5"
     username: str | None = None
     password_file: Path | None = None
     ca_file: Path | None = None
@@ -31,8 +32,8 @@ class BrokerSettings:
     key_file: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}")
+        if self.mqtt_version not in PROTOCOLS:
+            raise ValueError(f"mqtt_version must be one of {sorted(PROTOCOLS)}, got {self.mqtt_version!r}")
         if urlsplit(self.url).scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"broker URL must start with mqtt:// or mqtts://, got {self.url!r}")
 
@@ -59,7 +60,7 @@ class BrokerSettings:
 
     def client(self, client_id: str) -> mqtt.Client:
         """A paho client configured with these settings (not yet connected)."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[self.protocol])
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[self.mqtt_version])
         if (creds := self.credentials()) is not None:
             client.username_pw_set(*creds)
         if self.tls:
@@ -73,7 +74,7 @@ class BrokerSettings:
         group = parser.add_argument_group("broker")
         group.add_argument("--broker", default=default_url, help=f"broker URL, mqtt://host:port or mqtts://host:port "
                            f"for TLS (default: {default_url or 'see above'})")
-        group.add_argument("--protocol", choices=sorted(PROTOCOLS), default="5",
+        group.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default="5",
                            help="MQTT version: 5 (default) or 3.1.1 (e.g. for amqtt, which refuses 5)")
         group.add_argument("--username", help=f"login name (default: ${USERNAME_ENV}; none = anonymous)")
         group.add_argument("--password-file", type=Path,
@@ -85,7 +86,7 @@ class BrokerSettings:
     @classmethod
     def from_args(cls, args: argparse.Namespace, url: str | None = None) -> BrokerSettings:
         return cls(
-            url=url or args.broker, protocol=args.protocol, username=args.username, password_file=args.password_file,
+            url=url or args.broker, mqtt_version=args.mqtt_version, username=args.username, password_file=args.password_file,
             ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
         )
 

@@ -83,6 +83,8 @@ class ReplayResult:
     published: int
     acknowledged: int
     refused: int
+    #: How often paho's queue was full and the replay waited instead of dropping.
+    queue_full_waits: int
     meters: tuple[str, ...]
     first_ts: str
     last_ts: str
@@ -216,10 +218,10 @@ def replay(config: ReplayConfig, stream: Stream | None = None) -> ReplayResult:
                         publisher.published, config.ack_timeout_s)
     finally:
         publisher.close()
-    result = ReplayResult(publisher.published, publisher.acknowledged, publisher.refused, meters, str(stamps[0]),
-                          str(stamps[starts[-1] + length - 1]), time.monotonic() - began)
+    result = ReplayResult(publisher.published, publisher.acknowledged, publisher.refused, publisher.queue_full_waits,
+                          meters, str(stamps[0]), str(stamps[starts[-1] + length - 1]), time.monotonic() - began)
     log.info("published %d, acknowledged %d, refused %d in %.1f s (paho queue full %d times)", result.published,
-             result.acknowledged, result.refused, result.seconds, publisher.queue_full_waits)
+             result.acknowledged, result.refused, result.seconds, result.queue_full_waits)
     return result
 
 

@@ -1,0 +1,153 @@
+"""The whole loop in one command: assets, a broker, the agent with every model, the held-out data replayed at full
+speed, and the report that answers "which model?". Everything it starts, it stops.
+
+The broker: ``--broker URL`` uses that one (Mosquitto, say). Without it, a broker already listening on
+localhost:1883 is used; with none there, an embedded amqtt broker is started in this process (MQTT 3.1.1, a demo
+default only; see :mod:`simulator.embedded_broker`).
+
+Run ``python -m simulator.demo --help`` (or ``make demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from device.manifest import MANIFEST_NAME, load_manifest
+from simulator.agent_process import AgentProcess, AgentRun
+from simulator.connection import BrokerSettings
+from simulator.embedded_broker import EmbeddedBroker, is_listening
+from simulator.predictions import read_prediction_rows
+from simulator.recommend import DEFAULT_MARGIN
+from simulator.replay import BUNDLED_DATA, ReplayConfig, replay
+from simulator.report import ReportConfig, ReportFiles, write_report
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_BROKER = "mqtt://127.0.0.1:1883"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """One end-to-end run."""
+
+    data: Path = BUNDLED_DATA
+    assets: Path = REPO / "firmware_assets"
+    out_dir: Path = REPO / "runs" / "demo"
+    #: None: a broker on localhost:1883 if one listens, else the embedded amqtt broker.
+    broker: str | None = None
+    mqtt_version: str = "5"
+    #: None: every model in the manifest.
+    models: tuple[str, ...] | None = None
+    start: str | None = None
+    end: str | None = None
+    meters: int = 1
+    agent_id: str = "demo"
+    #: How long the agent may take to work through the readings after the replay is acknowledged.
+    drain_timeout_s: float = 300.0
+    margin: float = DEFAULT_MARGIN
+    progress: bool = True
+
+
+def ensure_assets(config: DemoConfig) -> None:
+    """Run the converter if the assets are missing (it trains the small models first on a fresh clone)."""
+    if (config.assets / MANIFEST_NAME).is_file():
+        return
+    log.info("no %s in %s: running python -m convert.quantize (once)", MANIFEST_NAME, config.assets)
+    subprocess.run([sys.executable, "-m", "convert.quantize", "--data", str(config.data), "--out", str(config.assets)],
+                   check=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@contextlib.contextmanager
+def broker_for(config: DemoConfig) -> Iterator[tuple[BrokerSettings, str]]:
+    """The broker to use and a word on which it is; an embedded one is stopped on exit."""
+    if config.broker:
+        yield BrokerSettings(config.broker, config.mqtt_version), f"given ({config.broker})"
+    elif is_listening("127.0.0.1", 1883):
+        yield BrokerSettings(LOCAL_BROKER, config.mqtt_version), f"already running ({LOCAL_BROKER})"
+    else:
+        with EmbeddedBroker() as embedded:
+            yield BrokerSettings(embedded.url, "3.1.1"), f"embedded amqtt ({embedded.url}, MQTT 3.1.1)"
+
+
+def run_demo(config: DemoConfig) -> ReportFiles:
+    """Assets → broker → agent → replay → wait for the agent → stop it → report. Returns the report's files."""
+    ensure_assets(config)
+    manifest = load_manifest(config.assets)
+    models = config.models or tuple(manifest.models)
+    work_dir = config.out_dir / "agent"
+    with broker_for(config) as (broker, broker_kind):
+        log.info("broker: %s", broker_kind)
+        agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, config.agent_id))
+        with agent.start():
+            result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
+                                         end=config.end, meters=config.meters, progress=config.progress,
+                                         client_id=f"{config.agent_id}-replay"))
+            agent.wait_until_received(result.published, config.drain_timeout_s)
+        # The agent writes its final metrics at exit: only then is every pending prediction in them.
+        metrics = agent.metrics()
+    if metrics is None:
+        raise RuntimeError(f"the agent left no metrics in {agent.run.metrics_file}")
+    run = {
+        "data": config.data.name,
+        "replayed": f"{result.first_ts} .. {result.last_ts}",
+        "meters": len(result.meters),
+        "readings published": result.published,
+        "acknowledged": result.acknowledged,
+        "broker": broker_kind,
+        "models": len(models),
+    }
+    return write_report(metrics, read_prediction_rows(agent.run.predictions_file), manifest, config.out_dir,
+                        ReportConfig(margin=config.margin), run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DemoConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator.demo",
+        description="Run the whole loop on this machine: convert the models if needed, start a broker (or use one), "
+        "start the device agent with every model, replay the held-out data at full speed, and write the report "
+        "that compares the models and recommends one per device class.",
+    )
+    parser.add_argument("--data", type=Path, default=d.data,
+                        help="raw UCI file (.txt or .zip) or cleaned CSV to replay (default: the bundled 14-day slice)")
+    parser.add_argument("--assets", type=Path, default=d.assets,
+                        help="firmware assets folder with manifest.json; converted first if missing")
+    parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",
+                        help="where the report and the agent's files go (default: runs/demo)")
+    parser.add_argument("--broker", help="use this broker (mqtt://host:port); default: localhost:1883 if something "
+                        "listens there, else an embedded amqtt broker on a free port")
+    parser.add_argument("--mqtt-version", choices=("5", "3.1.1"), default=d.mqtt_version,
+                        help="MQTT version with --broker or localhost:1883 (the embedded broker always uses 3.1.1)")
+    parser.add_argument("--models", help="comma-separated model names (default: every model in the manifest)")
+    parser.add_argument("--start", help="first timestamp to replay (default: the start of the held-out part)")
+    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
+    parser.add_argument("--meters", type=int, default=d.meters, help="meters replayed at once (default: 1)")
+    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id (default: demo)")
+    parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout_s, dest="drain_timeout_s",
+                        help="seconds the agent may take to catch up after the replay (default: 300)")
+    parser.add_argument("--margin", type=float, default=d.margin,
+                        help="relative MSE margin within which a cheaper model counts as good as the best (default 0.02)")
+    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    models = tuple(m.strip() for m in args.models.split(",")) if args.models else None
+    config = DemoConfig(**{**vars(args), "models": models})
+    files = run_demo(config)
+    print(f"report: {files.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The replay publishes every reading once, in time order, as the agent's JSON, and never drops on a full queue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+
+from device.contract import MEASUREMENTS
+from simulator.connection import BrokerSettings
+from simulator.embedded_broker import EmbeddedBroker
+from simulator.payload import encode_reading, reading_topic, timestamps
+from simulator.replay import ReplayConfig, Stream, fleet_starts, replay
+
+T0 = int(np.datetime64("2007-04-22T00:00", "m").astype(np.int64))
+
+
+def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Stream:
+    """Readings whose gap value is the row number, so order and completeness can be read off the payloads."""
+    values = {m: np.full(n, 0.5) for m in MEASUREMENTS}
+    values["gap"] = np.arange(n, dtype=np.float64)
+    for row in missing_rows:
+        for m in MEASUREMENTS:
+            values[m][row] = np.nan
+    return Stream(T0 + np.arange(n, dtype=np.int64), values)
+
+
+class Collector:
+    """Subscribes to every reading topic and keeps the payloads per topic, in arrival order."""
+
+    def __init__(self, settings: BrokerSettings) -> None:
+        self.messages: dict[str, list[dict]] = {}
+        self._count = threading.Condition()
+        subscribed = threading.Event()
+        self.client = settings.client("test-collector")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect(settings.host, settings.port)
+        self.client.loop_start()
+        self.client.subscribe("meter/+/reading", qos=1)
+        assert subscribed.wait(5)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        with self._count:
+            self.messages.setdefault(message.topic, []).append(json.loads(message.payload))
+            self._count.notify_all()
+
+    def wait_for(self, total: int, timeout_s: float = 20.0) -> dict[str, list[dict]]:
+        with self._count:
+            self._count.wait_for(lambda: sum(map(len, self.messages.values())) >= total, timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
+        return self.messages
+
+
+def test_payload_is_the_agents_json_with_null_for_a_missing_value():
+    values = {"gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0.0, "sm2": 1.0, "sm3": float("nan")}
+    assert json.loads(encode_reading("2007-04-22T00:00:00", values)) == {
+        "ts": "2007-04-22T00:00:00", "gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0.0, "sm2": 1.0,
+        "sm3": None}
+
+
+def test_timestamps_are_iso_seconds_from_minutes_since_epoch():
+    assert list(timestamps(np.array([T0, T0 + 61]))) == ["2007-04-22T00:00:00", "2007-04-22T01:01:00"]
+
+
+def test_topic_is_prefix_meter_reading():
+    assert reading_topic("house7", "lab") == "lab/house7/reading"
+
+
+def test_fleet_meters_start_an_offset_apart_and_replay_the_same_count():
+    assert fleet_starts(10_000, meters=3, offset=1440) == ([0, 1440, 2880], 10_000 - 2880)
+
+
+def test_fleet_longer_than_the_data_is_refused():
+    with pytest.raises(ValueError, match="need more than 100 readings"):
+        fleet_starts(100, meters=3, offset=60)
+
+
+def test_every_reading_is_acknowledged_and_arrives_once_in_order(mosquitto):
+    settings = BrokerSettings(mosquitto.url)
+    collector = Collector(settings)
+    # A queue of 20 forces the replay to wait on paho's MQTT_ERR_QUEUE_SIZE many times.
+    result = replay(ReplayConfig(broker=settings, max_inflight=10, max_queued=20, progress=False),
+                    synthetic_stream(3000, missing_rows=(7,)))
+    received = collector.wait_for(3000)["meter/house1/reading"]
+    assert (result.published, result.acknowledged, result.refused) == (3000, 3000, 0)
+    assert result.queue_full_waits > 0
+    assert [r["gap"] for r in received] == [None if i == 7 else float(i) for i in range(3000)]
+
+
+def test_a_fleet_publishes_each_meter_from_its_own_offset(mosquitto):
+    settings = BrokerSettings(mosquitto.url)
+    collector = Collector(settings)
+    result = replay(ReplayConfig(broker=settings, meters=3, meter_offset_minutes=100, progress=False),
+                    synthetic_stream(500))
+    messages = collector.wait_for(900)
+    assert result.published == result.acknowledged == 3 * 300
+    assert {topic: (m[0]["gap"], m[-1]["gap"], len(m)) for topic, m in messages.items()} == {
+        "meter/house1/reading": (0.0, 299.0, 300),
+        "meter/house2/reading": (100.0, 399.0, 300),
+        "meter/house3/reading": (200.0, 499.0, 300),
+    }
+
+
+def test_speed_paces_the_replay_by_the_data_clock(mosquitto):
+    # 11 readings are 10 minutes of data: at speed 600 (10 minutes a second) that takes 1 s.
+    started = time.monotonic()
+    replay(ReplayConfig(broker=BrokerSettings(mosquitto.url), speed=600, progress=False), synthetic_stream(11))
+    assert 1.0 <= time.monotonic() - started < 3.0
+
+
+def test_embedded_broker_takes_a_mqtt_311_replay():
+    with EmbeddedBroker() as broker:
+        settings = BrokerSettings(broker.url, mqtt_version="3.1.1")
+        collector = Collector(settings)
+        result = replay(ReplayConfig(broker=settings, progress=False), synthetic_stream(500))
+        received = collector.wait_for(500)["meter/house1/reading"]
+    assert result.acknowledged == 500
+    assert [r["gap"] for r in received] == [float(i) for i in range(500)]
+
+
+def test_embedded_broker_refuses_mqtt_5():
+    with EmbeddedBroker() as broker, pytest.raises(ConnectionError, match="Unsupported protocol version"):
+        replay(ReplayConfig(broker=BrokerSettings(broker.url, mqtt_version="5"), progress=False), synthetic_stream(5))
