@@ -22,11 +22,11 @@ from pathlib import Path
 
 from device.manifest import MANIFEST_NAME, load_manifest
 from simulator.agent_process import AgentProcess, AgentRun
-from simulator.connection import BrokerSettings
+from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker, is_listening
 from simulator.predictions import read_prediction_rows
 from simulator.recommend import DEFAULT_MARGIN
-from simulator.replay import BUNDLED_DATA, ReplayConfig, replay
+from simulator.replay import BUNDLED_DATA, ReplayConfig, add_stream_arguments, replay
 from simulator.report import ReportConfig, ReportFiles, write_report
 
 log = logging.getLogger(__name__)
@@ -116,26 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
         "start the device agent with every model, replay the held-out data at full speed, and write the report "
         "that compares the models and recommends one per device class.",
     )
-    parser.add_argument("--data", type=Path, default=d.data,
-                        help="raw UCI file (.txt or .zip) or cleaned CSV to replay (default: the bundled 14-day slice)")
+    add_stream_arguments(parser)
     parser.add_argument("--assets", type=Path, default=d.assets,
                         help="firmware assets folder with manifest.json; converted first if missing")
     parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",
                         help="where the report and the agent's files go (default: runs/demo)")
     parser.add_argument("--broker", help="use this broker (mqtt://host:port); default: localhost:1883 if something "
                         "listens there, else an embedded amqtt broker on a free port")
-    parser.add_argument("--mqtt-version", choices=("5", "3.1.1"), default=d.mqtt_version,
+    parser.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default=d.mqtt_version,
                         help="MQTT version with --broker or localhost:1883 (the embedded broker always uses 3.1.1)")
     parser.add_argument("--models", help="comma-separated model names (default: every model in the manifest)")
-    parser.add_argument("--start", help="first timestamp to replay (default: the start of the held-out part)")
-    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
-    parser.add_argument("--meters", type=int, default=d.meters, help="meters replayed at once (default: 1)")
     parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id (default: demo)")
     parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout_s, dest="drain_timeout_s",
                         help="seconds the agent may take to catch up after the replay (default: 300)")
     parser.add_argument("--margin", type=float, default=d.margin,
                         help="relative MSE margin within which a cheaper model counts as good as the best (default 0.02)")
-    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
     return parser
 
 

@@ -231,6 +231,19 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(delay)
 
 
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say what is replayed; the demo offers the same ones."""
+    d = ReplayConfig()
+    parser.add_argument("--data", type=Path, default=d.data,
+                        help="raw UCI file (.txt or the .zip holding it) or the cleaned CSV (default: the bundled slice)")
+    parser.add_argument("--start", help="first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00 "
+                        "(default: the start of the held-out part of the split)")
+    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
+    parser.add_argument("--meters", type=int, default=d.meters,
+                        help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
+    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.replay",
@@ -238,15 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         "meter or a fleet. Default: the held-out part of the chronological split of the bundled 14-day slice.",
     )
     d = ReplayConfig()
-    parser.add_argument("--data", type=Path, default=d.data,
-                        help="raw UCI file (.txt or the .zip holding it) or the cleaned CSV (default: the bundled slice)")
+    add_stream_arguments(parser)
     parser.add_argument("--speed", type=float, default=d.speed,
                         help="1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges (default)")
-    parser.add_argument("--start", help="first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00 "
-                        "(default: the start of the held-out part of the split)")
-    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
-    parser.add_argument("--meters", type=int, default=d.meters,
-                        help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
     parser.add_argument("--meter-offset", type=int, default=d.meter_offset_minutes, dest="meter_offset_minutes",
                         help="minutes of data between one meter's first reading and the next meter's (default: a day); "
                         "every meter replays the same number of readings")
@@ -260,7 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="messages paho holds before the replay waits for acknowledgements (it never drops)")
     parser.add_argument("--ack-timeout", type=float, default=d.ack_timeout_s, dest="ack_timeout_s",
                         help="seconds to wait for the last acknowledgements")
-    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
     BrokerSettings.add_arguments(parser)
     return parser
 
