@@ -1,0 +1,100 @@
+"""Train one Keras reference model reproducibly: seeded, deterministic ops, early stopping, best checkpoint kept.
+
+Same data and seed give byte-identical weights (``keras.utils.set_random_seed`` plus TensorFlow's op determinism),
+so a reported number can be reproduced and a converted model traced back to the exact weights it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from device.contract import WindowSpec  # noqa: E402
+from train.models import BUILDERS  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """The training loop's knobs (the notebook's: batch 500, up to 100 epochs, patience 10, 5% validation)."""
+
+    learning_rate: float
+    epochs: int = 100
+    batch_size: int = 500
+    patience: int = 10
+    validation_split: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class FitResult:
+    model: keras.Model  # the best checkpoint, reloaded from ``checkpoint``
+    checkpoint: Path
+    loss: list[float]
+    val_loss: list[float]
+    best_epoch: int  # 1-based
+    train_seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.loss)
+
+
+class EpochBar(keras.callbacks.Callback):
+    """One tqdm bar per model, one tick per epoch, showing the latest losses (Keras' own output is silenced)."""
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.bar = tqdm(total=epochs, desc=name, unit="epoch", leave=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self.bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.5f}",
+                             val_loss=f"{logs.get('val_loss', float('nan')):.5f}")
+        self.bar.update()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy and TF seeds, and deterministic TF kernels (a little slower on CPU, but reproducible)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_keras_model(name: str, spec: WindowSpec, x: np.ndarray, y: np.ndarray, settings: FitSettings,
+                      checkpoint: Path) -> FitResult:
+    """Build ``name`` for ``spec``, fit it on scaled windows with the last ``validation_split`` of them (the most
+    recent, as Keras takes the tail before shuffling) for early stopping, and return the best checkpoint."""
+    seed_everything(settings.seed)
+    model = BUILDERS[name](spec)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="mse")
+    checkpoint = Path(checkpoint)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.EarlyStopping(patience=settings.patience),
+        keras.callbacks.ModelCheckpoint(checkpoint, save_best_only=True),
+        EpochBar(name, settings.epochs),
+    ]
+    started = time.perf_counter()
+    history = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs,
+                        validation_split=settings.validation_split, shuffle=True, verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - started
+    loss, val_loss = history.history["loss"], history.history["val_loss"]
+    best_epoch = int(np.argmin(val_loss)) + 1
+    log.info("%s: %d epochs in %.1f s, best val_loss %.6f at epoch %d", name, len(loss), seconds,
+             val_loss[best_epoch - 1], best_epoch)
+    return FitResult(keras.models.load_model(checkpoint), checkpoint, loss, val_loss, best_epoch, seconds)
