@@ -89,7 +89,7 @@ def run_demo(config: DemoConfig) -> ReportFiles:
         with agent.start():
             result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
                                          end=config.end, meters=config.meters, progress=config.progress,
-                                         client_id=f"{config.agent_id}-replay"))
+                                         client_id=f"{config.agent_id}-replay"), consumed=agent.received)
             agent.wait_until_received(result.published, config.drain_timeout_s)
         # The agent writes its final metrics at exit: only then is every pending prediction in them.
         metrics = agent.metrics()

@@ -13,6 +13,7 @@ import argparse
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class ReplayConfig:
     max_queued: int = 1000
     #: How long to wait for the last acknowledgements once everything is sent.
     ack_timeout_s: float = 60.0
+    #: With a consumer count (see :func:`replay`), stay at most this many readings ahead of it: a broker drops
+    #: QoS 1 messages for a slow subscriber beyond its queue limit (Mosquitto's default max_queued_messages 1000).
+    max_lead: int = 800
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -189,8 +193,13 @@ class AckingPublisher:
         self.client.loop_stop()
 
 
-def replay(config: ReplayConfig, stream: Stream | None = None) -> ReplayResult:
-    """Publish the readings of ``stream`` (default: :func:`load_stream`) for every meter and wait for the acks."""
+def replay(config: ReplayConfig, stream: Stream | None = None, consumed: Callable[[], int] | None = None) -> ReplayResult:
+    """Publish the readings of ``stream`` (default: :func:`load_stream`) for every meter and wait for the acks.
+
+    ``consumed``, if given, tells how many readings the subscriber has taken so far (the demo reads it from the
+    agent's metrics); the replay then waits whenever it is ``config.max_lead`` readings ahead, so nothing is
+    published faster than it can be delivered.
+    """
     stream = load_stream(config) if stream is None else stream
     starts, length = fleet_starts(len(stream), config.meters, config.meter_offset_minutes)
     meters = tuple(f"{config.meter_id_prefix}{k + 1}" for k in range(config.meters))
@@ -207,6 +216,8 @@ def replay(config: ReplayConfig, stream: Stream | None = None) -> ReplayResult:
             for step in range(length):
                 if config.speed > 0:
                     _sleep_until(began + step * 60.0 / config.speed)
+                if consumed is not None:
+                    _wait_for_consumer(consumed, publisher.published - config.max_lead + len(topics))
                 for topic, start in zip(topics, starts):
                     row = start + step
                     publisher.publish(topic, encode_reading(str(stamps[row]), dict(zip(MEASUREMENTS, values[row]))))
@@ -223,6 +234,11 @@ def replay(config: ReplayConfig, stream: Stream | None = None) -> ReplayResult:
     log.info("published %d, acknowledged %d, refused %d in %.1f s (paho queue full %d times)", result.published,
              result.acknowledged, result.refused, result.seconds, result.queue_full_waits)
     return result
+
+
+def _wait_for_consumer(consumed: Callable[[], int], at_least: int, poll_s: float = 0.05) -> None:
+    while consumed() < at_least:
+        time.sleep(poll_s)
 
 
 def _sleep_until(deadline: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -15,8 +16,18 @@ from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.payload import encode_reading, reading_topic, timestamps
 from simulator.replay import ReplayConfig, Stream, fleet_starts, replay
+from tests.brokers import MosquittoBroker
 
 T0 = int(np.datetime64("2007-04-22T00:00", "m").astype(np.int64))
+
+
+@pytest.fixture
+def roomy_mosquitto(tmp_path):
+    """Mosquitto without its default per-subscriber queue limit of 1000, which drops QoS 1 messages for a slow
+    subscriber: these tests count what the replay sends, not what a busy test collector keeps up with."""
+    broker = MosquittoBroker(tmp_path / "broker", extra_config="max_queued_messages 0\n").start()
+    yield broker
+    broker.stop()
 
 
 def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Stream:
@@ -81,8 +92,8 @@ def test_fleet_longer_than_the_data_is_refused():
         fleet_starts(100, meters=3, offset=60)
 
 
-def test_every_reading_is_acknowledged_and_arrives_once_in_order(mosquitto):
-    settings = BrokerSettings(mosquitto.url)
+def test_every_reading_is_acknowledged_and_arrives_once_in_order(roomy_mosquitto):
+    settings = BrokerSettings(roomy_mosquitto.url)
     collector = Collector(settings)
     # A queue of 20 forces the replay to wait on paho's MQTT_ERR_QUEUE_SIZE many times.
     result = replay(ReplayConfig(broker=settings, max_inflight=10, max_queued=20, progress=False),
@@ -93,8 +104,8 @@ def test_every_reading_is_acknowledged_and_arrives_once_in_order(mosquitto):
     assert [r["gap"] for r in received] == [None if i == 7 else float(i) for i in range(3000)]
 
 
-def test_a_fleet_publishes_each_meter_from_its_own_offset(mosquitto):
-    settings = BrokerSettings(mosquitto.url)
+def test_a_fleet_publishes_each_meter_from_its_own_offset(roomy_mosquitto):
+    settings = BrokerSettings(roomy_mosquitto.url)
     collector = Collector(settings)
     result = replay(ReplayConfig(broker=settings, meters=3, meter_offset_minutes=100, progress=False),
                     synthetic_stream(500))
@@ -112,6 +123,19 @@ def test_speed_paces_the_replay_by_the_data_clock(mosquitto):
     started = time.monotonic()
     replay(ReplayConfig(broker=BrokerSettings(mosquitto.url), speed=600, progress=False), synthetic_stream(11))
     assert 1.0 <= time.monotonic() - started < 3.0
+
+
+def test_replay_waits_for_a_slow_consumer_instead_of_running_ahead(mosquitto):
+    asked = itertools.count()
+
+    def consumed() -> int:  # a consumer that takes one reading every second time it is asked
+        return next(asked) // 2
+
+    config = ReplayConfig(broker=BrokerSettings(mosquitto.url), max_lead=10, progress=False)
+    result = replay(config, synthetic_stream(60), consumed=consumed)
+    assert result.published == 60
+    # The 60th reading (index 59) may only go once the consumer took 59 - 10 + 1 = 50: it was asked 100 times.
+    assert next(asked) >= 2 * 50
 
 
 def test_embedded_broker_takes_a_mqtt_311_replay():
