@@ -48,6 +48,8 @@ class DemoConfig:
     models: tuple[str, ...] | None = None
     start: str | None = None
     end: str | None = None
+    #: The held-out part of the full file is years long: a month answers the question in minutes.
+    days: float | None = 31.0
     meters: int = 1
     agent_id: str = "demo"
     #: How long the agent may take to work through the readings after the replay is acknowledged.
@@ -88,7 +90,7 @@ def run_demo(config: DemoConfig) -> ReportFiles:
         agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, config.agent_id))
         with agent.start():
             result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
-                                         end=config.end, meters=config.meters, progress=config.progress,
+                                         end=config.end, days=config.days, meters=config.meters, progress=config.progress,
                                          client_id=f"{config.agent_id}-replay"), consumed=agent.received)
             agent.wait_until_received(result.published, config.drain_timeout_s)
         # The agent writes its final metrics at exit: only then is every pending prediction in them.
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "start the device agent with every model, replay the held-out data at full speed, and write the report "
         "that compares the models and recommends one per device class.",
     )
-    add_stream_arguments(parser)
+    add_stream_arguments(parser, default_days=d.days)
     parser.add_argument("--assets", type=Path, default=d.assets,
                         help="firmware assets folder with manifest.json; converted first if missing")
     parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",

@@ -24,6 +24,8 @@ from tqdm import tqdm
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from simulator.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
+from train.data import Measurements, load_measurements
+from train.splits import held_out_start
 
 log = logging.getLogger(__name__)
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
@@ -42,6 +44,8 @@ class ReplayConfig:
     #: held-out part of the split.
     start: str | None = None
     end: str | None = None
+    #: Replay at most this many days from the start (the held-out part of the full file is years long).
+    days: float | None = None
     meters: int = 1
     #: Meter k starts this many minutes after meter k-1, so the fleet does not send identical readings.
     meter_offset_minutes: int = 1440
@@ -67,20 +71,6 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True)
-class Stream:
-    """The readings to replay: whole-minute timestamps and raw measurements (NaN where the file had ``?``)."""
-
-    minutes: np.ndarray
-    values: dict[str, np.ndarray]
-
-    def __len__(self) -> int:
-        return len(self.minutes)
-
-    def slice(self, rows: slice) -> Stream:
-        return Stream(self.minutes[rows], {k: v[rows] for k, v in self.values.items()})
-
-
-@dataclass(frozen=True)
 class ReplayResult:
     """What happened: every reading is either acknowledged, refused by the broker, or still unacknowledged."""
 
@@ -103,20 +93,18 @@ def _minute(iso: str) -> int:
     return int(np.datetime64(iso, "m").astype(np.int64))
 
 
-def load_stream(config: ReplayConfig) -> Stream:
-    """The readings of ``config.data`` between ``start`` and ``end``, by default the held-out part of the split."""
-    from train.data import load_measurements
-    from train.splits import held_out_start
-
+def load_readings(config: ReplayConfig) -> Measurements:
+    """The readings of ``config.data`` between ``start`` and ``end`` (default: the held-out part of the split),
+    at most ``days`` long, with NaN where the meter was silent."""
     loaded = load_measurements(config.data)
-    stream = Stream(np.asarray(loaded.minutes, np.int64), {m: np.asarray(loaded.values[m], np.float64) for m in MEASUREMENTS})
-    if config.start is None and config.end is None:
-        return stream.slice(slice(held_out_start(len(stream)), None))
-    lo = 0 if config.start is None else int(np.searchsorted(stream.minutes, _minute(config.start)))
-    hi = len(stream) if config.end is None else int(np.searchsorted(stream.minutes, _minute(config.end)))
+    minutes = loaded.minutes
+    lo = held_out_start(len(loaded)) if config.start is None else int(np.searchsorted(minutes, _minute(config.start)))
+    hi = len(loaded) if config.end is None else int(np.searchsorted(minutes, _minute(config.end)))
+    if config.days is not None:
+        hi = min(hi, lo + int(config.days * 24 * 60 / loaded.step_minutes))
     if hi <= lo:
         raise ValueError(f"no readings in {config.start} .. {config.end} of {config.data}")
-    return stream.slice(slice(lo, hi))
+    return loaded.rows(slice(lo, hi))
 
 
 def fleet_starts(n_rows: int, meters: int, offset: int) -> tuple[list[int], int]:
@@ -193,19 +181,20 @@ class AckingPublisher:
         self.client.loop_stop()
 
 
-def replay(config: ReplayConfig, stream: Stream | None = None, consumed: Callable[[], int] | None = None) -> ReplayResult:
-    """Publish the readings of ``stream`` (default: :func:`load_stream`) for every meter and wait for the acks.
+def replay(config: ReplayConfig, readings: Measurements | None = None,
+           consumed: Callable[[], int] | None = None) -> ReplayResult:
+    """Publish ``readings`` (default: :func:`load_readings`) for every meter and wait for the acknowledgements.
 
     ``consumed``, if given, tells how many readings the subscriber has taken so far (the demo reads it from the
     agent's metrics); the replay then waits whenever it is ``config.max_lead`` readings ahead, so nothing is
     published faster than it can be delivered.
     """
-    stream = load_stream(config) if stream is None else stream
-    starts, length = fleet_starts(len(stream), config.meters, config.meter_offset_minutes)
+    readings = load_readings(config) if readings is None else readings
+    starts, length = fleet_starts(len(readings), config.meters, config.meter_offset_minutes)
     meters = tuple(f"{config.meter_id_prefix}{k + 1}" for k in range(config.meters))
     topics = [reading_topic(m, config.topic_prefix) for m in meters]
-    stamps = timestamps(stream.minutes)
-    values = np.stack([stream.values[m] for m in MEASUREMENTS], axis=1)
+    stamps = timestamps(readings.minutes)
+    values = np.stack([readings.values[m] for m in MEASUREMENTS], axis=1)
     log.info("replaying %d readings x %d meters (%s .. %s) to %s at speed %s", length, len(meters), stamps[0],
              stamps[starts[-1] + length - 1], config.broker.url, config.speed or "max")
 
@@ -247,7 +236,7 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(delay)
 
 
-def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+def add_stream_arguments(parser: argparse.ArgumentParser, default_days: float | None = None) -> None:
     """The options that say what is replayed; the demo offers the same ones."""
     d = ReplayConfig()
     parser.add_argument("--data", type=Path, default=d.data,
@@ -255,6 +244,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00 "
                         "(default: the start of the held-out part of the split)")
     parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
+    parser.add_argument("--days", type=float, default=default_days,
+                        help=f"replay at most this many days from the start (default: {default_days or 'no limit'})")
     parser.add_argument("--meters", type=int, default=d.meters,
                         help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
@@ -289,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ReplayConfig:
     return ReplayConfig(
-        data=args.data, broker=BrokerSettings.from_args(args), speed=args.speed, start=args.start, end=args.end,
+        data=args.data, broker=BrokerSettings.from_args(args), speed=args.speed, start=args.start, end=args.end, days=args.days,
         meters=args.meters, meter_offset_minutes=args.meter_offset_minutes, meter_id_prefix=args.meter_id_prefix,
         topic_prefix=args.topic_prefix, client_id=args.client_id, max_inflight=args.max_inflight,
         max_queued=args.max_queued, ack_timeout_s=args.ack_timeout_s, progress=args.progress,

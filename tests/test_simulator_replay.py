@@ -15,7 +15,9 @@ from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.payload import encode_reading, reading_topic, timestamps
-from simulator.replay import ReplayConfig, Stream, fleet_starts, replay
+from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
+from train.data import Measurements
+from train.splits import held_out_start
 from tests.brokers import MosquittoBroker
 
 T0 = int(np.datetime64("2007-04-22T00:00", "m").astype(np.int64))
@@ -30,14 +32,15 @@ def roomy_mosquitto(tmp_path):
     broker.stop()
 
 
-def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Stream:
+def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Measurements:
     """Readings whose gap value is the row number, so order and completeness can be read off the payloads."""
     values = {m: np.full(n, 0.5) for m in MEASUREMENTS}
     values["gap"] = np.arange(n, dtype=np.float64)
-    for row in missing_rows:
-        for m in MEASUREMENTS:
-            values[m][row] = np.nan
-    return Stream(T0 + np.arange(n, dtype=np.int64), values)
+    missing = np.zeros(n, bool)
+    missing[list(missing_rows)] = True
+    for m in MEASUREMENTS:
+        values[m][missing] = np.nan
+    return Measurements(T0 + np.arange(n, dtype=np.int64), values, missing)
 
 
 class Collector:
@@ -81,6 +84,24 @@ def test_timestamps_are_iso_seconds_from_minutes_since_epoch():
 
 def test_topic_is_prefix_meter_reading():
     assert reading_topic("house7", "lab") == "lab/house7/reading"
+
+
+def test_default_replay_is_the_held_out_part_of_the_bundled_data_with_its_gaps(bundled_data):
+    readings = load_readings(ReplayConfig(data=bundled_data))
+    # The notebook protocol trains on the first 80% of a 20,000-row subset of the 20,160 rows: row 16,136 on is unseen.
+    assert held_out_start(20_160) == 16_136 and len(readings) == 20_160 - 16_136
+    first, last = (str(np.datetime64(int(m), "m")) for m in readings.minutes[[0, -1]])
+    assert (first, last) == ("2007-05-03T04:56", "2007-05-05T23:59")
+
+
+def test_a_date_range_with_the_outage_keeps_its_missing_readings(bundled_data):
+    readings = load_readings(ReplayConfig(data=bundled_data, start="2007-04-28", end="2007-04-29"))
+    assert len(readings) == 1440
+    assert int(np.isnan(readings.values["gap"]).sum()) == 1440 - 21  # the outage starts at 00:21
+
+
+def test_days_caps_the_replay_length(bundled_data):
+    assert len(load_readings(ReplayConfig(data=bundled_data, start="2007-04-22", days=0.5))) == 720
 
 
 def test_fleet_meters_start_an_offset_apart_and_replay_the_same_count():
