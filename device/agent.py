@@ -1,0 +1,218 @@
+"""The wattcast device agent: meter readings in over MQTT, forecasts and their costs out.
+
+Run ``python device/agent.py --help`` (or ``python -m device.agent``). Others embed it through
+:class:`Agent` (``start()`` / ``stop()``) or :func:`run_agent`. It imports only the standard library, numpy,
+paho-mqtt and a TFLite runtime.
+
+Threads: paho's network thread only timestamps each message and puts it in an inbox; one worker thread owns all
+state (streams, models, scores), so nothing on the hot path takes a lock except the metrics counters, and a publish
+that has to wait for paho's queue never blocks the network thread that drains it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+if not __package__:  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from device import homeassistant  # noqa: E402
+from device.config import AgentConfig, load_config  # noqa: E402
+from device.forecaster import Forecaster, Prediction  # noqa: E402
+from device.manifest import AssetIntegrityError  # noqa: E402
+from device.metrics import AgentMetrics  # noqa: E402
+from device.models import load_models  # noqa: E402
+from device.mqtt_client import MqttLink  # noqa: E402
+from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
+from device.payload import Reading, format_minute, parse_reading  # noqa: E402
+from device.ratelog import RateLimitedLog  # noqa: E402
+
+__all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
+log = logging.getLogger("wattcast.agent")
+_IDLE_POLL_S = 0.1
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+
+
+class Agent:
+    """Load and verify the models, then (on :meth:`start`) serve readings until :meth:`stop`."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        if config.tracemalloc_readings > 0:
+            tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
+        models = load_models(config.assets, config.models, config.runtime, config.num_threads)
+        self.forecaster = Forecaster(models, config.max_gap_minutes)
+        self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
+                                    config.tracemalloc_readings)
+        self._ha_status = f"{config.ha_prefix}/status"
+        reading_topic = f"{config.topic_prefix}/+/reading"
+        subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
+        if config.ha_discovery:
+            subscriptions.append(self._ha_status)
+        self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all)
+        self._inbox: queue.SimpleQueue[tuple[str, bytes, int]] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
+        self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
+        self._bad_input_log = RateLimitedLog(log)
+        self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
+        self._changed_meters: set[str] = set()
+        self._announce_meters = threading.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> Agent:
+        self._worker.start()
+        self.link.start()
+        return self
+
+    def stop(self) -> dict:
+        """Process what is already in the inbox, write the files, say offline; returns the final snapshot."""
+        self._stopping.set()
+        self._worker.join()
+        snapshot = self._publish_metrics()
+        if self._predictions:
+            for meter in self.forecaster.meters.values():
+                for track in meter.tracks.values():
+                    for p in track.pending.values():
+                        self._predictions.write(p)
+            self._predictions.close()
+        self.link.stop()
+        return snapshot
+
+    def pending_messages(self) -> int:
+        """Messages received but not yet processed (an approximation: SimpleQueue.qsize)."""
+        return self._inbox.qsize()
+
+    # --- network thread --------------------------------------------------------------------------------------
+    def _receive(self, topic: str, payload: bytes, received_ns: int) -> None:
+        self._inbox.put((topic, payload, received_ns))
+
+    def _announce_all(self) -> None:
+        """(Re)publish every discovery config; called on connect and when Home Assistant comes back."""
+        if not self.config.ha_discovery:
+            return
+        names = [m.name for m in self.forecaster.models]
+        for topic, payload in homeassistant.model_configs(self.config, names):
+            self.link.publish(topic, _json(payload), retain=True)
+        self._announce_meters.set()  # the worker owns the meter list
+
+    # --- worker thread ---------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        next_metrics = time.monotonic() + self.config.metrics_interval_s
+        while True:
+            try:
+                item = self._inbox.get(timeout=_IDLE_POLL_S)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._handle(*item)
+            elif self._stopping.is_set():
+                return
+            if self._announce_meters.is_set():
+                self._announce_meters.clear()
+                for meter in self.forecaster.meters:
+                    self._announce_meter(meter)
+            if time.monotonic() >= next_metrics:
+                next_metrics = time.monotonic() + self.config.metrics_interval_s
+                self._publish_metrics()
+
+    def _handle(self, topic: str, payload: bytes, received_ns: int) -> None:
+        if topic == self._ha_status:
+            if payload == b"online":
+                self._announce_all()
+            return
+        parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes)
+        if not isinstance(parsed, Reading):
+            self._reject(parsed.reason, parsed.detail)
+            return
+        new_meter = parsed.meter not in self.forecaster.meters
+        if new_meter and len(self.forecaster.meters) >= self.config.max_meters:
+            self._reject("too_many_meters", parsed.meter)
+            return
+        step = self.forecaster.process(parsed)
+        self.metrics.count_stream(step.update.outcome, max(len(step.update.rows) - 1, 0), step.update.nulls)
+        for prediction in step.predictions:
+            self._publish_prediction(prediction, received_ns)
+        if self._predictions:
+            for p in step.scored + step.dropped:
+                self._predictions.write(p)
+        if new_meter and self.config.ha_discovery:
+            self._announce_meter(parsed.meter)
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.metrics.reject(reason)
+        self._bad_input_log.warning(reason, "rejected a message (%s): %s", reason, detail)
+
+    def _publish_prediction(self, p: Prediction, received_ns: int) -> None:
+        body = {
+            "meter": p.meter,
+            "model": p.model,
+            "ts": format_minute(p.minute),
+            "target_ts": format_minute(p.target_minute),
+            "predicted_kw": p.predicted_kw,
+            "latency_us": p.latency_ns / 1e3,
+        }
+        self.link.publish(self.config.topic("prediction"), _json(body))
+        self.metrics.count_prediction(p, received_ns)
+        if self.config.ha_discovery:
+            self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw, "target_ts": body["target_ts"]}
+            self._changed_meters.add(p.meter)
+
+    def _announce_meter(self, meter: str) -> None:
+        names = [m.name for m in self.forecaster.models]
+        for topic, payload in homeassistant.meter_configs(self.config, meter, names):
+            self.link.publish(topic, _json(payload), retain=True)
+
+    def _publish_metrics(self) -> dict:
+        snapshot = self.metrics.snapshot()
+        snapshot["publish"] = dict(self.link.counters)
+        snapshot["inbox"] = self.pending_messages()
+        self.link.publish(self.config.topic("metrics"), _json(snapshot))
+        for meter in self._changed_meters:
+            self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
+                              retain=True)
+        self._changed_meters.clear()
+        if self.config.metrics_file:
+            write_json_atomic(self.config.metrics_file, snapshot)
+        if self._predictions:
+            self._predictions.flush()
+        return snapshot
+
+
+def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:
+    """Run until ``stop_event`` is set (or SIGINT/SIGTERM in the main thread); returns the final metrics."""
+    stop_event = stop_event or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop_event.set())
+    agent = Agent(config).start()
+    log.info("agent %s running models %s", config.agent_id, ",".join(config.models))
+    stop_event.wait()
+    log.info("stopping")
+    return agent.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load_config(argv)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_agent(config)
+    except (AssetIntegrityError, KeyError, ValueError, ImportError) as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

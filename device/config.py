@@ -1,0 +1,157 @@
+"""The agent's one configuration dataclass, filled from defaults < a TOML file < WATTCAST_* env vars < the CLI.
+
+Every option is declared once, as a dataclass field whose metadata carries its ``--help`` text, so the CLI, the
+TOML keys (the field names) and the environment variables (``WATTCAST_`` + the upper-case field name) cannot drift.
+The broker password is never an option: it comes from ``--password-file`` or ``WATTCAST_PASSWORD`` and is kept out
+of ``repr`` so it is never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+from urllib.parse import urlparse
+
+ENV_PREFIX = "WATTCAST_"
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything ``python device/agent.py`` can be told."""
+
+    broker: str = _opt("mqtt://127.0.0.1:1883", "broker URL: mqtt://host:port, or mqtts://host:port for TLS")
+    assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists")
+    models: tuple[str, ...] = _opt(
+        ("lstm_int8", "linreg", "persistence"), "comma-separated manifest model names, run side by side"
+    )
+    agent_id: str = _opt("pi01", "this agent's id: MQTT client id, topic segment devices/<agent_id>/...")
+    topic_prefix: str = _opt("meter", "readings arrive on <topic_prefix>/<meter_id>/reading")
+    device_prefix: str = _opt("devices", "outputs go to <device_prefix>/<agent_id>/{prediction,metrics,status}")
+    shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
+    mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
+    session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
+    keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
+    username: str = _opt("", "broker username (the password comes from --password-file or WATTCAST_PASSWORD)")
+    password_file: Path | None = _opt(None, "file whose first line is the broker password")
+    password: str = field(default="", repr=False, metadata={"help": "", "cli": False})
+    ca_file: Path | None = _opt(None, "CA certificate to verify the broker (turns TLS on)")
+    cert_file: Path | None = _opt(None, "client certificate for TLS client authentication (optional)")
+    key_file: Path | None = _opt(None, "private key of --cert-file")
+    runtime: str = _opt("auto", "TFLite runtime: auto (ai-edge-litert, tflite-runtime, tensorflow), litert, "
+                        "tflite-runtime or tensorflow")
+    num_threads: int = _opt(1, "threads per TFLite interpreter (1 gives the lowest single-window latency)")
+    max_gap_minutes: int = _opt(15, "absent minutes up to this are forward-filled; a longer gap resets the meter")
+    max_meters: int = _opt(10_000, "readings from more meters than this are rejected, bounding memory")
+    max_payload_bytes: int = _opt(4096, "larger payloads are rejected unread")
+    metrics_interval_s: float = _opt(10.0, "seconds between metrics publications and metrics-file writes")
+    metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")
+    predictions_file: Path | None = _opt(None, "write every prediction (CSV: meter,model,ts,target_ts,predicted,"
+                                         "actual) here")
+    ha_discovery: bool = _opt(True, "publish Home Assistant MQTT discovery configs")
+    ha_prefix: str = _opt("homeassistant", "Home Assistant discovery prefix")
+    tracemalloc_readings: int = _opt(200, "trace Python allocations while loading and for the first N readings "
+                                     "(0: never); tracing slows the hot path, so it is only a sample")
+    latency_window: int = _opt(16_384, "percentiles are over the last N latency samples per model")
+    publish_retry_s: float = _opt(30.0, "how long to retry a publish the client queue refuses before counting "
+                                  "it as failed")
+    log_level: str = _opt("INFO", "logging level")
+
+    def __post_init__(self) -> None:
+        if self.mqtt_version not in ("5", "3.1.1"):
+            raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
+        if urlparse(self.broker).scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"broker must be an mqtt:// or mqtts:// URL, got {self.broker!r}")
+        if not self.models:
+            raise ValueError("at least one model is needed")
+
+    @property
+    def tls(self) -> bool:
+        return urlparse(self.broker).scheme == "mqtts" or self.ca_file is not None
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        url = urlparse(self.broker)
+        return url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883)
+
+    def topic(self, leaf: str) -> str:
+        """An output topic of this agent, e.g. ``devices/pi01/prediction``."""
+        return f"{self.device_prefix}/{self.agent_id}/{leaf}"
+
+    def with_secret(self, environ: dict[str, str] | None = None) -> AgentConfig:
+        """Fill :attr:`password` from the password file or ``WATTCAST_PASSWORD`` (the file wins)."""
+        if self.password_file is not None:
+            return replace(self, password=Path(self.password_file).read_text().splitlines()[0])
+        environ = os.environ if environ is None else environ
+        return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
+
+
+def _convert(value: Any, kind: Any) -> Any:
+    """Turn a TOML/env/CLI value into the field's type."""
+    text = str(value)
+    if kind is bool:
+        return value if isinstance(value, bool) else text.strip().lower() in ("1", "true", "yes", "on")
+    if kind == tuple[str, ...]:
+        return tuple(value) if isinstance(value, list) else tuple(s.strip() for s in text.split(",") if s.strip())
+    if kind in (Path, Path | None):
+        return Path(text) if text else None
+    if kind in (int, float):
+        return kind(value)
+    return text
+
+
+def _cli_fields() -> list:
+    return [f for f in fields(AgentConfig) if f.metadata.get("cli", True)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI: one option per config field, help text from the field."""
+    parser = argparse.ArgumentParser(
+        prog="python device/agent.py",
+        description="wattcast device agent: reads meter readings over MQTT, forecasts power a few minutes ahead with "
+        "several models side by side, scores them online and reports their latency, memory and energy. Every option "
+        f"may also come from a TOML file (--config; keys are the option names with _) or {ENV_PREFIX}<NAME> "
+        "environment variables; the command line wins.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with options (keys as in --help, dashes as _)")
+    hints = get_type_hints(AgentConfig)
+    for f in _cli_fields():
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        if hints[f.name] is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{f.metadata['help']} (default: {shown})")
+        else:
+            parser.add_argument(flag, default=None, help=f"{f.metadata['help']} (default: {shown})")
+    return parser
+
+
+def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> AgentConfig:
+    """Defaults, then the TOML file, then ``WATTCAST_*`` variables, then the command line."""
+    environ = dict(os.environ if environ is None else environ)
+    args = build_parser().parse_args(argv)
+    hints = get_type_hints(AgentConfig)
+    values: dict[str, Any] = {}
+    config_path = args.config or environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_path:
+        raw = tomllib.loads(Path(config_path).read_text())
+        unknown = set(raw) - {f.name for f in _cli_fields()}
+        if unknown:
+            raise ValueError(f"{config_path}: unknown options {sorted(unknown)}")
+        values.update({k: _convert(v, hints[k]) for k, v in raw.items()})
+    for f in _cli_fields():
+        env_value = environ.get(ENV_PREFIX + f.name.upper())
+        if env_value is not None:
+            values[f.name] = _convert(env_value, hints[f.name])
+        cli_value = getattr(args, f.name)
+        if cli_value is not None:
+            values[f.name] = _convert(cli_value, hints[f.name])
+    return AgentConfig(**values).with_secret(environ)

@@ -1,0 +1,151 @@
+"""What the agent counts and measures, and the JSON snapshot it publishes (the report consumes this schema).
+
+Latencies go into fixed-size numpy rings (percentiles over the newest samples, no growth); RSS is read from
+``/proc`` and ``getrusage`` when a snapshot is taken, never per reading; Python allocations are traced only for a
+sample (tracemalloc slows every allocation while it runs).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from device.energy import mcu_energy, pi_energy
+from device.forecaster import Forecaster, Prediction
+from device.ringbuffer import RingBuffer
+from device.scoring import ErrorAccumulator
+from device.stream import Outcome
+
+READING_COUNTERS = ("received", "accepted", "duplicates", "late", "filled_minutes", "null_values")
+_PAGE = resource.getpagesize()
+
+
+class LatencyRing:
+    """The newest ``capacity`` samples in ns, plus the maximum ever seen."""
+
+    def __init__(self, capacity: int) -> None:
+        self._ring = RingBuffer(capacity, 1, np.int64)
+        self.max_ns = 0
+
+    def add(self, ns: int) -> None:
+        self._ring.append(ns)
+        self.max_ns = max(self.max_ns, ns)
+
+    def median_ns(self) -> float:
+        return float(np.median(self._ring.last(self._ring.size))) if self._ring.size else float("nan")
+
+    def summary_us(self) -> dict[str, float]:
+        if not self._ring.size:
+            return {"p50": None, "p95": None, "p99": None, "max": None}
+        p50, p95, p99 = np.percentile(self._ring.last(self._ring.size), [50, 95, 99]) / 1e3
+        return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": self.max_ns / 1e3}
+
+
+def rss_bytes() -> tuple[int, int]:
+    """(current, peak) resident set size of this process."""
+    current = int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE if sys.platform == "linux" else 0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return current, peak_kb * (1 if sys.platform == "darwin" else 1024)
+
+
+def _errors(acc: ErrorAccumulator) -> dict:
+    def num(v: float) -> float | None:
+        return None if np.isnan(v) else v
+
+    return {"scored": acc.count, "mse": num(acc.mse), "rmse": num(acc.rmse), "mae": num(acc.mae), "mape": num(acc.mape)}
+
+
+class AgentMetrics:
+    """Counters, latencies and the snapshot; thread-safe because the MQTT thread counts rejections too."""
+
+    def __init__(self, agent_id: str, forecaster: Forecaster, latency_window: int, tracemalloc_readings: int) -> None:
+        self.agent_id = agent_id
+        self._forecaster = forecaster
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self.readings: Counter[str] = Counter({k: 0 for k in READING_COUNTERS})
+        self.rejected: Counter[str] = Counter()
+        self.publish: Counter[str] = Counter()
+        self._predictions: Counter[str] = Counter()
+        self._latency = {m.name: LatencyRing(latency_window) for m in forecaster.models}
+        self._cpu = {m.name: LatencyRing(latency_window) for m in forecaster.models}
+        self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
+        self._trace_left = tracemalloc_readings
+        self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
+
+    def reject(self, reason: str) -> None:
+        with self._lock:
+            self.readings["received"] += 1
+            self.rejected[reason] += 1
+
+    def count_stream(self, outcome: Outcome, filled_minutes: int, nulls: int) -> None:
+        with self._lock:
+            self.readings["received"] += 1
+            self.readings["null_values"] += nulls
+            if outcome is Outcome.UNFILLABLE:
+                self.rejected["null_without_history"] += 1
+            else:
+                self.readings[outcome.value] += 1
+                self.readings["filled_minutes"] += filled_minutes
+            self._sample_allocations()
+
+    def _sample_allocations(self) -> None:
+        if self._trace_left <= 0:
+            return
+        self._trace_left -= 1
+        if self._trace_left == 0 and tracemalloc.is_tracing():
+            self._trace_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    def count_prediction(self, prediction: Prediction, received_ns: int) -> None:
+        """Called right after the prediction was handed to the MQTT client."""
+        now = time.perf_counter_ns()
+        with self._lock:
+            self._predictions[prediction.model] += 1
+            self._latency[prediction.model].add(prediction.latency_ns)
+            self._cpu[prediction.model].add(prediction.cpu_ns)
+            self._end_to_end[prediction.model].add(now - received_ns)
+
+    def _model(self, name: str) -> dict:
+        model = next(m for m in self._forecaster.models if m.name == name)
+        cpu_ns = self._cpu[name].median_ns()
+        energy = mcu_energy(model.entry.macs) if model.entry.macs else {}
+        if not np.isnan(cpu_ns):
+            energy = {**pi_energy(cpu_ns / 1e9), **energy}
+        return {
+            "kind": model.entry.kind,
+            "runtime": model.runtime,
+            "predictions": self._predictions[name],
+            **_errors(self._forecaster.errors[name]),
+            "latency_us": self._latency[name].summary_us(),
+            "end_to_end_us": self._end_to_end[name].summary_us(),
+            "flash_bytes": model.flash_bytes,
+            "arena_bytes": model.arena_bytes,
+            "macs": model.entry.macs,
+            "energy": energy,
+        }
+
+    def snapshot(self) -> dict:
+        rss, peak = rss_bytes()
+        traced = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else self._trace_peak
+        with self._lock:
+            return {
+                "agent_id": self.agent_id,
+                "uptime_s": time.monotonic() - self._started,
+                "readings": dict(self.readings),
+                "rejected": dict(self.rejected),
+                "publish": dict(self.publish),
+                "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},
+                "models": {m.name: self._model(m.name) for m in self._forecaster.models},
+                "meters": {
+                    meter: {name: _errors(track.errors) for name, track in state.tracks.items()}
+                    for meter, state in list(self._forecaster.meters.items())
+                },
+            }

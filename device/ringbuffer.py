@@ -1,0 +1,47 @@
+"""A fixed-capacity numpy ring buffer whose newest rows are always one contiguous slice.
+
+Every row is written twice, at ``i`` and ``i + capacity``, so :meth:`RingBuffer.last` is a view without a copy or a
+modulo gather: appending is O(1), nothing is ever reallocated, and a window for the model costs nothing to cut.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RingBuffer:
+    """The last ``capacity`` rows of ``width`` values each."""
+
+    def __init__(self, capacity: int, width: int, dtype: type = np.float32) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._data = np.zeros((2 * capacity, width), dtype)
+        self._next = 0
+        self.size = 0
+
+    def append(self, row: np.ndarray) -> None:
+        i = self._next
+        self._data[i] = row
+        self._data[i + self.capacity] = row
+        self._next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def extend(self, rows: np.ndarray) -> None:
+        for row in rows:
+            self.append(row)
+
+    def last(self, n: int) -> np.ndarray:
+        """The newest ``n`` rows, oldest first (a view: copy it to keep it past the next append)."""
+        if not 0 <= n <= self.size:
+            raise IndexError(f"asked for the last {n} rows of {self.size}")
+        end = self._next + self.capacity
+        return self._data[end - n : end]
+
+    def ago(self, age: int) -> np.ndarray:
+        """The row ``age`` appends back (0 is the newest)."""
+        return self.last(age + 1)[0]
+
+    def clear(self) -> None:
+        self._next = 0
+        self.size = 0

@@ -1,0 +1,108 @@
+"""Running a TFLite flatbuffer on the device with whichever LiteRT runtime is installed.
+
+Order: ``ai_edge_litert`` (the maintained runtime, wheels for aarch64), ``tflite_runtime`` (numpy < 2 only), then
+``tensorflow.lite`` as a last resort on a host. The agent never imports TensorFlow unless both light runtimes are
+missing or ``--runtime tensorflow`` asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from device.contract import WindowSpec
+from device.manifest import TensorInfo
+
+log = logging.getLogger(__name__)
+
+#: runtime name -> (module, attribute path to the Interpreter class)
+RUNTIMES: dict[str, tuple[str, str]] = {
+    "litert": ("ai_edge_litert.interpreter", "Interpreter"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "Interpreter"),
+    "tensorflow": ("tensorflow", "lite.Interpreter"),
+}
+
+
+def interpreter_class(runtime: str = "auto") -> tuple[type, str]:
+    """The Interpreter class and the runtime's name; ``auto`` takes the first that imports."""
+    names = list(RUNTIMES) if runtime == "auto" else [runtime]
+    errors = []
+    for name in names:
+        if name not in RUNTIMES:
+            raise ValueError(f"unknown runtime {name!r}; choose auto or one of {list(RUNTIMES)}")
+        module_name, attr = RUNTIMES[name]
+        try:
+            target = importlib.import_module(module_name)
+        except ImportError as exc:
+            errors.append(f"{module_name}: {exc}")
+            continue
+        for part in attr.split("."):
+            target = getattr(target, part)
+        return target, name
+    raise ImportError("no TFLite runtime could be imported (pip install ai-edge-litert): " + "; ".join(errors))
+
+
+def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """Float to the tensor's dtype with its affine parameters (a float tensor is passed through)."""
+    if info.dtype == "float32":
+        return np.asarray(x, np.float32)
+    limits = np.iinfo(info.dtype)
+    q = np.round(np.asarray(x, np.float64) / info.scale) + info.zero_point
+    return np.clip(q, limits.min, limits.max).astype(info.dtype)
+
+
+def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if info.dtype == "float32":
+        return np.asarray(q, np.float32)
+    return (info.scale * (np.asarray(q, np.float64) - info.zero_point)).astype(np.float32)
+
+
+class TFLitePredictor:
+    """A :class:`device.predictors.Predictor` over one interpreter, one window per invoke.
+
+    The fused LSTM keeps its state in variable tensors between invokes, so they are reset before every window:
+    each window is a fresh sequence, as in training.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        spec: WindowSpec,
+        input_info: TensorInfo,
+        output_info: TensorInfo,
+        interpreter_cls: type,
+        num_threads: int = 1,
+    ) -> None:
+        self.spec = spec
+        self._interpreter = interpreter_cls(model_path=str(path), num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        (inp,) = self._interpreter.get_input_details()
+        out = self._interpreter.get_output_details()[0]
+        for role, details, info in (("input", inp, input_info), ("output", out, output_info)):
+            if np.dtype(details["dtype"]).name != info.dtype:
+                raise ValueError(f"{path.name}: the manifest says {role} {info.dtype}, the model has "
+                                 f"{np.dtype(details['dtype']).name}")
+        self._input_index, self._output_index = inp["index"], out["index"]
+        self._input_shape = tuple(int(d) for d in inp["shape"])
+        self._input_info, self._output_info = input_info, output_info
+
+    @property
+    def tensor_bytes(self) -> int:
+        """Bytes of every tensor the interpreter allocated (weights included): the closest LiteRT gets to an arena
+        size."""
+        return int(sum(
+            int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in self._interpreter.get_tensor_details()
+        ))
+
+    def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray:
+        out = np.empty(len(x), np.float32)
+        interpreter = self._interpreter
+        for i, window in enumerate(np.asarray(x, np.float32)):
+            interpreter.reset_all_variables()
+            interpreter.set_tensor(self._input_index, quantize(window.reshape(self._input_shape), self._input_info))
+            interpreter.invoke()
+            out[i] = dequantize(interpreter.get_tensor(self._output_index), self._output_info).reshape(-1)[0]
+        return out

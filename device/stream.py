@@ -1,0 +1,90 @@
+"""One meter's stream, minute by minute: dedupe on the timestamp, late readings, absent minutes and nulls.
+
+Readings may arrive twice (QoS 1 is at-least-once), late, with minutes missing, or with null values. This module
+turns them into the gap-free, forward-filled minute rows the models were trained on, using the contract's
+:func:`~device.contract.forward_fill` (the very code the host ran over the training file), and says what it did so
+the agent can count it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.contract import MEASUREMENTS, forward_fill
+from device.ringbuffer import RingBuffer
+
+
+class Outcome(str, enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicates"  # a reading for a minute already received
+    LATE = "late"  # older than the newest minute and not a duplicate: its minute was already filled forward
+    UNFILLABLE = "unfillable"  # a null in a needed measurement with nothing before it to fill from
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """What one reading added: the minute rows (absent minutes first, then the reading itself)."""
+
+    outcome: Outcome
+    minutes: np.ndarray  # int64 (k,)
+    rows: np.ndarray  # float64 (k, len(MEASUREMENTS)), forward-filled
+    filled: np.ndarray  # bool (k,): True where no reading (or a null in a needed value) supplied the row
+    nulls: int = 0  # null values in the reading
+    reset: bool = False  # the gap exceeded the limit, so the history before these rows was dropped
+
+    @classmethod
+    def rejected(cls, outcome: Outcome, nulls: int = 0) -> StreamUpdate:
+        empty = np.empty(0, np.int64)
+        return cls(outcome, empty, np.empty((0, len(MEASUREMENTS))), np.empty(0, bool), nulls)
+
+
+class MeterStream:
+    """Minute bookkeeping for one meter; the model windows live elsewhere, fed from :class:`StreamUpdate`."""
+
+    def __init__(self, capacity: int, max_gap_minutes: int, needed: tuple[str, ...] = MEASUREMENTS) -> None:
+        self._meta = RingBuffer(capacity, 3, np.int64)  # (minute, a reading arrived, no value of it was filled)
+        self._max_gap = max_gap_minutes
+        self._needed = np.array([MEASUREMENTS.index(n) for n in needed], np.intp)
+        self._last_row: np.ndarray | None = None
+        self.rows_since_reset = 0
+
+    @property
+    def last_minute(self) -> int | None:
+        return int(self._meta.ago(0)[0]) if self._meta.size else None
+
+    def filled_recently(self, n: int) -> bool:
+        """Whether any of the newest ``n`` rows was filled rather than read (for the DROP fill policy)."""
+        n = min(n, self._meta.size)
+        return bool((self._meta.last(n)[:, 2] == 0).any())
+
+    def accept(self, minute: int, values: np.ndarray) -> StreamUpdate:
+        nulls = int(np.isnan(values).sum())
+        last = self.last_minute
+        if last is not None and minute <= last:
+            age = last - minute
+            received = age < self._meta.size and self._meta.ago(age)[1] == 1
+            return StreamUpdate.rejected(Outcome.DUPLICATE if received else Outcome.LATE, nulls)
+        absent = 0 if last is None else minute - last - 1
+        reset = absent > self._max_gap
+        previous = None if reset else self._last_row
+        # Absent minutes are NaN rows; forward_fill then treats them exactly like nulls in the training file.
+        block = np.full((absent * (not reset) + 1, len(MEASUREMENTS)), np.nan)
+        block[-1] = values
+        rows = forward_fill(block if previous is None else np.vstack([previous, block]))[-len(block) :]
+        if np.isnan(rows[-1, self._needed]).any():
+            return StreamUpdate.rejected(Outcome.UNFILLABLE, nulls)
+        if reset:
+            self._meta.clear()
+            self.rows_since_reset = 0
+        minutes = np.arange(minute - len(rows) + 1, minute + 1, dtype=np.int64)
+        filled = np.ones(len(rows), bool)
+        filled[-1] = bool(np.isnan(values[self._needed]).any())
+        received = np.zeros(len(rows), bool)
+        received[-1] = True  # even with a null in it: a resend of this minute is a duplicate
+        self._meta.extend(np.stack([minutes, received, ~filled], axis=1))
+        self._last_row = rows[-1].copy()
+        self.rows_since_reset += len(rows)
+        return StreamUpdate(Outcome.ACCEPTED, minutes, rows, filled, nulls, reset)

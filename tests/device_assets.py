@@ -1,0 +1,126 @@
+"""Test assets for the device agent, built the way convert/ builds the real ones: a manifest with linreg (float and
+Q15), persistence, trend and, when asked, a tiny LSTM as float32 and full-int8 TFLite.
+
+Tests may use TensorFlow and pandas to make these; the agent under test never does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.contract import MEASUREMENTS, MinMaxScaling, WindowSpec, feature_matrix, make_windows
+from device.manifest import Manifest, ModelEntry, TensorInfo, describe_files, write_manifest
+from device.predictors import LinearRegression, LinearRegressionQ15
+from train.data import Measurements, load_measurements
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "data" / "household_power_14d.txt"
+LINREG_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap",))
+LSTM_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap", "hour_sin", "hour_cos"))
+#: 30 steps x 4 gates x 4 units x (3 inputs + 4 recurrent) + the head; 90 x 8 + 8 for the dense network.
+TFLITE_MACS = {"lstm_float32": 30 * 4 * 4 * 7 + 4, "dense_int8": 90 * 8 + 8}
+TFLITE_MODELS = tuple(TFLITE_MACS)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Raw rows (NaN where the file had ``?``) and their minutes: what a replay publishes."""
+
+    minutes: np.ndarray
+    raw: np.ndarray  # (n, 7) float64 in MEASUREMENTS order
+
+    @classmethod
+    def bundled(cls, start: int = 0, rows: int = 3000) -> Series:
+        m: Measurements = load_measurements(BUNDLED).rows(slice(start, start + rows))
+        return cls(m.minutes.copy(), np.stack([m.values[k] for k in MEASUREMENTS], axis=1))
+
+    def filled(self) -> np.ndarray:
+        from device.contract import forward_fill
+
+        return forward_fill(self.raw)
+
+    def features(self, spec: WindowSpec) -> np.ndarray:
+        filled = self.filled()
+        return feature_matrix({k: filled[:, i] for i, k in enumerate(MEASUREMENTS)}, self.minutes, spec.features)
+
+
+def _scaling(series: Series, spec: WindowSpec) -> MinMaxScaling:
+    return MinMaxScaling.fit(series.features(spec), series.filled()[:, MEASUREMENTS.index("gap")])
+
+
+def _linreg(series: Series, scaling: MinMaxScaling) -> LinearRegression:
+    gap = series.filled()[:, MEASUREMENTS.index("gap")]
+    x, y = make_windows(scaling.transform(series.features(LINREG_SPEC)), scaling.transform_target(gap), LINREG_SPEC)
+    return LinearRegression.fit(LINREG_SPEC, x, y)
+
+
+def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> dict[str, tuple[str, TensorInfo, TensorInfo]]:
+    """A 4-unit LSTM as float32 and a small dense network as full int8 (this TensorFlow's converter crashes on an
+    int8 Keras 3 LSTM; the int8 path of the runtime is the same for any model)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    gap = series.filled()[:, MEASUREMENTS.index("gap")]
+    x, y = make_windows(scaling.transform(series.features(LSTM_SPEC)), scaling.transform_target(gap), LSTM_SPEC)
+    keras.utils.set_random_seed(0)
+    shape = (LSTM_SPEC.seq_len, LSTM_SPEC.n_features)
+    networks = {
+        "lstm_float32": keras.Sequential([keras.Input(shape, batch_size=1), keras.layers.LSTM(4), keras.layers.Dense(1)]),
+        "dense_int8": keras.Sequential([keras.Input(shape, batch_size=1), keras.layers.Flatten(),
+                                        keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]),
+    }
+    out = {}
+    for name, model in networks.items():
+        model.compile("adam", "mse")
+        model.fit(x[:512], y[:512], epochs=1, batch_size=32, verbose=0)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if name.endswith("int8"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([w[None]] for w in x[:200])
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int8
+        (directory / f"{name}.tflite").write_bytes(converter.convert())
+        interpreter = Interpreter(model_path=str(directory / f"{name}.tflite"))
+        infos = []
+        for d in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
+            scale, zero = d["quantization"]
+            infos.append(TensorInfo(tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name, scale, zero))
+        out[name] = (f"{name}.tflite", *infos)
+    return out
+
+
+def build_assets(directory: Path, series: Series, with_tflite: bool = False) -> Path:
+    """Write a manifest and its files into ``directory``; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    linreg_scaling = _scaling(series, LINREG_SPEC)
+    linreg = _linreg(series, linreg_scaling)
+    q15 = LinearRegressionQ15.from_float(linreg)
+    (directory / "linreg.json").write_text(json.dumps({
+        **linreg.to_dict(), "weights_q": q15.weights_q.tolist(), "bias_q": q15.bias_q, "shift": q15.shift}))
+    models = {
+        "linreg": ModelEntry("linreg", "linreg", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30, parameters=31),
+        "linreg_q15": ModelEntry("linreg_q15", "linreg_q15", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30),
+        "persistence": ModelEntry("persistence", "persistence", LINREG_SPEC, linreg_scaling),
+        "trend": ModelEntry("trend", "trend", LINREG_SPEC, linreg_scaling),
+    }
+    if with_tflite:
+        lstm_scaling = _scaling(series, LSTM_SPEC)
+        for name, (file, inp, out) in _tflite_models(directory, series, lstm_scaling).items():
+            models[name] = ModelEntry(name, "tflite", LSTM_SPEC, lstm_scaling, file, inp, out, macs=TFLITE_MACS[name])
+    files = sorted({m.file for m in models.values() if m.file})
+    write_manifest(directory, Manifest(models, describe_files(directory, files)))
+    return directory
+
+
+if __name__ == "__main__":
+    # Run in a child process by the tests, so the test process never loads TensorFlow next to the LiteRT runtime.
+    import sys
+
+    build_assets(Path(sys.argv[1]), Series.bundled(), with_tflite=True)
