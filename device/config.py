@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI: one option per config field, help text from the field."""
     parser = argparse.ArgumentParser(
         prog="python device/agent.py",
+        allow_abbrev=False,
         description="wattcast device agent: reads meter readings over MQTT, forecasts power a few minutes ahead with "
         "several models side by side, scores them online and reports their latency, memory and energy. Every option "
         f"may also come from a TOML file (--config; keys are the option names with _) or {ENV_PREFIX}<NAME> "

@@ -39,6 +39,9 @@ class Series:
         m: Measurements = load_measurements(BUNDLED).rows(slice(start, start + rows))
         return cls(m.minutes.copy(), np.stack([m.values[k] for k in MEASUREMENTS], axis=1))
 
+    def __len__(self) -> int:
+        return len(self.minutes)
+
     def filled(self) -> np.ndarray:
         from device.contract import forward_fill
 
@@ -119,8 +122,30 @@ def build_assets(directory: Path, series: Series, with_tflite: bool = False) -> 
     return directory
 
 
+def build_assets_in_child(directory: Path) -> Path:
+    """All assets, TFLite included, made in a child process (see the ``__main__`` block)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "tests.device_assets", str(directory)], cwd=REPO, check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return directory
+
+
 if __name__ == "__main__":
     # Run in a child process by the tests, so the test process never loads TensorFlow next to the LiteRT runtime.
     import sys
 
     build_assets(Path(sys.argv[1]), Series.bundled(), with_tflite=True)
+
+
+def offline_metrics(model, series: Series) -> dict:
+    """The host's streaming evaluation of one loaded model over a series: contract windows, batch predict, kW."""
+    from device.contract import streaming_windows
+    from device.scoring import error_metrics
+
+    spec, scaling = model.entry.window, model.scaling
+    gap = series.filled()[:, MEASUREMENTS.index("gap")]
+    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec)
+    predicted = scaling.inverse_target(model.predictor.predict(x, np.minimum(end_rows + 1, spec.seq_len)))
+    return error_metrics(predicted, gap[end_rows + spec.horizon])

@@ -1,0 +1,59 @@
+"""Loading models from the manifest: hashes checked first, the int8 tensor arithmetic, the runtime order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.manifest import AssetIntegrityError, sha256_of
+from device.models import load_models
+from device.runtime import dequantize, interpreter_class, quantize
+from device.manifest import TensorInfo
+from tests.device_assets import Series, build_assets
+
+
+@pytest.fixture
+def assets(tmp_path) -> Path:
+    return build_assets(tmp_path / "assets", Series.bundled(rows=2000))
+
+
+def test_a_tampered_model_file_is_refused_naming_the_file_and_both_hashes(assets):
+    expected = json.loads((assets / "manifest.json").read_text())["files"]["linreg.json"]["sha256"]
+    coefficients = json.loads((assets / "linreg.json").read_text())
+    coefficients["intercept"] += 0.001
+    (assets / "linreg.json").write_text(json.dumps(coefficients))
+    with pytest.raises(AssetIntegrityError) as refused:
+        load_models(assets, ("linreg",))
+    message = str(refused.value)
+    assert "linreg.json" in message and expected in message and sha256_of(assets / "linreg.json") in message
+
+
+def test_a_model_missing_from_the_manifest_is_refused_by_name(assets):
+    with pytest.raises(KeyError, match="lstm_int8"):
+        load_models(assets, ("lstm_int8",))
+
+
+def test_models_report_their_file_bytes(assets):
+    (linreg, persistence) = load_models(assets, ("linreg", "persistence"))
+    assert linreg.flash_bytes == (assets / "linreg.json").stat().st_size
+    assert persistence.flash_bytes == 0
+
+
+def test_int8_quantization_uses_the_tensor_scale_and_zero_point_and_saturates():
+    info = TensorInfo((1, 3), "int8", scale=0.5, zero_point=-10)
+    q = quantize(np.array([0.0, 1.0, 1000.0]), info)
+    assert q.dtype == np.int8 and q.tolist() == [-10, -8, 127]
+    assert dequantize(q, info).tolist() == [0.0, 1.0, 68.5]
+
+
+def test_the_light_runtime_is_chosen_first():
+    _, name = interpreter_class("auto")
+    assert name == "litert"
+
+
+def test_an_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="unknown runtime"):
+        interpreter_class("onnx")
