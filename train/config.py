@@ -55,7 +55,7 @@ class TrainConfig:
         if self.resample not in PAPER_SEQ_LEN:
             raise ValueError(f"resample must be one of {list(PAPER_SEQ_LEN)}, got {self.resample!r}")
         unknown = set(self.models) - set(MODELS)
-        if unknown:
+        if unknown or not self.models:
             raise ValueError(f"unknown models {sorted(unknown)}; known: {MODELS}")
 
     @property

@@ -7,21 +7,18 @@ so a reported number can be reproduced and a converted model traced back to the 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import tensorflow as tf
+from tqdm import tqdm
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from device.contract import WindowSpec  # noqa: E402
-from train.models import BUILDERS  # noqa: E402
+from device.contract import WindowSpec
+from train.models import BUILDERS
 
 log = logging.getLogger(__name__)
 

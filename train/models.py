@@ -7,13 +7,9 @@ disagree with the windows, and returns an uncompiled model (the learning rate li
 
 from __future__ import annotations
 
-import os
+import keras
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-
-from device.contract import MEASUREMENTS, TARGET, WindowSpec  # noqa: E402
+from device.contract import MEASUREMENTS, TARGET, WindowSpec
 
 #: The inputs each reference model was built for.
 FEATURES: dict[str, tuple[str, ...]] = {

@@ -42,13 +42,13 @@ def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec:
     target = series.values[TARGET]
     scaling = MinMaxScaling.fit(features[train_rows], target[train_rows])
 
-    def part(rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return scaling.transform(features[rows]), scaling.transform_target(target[rows]), series.missing[rows]
+    def part(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        return scaling.transform(features[rows]), scaling.transform_target(target[rows])
 
     train, test = part(train_rows), part(test_rows)
-    x_train, y_train = make_windows(*train, spec)
-    x_test, y_test = make_windows(*test, spec)
-    x_stream, y_stream, end_rows = streaming_windows(*test, spec)
+    x_train, y_train = make_windows(*train, spec, series.missing[train_rows])
+    x_test, y_test = make_windows(*test, spec, series.missing[test_rows])
+    x_stream, y_stream, end_rows = streaming_windows(*test, spec, series.missing[test_rows])
     possible = sum(max(0, len(p[0]) - spec.seq_len - spec.horizon + 1) for p in (train, test))
     return SplitWindows(
         spec, scaling, x_train, y_train, x_test, y_test, x_stream, y_stream,

@@ -1,0 +1,166 @@
+"""The whole training job: load → fill → resample → split → for each model fit, score, hand over → report.
+
+Call :func:`run` with a :class:`~train.config.TrainConfig`; ``python -m train`` is a thin CLI over it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from device.contract import TARGET, FillPolicy, WindowSpec
+from device.predictors import LinearRegression, Persistence, TrendLine
+from train.artifacts import TrainedModel, save_trained_model
+from train.config import KERAS_MODELS, TrainConfig
+from train.data import FillReport, Measurements, load_measurements, resample
+from train.evaluate import Evaluation, evaluate
+from train.plots import plot_loss_curves, plot_predictions
+from train.report import RunSummary, markdown_table, write_report
+from train.splits import contiguous_subset, train_test_by_date, train_test_by_fraction
+from train.windows import SplitWindows, cut_windows
+
+log = logging.getLogger(__name__)
+
+#: Inputs of the models that are not networks (the networks' live in train.models.FEATURES).
+BASELINE_FEATURES = (TARGET,)
+
+
+def prepare_series(config: TrainConfig) -> tuple[Measurements, FillReport]:
+    """Load, fill by the configured policy (leading unfillable rows dropped), and resample."""
+    filled, report = load_measurements(config.data).fill(config.fill_policy)
+    return resample(filled, config.resample), report
+
+
+def split_series(series: Measurements, config: TrainConfig) -> tuple[Measurements, slice, slice, str]:
+    """The protocol's rows: (the part of the series used, training rows, test rows, one sentence saying so)."""
+    if config.protocol == "paper":
+        train, test = train_test_by_date(series.minutes, config.cut_date)
+        return series, train, test, f"paper (Le et al. 2019): train before {config.cut_date}, test from it on."
+    subset = contiguous_subset(len(series), config.subset_fraction, config.seed, config.subset_min_rows)
+    part = series.rows(subset)
+    train, test = train_test_by_fraction(len(part), config.train_fraction)
+    sentence = (
+        f"notebook: a contiguous subset of {len(part):,} rows (rows {subset.start:,}..{subset.stop - 1:,} of "
+        f"{len(series):,}: {config.subset_fraction:.0%} of the rows but at least "
+        f"{min(len(series), config.subset_min_rows):,}; seed {config.seed}), the first "
+        f"{config.train_fraction:.0%} to train and the rest to test."
+    )
+    return part, train, test, sentence
+
+
+def _period(minutes: np.ndarray) -> str:
+    first, last = (np.datetime64(int(m), "m") for m in (minutes[0], minutes[-1]))
+    return f"{first} to {last}".replace("T", " ")
+
+
+def _spaced(n: int, limit: int) -> np.ndarray:
+    """At most ``limit`` evenly spaced indices of ``range(n)``, in order."""
+    return np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int)) if n else np.empty(0, int)
+
+
+def hand_over(models_dir: Path, name: str, windows: SplitWindows, evaluation: Evaluation, config: TrainConfig,
+              extra: dict[str, Any] | None = None, keras_path: Path | None = None) -> None:
+    """Write the :mod:`train.artifacts` files ``convert`` reads (the ``.keras`` checkpoint is already there)."""
+    rng = np.random.default_rng(config.seed)
+    calibration = np.sort(rng.choice(len(windows.x_train), min(config.calibration_windows, len(windows.x_train)),
+                                     replace=False))
+    held_out = _spaced(len(windows.x_test), config.handover_test_windows)
+    metrics = {k: v for k, v in evaluation.summary().items() if k not in ("name", "features", "loss", "val_loss")}
+    save_trained_model(models_dir, TrainedModel(
+        name=name, window=windows.spec, scaling=windows.scaling, calibration=windows.x_train[calibration],
+        x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=evaluation.parameters,
+        metrics=metrics, extra=extra or {}, keras_path=keras_path))
+
+
+def evaluate_baselines(config: TrainConfig, windows: SplitWindows, models_dir: Path) -> list[Evaluation]:
+    """Persistence, the notebook's trend line and least squares on the lags (closed form) — whichever are asked."""
+    spec = windows.spec
+    rows = []
+    if "persistence" in config.models:
+        rows.append(evaluate("persistence", Persistence(spec).predict, windows))
+    if "trend_line" in config.models:
+        row = evaluate("trend_line", TrendLine(spec, config.trend_k).predict, windows, parameters=0)
+        row.notes = f"least-squares line through the last {config.trend_k} readings, extrapolated"
+        rows.append(row)
+    if "linreg" in config.models:
+        linreg = LinearRegression.fit(spec, windows.x_train, windows.y_train)
+        row = evaluate("linreg", linreg.predict, windows, parameters=linreg.coef.size + 1)
+        row.notes = f"numpy least squares on all {len(windows.x_train):,} training windows"
+        hand_over(models_dir, "linreg", windows, row, config, extra=linreg.to_dict())
+        rows.append(row)
+    return rows
+
+
+def evaluate_network(name: str, config: TrainConfig, windows: SplitWindows, models_dir: Path) -> Evaluation:
+    """Fit one Keras model (subsampled to ``max_train_windows`` for the CNN-BiLSTM), score it, hand it over."""
+    from train.fit import FitSettings, train_keras_model  # TensorFlow loads only when a network is trained
+
+    x, y = windows.x_train, windows.y_train
+    note = ""
+    if name == "cnn_bilstm" and len(x) > config.max_train_windows:
+        keep = _spaced(len(x), config.max_train_windows)
+        note = (f"trained on {len(keep):,} of {len(x):,} training windows (evenly spaced, --max-train-windows "
+                f"{config.max_train_windows:,}); tested on all")
+        x, y = x[keep], y[keep]
+    settings = FitSettings(config.learning_rate(name), config.epochs, config.batch_size, config.patience,
+                           config.validation_split, config.seed)
+    fit = train_keras_model(name, windows.spec, x, y, settings, models_dir / f"{name}.keras")
+
+    def predict(batch: np.ndarray, n_real: np.ndarray) -> np.ndarray:
+        return fit.model.predict(batch, batch_size=8192, verbose=0)[:, 0]
+
+    row = evaluate(name, predict, windows, parameters=fit.model.count_params())
+    row.train_seconds, row.epochs_run, row.best_epoch = fit.train_seconds, fit.epochs_run, fit.best_epoch
+    row.loss, row.val_loss, row.notes = fit.loss, fit.val_loss, note
+    hand_over(models_dir, name, windows, row, config, extra={"learning_rate": settings.learning_rate},
+              keras_path=fit.checkpoint)
+    return row
+
+
+def run(config: TrainConfig) -> dict[str, Any]:
+    """Train and evaluate every configured model; write report.md/.json, PNGs and ``models/``; return the JSON."""
+    from train.models import FEATURES
+
+    out_dir = Path(config.out_dir)
+    models_dir = out_dir / "models"
+    series, fill_report = prepare_series(config)
+    part, train_rows, test_rows, protocol = split_series(series, config)
+    log.info("%s", protocol)
+
+    cache: dict[tuple[str, ...], SplitWindows] = {}
+
+    def windows_for(features: tuple[str, ...]) -> SplitWindows:
+        if features not in cache:
+            spec = WindowSpec(config.window_length, config.window_horizon, features, config.fill_policy)
+            cache[features] = cut_windows(part, train_rows, test_rows, spec)
+        return cache[features]
+
+    rows = evaluate_baselines(config, windows_for(BASELINE_FEATURES), models_dir)
+    networks = [m for m in KERAS_MODELS if m in config.models]
+    for name in tqdm(networks, desc="networks", unit="model", disable=not networks):
+        rows.append(evaluate_network(name, config, windows_for(FEATURES[name]), models_dir))
+        log.info("%s: test MSE %.4f", name, rows[-1].test["mse"])
+
+    notes = []
+    if config.fill_policy is FillPolicy.DROP:
+        dropped = windows_for(BASELINE_FEATURES).dropped_windows
+        notes.append(f"The drop policy removed {dropped:,} training and test windows that touch a filled reading.")
+    step = {"1min": "minute", "1h": "hour", "1D": "day", "1W": "week"}[config.resample]
+    plots = {"Predicted vs actual": plot_predictions(rows, config.plot_points, step, out_dir / "predictions.png").name}
+    loss_plot = plot_loss_curves(rows, out_dir / "loss_curves.png")
+    if loss_plot:
+        plots["Training curves"] = loss_plot.name
+    summary = RunSummary(
+        data=str(config.data), protocol=protocol, fill=fill_report.describe(), resample=config.resample,
+        seq_len=config.window_length, horizon=config.window_horizon, train_rows=train_rows.stop - train_rows.start,
+        test_rows=test_rows.stop - test_rows.start, train_period=_period(part.minutes[train_rows]),
+        test_period=_period(part.minutes[test_rows]), notes=notes,
+    )
+    report = write_report(out_dir, summary, rows, config.to_dict(), plots)
+    log.info("report: %s", report)
+    return {"report": str(report), "summary": summary, "table": markdown_table(rows),
+            "models": {r.name: r.summary() for r in rows}}
