@@ -52,7 +52,7 @@ class Agent:
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        self.forecaster = Forecaster(models, config.max_gap_minutes)
+        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
         self._ha_status = f"{config.ha_prefix}/status"

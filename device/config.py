@@ -49,6 +49,8 @@ class AgentConfig:
                         "tflite-runtime or tensorflow")
     num_threads: int = _opt(1, "threads per TFLite interpreter (1 gives the lowest single-window latency)")
     max_gap_minutes: int = _opt(15, "absent minutes up to this are forward-filled; a longer gap resets the meter")
+    dedupe_minutes: int = _opt(1440, "a reading for any of this many recent minutes that already arrived is a "
+                               "duplicate (QoS 1 resends); costs 2 bytes per minute and meter")
     max_meters: int = _opt(10_000, "readings from more meters than this are rejected, bounding memory")
     max_payload_bytes: int = _opt(4096, "larger payloads are rejected unread")
     metrics_interval_s: float = _opt(10.0, "seconds between metrics publications and metrics-file writes")

@@ -68,12 +68,12 @@ def model_rows(model: LoadedModel, minutes: np.ndarray, rows: np.ndarray) -> np.
 class Forecaster:
     """Several models side by side over many meters."""
 
-    def __init__(self, models: list[LoadedModel], max_gap_minutes: int) -> None:
+    def __init__(self, models: list[LoadedModel], max_gap_minutes: int, dedupe_minutes: int = 1440) -> None:
         self.models = models
         self._max_gap = max_gap_minutes
         self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
                                     key=MEASUREMENTS.index))
-        self._capacity = max(model.entry.window.seq_len for model in models)
+        self._dedupe = max(dedupe_minutes, *(model.entry.window.seq_len for model in models))
         self.meters: dict[str, _Meter] = {}
         self.errors = {model.name: ErrorAccumulator() for model in models}
 
@@ -81,7 +81,7 @@ class Forecaster:
         state = self.meters.get(meter)
         if state is None:
             state = _Meter(
-                MeterStream(self._capacity, self._max_gap, self._needed),
+                MeterStream(self._dedupe, self._max_gap, self._needed),
                 {m.name: _ModelTrack(RingBuffer(m.entry.window.seq_len, m.entry.window.n_features)) for m in self.models},
             )
             self.meters[meter] = state

@@ -44,8 +44,11 @@ class StreamUpdate:
 class MeterStream:
     """Minute bookkeeping for one meter; the model windows live elsewhere, fed from :class:`StreamUpdate`."""
 
-    def __init__(self, capacity: int, max_gap_minutes: int, needed: tuple[str, ...] = MEASUREMENTS) -> None:
-        self._meta = RingBuffer(capacity, 3, np.int64)  # (minute, a reading arrived, no value of it was filled)
+    def __init__(self, dedupe_minutes: int, max_gap_minutes: int, needed: tuple[str, ...] = MEASUREMENTS) -> None:
+        # Rows are consecutive minutes, so a row's minute is implied by its age: keep two flags per minute only,
+        # (a reading arrived, no value of it was filled), for a long dedupe horizon at 2 bytes a minute.
+        self._flags = RingBuffer(dedupe_minutes, 2, np.bool_)
+        self._last_minute: int | None = None
         self._max_gap = max_gap_minutes
         self._needed = np.array([MEASUREMENTS.index(n) for n in needed], np.intp)
         self._last_row: np.ndarray | None = None
@@ -53,19 +56,19 @@ class MeterStream:
 
     @property
     def last_minute(self) -> int | None:
-        return int(self._meta.ago(0)[0]) if self._meta.size else None
+        return self._last_minute
 
     def filled_recently(self, n: int) -> bool:
         """Whether any of the newest ``n`` rows was filled rather than read (for the DROP fill policy)."""
-        n = min(n, self._meta.size)
-        return bool((self._meta.last(n)[:, 2] == 0).any())
+        n = min(n, self._flags.size)
+        return not self._flags.last(n)[:, 1].all()
 
     def accept(self, minute: int, values: np.ndarray) -> StreamUpdate:
         nulls = int(np.isnan(values).sum())
         last = self.last_minute
         if last is not None and minute <= last:
             age = last - minute
-            received = age < self._meta.size and self._meta.ago(age)[1] == 1
+            received = age < self._flags.size and bool(self._flags.ago(age)[0])
             return StreamUpdate.rejected(Outcome.DUPLICATE if received else Outcome.LATE, nulls)
         absent = 0 if last is None else minute - last - 1
         reset = absent > self._max_gap
@@ -77,14 +80,15 @@ class MeterStream:
         if np.isnan(rows[-1, self._needed]).any():
             return StreamUpdate.rejected(Outcome.UNFILLABLE, nulls)
         if reset:
-            self._meta.clear()
+            self._flags.clear()
             self.rows_since_reset = 0
         minutes = np.arange(minute - len(rows) + 1, minute + 1, dtype=np.int64)
         filled = np.ones(len(rows), bool)
         filled[-1] = bool(np.isnan(values[self._needed]).any())
         received = np.zeros(len(rows), bool)
         received[-1] = True  # even with a null in it: a resend of this minute is a duplicate
-        self._meta.extend(np.stack([minutes, received, ~filled], axis=1))
+        self._flags.extend(np.stack([received, ~filled], axis=1))
+        self._last_minute = minute
         self._last_row = rows[-1].copy()
         self.rows_since_reset += len(rows)
         return StreamUpdate(Outcome.ACCEPTED, minutes, rows, filled, nulls, reset)
