@@ -2,11 +2,10 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from train.artifacts import load_trained_model
-from train.search import Series, main, parse_args, resample
+from train.search import main, parse_args
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +47,6 @@ def test_help_explains_every_option(capsys):
         parse_args(["--help"])
     text = capsys.readouterr().out
     for option in ("--data", "--out-dir", "--candidates", "--epochs", "--batch-size", "--learning-rate", "--patience",
-                   "--val-fraction", "--seed"):
+                   "--validation-split", "--seed", "--protocol", "--resample", "--horizon", "--seq-len", "--cut-date", "--train-fraction"):
         assert option in text
 
-
-def test_hourly_resampling_averages_whole_clock_hours_stamped_at_their_start():
-    minutes = np.arange(59, 59 + 150)  # 00:59 .. 03:28: one stray minute, two whole hours, a partial one
-    series = Series({"gap": minutes.astype(float)}, minutes)
-    hourly = resample(series, 60)
-    assert hourly.minutes.tolist() == [60, 120]
-    assert hourly.target.tolist() == [np.mean(np.arange(60, 120)), np.mean(np.arange(120, 180))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +74,12 @@ def seed_everything(seed: int) -> None:
 
 
 def train_keras_model(name: str, spec: WindowSpec, x: np.ndarray, y: np.ndarray, settings: FitSettings,
-                      checkpoint: Path) -> FitResult:
-    """Build ``name`` for ``spec``, fit it on scaled windows with the last ``validation_split`` of them (the most
-    recent, as Keras takes the tail before shuffling) for early stopping, and return the best checkpoint."""
+                      checkpoint: Path, build: Callable[[WindowSpec], keras.Model] | None = None) -> FitResult:
+    """Build ``name`` for ``spec`` (with ``build`` if given, else :data:`train.models.BUILDERS`), fit it on scaled
+    windows with the last ``validation_split`` of them (the most recent, as Keras takes the tail before shuffling)
+    for early stopping, and return the best checkpoint."""
     seed_everything(settings.seed)
-    model = BUILDERS[name](spec)
+    model = (build or BUILDERS[name])(spec)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="mse")
     checkpoint = Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
-"""The microcontroller search: train each candidate of :mod:`train.mcu_models` on the notebook protocol, score it
-next to persistence and least squares on the same features, and write one table plus the error-vs-size plots.
+"""The microcontroller search: train each candidate of :mod:`train.mcu_models` on the whole file, score it next to
+persistence and least squares on the same features, and write one table plus the error-vs-size plots.
 
-Protocol (the issue's): forward-filled series, chronological 80/20 split of the whole file, windows cut inside each
-part (30 lags, target 5 minutes after the last input), scaling fitted on the training part, the last 5% of the
-training windows as a chronological validation tail for early stopping. Every trained candidate is saved as a
-:mod:`train.artifacts` hand-over folder, so ``convert`` turns it into int8 later, in another process.
+Protocols: ``fraction`` (the issue's: forward-filled series, chronological 80/20 split of the whole file) or
+``paper`` (train before 2009-12-16, test from it on). Windows are cut inside each part and scaled with the training
+part's min/max (:mod:`train.windows`); the last 5% of the training windows are the chronological validation tail
+for early stopping (:mod:`train.fit`). Every trained candidate is handed over as a :mod:`train.artifacts` folder,
+so ``convert`` turns it into int8 later, in another process.
 
 Run ``python -m train.search --help``.
 """
@@ -14,19 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import TARGET, MinMaxScaling, WindowSpec, feature_matrix, forward_fill, make_windows
-from device.predictors import LinearRegression, Persistence, Predictor
-from device.scoring import error_metrics
-from train.artifacts import TrainedModel, save_trained_model
+from device.contract import TARGET, FillPolicy, WindowSpec
+from device.predictors import LinearRegression, Persistence
+from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
+from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, HOUR, SUBMETERS, McuConfig, build_model, candidate
+from train.pipeline import hand_over
 from train.search_report import (
     Budget,
     EnergyModel,
@@ -36,9 +36,11 @@ from train.search_report import (
     plot_error_vs_energy,
     plot_error_vs_size,
 )
+from train.splits import PAPER_CUT_DATE, TRAIN_FRACTION, train_test_by_date, train_test_by_fraction
+from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
-BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
+PROTOCOLS = ("fraction", "paper")
 #: Least squares gets the reading alone, the hour too, and the richest LSTM inputs, so the comparison stays fair.
 BASELINE_FEATURES: tuple[tuple[str, ...], ...] = ((TARGET,), (TARGET, *HOUR), (TARGET, *HOUR, *SUBMETERS))
 
@@ -47,76 +49,42 @@ BASELINE_FEATURES: tuple[tuple[str, ...], ...] = ((TARGET,), (TARGET, *HOUR), (T
 class SearchConfig:
     """Everything one search run depends on; written next to its results."""
 
-    data: Path = BUNDLED_DATA
+    data: Path = DEFAULT_DATA
     out_dir: Path = Path("runs/search")
+    protocol: str = "fraction"
+    resample: str = "1min"  # "1h" with seq_len 24, horizon 1 is the paper's hourly protocol
     seq_len: int = 30
     horizon: int = 5
-    resample_minutes: int = 1  # 60 gives the paper's hourly protocol (hourly means)
     candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
     epochs: int = 12
     batch_size: int = 1024
     learning_rate: float = 2e-3
     patience: int = 3
-    train_fraction: float = 0.8
-    val_fraction: float = 0.05
+    train_fraction: float = TRAIN_FRACTION
+    cut_date: str = PAPER_CUT_DATE
+    validation_split: float = 0.05
     calibration_windows: int = 1000
-    handover_val_windows: int = 2000
+    handover_test_windows: int = 2000
     seed: int = 0
     energy: EnergyModel = field(default_factory=EnergyModel)
     budget: Budget = field(default_factory=Budget)
 
-
-@dataclass
-class Series:
-    """The forward-filled measurements and their timestamps (minutes since the epoch)."""
-
-    measurements: dict[str, np.ndarray]
-    minutes: np.ndarray
-
-    @property
-    def target(self) -> np.ndarray:
-        return self.measurements[TARGET]
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
 
 
-@dataclass
-class Windows:
-    """Scaled windows of one feature set, cut inside each chronological part."""
-
-    scaling: MinMaxScaling
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def load_series(path: Path) -> Series:
-    """Read the raw UCI file (txt or zip) and forward-fill it.
-
-    Interim: this is replaced by ``train.data`` as soon as that module lands.
-    """
-    import pandas as pd
-
-    from device.contract import MEASUREMENTS, UCI_COLUMNS
-
-    frame = pd.read_csv(path, sep=";", na_values="?", low_memory=False)
-    stamps = pd.to_datetime(frame["Date"] + " " + frame["Time"], format="%d/%m/%Y %H:%M:%S")
-    filled = forward_fill(frame[[UCI_COLUMNS[m] for m in MEASUREMENTS]].to_numpy(np.float64))
-    keep = ~np.isnan(filled).any(axis=1)  # leading rows with nothing to fill from
-    minutes = (stamps.to_numpy("datetime64[m]").astype(np.int64))[keep]
-    return Series({m: filled[keep, i] for i, m in enumerate(MEASUREMENTS)}, minutes)
-
-
-def resample(series: Series, minutes: int) -> Series:
-    """Means over aligned blocks of ``minutes`` rows (from the first whole block), stamped at the block's start."""
-    if minutes == 1:
-        return series
-    first = int((-series.minutes[0]) % minutes)
-    n_blocks = (len(series.minutes) - first) // minutes
-    rows = slice(first, first + n_blocks * minutes)
-    means = {k: v[rows].reshape(n_blocks, minutes).mean(axis=1) for k, v in series.measurements.items()}
-    return Series(means, series.minutes[rows][::minutes])
+def load_split(config: SearchConfig) -> tuple[Measurements, slice, slice]:
+    """The forward-filled (and resampled) series with its training and test rows."""
+    filled, _ = load_measurements(config.data).fill(FillPolicy.FORWARD_FILL)
+    series = resample(filled, config.resample)
+    if config.protocol == "paper":
+        train, test = train_test_by_date(series.minutes, config.cut_date)
+    else:
+        train, test = train_test_by_fraction(len(series), config.train_fraction)
+    log.info("%s: %d rows of %s, %d to train, %d to test", config.data, len(series), config.resample,
+             train.stop - train.start, test.stop - test.start)
+    return series, train, test
 
 
 def member(name: str, config: SearchConfig) -> McuConfig:
@@ -124,106 +92,60 @@ def member(name: str, config: SearchConfig) -> McuConfig:
     return replace(candidate(name), seq_len=config.seq_len, horizon=config.horizon)
 
 
-def cut_windows(series: Series, spec: WindowSpec, config: SearchConfig) -> Windows:
-    """Split 80/20 by time, fit the scaling on the training part, cut windows inside each part, hold out a tail."""
-    features = feature_matrix(series.measurements, series.minutes, spec.features)
-    split = int(len(features) * config.train_fraction)
-    scaling = MinMaxScaling.fit(features[:split], series.target[:split])
-
-    def windows(rows: slice) -> tuple[np.ndarray, np.ndarray]:
-        return make_windows(scaling.transform(features[rows]), scaling.transform_target(series.target[rows]), spec)
-
-    x, y = windows(slice(0, split))
-    x_test, y_test = windows(slice(split, None))
-    n_val = max(1, int(len(x) * config.val_fraction))
-    return Windows(scaling, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:], x_test, y_test)
+def as_row(evaluation: Evaluation, kind: str, macs: int) -> SearchRow:
+    return SearchRow(evaluation.name, "+".join(evaluation.features), evaluation.parameters, macs,
+                     evaluation.test["mse"], evaluation.test["mae"], kind=kind,
+                     epochs=evaluation.epochs_run or None, train_seconds=evaluation.train_seconds or None)
 
 
-def kw_metrics(scaling: MinMaxScaling, predicted: np.ndarray, actual: np.ndarray) -> dict[str, float | int]:
-    """MSE/MAE/... in kW, from scaled predictions and targets."""
-    return error_metrics(scaling.inverse_target(predicted), scaling.inverse_target(actual))
-
-
-def score_predictor(predictor: Predictor, windows: Windows) -> dict[str, float | int]:
-    n_real = np.full(len(windows.x_test), windows.x_test.shape[1])
-    return kw_metrics(windows.scaling, predictor.predict(windows.x_test, n_real), windows.y_test)
-
-
-def baseline_rows(series: Series, config: SearchConfig) -> list[SearchRow]:
+def baseline_rows(windows_for, config: SearchConfig) -> list[SearchRow]:
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds)."""
     rows = []
     for features in tqdm(BASELINE_FEATURES, desc="baselines", unit="fit"):
-        spec = WindowSpec(config.seq_len, config.horizon, features)
-        w = cut_windows(series, spec, config)
+        windows = windows_for(features)
+        spec = windows.spec
         if features == (TARGET,):
-            m = score_predictor(Persistence(spec), w)
-            rows.append(SearchRow("persistence", TARGET, 0, 0, m["mse"], m["mae"], kind="persistence"))
-        train_x, train_y = np.concatenate([w.x_train, w.x_val]), np.concatenate([w.y_train, w.y_val])
-        m = score_predictor(LinearRegression.fit(spec, train_x, train_y), w)
-        n_coef = spec.seq_len * spec.n_features
-        rows.append(SearchRow(f"least squares ({'+'.join(features)})", "+".join(features), n_coef + 1, n_coef,
-                              m["mse"], m["mae"], kind="linreg"))
-        log.info("%s: test MSE %.4f", rows[-1].name, m["mse"])
+            rows.append(as_row(evaluate("persistence", Persistence(spec).predict, windows), "persistence", 0))
+        linreg = LinearRegression.fit(spec, windows.x_train, windows.y_train)
+        name = f"least squares ({'+'.join(features)})"
+        rows.append(as_row(evaluate(name, linreg.predict, windows, parameters=linreg.coef.size + 1), "linreg",
+                           linreg.coef.size))
+        log.info("%s: test MSE %.4f", name, rows[-1].float_mse)
     return rows
 
 
-def train_candidate(mcu: McuConfig, windows: Windows, config: SearchConfig):
-    """Adam on MSE with early stopping on the validation tail (best weights restored); returns model and epochs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path) -> SearchRow:
+    """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over."""
+    from train.fit import FitSettings, train_keras_model  # TensorFlow loads only when a network is trained
 
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(mcu)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
-    stop = keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
-    report = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: log.info("%s epoch %d: loss %.6f val_loss %.6f", mcu.name, epoch + 1,
-                                                  logs["loss"], logs["val_loss"]))
-    history = model.fit(windows.x_train, windows.y_train, validation_data=(windows.x_val, windows.y_val),
-                        batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[stop, report],
-                        shuffle=True)
-    epochs_run = len(history.history["loss"])
-    best_epoch = int(np.argmin(history.history["val_loss"])) + 1
-    return model, epochs_run, best_epoch
+    settings = FitSettings(config.learning_rate, config.epochs, config.batch_size, config.patience,
+                           config.validation_split, config.seed)
+    fit = train_keras_model(mcu.name, mcu.window, windows.x_train, windows.y_train, settings,
+                            models_dir / f"{mcu.name}.keras", build=lambda spec: build_model(mcu))
 
+    def predict(batch: np.ndarray, n_real: np.ndarray) -> np.ndarray:
+        return fit.model.predict(batch, batch_size=8192, verbose=0)[:, 0]
 
-def handover(mcu: McuConfig, model, windows: Windows, metrics: dict, config: SearchConfig, models_dir: Path) -> None:
-    """Write the :mod:`train.artifacts` folder ``convert`` reads: Keras model, spec, scaling, calibration windows."""
-    rng = np.random.default_rng(config.seed)
-    n_calibration = min(config.calibration_windows, len(windows.x_train))
-    calibration = windows.x_train[rng.choice(len(windows.x_train), n_calibration, replace=False)]
-    held_out = np.unique(np.linspace(0, len(windows.x_test) - 1, config.handover_val_windows).astype(int))
-    save_trained_model(models_dir, TrainedModel(
-        name=mcu.name, window=mcu.window, scaling=windows.scaling, calibration=calibration,
-        x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=mcu.parameters, metrics=metrics,
-        extra={"macs": mcu.macs, "residual": mcu.residual, "units": mcu.units}))
-    model.save(models_dir / f"{mcu.name}.keras")
-
-
-def candidate_row(mcu: McuConfig, series: Series, config: SearchConfig, models_dir: Path) -> SearchRow:
-    windows = cut_windows(series, mcu.window, config)
-    log.info("%s: %d training, %d validation, %d test windows", mcu.name, len(windows.x_train), len(windows.x_val),
-             len(windows.x_test))
-    started = time.perf_counter()
-    model, epochs_run, best_epoch = train_candidate(mcu, windows, config)
-    seconds = time.perf_counter() - started
-    predicted = model.predict(windows.x_test, batch_size=8192, verbose=0)[:, 0]
-    metrics = {"test": kw_metrics(windows.scaling, predicted, windows.y_test), "epochs_run": epochs_run,
-               "best_epoch": best_epoch, "train_seconds": seconds}
-    handover(mcu, model, windows, metrics, config, models_dir)
-    log.info("%s: float test MSE %.4f after %d epochs (best %d), %.0f s", mcu.name, metrics["test"]["mse"],
-             epochs_run, best_epoch, seconds)
-    return SearchRow(mcu.name, "+".join(mcu.features), mcu.parameters, mcu.macs, metrics["test"]["mse"],
-                     metrics["test"]["mae"], epochs=epochs_run, train_seconds=seconds)
+    evaluation = evaluate(mcu.name, predict, windows, parameters=mcu.parameters)
+    evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
+                                                                              fit.best_epoch)
+    evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
+    hand_over(models_dir, mcu.name, windows, evaluation, config, keras_path=fit.checkpoint,
+              extra={"macs": mcu.macs, "units": mcu.units, "residual": mcu.residual,
+                     "learning_rate": config.learning_rate})
+    log.info("%s: float test MSE %.4f after %d epochs (best %d), %.0f s", mcu.name, evaluation.test["mse"],
+             fit.epochs_run, fit.best_epoch, fit.train_seconds)
+    return as_row(evaluation, "lstm", mcu.macs)
 
 
 def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | None:
     """results.json, table.md and the two PNGs in ``out_dir``; returns the winner (None until int8 figures exist)."""
     out = Path(config.out_dir)
     winner = pick_winner(rows, config.budget)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     (out / "results.json").write_text(json.dumps(
-        {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-         "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None}, indent=2) + "\n")
+        {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
+        indent=2) + "\n")
     (out / "table.md").write_text(markdown_table(rows, winner, config.energy))
     plot_error_vs_size(rows, out / "error_vs_size.png")
     plot_error_vs_energy(rows, config.energy, out / "error_vs_energy.png")
@@ -233,47 +155,63 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
 def run_search(config: SearchConfig) -> list[SearchRow]:
     """Baselines, then each candidate in turn; outputs are rewritten after every candidate, so a cut run still
     leaves a table of what finished."""
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    series = resample(load_series(config.data), config.resample_minutes)
-    log.info("%s: %d rows of %d minute(s)", config.data, len(series.minutes), config.resample_minutes)
-    rows = baseline_rows(series, config)
+    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    series, train_rows, test_rows = load_split(config)
+    cache: dict[tuple[str, ...], SplitWindows] = {}
+
+    def windows_for(features: tuple[str, ...]) -> SplitWindows:
+        if features not in cache:
+            cache.clear()  # one feature set at a time: the full file's windows take about a gigabyte each
+            cache[features] = cut_windows(series, train_rows, test_rows,
+                                          WindowSpec(config.seq_len, config.horizon, features))
+        return cache[features]
+
+    rows = baseline_rows(windows_for, config)
     write_outputs(rows, config)
     for name in tqdm(config.candidates, desc="candidates", unit="model"):
-        rows.append(candidate_row(member(name, config), series, config, out / "models"))
+        mcu = member(name, config)
+        rows.append(candidate_row(mcu, windows_for(mcu.features), config, Path(config.out_dir) / "models"))
         write_outputs(rows, config)
     return rows
 
 
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
-    defaults = SearchConfig()
+    d = SearchConfig()
     p = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=defaults.data,
+    p.add_argument("--data", type=Path, default=d.data,
                    help="raw UCI file (.txt or .zip); the full file gives the issue's numbers")
-    p.add_argument("--out-dir", type=Path, default=defaults.out_dir,
+    p.add_argument("--out-dir", type=Path, default=d.out_dir,
                    help="where results.json, table.md, the PNGs and models/ (the hand-over folders) go")
-    p.add_argument("--seq-len", type=int, default=defaults.seq_len, help="readings per input window")
-    p.add_argument("--horizon", type=int, default=defaults.horizon,
+    p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
+                   help="fraction: chronological --train-fraction split of the whole file (the issue's); "
+                        "paper: train before --cut-date, test from it on (Le et al. 2019)")
+    p.add_argument("--resample", choices=list(RULE_MINUTES), default=d.resample,
+                   help="average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 is the "
+                        "paper's hourly protocol)")
+    p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
+    p.add_argument("--horizon", type=int, default=d.horizon,
                    help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
-    p.add_argument("--resample-minutes", type=int, default=defaults.resample_minutes,
-                   help="average the series over blocks of this many minutes first (60 = the paper's hourly "
-                        "protocol, with --seq-len 24 --horizon 1)")
-    p.add_argument("--candidates", nargs="+", default=list(defaults.candidates),
+    p.add_argument("--candidates", nargs="+", default=list(d.candidates),
                    choices=[c.name for c in CANDIDATES], help="which members of train.mcu_models to train")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs per candidate")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training batch size")
-    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="Adam learning rate")
-    p.add_argument("--patience", type=int, default=defaults.patience,
-                   help="epochs without a better validation loss before stopping (best weights are kept)")
-    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs per candidate")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="epochs without a better validation loss before stopping (the best checkpoint is kept)")
+    p.add_argument("--train-fraction", type=float, default=d.train_fraction,
+                   help="share of the rows to train on (fraction protocol)")
+    p.add_argument("--cut-date", default=d.cut_date, help="first test day (paper protocol)")
+    p.add_argument("--validation-split", type=float, default=d.validation_split,
                    help="chronological tail of the training windows used for early stopping")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="seed for weights, shuffling and calibration")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for weights, shuffling and calibration")
     a = p.parse_args(argv)
-    return SearchConfig(data=a.data, out_dir=a.out_dir, seq_len=a.seq_len, horizon=a.horizon,
-                        resample_minutes=a.resample_minutes, candidates=tuple(a.candidates), epochs=a.epochs,
-                        batch_size=a.batch_size, learning_rate=a.learning_rate, patience=a.patience,
-                        val_fraction=a.val_fraction, seed=a.seed)
+    return SearchConfig(
+        data=a.data, out_dir=a.out_dir, protocol=a.protocol, resample=a.resample, seq_len=a.seq_len,
+        horizon=a.horizon, candidates=tuple(a.candidates), epochs=a.epochs, batch_size=a.batch_size,
+        learning_rate=a.learning_rate, patience=a.patience, train_fraction=a.train_fraction, cut_date=a.cut_date,
+        validation_split=a.validation_split, seed=a.seed,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
