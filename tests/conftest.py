@@ -29,7 +29,7 @@ def bundled_data() -> Path:
     return BUNDLED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def full_data() -> Path:
     """The full UCI file, or skip with the reason (it is not in the repo; see README)."""
     path = Path(os.environ.get("WATTCAST_FULL_DATA", FULL_DATA))
