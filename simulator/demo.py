@@ -14,11 +14,13 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from device.manifest import MANIFEST_NAME, load_manifest
 from simulator.agent_process import AgentProcess, AgentRun
@@ -26,7 +28,7 @@ from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker, is_listening
 from simulator.predictions import read_prediction_rows
 from simulator.recommend import DEFAULT_MARGIN
-from simulator.replay import BUNDLED_DATA, ReplayConfig, add_stream_arguments, replay
+from simulator.replay import BUNDLED_DATA, ReplayConfig, ReplayResult, add_stream_arguments, replay
 from simulator.report import ReportConfig, ReportFiles, write_report
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,18 @@ def broker_for(config: DemoConfig) -> Iterator[tuple[BrokerSettings, str]]:
             yield BrokerSettings(embedded.url, "3.1.1"), f"embedded amqtt ({embedded.url}, MQTT 3.1.1)"
 
 
-def run_demo(config: DemoConfig) -> ReportFiles:
-    """Assets → broker → agent → replay → wait for the agent → stop it → report. Returns the report's files."""
+@dataclass(frozen=True)
+class DemoResult:
+    """What one run produced: the report's files, the replay's counts and the agent's final metrics."""
+
+    report: ReportFiles
+    replay: ReplayResult
+    metrics: dict[str, Any]
+    predictions_file: Path
+
+
+def run_demo(config: DemoConfig) -> DemoResult:
+    """Assets → broker → agent → replay → wait for the agent → stop it → report."""
     ensure_assets(config)
     manifest = load_manifest(config.assets)
     models = config.models or tuple(manifest.models)
@@ -88,7 +100,7 @@ def run_demo(config: DemoConfig) -> ReportFiles:
     with broker_for(config) as (broker, broker_kind):
         log.info("broker: %s", broker_kind)
         agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, config.agent_id))
-        with agent.start():
+        with agent:
             result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
                                          end=config.end, days=config.days, meters=config.meters, progress=config.progress,
                                          client_id=f"{config.agent_id}-replay"), consumed=agent.received)
@@ -106,8 +118,9 @@ def run_demo(config: DemoConfig) -> ReportFiles:
         "broker": broker_kind,
         "models": len(models),
     }
-    return write_report(metrics, read_prediction_rows(agent.run.predictions_file), manifest, config.out_dir,
-                        ReportConfig(margin=config.margin), run)
+    files = write_report(metrics, read_prediction_rows(agent.run.predictions_file), manifest, config.out_dir,
+                         ReportConfig(margin=config.margin), run)
+    return DemoResult(files, result, metrics, agent.run.predictions_file)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,11 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # SIGTERM (e.g. from `timeout`) unwinds like an exception, so the agent and the broker we started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     args = build_parser().parse_args(argv)
     models = tuple(m.strip() for m in args.models.split(",")) if args.models else None
     config = DemoConfig(**{**vars(args), "models": models})
-    files = run_demo(config)
-    print(f"report: {files.markdown}")
+    print(f"report: {run_demo(config).report.markdown}")
     return 0
 
 

@@ -51,8 +51,8 @@ class DeviceClass:
 #: A Raspberry Pi 4B runs anything we ship; a Cortex-M4F class MCU (e.g. STM32L4: 1 MiB flash, 128 KiB RAM) leaves
 #: room for the firmware and the radio stack only if the model takes a quarter of the flash and the RAM.
 DEVICE_CLASSES: tuple[DeviceClass, ...] = (
-    DeviceClass("Raspberry Pi 4B", "pi4"),
-    DeviceClass("Cortex-M4F MCU", "mcu", max_flash_bytes=256 * 1024, max_ram_bytes=32 * 1024),
+    DeviceClass("Raspberry Pi 4B", "pi4b"),
+    DeviceClass("Cortex-M4F MCU", "m4f", max_flash_bytes=256 * 1024, max_ram_bytes=32 * 1024),
 )
 
 

@@ -51,7 +51,7 @@ class ReportConfig:
     margin: float = DEFAULT_MARGIN
     devices: tuple[DeviceClass, ...] = DEVICE_CLASSES
     #: Energy profile on the x axis of the accuracy-against-cost plot: the MCU, where energy decides battery life.
-    cost_profile: str = "mcu"
+    cost_profile: str = "m4f"
     last_points: int = 500
     references: tuple[Reference, ...] = REFERENCES
 
@@ -83,8 +83,10 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
     out += ["", "## Every model on the same stream", "", markdown_table(rows, profiles),
             f"Online figures were scored by the agent on the replayed readings; `host offline MSE` is the host "
             f"evaluation's figure from the manifest. {ESTIMATED} marks an estimate (the agent's device profile), not a "
-            f"measurement. Latency is measured on the machine that ran the agent. Battery days count the forecast "
-            f"only (one inference a minute), not the radio or sleep current.", ""]
+            f"measurement. Latency is measured on the machine that ran the agent; end-to-end (reading received to "
+            f"prediction published) includes the time a reading queued while the replay ran at full speed. Battery "
+            f"days are the agent's estimate at one forecast a minute on its stated battery, with the device's idle or "
+            f"sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]
     if process:
         out += [f"Agent process (all models together): RSS {fmt(process.get('rss_bytes'), ',')} bytes, peak RSS "
                 f"{fmt(process.get('peak_rss_bytes'), ',')} bytes, Python allocation peak "

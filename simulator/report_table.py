@@ -21,19 +21,31 @@ ESTIMATED = "†"
 class EnergyFigure:
     """Energy of one model on one device profile, as the agent computed it."""
 
-    uj_per_inference: float | None
+    uj_per_inference: float
     j_per_day: float | None
     battery_days: float | None
     estimated: bool
 
-    @classmethod
-    def from_agent(cls, d: Mapping[str, Any]) -> EnergyFigure:
-        return cls(
-            _float(d.get("uj_per_inference")),
-            _float(d.get("j_per_day")),
-            _float(d.get("battery_days")),
-            str(d.get("label", "estimated")) != "measured",
+
+_PER_INFERENCE = "_uj_per_inference"
+
+
+def energy_figures(energy: Mapping[str, Mapping[str, Any]]) -> dict[str, EnergyFigure]:
+    """Group the agent's flat energy figures (``<profile>_uj_per_inference``, ``<profile>_j_per_day``,
+    ``<profile>_battery_days``, each with a value and a basis, measured or estimated) by device profile."""
+    figures = {}
+    for key, per_inference in energy.items():
+        if not key.endswith(_PER_INFERENCE):
+            continue
+        profile = key[: -len(_PER_INFERENCE)]
+        day, battery = energy.get(f"{profile}_j_per_day"), energy.get(f"{profile}_battery_days")
+        figures[profile] = EnergyFigure(
+            float(per_inference["value"]),
+            None if day is None else float(day["value"]),
+            None if battery is None else float(battery["value"]),
+            per_inference.get("basis") != "measured",
         )
+    return figures
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
         latency, e2e = m.get("latency_us", {}), m.get("end_to_end_us", {})
         rows.append(ModelRow(
             name=name,
-            kind=entry.kind if entry else "?",
+            kind=m.get("kind") or (entry.kind if entry else "?"),
             scored=int(m.get("scored", 0)),
             mse=float(m["mse"]) if m.get("mse") is not None else math.nan,
             rmse=float(m["rmse"]) if m.get("rmse") is not None else math.nan,
@@ -100,7 +112,7 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
             flash_bytes=int(m.get("flash_bytes") or 0),
             arena_bytes=m.get("arena_bytes"),
             macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
-            energy={profile: EnergyFigure.from_agent(d) for profile, d in m.get("energy", {}).items()},
+            energy=energy_figures(m.get("energy", {})),
         ))
     return rows
 
@@ -135,6 +147,6 @@ def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...]) -> str:
             figure = r.energy.get(p)
             cells += [_energy_cell(figure, figure and figure.uj_per_inference, ".3g"),
                       _energy_cell(figure, figure and figure.j_per_day, ".3g"),
-                      _energy_cell(figure, figure and figure.battery_days, ",.0f")]
+                      _energy_cell(figure, figure and figure.battery_days, ".3g")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
