@@ -1,0 +1,45 @@
+"""Chronological splits: the notebook's contiguous subset, the 80/20 cut, the paper's date cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from train.splits import contiguous_subset, held_out_start, train_test_by_date, train_test_by_fraction
+
+
+def test_subset_is_one_percent_of_the_full_file():
+    subset = contiguous_subset(2_075_259, 0.01, seed=0)
+    assert subset.stop - subset.start == 20_753
+    assert 0 <= subset.start and subset.stop <= 2_075_259
+
+
+def test_subset_of_a_small_file_keeps_at_least_20000_rows():
+    subset = contiguous_subset(20_160, 0.01, seed=0)
+    assert subset.stop - subset.start == 20_000 and subset.stop <= 20_160
+
+
+def test_subset_start_depends_only_on_the_seed():
+    assert contiguous_subset(1_000_000, seed=3) == contiguous_subset(1_000_000, seed=3)
+    assert contiguous_subset(1_000_000, seed=3) != contiguous_subset(1_000_000, seed=4)
+
+
+def test_fraction_split_puts_the_first_80_percent_in_training():
+    assert train_test_by_fraction(20_000, 0.8) == (slice(0, 16_000), slice(16_000, 20_000))
+
+
+def test_date_split_tests_from_midnight_of_the_cut_day():
+    minutes = np.datetime64("2009-12-15T23:58", "m").astype(np.int64) + np.arange(5)
+    train, test = train_test_by_date(minutes, "2009-12-16")
+    assert (train, test) == (slice(0, 2), slice(2, 5))
+
+
+def test_date_split_refuses_a_cut_outside_the_data():
+    minutes = np.datetime64("2007-04-22T00:00", "m").astype(np.int64) + np.arange(100)
+    with pytest.raises(ValueError, match="empty part"):
+        train_test_by_date(minutes, "2009-12-16")
+
+
+def test_held_out_start_is_where_the_default_training_stops():
+    subset = contiguous_subset(20_160)
+    assert held_out_start(20_160) == subset.start + 16_000
