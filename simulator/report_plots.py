@@ -19,7 +19,7 @@ PERCENTILES = ("p50", "p95", "p99", "max")
 
 def plot_predictions(series: Mapping[str, PredictionSeries], path: Path, last: int = 500) -> Path:
     """Predicted against actual kW for the last ``last`` scored points of each model, one panel per model."""
-    models = sorted(series)
+    models = list(series)  # the agent's order, as in the table
     fig, axes = plt.subplots(len(models), 1, figsize=(11, 2.2 * len(models)), sharex=True, squeeze=False)
     for ax, model in zip(axes[:, 0], models):
         tail = series[model].scored().tail(last)
