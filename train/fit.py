@@ -22,6 +22,9 @@ from device.contract import WindowSpec
 from train.models import BUILDERS
 
 log = logging.getLogger(__name__)
+# Predicting test and streaming windows of different lengths retraces the predict function; TF warns about that
+# every time although it is expected here.
+tf.get_logger().setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
