@@ -100,10 +100,8 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
             name=name,
             kind=m.get("kind") or (entry.kind if entry else "?"),
             scored=int(m.get("scored", 0)),
-            mse=float(m["mse"]) if m.get("mse") is not None else math.nan,
-            rmse=float(m["rmse"]) if m.get("rmse") is not None else math.nan,
-            mae=float(m["mae"]) if m.get("mae") is not None else math.nan,
-            mape=float(m["mape"]) if m.get("mape") is not None else math.nan,
+            # None until the first prediction is scored: NaN keeps the row sortable and prints as a dash.
+            **{k: math.nan if m.get(k) is None else float(m[k]) for k in ("mse", "rmse", "mae", "mape")},
             offline_mse=offline_mse(entry),
             latency_p50_us=_float(latency.get("p50")),
             latency_p99_us=_float(latency.get("p99")),
