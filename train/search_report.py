@@ -99,7 +99,8 @@ def _plot_error_against(rows: list[SearchRow], x_of, xlabel: str, title: str, pa
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lstm = sorted((r for r in rows if r.kind == "lstm"), key=x_of)
-    for label, attr, style in (("float", "float_mse", "o--"), ("int8", "int8_mse", "s-")):
+    # Markers only: the candidates differ in inputs as well as size, so a line between them would imply a curve.
+    for label, attr, style in (("float", "float_mse", "o"), ("int8", "int8_mse", "s")):
         points = [(x_of(r), getattr(r, attr)) for r in lstm if getattr(r, attr) is not None]
         if points:
             ax.plot(*zip(*points), style, label=f"LSTM family, {label}")
@@ -109,8 +110,8 @@ def _plot_error_against(rows: list[SearchRow], x_of, xlabel: str, title: str, pa
     for r in rows:
         if r.kind != "lstm":
             ax.axhline(r.float_mse, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(f"{r.name} {r.float_mse:.4f}", (ax.get_xlim()[0], r.float_mse), fontsize=7, color="grey",
-                        xytext=(2, 2), textcoords="offset points")
+            ax.annotate(f"{r.name} {r.float_mse:.4f}", (ax.get_xlim()[1], r.float_mse), fontsize=6, color="grey",
+                        xytext=(-2, 2), textcoords="offset points", ha="right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test MSE (kW²)")
     ax.set_title(title)
