@@ -75,7 +75,15 @@ class Forecaster:
                                     key=MEASUREMENTS.index))
         self._dedupe = max(dedupe_minutes, *(model.entry.window.seq_len for model in models))
         self.meters: dict[str, _Meter] = {}
-        self.errors = {model.name: ErrorAccumulator() for model in models}
+
+    def errors(self, model: str) -> ErrorAccumulator:
+        """The model's online errors over every meter (merged on demand: the hot path adds to one accumulator)."""
+        total = ErrorAccumulator()
+        for state in list(self.meters.values()):
+            part = state.tracks[model].errors
+            for name in ("count", "sum_sq", "sum_abs", "sum_abs_pct", "pct_count", "zero_targets"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+        return total
 
     def _meter(self, meter: str) -> _Meter:
         state = self.meters.get(meter)
@@ -105,7 +113,6 @@ class Forecaster:
                     continue
                 actual = float(row[target])
                 track.errors.add(done.predicted_kw, actual)
-                self.errors[model.name].add(done.predicted_kw, actual)
                 scored.append(Prediction(**{**done.__dict__, "actual_kw": actual}))
             prediction = self._predict(reading, model, track, state.stream)
             if prediction is not None:

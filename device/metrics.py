@@ -51,8 +51,8 @@ class LatencyRing:
 def rss_bytes() -> tuple[int, int]:
     """(current, peak) resident set size of this process."""
     current = int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE if sys.platform == "linux" else 0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return current, peak_kb * (1 if sys.platform == "darwin" else 1024)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return current, max(peak, current)  # the kernel updates its high-water mark lazily
 
 
 def _errors(acc: ErrorAccumulator) -> dict:
@@ -123,7 +123,7 @@ class AgentMetrics:
             "kind": model.entry.kind,
             "runtime": model.runtime,
             "predictions": self._predictions[name],
-            **_errors(self._forecaster.errors[name]),
+            **_errors(self._forecaster.errors(name)),
             "latency_us": self._latency[name].summary_us(),
             "end_to_end_us": self._end_to_end[name].summary_us(),
             "flash_bytes": model.flash_bytes,

@@ -73,21 +73,24 @@ class MeterStream:
         absent = 0 if last is None else minute - last - 1
         reset = absent > self._max_gap
         previous = None if reset else self._last_row
-        # Absent minutes are NaN rows; forward_fill then treats them exactly like nulls in the training file.
-        block = np.full((absent * (not reset) + 1, len(MEASUREMENTS)), np.nan)
-        block[-1] = values
-        rows = forward_fill(block if previous is None else np.vstack([previous, block]))[-len(block) :]
-        if np.isnan(rows[-1, self._needed]).any():
-            return StreamUpdate.rejected(Outcome.UNFILLABLE, nulls)
+        if absent == 0 and nulls == 0:
+            rows = values[None]  # nothing to fill: forward_fill would return it unchanged
+        else:
+            # Absent minutes are NaN rows; forward_fill treats them exactly like nulls in the training file.
+            block = np.full((absent * (not reset) + 1, len(MEASUREMENTS)), np.nan)
+            block[-1] = values
+            rows = forward_fill(block if previous is None else np.vstack([previous, block]))[-len(block) :]
+            if np.isnan(rows[-1, self._needed]).any():
+                return StreamUpdate.rejected(Outcome.UNFILLABLE, nulls)
         if reset:
             self._flags.clear()
             self.rows_since_reset = 0
         minutes = np.arange(minute - len(rows) + 1, minute + 1, dtype=np.int64)
         filled = np.ones(len(rows), bool)
-        filled[-1] = bool(np.isnan(values[self._needed]).any())
-        received = np.zeros(len(rows), bool)
-        received[-1] = True  # even with a null in it: a resend of this minute is a duplicate
-        self._flags.extend(np.stack([received, ~filled], axis=1))
+        filled[-1] = nulls > 0 and bool(np.isnan(values[self._needed]).any())
+        for i in range(len(rows) - 1):
+            self._flags.append((False, False))  # an absent minute
+        self._flags.append((True, not filled[-1]))  # even with a null in it: a resend of this minute is a duplicate
         self._last_minute = minute
         self._last_row = rows[-1].copy()
         self.rows_since_reset += len(rows)

@@ -42,7 +42,7 @@ def replay(models, series: Series) -> Forecaster:
 def assert_online_equals_offline(models, series: Series) -> None:
     forecaster = replay(models, series)
     for model in models:
-        online = forecaster.errors[model.name]
+        online = forecaster.errors(model.name)
         offline = offline_metrics(model, series)
         assert online.count == offline["n"] == len(series) - 1 - model.entry.window.horizon
         assert online.mse == pytest.approx(offline["mse"], abs=1e-6)
@@ -94,4 +94,4 @@ def test_meters_are_scored_separately(numpy_assets, series):
         forecaster.process(Reading("b", int(minute), raw))
     assert forecaster.meters["a"].tracks["persistence"].errors.count == 14
     assert forecaster.meters["b"].tracks["persistence"].errors.count == 4
-    assert forecaster.errors["persistence"].count == 18
+    assert forecaster.errors("persistence").count == 18

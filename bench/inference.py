@@ -1,0 +1,149 @@
+"""Per-model inference latency on the same windows: the agent's predictors (LiteRT int8/float, numpy), TFLM int8
+through tflite_micro, and Keras ``model(x)`` (the seed notebook's way) for the ratio.
+
+``python -m bench.inference --help``. Prints a Markdown table; the numbers are medians over ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
+from device.models import LoadedModel, load_models
+from device.manifest import load_manifest
+from device.runtime import dequantize, quantize
+
+log = logging.getLogger(__name__)
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
+
+
+@dataclass(frozen=True)
+class InferenceBenchConfig:
+    assets: Path = Path("firmware_assets")
+    models: tuple[str, ...] = ()  # empty: every model in the manifest
+    keras: Path | None = None  # a .keras model with its hand-over .json beside it
+    data: Path = DEFAULT_DATA
+    windows: int = 2000
+    keras_windows: int = 100
+    repeats: int = 3
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    runtime: str
+    p50_us: float
+    p99_us: float
+
+
+def stream_windows(data: Path, spec: WindowSpec, scaling, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` streaming windows of the data for one model (as the agent sees them)."""
+    from train.data import load_measurements
+
+    measurements, _ = load_measurements(data).fill()
+    cols = {m: measurements.values[m] for m in MEASUREMENTS}
+    feats = scaling.transform(feature_matrix(cols, measurements.minutes, spec.features))
+    x, _, end_rows = streaming_windows(feats, scaling.transform_target(cols["gap"]), spec)
+    return x[:count], np.minimum(end_rows[:count] + 1, spec.seq_len)
+
+
+def time_calls(call: Callable[[int], object], n: int, repeats: int, label: str) -> tuple[float, float]:
+    """Median over repeats of the p50 and p99 of single calls, in µs."""
+    p50s, p99s = [], []
+    for _ in range(repeats):
+        samples = np.empty(n, np.int64)
+        for i in tqdm(range(n), desc=label, leave=False):
+            start = time.perf_counter_ns()
+            call(i)
+            samples[i] = time.perf_counter_ns() - start
+        p50, p99 = np.percentile(samples, [50, 99]) / 1e3
+        p50s.append(p50)
+        p99s.append(p99)
+    return float(np.median(p50s)), float(np.median(p99s))
+
+
+def _tflm_call(model: LoadedModel, path: Path, x: np.ndarray) -> Callable[[int], object]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(str(path))
+    shape = tuple(model.entry.input.shape)
+
+    def call(i: int) -> object:
+        interpreter.reset()
+        interpreter.set_input(quantize(x[i].reshape(shape), model.entry.input), 0)
+        interpreter.invoke()
+        return dequantize(interpreter.get_output(0), model.entry.output)
+
+    return call
+
+
+def _keras_call(path: Path, data: Path, count: int) -> tuple[Callable[[int], object], str]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    from train.artifacts import load_trained_model
+
+    trained = load_trained_model(path.parent, path.stem)
+    model = keras.models.load_model(path)
+    x, _ = stream_windows(data, trained.window, trained.scaling, count)
+    return (lambda i: model(x[i : i + 1])), path.stem
+
+
+def run(config: InferenceBenchConfig) -> list[Row]:
+    names = config.models or tuple(load_manifest(config.assets).models)
+    rows = []
+    for model in load_models(config.assets, names):
+        x, n_real = stream_windows(config.data, model.entry.window, model.scaling, config.windows)
+        predict = model.predictor.predict
+        p50, p99 = time_calls(lambda i: predict(x[i : i + 1], n_real[i : i + 1]), len(x), config.repeats, model.name)
+        rows.append(Row(model.name, model.runtime, p50, p99))
+        if model.entry.kind == "tflite" and model.entry.input.dtype == "int8":
+            call = _tflm_call(model, config.assets / model.entry.file, x)
+            p50, p99 = time_calls(call, len(x), config.repeats, f"{model.name} tflm")
+            rows.append(Row(model.name, "tflite-micro", p50, p99))
+    if config.keras:
+        call, name = _keras_call(config.keras, config.data, config.keras_windows)
+        p50, p99 = time_calls(call, config.keras_windows, config.repeats, "keras")
+        rows.append(Row(name, "keras model(x)", p50, p99))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    keras = next((r.p50_us for r in rows if r.runtime.startswith("keras")), None)
+    lines = ["| model | runtime | p50 µs | p99 µs | Keras p50 / this p50 |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        ratio = f"{keras / r.p50_us:,.0f}×" if keras else "–"
+        lines.append(f"| {r.model} | {r.runtime} | {r.p50_us:,.1f} | {r.p99_us:,.1f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    d = InferenceBenchConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
+    parser.add_argument("--models", default="", help="comma-separated manifest names (default: all)")
+    parser.add_argument("--keras", type=Path, help="a .keras model (with its hand-over .json) for the Keras ratio")
+    parser.add_argument("--data", type=Path, default=d.data, help="readings to cut windows from (default: bundled)")
+    parser.add_argument("--windows", type=int, default=d.windows, help="windows per model (default: %(default)s)")
+    parser.add_argument("--keras-windows", type=int, default=d.keras_windows,
+                        help="windows for Keras, which is ~1000x slower (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=d.repeats, help="runs per model; the median is shown "
+                        "(default: %(default)s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    config = InferenceBenchConfig(args.assets, tuple(m for m in args.models.split(",") if m), args.keras, args.data,
+                                  args.windows, args.keras_windows, args.repeats)
+    print(table(run(config)))
+
+
+if __name__ == "__main__":
+    main()
