@@ -7,7 +7,8 @@ import pytest
 
 from device.contract import MEASUREMENTS, WindowSpec
 from train.fit import FitSettings, train_keras_model
-from train.models import FEATURES, build_augmented_lstm, build_cnn_bilstm, build_seed_lstm
+from train.config import MODEL_FEATURES
+from train.models import build_augmented_lstm, build_cnn_bilstm, build_seed_lstm
 
 SPEC = WindowSpec(30, 5)
 
@@ -21,7 +22,7 @@ def test_seed_lstm_is_the_notebooks_252_parameter_model():
 
 
 def test_augmented_lstm_stacks_50_25_10_units_on_three_features():
-    model = build_augmented_lstm(WindowSpec(30, 5, FEATURES["augmented_lstm"]))
+    model = build_augmented_lstm(WindowSpec(30, 5, MODEL_FEATURES["augmented_lstm"]))
     assert model.input_shape == (None, 30, 3)
     assert [layer.units for layer in model.layers if layer.__class__.__name__ == "LSTM"] == [50, 25, 10]
 

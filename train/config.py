@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from device.contract import FillPolicy
+from device.contract import MEASUREMENTS, TARGET, FillPolicy
 from train.data import DEFAULT_DATA
 from train.splits import PAPER_CUT_DATE, SUBSET_FRACTION, SUBSET_MIN_ROWS, TRAIN_FRACTION
 
@@ -14,6 +14,16 @@ PROTOCOLS = ("notebook", "paper")
 #: Every model ``python -m train`` knows, in report order; the first three need no training loop.
 MODELS = ("persistence", "trend_line", "linreg", "seed_lstm", "augmented_lstm", "cnn_bilstm")
 KERAS_MODELS = ("seed_lstm", "augmented_lstm", "cnn_bilstm")
+#: The inputs of each model: the baselines and the seed LSTM see the power alone, the notebook's augmented model adds
+#: voltage and intensity, the paper's CNN-BiLSTM sees all 7 measurements.
+MODEL_FEATURES: dict[str, tuple[str, ...]] = {
+    "persistence": (TARGET,),
+    "trend_line": (TARGET,),
+    "linreg": (TARGET,),
+    "seed_lstm": (TARGET,),
+    "augmented_lstm": (TARGET, "v", "gi"),
+    "cnn_bilstm": MEASUREMENTS,
+}
 #: Window length per resampling rule for the paper protocol (24 hours -> next hour as in the issue; the daily and
 #: weekly lengths are our choice: a week of days, two months of weeks, the shortest the CNN-BiLSTM accepts is 7).
 PAPER_SEQ_LEN = {"1min": 30, "1h": 24, "1D": 7, "1W": 8}

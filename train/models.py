@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from device.contract import MEASUREMENTS, TARGET, WindowSpec
-
-#: The inputs each reference model was built for.
-FEATURES: dict[str, tuple[str, ...]] = {
-    "seed_lstm": (TARGET,),
-    "augmented_lstm": (TARGET, "v", "gi"),
-    "cnn_bilstm": MEASUREMENTS,
-}
+from device.contract import WindowSpec
 #: Shortest window the CNN-BiLSTM's two conv(2) + maxpool(2) stages leave at least one step of.
 CNN_BILSTM_MIN_SEQ_LEN = 7
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import TARGET, FillPolicy, WindowSpec
+from device.contract import FillPolicy, WindowSpec
 from device.predictors import LinearRegression, Persistence, TrendLine
 from train.artifacts import TrainedModel, save_trained_model
-from train.config import KERAS_MODELS, TrainConfig
+from train.config import KERAS_MODELS, MODEL_FEATURES, TrainConfig
 from train.data import FillReport, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
 from train.plots import plot_loss_curves, plot_predictions
@@ -24,9 +24,6 @@ from train.splits import contiguous_subset, train_test_by_date, train_test_by_fr
 from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
-
-#: Inputs of the models that are not networks (the networks' live in train.models.FEATURES).
-BASELINE_FEATURES = (TARGET,)
 
 
 def prepare_series(config: TrainConfig) -> tuple[Measurements, FillReport]:
@@ -83,7 +80,7 @@ def evaluate_baselines(config: TrainConfig, windows: SplitWindows, models_dir: P
     if "persistence" in config.models:
         rows.append(evaluate("persistence", Persistence(spec).predict, windows))
     if "trend_line" in config.models:
-        row = evaluate("trend_line", TrendLine(spec, config.trend_k).predict, windows, parameters=0)
+        row = evaluate("trend_line", TrendLine(spec, config.trend_k).predict, windows)
         row.notes = f"least-squares line through the last {config.trend_k} readings, extrapolated"
         rows.append(row)
     if "linreg" in config.models:
@@ -123,8 +120,6 @@ def evaluate_network(name: str, config: TrainConfig, windows: SplitWindows, mode
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train and evaluate every configured model; write report.md/.json, PNGs and ``models/``; return the JSON."""
-    from train.models import FEATURES
-
     out_dir = Path(config.out_dir)
     models_dir = out_dir / "models"
     series, fill_report = prepare_series(config)
@@ -139,15 +134,15 @@ def run(config: TrainConfig) -> dict[str, Any]:
             cache[features] = cut_windows(part, train_rows, test_rows, spec)
         return cache[features]
 
-    rows = evaluate_baselines(config, windows_for(BASELINE_FEATURES), models_dir)
+    rows = evaluate_baselines(config, windows_for(MODEL_FEATURES["linreg"]), models_dir)
     networks = [m for m in KERAS_MODELS if m in config.models]
     for name in tqdm(networks, desc="networks", unit="model", disable=not networks):
-        rows.append(evaluate_network(name, config, windows_for(FEATURES[name]), models_dir))
+        rows.append(evaluate_network(name, config, windows_for(MODEL_FEATURES[name]), models_dir))
         log.info("%s: test MSE %.4f", name, rows[-1].test["mse"])
 
     notes = []
     if config.fill_policy is FillPolicy.DROP:
-        dropped = windows_for(BASELINE_FEATURES).dropped_windows
+        dropped = windows_for(MODEL_FEATURES["linreg"]).dropped_windows
         notes.append(f"The drop policy removed {dropped:,} training and test windows that touch a filled reading.")
     step = {"1min": "minute", "1h": "hour", "1D": "day", "1W": "week"}[config.resample]
     plots = {"Predicted vs actual": plot_predictions(rows, config.plot_points, step, out_dir / "predictions.png").name}
