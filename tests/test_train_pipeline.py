@@ -12,7 +12,8 @@ from device.contract import MEASUREMENTS
 from device.predictors import LinearRegression
 from train.__main__ import build_parser, main
 from train.artifacts import load_trained_model
-from train.config import MODELS
+from train.config import MODELS, TrainConfig
+from train.pipeline import run
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +83,15 @@ def test_help_explains_every_option():
     assert all(a.help and len(a.help) > 10 for a in options)
     for flag in ("--data", "--protocol", "--epochs", "--models", "--out", "--max-train-windows", "--fill-policy"):
         assert flag in parser.format_help()
+
+
+def test_paper_protocol_on_hourly_means_cuts_by_date(tmp_path, bundled_data):
+    config = TrainConfig(data=bundled_data, out_dir=tmp_path, protocol="paper", cut_date="2007-05-03", resample="1h",
+                         models=("persistence", "linreg"))
+    result = run(config)
+    summary = result["summary"]
+    assert (summary.seq_len, summary.horizon) == (24, 1)
+    assert (summary.train_rows, summary.test_rows) == (11 * 24, 3 * 24)
+    assert summary.test_period.startswith("2007-05-03 00:00")
+    assert result["models"]["linreg"]["test"]["n"] == 3 * 24 - 24
+    assert not (tmp_path / "loss_curves.png").exists()  # no network was trained
