@@ -17,13 +17,19 @@ CNN-BiLSTM) on real household power data and evaluate them on a chronological te
 report.json, predictions.png, loss_curves.png and models/ (the files `python -m convert.quantize` reads) to --out."""
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except the None of options whose help already says what unset means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m train", description=DESCRIPTION,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m train", description=DESCRIPTION, formatter_class=_HelpFormatter)
     p.add_argument("--data", type=Path, default=d.data,
                    help="UCI data: the raw .txt, the .zip holding it, or the notebook's cleaned CSV with a Datetime "
-                        "column (default: the bundled 14-day slice)")
+                        "column")
     p.add_argument("--out", type=Path, default=d.out_dir, help="output folder for the report, plots and models/")
     p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
                    help="notebook: a contiguous 1%% subset (at least --subset-min-rows), first 80%% train, rest test; "
@@ -31,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", choices=list(RULE_MINUTES), default=d.resample,
                    help="average the series over minutes, hours, days or weeks before windowing")
     p.add_argument("--seq-len", type=int, default=None,
-                   help=f"readings per input window (default: 30 for notebook; paper: {PAPER_SEQ_LEN})")
+                   help="readings per input window; unset: 30 for notebook, and for paper by --resample "
+                        f"{', '.join(f'{k}: {v}' for k, v in PAPER_SEQ_LEN.items())}")
     p.add_argument("--horizon", type=int, default=None,
-                   help="steps after the last input that the target is (default: notebook 5, paper 1)")
+                   help="steps after the last input that the target is; unset: 5 for notebook, 1 for paper")
     p.add_argument("--fill-policy", choices=[f.value for f in FillPolicy], default=d.fill_policy.value,
                    help="ffill: forward-fill missing readings; drop: also forward-fill, but discard every window "
                         "and target touching a missing reading")
