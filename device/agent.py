@@ -61,7 +61,7 @@ class Agent:
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
         self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all)
-        self._inbox: queue.SimpleQueue[tuple[str, bytes, int]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
@@ -95,8 +95,8 @@ class Agent:
         return self._inbox.qsize()
 
     # --- network thread --------------------------------------------------------------------------------------
-    def _receive(self, topic: str, payload: bytes, received_ns: int) -> None:
-        self._inbox.put((topic, payload, received_ns))
+    def _receive(self, topic: str, payload: bytes, received_ns: int, ack: tuple[int, int]) -> None:
+        self._inbox.put((topic, payload, received_ns, ack))
 
     def _announce_all(self) -> None:
         """(Re)publish every discovery config; called on connect and when Home Assistant comes back."""
@@ -116,7 +116,8 @@ class Agent:
             except queue.Empty:
                 item = None
             if item is not None:
-                self._handle(*item)
+                self._handle(*item[:3])
+                self.link.ack(item[3])
             elif self._stopping.is_set():
                 return
             if self._announce_meters.is_set():

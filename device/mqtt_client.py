@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_PUBLISHES = 10_000
 QOS = 1
 
-MessageHandler = Callable[[str, bytes, int], None]
+#: (topic, payload, receive time in perf_counter ns, ack token): pass the token to :meth:`MqttLink.ack` once the
+#: message is handled.
+MessageHandler = Callable[[str, bytes, int, tuple[int, int]], None]
 
 
 class MqttLink:
@@ -49,6 +51,10 @@ class MqttLink:
             clean_session=None if v5 else False,
         )
         client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
+        # A reading is acknowledged only once the agent handled it: a crash before that leaves it unacknowledged
+        # in the session, and the broker sends it again. It also bounds what waits unhandled in the agent to the
+        # broker's max_inflight_messages.
+        client.manual_ack_set(True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.will_set(self.status_topic, "offline", qos=QOS, retain=True)
         if config.username:
@@ -101,7 +107,11 @@ class MqttLink:
             topic = message.topic
         except UnicodeDecodeError:
             topic = "<not utf-8>"
-        self._on_message(topic, message.payload, received)
+        self._on_message(topic, message.payload, received, (message.mid, message.qos))
+
+    def ack(self, token: tuple[int, int]) -> None:
+        """Acknowledge a handled message (the token :data:`MessageHandler` was given)."""
+        self._client.ack(*token)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
         """Queue one QoS 1 message; while paho's queue is full, wait and retry up to ``publish_retry_s``.
