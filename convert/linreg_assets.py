@@ -1,0 +1,72 @@
+"""The linear regression for the Pi and for firmware: ``linreg.json`` (float and Q15 in one file), ``linreg.h``,
+``linreg.c``, and the ``linreg`` / ``linreg_q15`` manifest entries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from convert import c_linreg
+from convert.fidelity import compare, task_metrics
+from device.manifest import ModelEntry
+from device.predictors import LinearRegression, LinearRegressionQ15
+from train.artifacts import TrainedModel
+
+JSON_NAME = "linreg.json"
+
+
+def models_of(trained: TrainedModel) -> tuple[LinearRegression, LinearRegressionQ15]:
+    model = LinearRegression(trained.window, np.asarray(trained.extra["coef"], np.float64),
+                             float(trained.extra["intercept"]))
+    return model, LinearRegressionQ15.from_float(model)
+
+
+def linreg_document(trained: TrainedModel) -> dict:
+    """What ``linreg.json`` holds: both predictors of :mod:`device.predictors` load from it."""
+    model, fixed = models_of(trained)
+    spec = trained.window
+    return {
+        "name": "linreg",
+        "window": spec.to_dict(),
+        "seq_len": spec.seq_len,
+        "horizon": spec.horizon,
+        "features": list(spec.features),
+        "scaling": trained.scaling.to_dict(),
+        **model.to_dict(),
+        "weights_q": [int(w) for w in fixed.weights_q],
+        "bias_q": int(fixed.bias_q),
+        "shift": int(fixed.shift),
+        "q15_error_bound_scaled": fixed.error_bound(),
+        "metrics": trained.metrics,
+    }
+
+
+def write_linreg(trained: TrainedModel, out: Path) -> tuple[list[ModelEntry], list[str]]:
+    """Write the JSON and the C pair; return the two manifest entries and the file names."""
+    out = Path(out)
+    model, fixed = models_of(trained)
+    (out / JSON_NAME).write_text(json.dumps(linreg_document(trained), indent=2) + "\n")
+    files = [JSON_NAME]
+    for name, text in c_linreg.render(model, fixed, trained.scaling).items():
+        (out / name).write_text(text)
+        files.append(name)
+    n_real = np.full(len(trained.x_val), trained.window.seq_len)
+    float_pred = model.predict(trained.x_val, n_real)
+    fixed_pred = fixed.predict(trained.x_val, n_real)
+    common = dict(window=trained.window, scaling=trained.scaling, file=JSON_NAME, macs=model.coef.size,
+                  parameters=model.coef.size + 1, arena_bytes=0)
+    entries = [
+        ModelEntry(name="linreg", kind="linreg", **common,
+                   metrics={"training": trained.metrics, "task": task_metrics(float_pred, trained.y_val,
+                                                                             trained.scaling)},
+                   notes="float least squares on every lag; C: linreg_predict / linreg_forecast_kw"),
+        ModelEntry(name="linreg_q15", kind="linreg_q15", **common,
+                   metrics={"training": trained.metrics, "fidelity": compare(float_pred, fixed_pred, trained.y_val,
+                                                                              trained.scaling),
+                            "error_bound_scaled": fixed.error_bound()},
+                   notes=f"Q15 inputs, int16 weights * 2^{fixed.shift}, int32 accumulator; C: linreg_predict_q15 "
+                         "/ linreg_forecast_kw_q15 (bit-exact with device.predictors.LinearRegressionQ15)"),
+    ]
+    return entries, files

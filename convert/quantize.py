@@ -1,0 +1,149 @@
+"""``python -m convert.quantize``: trained models -> ``firmware_assets/`` (TFLite, C arrays, linreg, manifest).
+
+:func:`quantize` is the API; the CLI only fills a :class:`~convert.config.QuantizeConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+from importlib import metadata
+from pathlib import Path
+
+from tqdm import tqdm
+
+from convert import readme
+from convert.config import NETWORKS, TRAIN_CHOICES, QuantizeConfig
+from convert.linreg_assets import write_linreg
+from convert.networks import Shipped, convert_big, convert_seed
+from convert.tflite_convert import MODES
+from convert.trained import ensure_trained
+from device.manifest import MANIFEST_NAME, Manifest, ModelEntry, describe_files, load_manifest, write_manifest
+from train.artifacts import load_trained_model
+
+log = logging.getLogger(__name__)
+#: Distributions whose versions made the files (the manifest records them).
+TOOLS = ("tensorflow-cpu", "keras", "ai-edge-litert", "tflite-micro", "numpy")
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in TOOLS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _remove_previous(out: Path) -> None:
+    """Delete what the previous manifest listed, so a renamed or dropped model leaves no stale file."""
+    if (out / MANIFEST_NAME).is_file():
+        for name in load_manifest(out).files:
+            (out / name).unlink(missing_ok=True)
+
+
+def _baselines(linreg: ModelEntry, trend_k: int) -> list[ModelEntry]:
+    """Persistence and the trend line need no file; they share linreg's window and scaling (kW in, kW out)."""
+    spec = linreg.window
+    return [
+        ModelEntry(name="persistence", kind="persistence", window=spec, scaling=linreg.scaling,
+                   notes="the last reading; the baseline every model must beat"),
+        ModelEntry(name="trend", kind="trend", window=spec, scaling=linreg.scaling,
+                   macs=2 * trend_k, notes=f"least-squares line through the last {trend_k} "
+                   "readings, extrapolated to the horizon"),
+    ]
+
+
+def quantize(config: QuantizeConfig) -> Manifest:
+    """Train if needed, convert every available model, prove it, write the assets and ``manifest.json``."""
+    models_dir, available = ensure_trained(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_previous(out)
+    networks = [n for n in config.networks if n in available]
+    skipped = sorted(set(config.networks) - set(networks))
+    if skipped:
+        log.info("not in %s, not converted: %s", models_dir, skipped)
+
+    entries, files = write_linreg(load_trained_model(models_dir, "linreg"), out)
+    entries += _baselines(entries[0], config.trend_k)
+    shipped = Shipped(entries=entries, files=files)
+    for name in tqdm(networks, desc="converting", unit="model"):
+        trained = load_trained_model(models_dir, name)
+        result = (convert_seed(trained, out, config.tflm) if name == "seed_lstm"
+                  else convert_big(trained, out, config.big_model_modes, config.tflm))
+        shipped.entries += result.entries
+        shipped.files += result.files
+        shipped.attempts += result.attempts
+
+    manifest = Manifest(
+        models={e.name: e for e in shipped.entries},
+        files=describe_files(out, shipped.files),
+        versions=_versions(),
+        extra={
+            "source": {"data": Path(config.data).name,
+                       "data_sha256": hashlib.sha256(Path(config.data).read_bytes()).hexdigest(),
+                       "seed": config.seed},
+            "conversions": shipped.attempts,
+        },
+    )
+    write_manifest(out, manifest)
+    (out / readme.README_NAME).write_text(readme.render(manifest))
+    return manifest
+
+
+DESCRIPTION = """Convert the trained models into what a Raspberry Pi and a microcontroller firmware use: the seed
+LSTM as full-int8 and float32 TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM), checked against float on the held-out
+windows and proven under TensorFlow Lite for Microcontrollers (smallest arena by bisection); the linear regression
+as JSON (float and Q15) and C; the bigger networks as far as the converter allows; C arrays of every .tflite; and
+manifest.json with sizes, sha256, MACs, arena and fidelity. Trains the seed LSTM and the linear regression first
+when the run folder has none for --data."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = QuantizeConfig()
+    p = argparse.ArgumentParser(prog="python -m convert.quantize", description=DESCRIPTION,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, default=d.data,
+                   help="the UCI data the models were (or are to be) trained on: the raw .txt or the .zip")
+    p.add_argument("--run-dir", type=Path, default=None,
+                   help="training run folder holding models/ (python -m train --out); unset: runs/latest for the "
+                        "bundled data, runs/<data file stem> for any other --data")
+    p.add_argument("--out", type=Path, default=d.out, help="where the assets and manifest.json are written")
+    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(d.networks),
+                   help="networks to convert when the run folder has them (linreg and the baselines always ship)")
+    p.add_argument("--big-model-modes", nargs="+", choices=MODES, default=list(d.big_model_modes),
+                   help="quantization modes tried in order for the augmented LSTM and the CNN-BiLSTM; the first "
+                        "that converts ships (int16x8 is refused by this converter for the fused LSTM)")
+    p.add_argument("--train", choices=TRAIN_CHOICES, default=d.train,
+                   help="auto: train the seed LSTM and linreg when the run folder lacks them or used other data; "
+                        "always: retrain them; never: fail instead")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs when training here")
+    p.add_argument("--seed", type=int, default=d.seed, help="training seed when training here")
+    p.add_argument("--no-tflm", dest="tflm", action="store_false",
+                   help="skip the TFLM proof and arena bisection (the manifest then has no arena_bytes)")
+    p.add_argument("--trend-k", type=int, default=d.trend_k, help="readings the trend-line baseline fits")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="Python logging level")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = QuantizeConfig(
+        data=args.data, run_dir=args.run_dir, out=args.out, networks=tuple(args.networks),
+        big_model_modes=tuple(args.big_model_modes), train=args.train, epochs=args.epochs, seed=args.seed,
+        tflm=args.tflm, trend_k=args.trend_k,
+    )
+    manifest = quantize(config)
+    print(readme.size_table(manifest))
+    print(f"\nWrote {len(manifest.files)} files and {MANIFEST_NAME} to {config.out}")
+
+
+if __name__ == "__main__":
+    main()
