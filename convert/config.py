@@ -13,6 +13,8 @@ NETWORKS = ("seed_lstm", "augmented_lstm", "cnn_bilstm")
 #: Tried in this order for the bigger models; the first mode that converts is shipped.
 BIG_MODEL_MODES = ("int8", "dynamic", "float16")
 TRAIN_CHOICES = ("auto", "always", "never")
+#: TFLM's int8 outputs are reported against LiteRT's within this many output quantization steps.
+AGREEMENT_STEPS = 2
 
 
 @dataclass(frozen=True)

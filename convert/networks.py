@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from convert import c_arrays
+from convert.config import AGREEMENT_STEPS
 from convert.fidelity import compare, litert_predict, task_metrics
 from convert.flatbuffer import summarize
 from convert.isolated import run_isolated
@@ -24,9 +25,6 @@ from device.manifest import ModelEntry
 from train.artifacts import TrainedModel
 
 log = logging.getLogger(__name__)
-
-#: What TFLM's agreement with LiteRT is reported against (output quantization steps).
-AGREEMENT_STEPS = 2
 
 
 @dataclass

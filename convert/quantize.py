@@ -86,7 +86,7 @@ def quantize(config: QuantizeConfig) -> Manifest:
         extra={
             "source": {"data": Path(config.data).name,
                        "data_sha256": hashlib.sha256(Path(config.data).read_bytes()).hexdigest(),
-                       "seed": config.seed},
+                       "run_dir": str(config.resolved_run_dir), "seed": config.seed},
             "conversions": shipped.attempts,
         },
     )
