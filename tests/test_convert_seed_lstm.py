@@ -204,3 +204,13 @@ def test_help_explains_every_option():
         assert action.help, action.dest
     assert {"--data", "--run-dir", "--out", "--networks", "--big-model-modes", "--train", "--no-tflm"} <= \
         set(parser._option_string_actions)
+
+
+def test_a_run_trained_on_other_data_is_not_converted_without_training(run_dir, tmp_path):
+    from convert.trained import ensure_trained
+
+    other = tmp_path / "other.txt"
+    other.write_text("")
+    with pytest.raises(FileNotFoundError, match=r"no trained \['linreg', 'seed_lstm'\]"):
+        ensure_trained(QuantizeConfig(data=other, run_dir=run_dir, train="never"))
+    assert ensure_trained(QuantizeConfig(run_dir=run_dir, train="never"))[1] == {"linreg", "seed_lstm"}
