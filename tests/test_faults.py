@@ -2,7 +2,7 @@
 
 Every broker here runs with persistence and is stopped and restarted by PID; the agent runs as on a Pi
 (``python device/agent.py``) with a fixed client id and a persistent session (``--session-expiry-s 3600``).
-The figures these tests measure are the ones in reliability.md.
+The figures these tests measure are the ones in the README's Reliability section.
 """
 
 from __future__ import annotations
