@@ -52,7 +52,7 @@ class Agent:
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes)
+        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
         self._ha_status = f"{config.ha_prefix}/status"
@@ -111,13 +111,11 @@ class Agent:
     def _work(self) -> None:
         next_metrics = time.monotonic() + self.config.metrics_interval_s
         while True:
-            try:
-                item = self._inbox.get(timeout=_IDLE_POLL_S)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                self._handle(*item[:3])
-                self.link.ack(item[3])
+            batch = self._take_batch()
+            if batch:
+                self._handle_batch(batch)
+                for *_, ack in batch:  # only now: a crash before this leaves them to the broker to resend
+                    self.link.ack(ack)
             elif self._stopping.is_set():
                 return
             if self._announce_meters.is_set():
@@ -128,34 +126,55 @@ class Agent:
                 next_metrics = time.monotonic() + self.config.metrics_interval_s
                 self._publish_metrics()
 
-    def _handle(self, topic: str, payload: bytes, received_ns: int) -> None:
-        if topic == self._ha_status:
-            if payload == b"online":
-                self._announce_all()
+    def _take_batch(self) -> list[tuple[str, bytes, int, tuple[int, int]]]:
+        """Wait briefly for one message, then take whatever else is already waiting, up to ``max_batch``."""
+        try:
+            batch = [self._inbox.get(timeout=_IDLE_POLL_S)]
+        except queue.Empty:
+            return []
+        while len(batch) < self.config.max_batch:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle_batch(self, batch: list[tuple[str, bytes, int, tuple[int, int]]]) -> None:
+        readings: list[Reading] = []
+        received: list[int] = []
+        for topic, payload, received_ns, _ in batch:
+            if topic == self._ha_status:
+                if payload == b"online":
+                    self._announce_all()
+                continue
+            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes)
+            if isinstance(parsed, Reading):
+                readings.append(parsed)
+                received.append(received_ns)
+            else:
+                self._reject(parsed.reason, parsed.detail)
+        if not readings:
             return
-        parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes)
-        if not isinstance(parsed, Reading):
-            self._reject(parsed.reason, parsed.detail)
-            return
-        new_meter = parsed.meter not in self.forecaster.meters
-        if new_meter and len(self.forecaster.meters) >= self.config.max_meters:
-            self._reject("too_many_meters", parsed.meter)
-            return
-        step = self.forecaster.process(parsed)
-        self.metrics.count_stream(step.update.outcome, max(len(step.update.rows) - 1, 0), step.update.nulls)
-        for prediction in step.predictions:
-            self._publish_prediction(prediction, received_ns)
-        if self._predictions:
-            for p in step.scored + step.dropped:
-                self._predictions.write(p)
-        if new_meter and self.config.ha_discovery:
-            self._announce_meter(parsed.meter)
+        new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
+        steps = self.forecaster.process_batch(readings)
+        published: list[tuple[Prediction, int, int]] = []
+        for step, received_ns in zip(steps, received):
+            for prediction in step.predictions:
+                self._publish_prediction(prediction)
+                published.append((prediction, received_ns, time.perf_counter_ns()))
+            if self._predictions:
+                for p in step.scored + step.dropped:
+                    self._predictions.write(p)
+        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters)
+        if self.config.ha_discovery:
+            for meter in new_meters:
+                self._announce_meter(meter)
 
     def _reject(self, reason: str, detail: str) -> None:
         self.metrics.reject(reason)
         self._bad_input_log.warning(reason, "rejected a message (%s): %s", reason, detail)
 
-    def _publish_prediction(self, p: Prediction, received_ns: int) -> None:
+    def _publish_prediction(self, p: Prediction) -> None:
         body = {
             "meter": p.meter,
             "model": p.model,
@@ -165,7 +184,6 @@ class Agent:
             "latency_us": p.latency_ns / 1e3,
         }
         self.link.publish(self.config.topic("prediction"), _json(body))
-        self.metrics.count_prediction(p, received_ns)
         if self.config.ha_discovery:
             self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw, "target_ts": body["target_ts"]}
             self._changed_meters.add(p.meter)

@@ -51,7 +51,10 @@ class AgentConfig:
     max_gap_minutes: int = _opt(15, "absent minutes up to this are forward-filled; a longer gap resets the meter")
     dedupe_minutes: int = _opt(1440, "a reading for any of this many recent minutes that already arrived is a "
                                "duplicate (QoS 1 resends); costs 2 bytes per minute and meter")
-    max_meters: int = _opt(10_000, "readings from more meters than this are rejected, bounding memory")
+    max_meters: int = _opt(10_000, "meters kept at once, bounding memory; a new meter past it evicts the one "
+                           "heard from least recently (counted as meters_evicted)")
+    max_batch: int = _opt(256, "readings that queued while the last batch ran are handled together, up to this "
+                          "many: the models run once per meter and batch, so a busy agent keeps up")
     max_payload_bytes: int = _opt(4096, "larger payloads are rejected unread")
     metrics_interval_s: float = _opt(10.0, "seconds between metrics publications and metrics-file writes")
     metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")

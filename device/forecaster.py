@@ -5,21 +5,29 @@ feature rows, so a window is a view of the newest ``seq_len`` rows. A prediction
 the row for ``t + horizon`` exists, then it is scored with the same :class:`~device.scoring.ErrorAccumulator` the
 host evaluation uses. Replaying a series through :meth:`Forecaster.process` therefore scores exactly the windows of
 :func:`device.contract.streaming_windows` over that series.
+
+Readings come in batches (whatever queued while the last batch ran): the stream bookkeeping stays per reading, but
+the features, the windows, the model call and the scoring run once per meter and model for the whole batch, so a
+busy agent pays numpy's and the runtime's per-call overhead once per batch instead of once per reading.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from device.contract import MEASUREMENTS, MIN_HISTORY, FillPolicy, feature_matrix, pre_pad
+from device.contract import MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix
 from device.models import LoadedModel
 from device.payload import Reading
 from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
 from device.stream import MeterStream, Outcome, StreamUpdate
+
+_TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 
 
 @dataclass(frozen=True)
@@ -29,8 +37,8 @@ class Prediction:
     minute: int  # the newest reading in the window
     target_minute: int
     predicted_kw: float
-    latency_ns: int  # wall time of predictor.predict for this one window
-    cpu_ns: int  # this thread's CPU time for the same call (the energy proxy's input)
+    latency_ns: int  # wall time of the model call per window (the batch's time over its windows)
+    cpu_ns: int  # this thread's CPU time for the same (the energy proxy's input)
     actual_kw: float | None = None  # set once scored
 
 
@@ -56,7 +64,17 @@ class Step:
     update: StreamUpdate
     predictions: list[Prediction]
     scored: list[Prediction]
-    dropped: list[Prediction]  # pending predictions whose meter was reset before their target arrived
+    dropped: list[Prediction]  # pending predictions whose meter was reset or evicted before their target arrived
+
+
+@dataclass
+class _Accepted:
+    """A reading the stream took, with what its windows need to know about the stream at that moment."""
+
+    index: int  # position in the batch
+    update: StreamUpdate
+    rows_since_reset: int
+    filled_recently: dict[int, bool]  # seq_len -> any filled row among the newest seq_len (DROP models only)
 
 
 def model_rows(model: LoadedModel, minutes: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -66,15 +84,21 @@ def model_rows(model: LoadedModel, minutes: np.ndarray, rows: np.ndarray) -> np.
 
 
 class Forecaster:
-    """Several models side by side over many meters."""
+    """Several models side by side over many meters, at most ``max_meters`` of them (the least recently heard
+    meter is evicted to admit a new one)."""
 
-    def __init__(self, models: list[LoadedModel], max_gap_minutes: int, dedupe_minutes: int = 1440) -> None:
+    def __init__(self, models: list[LoadedModel], max_gap_minutes: int, dedupe_minutes: int = 1440,
+                 max_meters: int = 10_000) -> None:
         self.models = models
         self._max_gap = max_gap_minutes
         self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
                                     key=MEASUREMENTS.index))
         self._dedupe = max(dedupe_minutes, *(model.entry.window.seq_len for model in models))
-        self.meters: dict[str, _Meter] = {}
+        self._drop_lengths = sorted({m.entry.window.seq_len for m in models
+                                     if m.entry.window.fill_policy is FillPolicy.DROP})
+        self.max_meters = max_meters
+        self.meters: dict[str, _Meter] = {}  # least recently heard first
+        self.evicted_meters = 0
 
     def errors(self, model: str) -> ErrorAccumulator:
         """The model's online errors over every meter (merged on demand: the hot path adds to one accumulator)."""
@@ -85,52 +109,124 @@ class Forecaster:
                 setattr(total, name, getattr(total, name) + getattr(part, name))
         return total
 
-    def _meter(self, meter: str) -> _Meter:
-        state = self.meters.get(meter)
+    def process(self, reading: Reading) -> Step:
+        return self.process_batch([reading])[0]
+
+    def process_batch(self, readings: Sequence[Reading]) -> list[Step]:
+        """One :class:`Step` per reading, in order; readings of one meter are handled in their arrival order."""
+        by_meter: dict[str, list[int]] = {}
+        for i, reading in enumerate(readings):
+            by_meter.setdefault(reading.meter, []).append(i)
+        steps: list[Step] = [None] * len(readings)  # type: ignore[list-item]
+        for meter, indices in by_meter.items():
+            evicted = self._admit(meter)
+            for i, step in zip(indices, self._process_meter(self.meters[meter], [readings[i] for i in indices])):
+                steps[i] = step
+            steps[indices[0]].dropped.extend(evicted)
+        return steps
+
+    def _admit(self, meter: str) -> list[Prediction]:
+        """Make ``meter`` the most recently heard one, creating it (and evicting the stalest) if it is new."""
+        state = self.meters.pop(meter, None)
+        dropped: list[Prediction] = []
         if state is None:
+            if len(self.meters) >= self.max_meters:
+                stalest = next(iter(self.meters))
+                dropped = self._reset(self.meters.pop(stalest))
+                self.evicted_meters += 1
             state = _Meter(
                 MeterStream(self._dedupe, self._max_gap, self._needed),
                 {m.name: _ModelTrack(RingBuffer(m.entry.window.seq_len, m.entry.window.n_features)) for m in self.models},
             )
-            self.meters[meter] = state
-        return state
+        self.meters[meter] = state
+        return dropped
 
-    def process(self, reading: Reading) -> Step:
-        state = self._meter(reading.meter)
-        update = state.stream.accept(reading.minute, reading.values)
-        if update.outcome is not Outcome.ACCEPTED:
-            return Step(update, [], [], [])
-        dropped = self._reset(state) if update.reset else []
-        scored = []
-        predictions = []
-        target = MEASUREMENTS.index("gap")
+    def _process_meter(self, state: _Meter, readings: list[Reading]) -> list[Step]:
+        steps: list[Step] = []
+        segment: list[_Accepted] = []
+        for i, reading in enumerate(readings):
+            update = state.stream.accept(reading.minute, reading.values)
+            steps.append(Step(update, [], [], []))
+            if update.outcome is not Outcome.ACCEPTED:
+                continue
+            if update.reset:  # the history before this reading is gone: finish what came before, then forget it
+                self._run_segment(state, readings[0].meter, segment, steps)
+                segment = []
+                steps[i].dropped.extend(self._reset(state))
+            segment.append(_Accepted(i, update, state.stream.rows_since_reset,
+                                     {n: state.stream.filled_recently(n) for n in self._drop_lengths}))
+        self._run_segment(state, readings[0].meter, segment, steps)
+        return steps
+
+    def _run_segment(self, state: _Meter, meter: str, segment: list[_Accepted], steps: list[Step]) -> None:
+        """Feed the rows of consecutive accepted readings (no reset among them) to every model at once."""
+        if not segment:
+            return
+        updates = [a.update for a in segment]
+        minutes = np.concatenate([u.minutes for u in updates])
+        rows = np.concatenate([u.rows for u in updates])
+        filled = np.concatenate([u.filled for u in updates])
+        lengths = [len(u.minutes) for u in updates]
+        ends = np.cumsum(lengths) - 1  # each reading's own row
+        owner = np.repeat([a.index for a in segment], lengths).tolist()  # the reading each row came with
+        since_reset = np.array([a.rows_since_reset for a in segment])
         for model in self.models:
             track = state.tracks[model.name]
-            track.features.extend(model_rows(model, update.minutes, update.rows))
-            for minute, row, filled in zip(update.minutes, update.rows, update.filled):
-                done = track.pending.pop(int(minute), None)
-                if done is None or (filled and model.entry.window.fill_policy is FillPolicy.DROP):
-                    continue
-                actual = float(row[target])
-                track.errors.add(done.predicted_kw, actual)
-                scored.append(Prediction(**{**done.__dict__, "actual_kw": actual}))
-            prediction = self._predict(reading, model, track, state.stream)
-            if prediction is not None:
-                track.pending[prediction.target_minute] = prediction
-                predictions.append(prediction)
-        return Step(update, predictions, scored, dropped)
+            spec = model.entry.window
+            features = model_rows(model, minutes, rows)
+            n_real = np.minimum(since_reset, spec.seq_len)
+            ok = n_real >= MIN_HISTORY
+            if spec.fill_policy is FillPolicy.DROP:
+                ok &= ~np.array([a.filled_recently[spec.seq_len] for a in segment])
+            windows = self._windows(track.features, features, ends[ok], spec.seq_len)
+            track.features.extend(features)
+            predicted = self._predict(model, windows, n_real[ok])
+            made = dict(zip(ends[ok].tolist(), predicted))
+            self._score_and_queue(model, meter, track, minutes, rows[:, _TARGET_COLUMN], filled, owner, made, steps)
 
-    def _predict(self, reading: Reading, model: LoadedModel, track: _ModelTrack, stream: MeterStream):
-        spec = model.entry.window
-        n_real = min(stream.rows_since_reset, spec.seq_len)
-        if n_real < MIN_HISTORY or (spec.fill_policy is FillPolicy.DROP and stream.filled_recently(spec.seq_len)):
-            return None
-        window = pre_pad(track.features.last(n_real), spec.seq_len)[None]
+    @staticmethod
+    def _windows(history: RingBuffer, features: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray:
+        """The window ending at each of ``ends`` (rows of ``features``), zero-padded in front as the contract's
+        pre_pad does: the ring holds only rows since the last reset, so missing history is zeros."""
+        before = history.last(min(history.size, seq_len - 1))
+        padded = np.zeros((seq_len - 1 + len(features), features.shape[1]), np.float32)
+        padded[seq_len - 1 - len(before) : seq_len - 1] = before
+        padded[seq_len - 1 :] = features
+        return sliding_window_view(padded, seq_len, axis=0)[ends].transpose(0, 2, 1)
+
+    @staticmethod
+    def _predict(model: LoadedModel, windows: np.ndarray, n_real: np.ndarray) -> list[tuple[float, int, int]]:
+        """(kW, latency ns, CPU ns) per window; the clocks are read once per call, not per window."""
+        if len(windows) == 0:
+            return []
         cpu_start, start = time.thread_time_ns(), time.perf_counter_ns()
-        scaled = model.predictor.predict(window, np.array([n_real]))
+        scaled = model.predictor.predict(np.ascontiguousarray(windows), n_real)
         latency, cpu = time.perf_counter_ns() - start, time.thread_time_ns() - cpu_start
-        kw = float(model.scaling.inverse_target(scaled[0]))
-        return Prediction(reading.meter, model.name, reading.minute, reading.minute + spec.horizon, kw, latency, cpu)
+        kw = model.scaling.inverse_target(scaled).tolist()
+        return [(k, latency // len(kw), cpu // len(kw)) for k in kw]
+
+    @staticmethod
+    def _score_and_queue(model: LoadedModel, meter: str, track: _ModelTrack, minutes: np.ndarray,
+                         actual_kw: np.ndarray, filled: np.ndarray, owner: list[int],
+                         made: dict[int, tuple[float, int, int]], steps: list[Step]) -> None:
+        """Walk the rows in time order: score the prediction each row was the target of, queue the one it made."""
+        drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
+        horizon = model.entry.window.horizon
+        predicted, actual = [], []
+        for row, (minute, value, was_filled) in enumerate(zip(minutes.tolist(), actual_kw.tolist(), filled.tolist())):
+            done = track.pending.pop(minute, None)
+            if done is not None and not (was_filled and drop_filled):
+                predicted.append(done.predicted_kw)
+                actual.append(value)
+                steps[owner[row]].scored.append(Prediction(done.meter, done.model, done.minute, done.target_minute,
+                                                           done.predicted_kw, done.latency_ns, done.cpu_ns, value))
+            if row in made:
+                kw, latency, cpu = made[row]
+                prediction = Prediction(meter, model.name, minute, minute + horizon, kw, latency, cpu)
+                track.pending[prediction.target_minute] = prediction
+                steps[owner[row]].predictions.append(prediction)
+        if predicted:
+            track.errors.add(np.array(predicted), np.array(actual))
 
     @staticmethod
     def _reset(state: _Meter) -> list[Prediction]:

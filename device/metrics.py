@@ -21,7 +21,7 @@ from device.energy import mcu_energy, pi_energy
 from device.forecaster import Forecaster, Prediction
 from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
-from device.stream import Outcome
+from device.stream import Outcome, StreamUpdate
 
 READING_COUNTERS = ("received", "accepted", "duplicates", "late", "filled_minutes", "null_values")
 _PAGE = resource.getpagesize()
@@ -34,9 +34,9 @@ class LatencyRing:
         self._ring = RingBuffer(capacity, 1, np.int64)
         self.max_ns = 0
 
-    def add(self, ns: int) -> None:
-        self._ring.append(ns)
-        self.max_ns = max(self.max_ns, ns)
+    def extend(self, ns: np.ndarray) -> None:
+        self._ring.extend(ns[:, None])
+        self.max_ns = max(self.max_ns, int(ns.max()))
 
     def median_ns(self) -> float:
         return float(np.median(self._ring.last(self._ring.size))) if self._ring.size else float("nan")
@@ -78,6 +78,7 @@ class AgentMetrics:
         self._cpu = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._trace_left = tracemalloc_readings
+        self.meters_evicted = 0
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 
     def reject(self, reason: str) -> None:
@@ -85,33 +86,39 @@ class AgentMetrics:
             self.readings["received"] += 1
             self.rejected[reason] += 1
 
-    def count_stream(self, outcome: Outcome, filled_minutes: int, nulls: int) -> None:
+    def count_batch(self, updates: list[StreamUpdate], published: list[tuple[Prediction, int, int]],
+                    evicted_meters: int) -> None:
+        """Count one batch: what the stream did with each reading, and each prediction with (received ns,
+        published ns) of its reading, for the end-to-end latency."""
+        by_model: dict[str, list[tuple[int, int, int]]] = {}
+        for prediction, received_ns, published_ns in published:
+            by_model.setdefault(prediction.model, []).append(
+                (prediction.latency_ns, prediction.cpu_ns, published_ns - received_ns))
         with self._lock:
-            self.readings["received"] += 1
-            self.readings["null_values"] += nulls
-            if outcome is Outcome.UNFILLABLE:
-                self.rejected["null_without_history"] += 1
-            else:
-                self.readings[outcome.value] += 1
-                self.readings["filled_minutes"] += filled_minutes
-            self._sample_allocations()
+            for update in updates:
+                self.readings["received"] += 1
+                self.readings["null_values"] += update.nulls
+                if update.outcome is Outcome.UNFILLABLE:
+                    self.rejected["null_without_history"] += 1
+                else:
+                    self.readings[update.outcome.value] += 1
+                    self.readings["filled_minutes"] += max(len(update.rows) - 1, 0)
+            self.meters_evicted = evicted_meters
+            for model, samples in by_model.items():
+                latency, cpu, end_to_end = np.array(samples, np.int64).T
+                self._predictions[model] += len(samples)
+                self._latency[model].extend(latency)
+                self._cpu[model].extend(cpu)
+                self._end_to_end[model].extend(end_to_end)
+            self._sample_allocations(len(updates))
 
-    def _sample_allocations(self) -> None:
+    def _sample_allocations(self, readings: int) -> None:
         if self._trace_left <= 0:
             return
-        self._trace_left -= 1
-        if self._trace_left == 0 and tracemalloc.is_tracing():
+        self._trace_left -= readings
+        if self._trace_left <= 0 and tracemalloc.is_tracing():
             self._trace_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-
-    def count_prediction(self, prediction: Prediction, received_ns: int) -> None:
-        """Called right after the prediction was handed to the MQTT client."""
-        now = time.perf_counter_ns()
-        with self._lock:
-            self._predictions[prediction.model] += 1
-            self._latency[prediction.model].add(prediction.latency_ns)
-            self._cpu[prediction.model].add(prediction.cpu_ns)
-            self._end_to_end[prediction.model].add(now - received_ns)
 
     def _model(self, name: str) -> dict:
         model = next(m for m in self._forecaster.models if m.name == name)
@@ -141,6 +148,7 @@ class AgentMetrics:
                 "uptime_s": time.monotonic() - self._started,
                 "readings": dict(self.readings),
                 "rejected": dict(self.rejected),
+                "meters_evicted": self.meters_evicted,
                 "publish": dict(self.publish),
                 "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},
                 "models": {m.name: self._model(m.name) for m in self._forecaster.models},

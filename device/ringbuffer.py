@@ -1,7 +1,8 @@
 """A fixed-capacity numpy ring buffer whose newest rows are always one contiguous slice.
 
 Every row is written twice, at ``i`` and ``i + capacity``, so :meth:`RingBuffer.last` is a view without a copy or a
-modulo gather: appending is O(1), nothing is ever reallocated, and a window for the model costs nothing to cut.
+modulo gather: appending is O(1), a block of rows is one vectorised write, nothing is ever reallocated, and a window
+for the model costs nothing to cut.
 """
 
 from __future__ import annotations
@@ -28,8 +29,16 @@ class RingBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def extend(self, rows: np.ndarray) -> None:
-        for row in rows:
-            self.append(row)
+        """Append a block of rows in one write (only the newest ``capacity`` of them can be kept)."""
+        if len(rows) == 0:
+            return
+        rows = np.asarray(rows).reshape(len(rows), -1)[-self.capacity :]
+        k = len(rows)
+        slots = (self._next + np.arange(k)) % self.capacity
+        self._data[slots] = rows
+        self._data[slots + self.capacity] = rows
+        self._next = (self._next + k) % self.capacity
+        self.size = min(self.size + k, self.capacity)
 
     def last(self, n: int) -> np.ndarray:
         """The newest ``n`` rows, oldest first (a view: copy it to keep it past the next append)."""

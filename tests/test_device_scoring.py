@@ -95,3 +95,53 @@ def test_meters_are_scored_separately(numpy_assets, series):
     assert forecaster.meters["a"].tracks["persistence"].errors.count == 14
     assert forecaster.meters["b"].tracks["persistence"].errors.count == 4
     assert forecaster.errors("persistence").count == 18
+
+
+def _messy_stream(series: Series) -> list[Reading]:
+    """Two meters interleaved, with resends, a late reading, a gap longer than the fill limit and nulls."""
+    readings = []
+    for k, (minute, raw) in enumerate(zip(series.minutes[:400], series.raw[:400])):
+        if 200 <= k < 220:
+            continue  # a 20-minute outage: the meter is reset
+        readings.append(Reading("a", int(minute), raw))
+        if k % 3 == 0:
+            readings.append(Reading("b", int(minute), raw * 1.1))
+        if k % 17 == 0:
+            readings.append(Reading("a", int(minute), raw))  # a QoS 1 resend
+        if k % 29 == 0 and k > 3:
+            readings.append(Reading("a", int(series.minutes[k - 3]), raw))  # late
+    return readings
+
+
+def test_a_batch_of_readings_gives_what_the_same_readings_give_one_by_one(numpy_assets, series):
+    models = load_models(numpy_assets, NUMPY_MODELS)
+    readings = _messy_stream(series)
+    one_by_one = Forecaster(models, max_gap_minutes=15)
+    singles = [one_by_one.process(r) for r in readings]
+    batched = Forecaster(models, max_gap_minutes=15)
+    cuts = np.cumsum(np.random.default_rng(7).integers(1, 60, size=len(readings)))
+    steps = []
+    for start, end in zip(np.r_[0, cuts], cuts):
+        steps += batched.process_batch(readings[start:end])
+        if end >= len(readings):
+            break
+
+    def fates(step):
+        return (step.update.outcome, [(p.model, p.target_minute, p.predicted_kw) for p in step.predictions],
+                [(p.model, p.minute, p.actual_kw) for p in step.scored], len(step.dropped))
+
+    assert [fates(s) for s in steps] == [fates(s) for s in singles]
+    for model in models:
+        assert batched.errors(model.name).count == one_by_one.errors(model.name).count > 0
+        assert batched.errors(model.name).mse == pytest.approx(one_by_one.errors(model.name).mse, abs=1e-9)
+
+
+def test_a_new_meter_past_the_cap_evicts_the_one_heard_from_least_recently(numpy_assets, series):
+    forecaster = Forecaster(load_models(numpy_assets, ("persistence",)), max_gap_minutes=15, max_meters=2)
+    for meter in ("a", "b", "a"):
+        forecaster.process(Reading(meter, int(series.minutes[0]), series.raw[0]))
+        forecaster.process(Reading(meter, int(series.minutes[1]), series.raw[1]))
+    step = forecaster.process(Reading("c", int(series.minutes[0]), series.raw[0]))
+    assert list(forecaster.meters) == ["a", "c"]
+    assert forecaster.evicted_meters == 1
+    assert [p.meter for p in step.dropped] == ["b"]  # b's pending prediction can never be scored now
