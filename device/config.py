@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlparse
 
+from device.payload import ReadingLimits
+
 ENV_PREFIX = "WATTCAST_"
 
 
@@ -56,6 +58,16 @@ class AgentConfig:
     max_batch: int = _opt(256, "readings that queued while the last batch ran are handled together, up to this "
                           "many: the models run once per meter and batch, so a busy agent keeps up")
     max_payload_bytes: int = _opt(4096, "larger payloads are rejected unread")
+    # Range checks (device.payload.ReadingLimits, which says why these defaults): outside them a reading is
+    # rejected as out_of_range or ts_out_of_range.
+    max_power_kw: float = _opt(50.0, "gap and grp above this many kW (or below 0) are rejected as out_of_range")
+    max_voltage_v: float = _opt(500.0, "v above this many volts (or below 0) is rejected as out_of_range")
+    max_current_a: float = _opt(250.0, "gi above this many amperes (or below 0) is rejected as out_of_range")
+    max_submeter_wh: float = _opt(1000.0, "sm1..sm3 above this many Wh in the minute (or below 0) are rejected "
+                                  "as out_of_range")
+    earliest_ts: str = _opt("2000-01-01T00:00:00", "readings stamped before this are rejected as ts_out_of_range")
+    max_ahead_minutes: int = _opt(1440, "readings stamped more than this many minutes past the agent's UTC clock "
+                                  "are rejected as ts_out_of_range")
     metrics_interval_s: float = _opt(10.0, "seconds between metrics publications and metrics-file writes")
     metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")
     predictions_file: Path | None = _opt(None, "write every prediction (CSV: meter,model,ts,target_ts,predicted,"
@@ -76,6 +88,11 @@ class AgentConfig:
             raise ValueError(f"broker must be an mqtt:// or mqtts:// URL, got {self.broker!r}")
         if not self.models:
             raise ValueError("at least one model is needed")
+
+    @property
+    def reading_limits(self) -> ReadingLimits:
+        """The range-check options as the parser takes them."""
+        return ReadingLimits(**{f.name: getattr(self, f.name) for f in fields(ReadingLimits)})
 
     @property
     def tls(self) -> bool:

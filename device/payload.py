@@ -1,7 +1,9 @@
 """Turning an MQTT message into a validated reading, or into the reason it was rejected.
 
 Bad input must never stop the agent, so this module never raises: every message becomes a :class:`Reading` or a
-:class:`Rejected` with a short reason that the metrics count (``rejected: {reason: count}``).
+:class:`Rejected` with a short reason that the metrics count (``rejected: {reason: count}``). Well-formed but
+physically absurd readings are rejected too (:class:`ReadingLimits`): a negative power would poison a meter's window
+and its online score, and a far-future timestamp would make every later real reading of that meter "late".
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -56,6 +60,54 @@ def parse_minute(ts: object) -> int | None:
     return int((when - _EPOCH).total_seconds() // 60)
 
 
+@dataclass(frozen=True)
+class ReadingLimits:
+    """Plausible physical bounds of a household reading; outside them a value is a fault, not a measurement.
+
+    Defaults are generous for any household connection, not tuned to the UCI house (whose maxima are 11.1 kW,
+    1.4 kvar, 254 V, 48 A and 88 Wh per minute):
+    - power (``gap``, ``grp``), 0 to 50 kW / kvar: the largest residential supplies (3 x 63 A at 230 V) give 43 kW.
+      The lower bound is 0 because the models are trained on consumption; a meter that exports solar power would
+      need a negative bound, which is not an option yet.
+    - ``v``, 0 to 500 V: covers 400 V line-to-line; 0 is a power cut, still a valid reading.
+    - ``gi``, 0 to 250 A: above any household main fuse.
+    - sub-meters (``sm1..sm3``), 0 to 1,000 Wh in the minute: 50 kW for one minute is 833 Wh, and a sub-meter
+      cannot draw more than the whole house.
+    - ``ts`` from ``earliest_ts`` (default 2000-01-01, so replays of the 2006-2010 data pass) to
+      ``max_ahead_minutes`` (default a day, covering any time zone and a drifting clock) past the agent's UTC clock.
+    """
+
+    max_power_kw: float = 50.0
+    max_voltage_v: float = 500.0
+    max_current_a: float = 250.0
+    max_submeter_wh: float = 1000.0
+    earliest_ts: str = "2000-01-01T00:00:00"
+    max_ahead_minutes: int = 1440
+
+    def __post_init__(self) -> None:
+        if parse_minute(self.earliest_ts) is None:
+            raise ValueError(f"earliest_ts must be an ISO timestamp, got {self.earliest_ts!r}")
+
+    @cached_property
+    def upper(self) -> np.ndarray:
+        """The largest plausible value of each measurement, in MEASUREMENTS order (the lower bound is 0)."""
+        by_name = {"gap": self.max_power_kw, "grp": self.max_power_kw, "v": self.max_voltage_v,
+                   "gi": self.max_current_a, "sm1": self.max_submeter_wh, "sm2": self.max_submeter_wh,
+                   "sm3": self.max_submeter_wh}
+        return np.array([by_name[name] for name in MEASUREMENTS], np.float64)
+
+    @cached_property
+    def earliest_minute(self) -> int:
+        return parse_minute(self.earliest_ts)  # type: ignore[return-value]  # checked in __post_init__
+
+    def latest_minute(self, now_s: float | None = None) -> int:
+        """The newest acceptable minute: ``max_ahead_minutes`` past ``now_s`` (default: the wall clock)."""
+        return int((time.time() if now_s is None else now_s) // 60) + self.max_ahead_minutes
+
+
+DEFAULT_LIMITS = ReadingLimits()
+
+
 def meter_of(topic: str, prefix: str) -> str | None:
     """The meter id of ``<prefix>/<meter_id>/reading``, None for any other topic."""
     parts = topic.split("/")
@@ -75,8 +127,10 @@ def _measurement(body: dict, name: str) -> float | None:
     return None if math.isinf(value) else value
 
 
-def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int) -> Reading | Rejected:
-    """Validate one message from ``<prefix>/<meter_id>/reading``."""
+def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limits: ReadingLimits = DEFAULT_LIMITS,
+                  now_s: float | None = None) -> Reading | Rejected:
+    """Validate one message from ``<prefix>/<meter_id>/reading``; ``now_s`` (default: the wall clock) is the time
+    the timestamp window of ``limits`` is measured from."""
     meter = meter_of(topic, prefix)
     if meter is None:
         return Rejected("bad_topic", topic[:100])
@@ -95,8 +149,15 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int) -> Re
     minute = parse_minute(body.get("ts"))
     if minute is None:
         return Rejected("bad_ts", repr(body.get("ts"))[:80])
+    if not limits.earliest_minute <= minute <= limits.latest_minute(now_s):
+        return Rejected("ts_out_of_range", str(body["ts"])[:80])
     values = [_measurement(body, name) for name in MEASUREMENTS]
     if any(v is None for v in values):
         bad = [name for name, v in zip(MEASUREMENTS, values) if v is None]
         return Rejected("bad_value", f"{bad}")
-    return Reading(meter, minute, np.array(values, np.float64))
+    array = np.array(values, np.float64)
+    outside = (array < 0) | (array > limits.upper)  # NaN (a missing value) compares False: it is not a fault
+    if outside.any():
+        return Rejected("out_of_range", ", ".join(f"{name}={v!r}" for name, v, out in
+                                                  zip(MEASUREMENTS, values, outside) if out)[:80])
+    return Reading(meter, minute, array)
