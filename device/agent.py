@@ -55,6 +55,7 @@ class Agent:
         self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
+        self._limits = config.reading_limits
         self._ha_status = f"{config.ha_prefix}/status"
         reading_topic = f"{config.topic_prefix}/+/reading"
         subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
@@ -142,12 +143,14 @@ class Agent:
     def _handle_batch(self, batch: list[tuple[str, bytes, int, tuple[int, int]]]) -> None:
         readings: list[Reading] = []
         received: list[int] = []
+        now_s = time.time()
         for topic, payload, received_ns, _ in batch:
             if topic == self._ha_status:
                 if payload == b"online":
                     self._announce_all()
                 continue
-            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes)
+            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes,
+                                   self._limits, now_s)
             if isinstance(parsed, Reading):
                 readings.append(parsed)
                 received.append(received_ns)

@@ -48,7 +48,8 @@ class AgentConfig:
     cert_file: Path | None = _opt(None, "client certificate for TLS client authentication (optional)")
     key_file: Path | None = _opt(None, "private key of --cert-file")
     runtime: str = _opt("auto", "TFLite runtime: auto (ai-edge-litert, tflite-runtime, tensorflow), litert, "
-                        "tflite-runtime or tensorflow")
+                        "tflite-runtime, tensorflow, or tflm (TFLM's own interpreter, from the tflite-micro package: "
+                        "x86_64 only)")
     num_threads: int = _opt(1, "threads per TFLite interpreter (1 gives the lowest single-window latency)")
     max_gap_minutes: int = _opt(15, "absent minutes up to this are forward-filled; a longer gap resets the meter")
     dedupe_minutes: int = _opt(1440, "a reading for any of this many recent minutes that already arrived is a "

@@ -16,7 +16,7 @@ import numpy as np
 from device.contract import MEASUREMENTS, MinMaxScaling
 from device.manifest import Manifest, ModelEntry, load_manifest, verify_file
 from device.predictors import LinearRegression, LinearRegressionQ15, Persistence, Predictor, TrendLine
-from device.runtime import TFLitePredictor, interpreter_class
+from device.runtime import TFLM, TFLitePredictor, TFLMPredictor, interpreter_class
 
 log = logging.getLogger(__name__)
 FILELESS_KINDS = {"persistence": Persistence, "trend": TrendLine}
@@ -62,6 +62,9 @@ def _build(directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str,
     if entry.kind == "tflite":
         if entry.input is None or entry.output is None:
             raise ValueError(f"model {entry.name!r}: a tflite entry needs input and output tensor info")
+        if runtime == TFLM:
+            predictor = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
+            return predictor, TFLM, predictor.tensor_bytes
         cls, runtime_name = interpreter_class(runtime)
         predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
         return predictor, runtime_name, predictor.tensor_bytes

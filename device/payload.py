@@ -13,7 +13,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 import numpy as np
@@ -46,7 +46,7 @@ class Rejected:
 
 def format_minute(minute: int) -> str:
     """``2007-04-22T00:00:00`` for a whole-minute stamp, the format readings arrive in."""
-    return str(np.datetime64(int(minute), "m").astype("datetime64[s]"))
+    return (_EPOCH + timedelta(minutes=int(minute))).isoformat()
 
 
 def parse_minute(ts: object) -> int | None:

@@ -57,3 +57,22 @@ def test_the_light_runtime_is_chosen_first():
 def test_an_unknown_runtime_is_refused():
     with pytest.raises(ValueError, match="unknown runtime"):
         interpreter_class("onnx")
+
+
+REAL_ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
+
+
+@pytest.mark.skipif(not (REAL_ASSETS / "manifest.json").is_file(), reason="firmware_assets/ not converted yet")
+def test_the_tflm_runtime_runs_the_int8_lstm_in_its_measured_arena_and_agrees_with_litert():
+    pytest.importorskip("tflite_micro", reason="tflite-micro has no wheel for this platform")
+    (micro,) = load_models(REAL_ASSETS, ("lstm_int8",), runtime="tflm")
+    (lite,) = load_models(REAL_ASSETS, ("lstm_int8",), runtime="litert")
+    assert micro.runtime == "tflm" and micro.arena_bytes == micro.entry.arena_bytes
+    series = Series.bundled(rows=500)
+    scaled = micro.scaling.transform(series.raw[:, [0]])
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, 30, axis=0).transpose(0, 2, 1)
+    n_real = np.full(len(windows), 30)
+    steps = np.abs(micro.predictor.predict(windows, n_real) - lite.predictor.predict(windows, n_real))
+    steps /= micro.entry.output.scale
+    # The converter measured TFLM against LiteRT for this model at max 3 output steps, 99.85% within 2 (README).
+    assert steps.max() <= 4 and (steps <= 2.01).mean() >= 0.98
