@@ -34,6 +34,7 @@ from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, format_minute, parse_reading  # noqa: E402
 from device.ratelog import RateLimitedLog  # noqa: E402
+from device.state import load_state, save_state  # noqa: E402
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
@@ -55,6 +56,10 @@ class Agent:
         self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
+        if config.state_file:
+            self.metrics.state["restore"] = load_state(config.state_file, self.forecaster).outcome
+        self._unacked: list[tuple[int, int]] = []  # handled, waiting for the next state save to be acknowledged
+        self._saved_at = time.monotonic()
         self._limits = config.reading_limits
         self._ha_status = f"{config.ha_prefix}/status"
         reading_topic = f"{config.topic_prefix}/+/reading"
@@ -115,9 +120,9 @@ class Agent:
             batch = self._take_batch()
             if batch:
                 self._handle_batch(batch)
-                for *_, ack in batch:  # only now: a crash before this leaves them to the broker to resend
-                    self.link.ack(ack)
-            elif self._stopping.is_set():
+                self._unacked += [ack for *_, ack in batch]
+            self._acknowledge(force=not batch and self._stopping.is_set())
+            if not batch and self._stopping.is_set():
                 return
             if self._announce_meters.is_set():
                 self._announce_meters.clear()
@@ -126,6 +131,32 @@ class Agent:
             if time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + self.config.metrics_interval_s
                 self._publish_metrics()
+
+    def _acknowledge(self, force: bool = False) -> None:
+        """Acknowledge handled readings: at once without a state file; with one, only after saving the state that
+        holds them (at most every ``state_interval_s``), so a crash never loses a reading the broker let go."""
+        if not self._unacked:
+            return
+        if self.config.state_file:
+            due = time.monotonic() - self._saved_at >= self.config.state_interval_s
+            if not (force or due or len(self._unacked) >= self.config.state_max_unacked):
+                return
+            self._save_state()
+        for ack in self._unacked:
+            self.link.ack(ack)
+        self._unacked.clear()
+
+    def _save_state(self) -> None:
+        started = time.perf_counter_ns()
+        try:
+            size = save_state(self.config.state_file, self.forecaster)
+        except (OSError, ValueError) as exc:  # a full disk must not stop the forecasts; the guarantee is lost
+            self.metrics.state["failed"] += 1
+            log.error("could not save the state to %s: %s", self.config.state_file, exc)
+        else:
+            self.metrics.state.update(saves=self.metrics.state["saves"] + 1, bytes=size,
+                                      last_save_ms=(time.perf_counter_ns() - started) / 1e6)
+        self._saved_at = time.monotonic()
 
     def _take_batch(self) -> list[tuple[str, bytes, int, tuple[int, int]]]:
         """Wait briefly for one message, then take whatever else is already waiting, up to ``max_batch``."""

@@ -69,6 +69,11 @@ class AgentConfig:
     earliest_ts: str = _opt("2000-01-01T00:00:00", "readings stamped before this are rejected as ts_out_of_range")
     max_ahead_minutes: int = _opt(1440, "readings stamped more than this many minutes past the agent's UTC clock "
                                   "are rejected as ts_out_of_range")
+    state_file: Path | None = _opt(None, "keep every meter's windows, pending predictions and scores in this file "
+                                   "across restarts; readings are then acknowledged only once saved in it")
+    state_interval_s: float = _opt(1.0, "save the state at most this often (and acknowledge what it holds)")
+    state_max_unacked: int = _opt(1000, "save early once this many readings wait for their acknowledgement (an MQTT "
+                                  "3.1.1 broker may send no more than its max_inflight_messages unacknowledged)")
     metrics_interval_s: float = _opt(10.0, "seconds between metrics publications and metrics-file writes")
     metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")
     predictions_file: Path | None = _opt(None, "write every prediction (CSV: meter,model,ts,target_ts,predicted,"

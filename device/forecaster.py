@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -134,12 +134,15 @@ class Forecaster:
                 stalest = next(iter(self.meters))
                 dropped = self._reset(self.meters.pop(stalest))
                 self.evicted_meters += 1
-            state = _Meter(
-                MeterStream(self._dedupe, self._max_gap, self._needed),
-                {m.name: _ModelTrack(RingBuffer(m.entry.window.seq_len, m.entry.window.n_features)) for m in self.models},
-            )
+            state = self._new_meter()
         self.meters[meter] = state
         return dropped
+
+    def _new_meter(self) -> _Meter:
+        return _Meter(
+            MeterStream(self._dedupe, self._max_gap, self._needed),
+            {m.name: _ModelTrack(RingBuffer(m.entry.window.seq_len, m.entry.window.n_features)) for m in self.models},
+        )
 
     def _process_meter(self, state: _Meter, readings: list[Reading]) -> list[Step]:
         steps: list[Step] = []
@@ -227,6 +230,39 @@ class Forecaster:
                 steps[owner[row]].predictions.append(prediction)
         if predicted:
             track.errors.add(np.array(predicted), np.array(actual))
+
+    def state(self) -> dict:
+        """Every meter's stream, windows, pending predictions and scores, as JSON-ready values (stalest first)."""
+        def track_state(track: _ModelTrack) -> dict:
+            return {
+                "features": track.features.last(track.features.size).tolist(),
+                "pending": [[p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns]
+                            for p in track.pending.values()],
+                "errors": asdict(track.errors),
+            }
+
+        return {
+            "evicted_meters": self.evicted_meters,
+            "meters": {name: {"stream": m.stream.state(), "tracks": {model: track_state(t) for model, t in m.tracks.items()}}
+                       for name, m in self.meters.items()},
+        }
+
+    def restore(self, state: dict, models: set[str]) -> None:
+        """Take over a saved :meth:`state`; only the tracks of ``models`` (those whose window and scaling are
+        unchanged) are restored, the others start empty. Raises KeyError/TypeError/ValueError on a malformed
+        state, leaving this forecaster as it was."""
+        meters: dict[str, _Meter] = {}
+        for name, saved in list(state["meters"].items())[-self.max_meters :]:
+            meter = meters[name] = self._new_meter()
+            meter.stream.restore(saved["stream"])
+            for model in models:
+                track, saved_track = meter.tracks[model], saved["tracks"][model]
+                track.features.restore(np.array(saved_track["features"], np.float32))
+                track.pending = {int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat), int(cpu))
+                                 for minute, target, kw, lat, cpu in saved_track["pending"]}
+                track.errors = ErrorAccumulator(**saved_track["errors"])
+        self.meters = meters
+        self.evicted_meters = int(state["evicted_meters"])
 
     @staticmethod
     def _reset(state: _Meter) -> list[Prediction]:

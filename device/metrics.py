@@ -79,6 +79,7 @@ class AgentMetrics:
         self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._trace_left = tracemalloc_readings
         self.meters_evicted = 0
+        self.state: dict = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 
     def reject(self, reason: str) -> None:
@@ -149,6 +150,7 @@ class AgentMetrics:
                 "readings": dict(self.readings),
                 "rejected": dict(self.rejected),
                 "meters_evicted": self.meters_evicted,
+                "state": dict(self.state),
                 "publish": dict(self.publish),
                 "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},
                 "models": {m.name: self._model(m.name) for m in self._forecaster.models},

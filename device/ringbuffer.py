@@ -54,3 +54,8 @@ class RingBuffer:
     def clear(self) -> None:
         self._next = 0
         self.size = 0
+
+    def restore(self, rows: np.ndarray) -> None:
+        """Start over from saved rows (oldest first), as :meth:`last` returned them."""
+        self.clear()
+        self.extend(np.asarray(rows, self._data.dtype).reshape(-1, self._data.shape[1]))

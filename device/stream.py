@@ -58,6 +58,28 @@ class MeterStream:
     def last_minute(self) -> int | None:
         return self._last_minute
 
+    def state(self) -> dict:
+        """Everything needed to carry on after a restart, as JSON-ready values."""
+        flags = self._flags.last(self._flags.size)
+        return {
+            "last_minute": self._last_minute,
+            "last_row": None if self._last_row is None else [None if np.isnan(v) else float(v) for v in self._last_row],
+            "rows_since_reset": self.rows_since_reset,
+            "received": np.flatnonzero(flags[:, 0]).tolist(),  # ages are implied: row i of flags.size rows
+            "read": np.flatnonzero(flags[:, 1]).tolist(),
+            "rows": len(flags),
+        }
+
+    def restore(self, state: dict) -> None:
+        flags = np.zeros((int(state["rows"]), 2), np.bool_)
+        flags[state["received"], 0] = True
+        flags[state["read"], 1] = True
+        self._flags.restore(flags)
+        self._last_minute = state["last_minute"]
+        row = state["last_row"]
+        self._last_row = None if row is None else np.array([np.nan if v is None else v for v in row], np.float64)
+        self.rows_since_reset = int(state["rows_since_reset"])
+
     def filled_recently(self, n: int) -> bool:
         """Whether any of the newest ``n`` rows was filled rather than read (for the DROP fill policy)."""
         n = min(n, self._flags.size)

@@ -1,0 +1,98 @@
+"""The agent's state file: what a restarted agent remembers, and what it refuses to believe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from device.forecaster import Forecaster
+from device.models import load_models
+from device.payload import Reading
+from device.state import load_state, save_state
+from tests.device_assets import Series, build_assets
+
+MODELS = ("linreg", "persistence", "trend")
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> Path:
+    return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled())
+
+
+@pytest.fixture(scope="module")
+def readings() -> list[Reading]:
+    series = Series.bundled(start=8000, rows=600)  # with the file's nulls
+    return [Reading(meter, int(m), raw) for m, raw in zip(series.minutes, series.raw) for meter in ("a", "b")]
+
+
+def fates(steps) -> list:
+    return [(s.update.outcome, [(p.model, p.predicted_kw) for p in s.predictions],
+             [(p.model, p.minute, p.actual_kw) for p in s.scored]) for s in steps]
+
+
+def test_a_restored_forecaster_carries_on_exactly_like_one_that_never_stopped(assets, readings, tmp_path):
+    models = load_models(assets, MODELS)
+    never_stopped = Forecaster(models, max_gap_minutes=15)
+    first_life = Forecaster(models, max_gap_minutes=15)
+    half = len(readings) // 2
+    never_stopped.process_batch(readings[:half])
+    first_life.process_batch(readings[:half])
+    save_state(tmp_path / "state.json", first_life)
+    second_life = Forecaster(models, max_gap_minutes=15)
+    assert load_state(tmp_path / "state.json", second_life).outcome == "restored"
+    assert fates(second_life.process_batch(readings[half:])) == fates(never_stopped.process_batch(readings[half:]))
+    assert list(second_life.meters) == list(never_stopped.meters)
+    for model in MODELS:
+        assert second_life.errors(model) == never_stopped.errors(model)
+
+
+def test_a_resend_of_a_saved_minute_is_still_a_duplicate_after_the_restart(assets, readings, tmp_path):
+    models = load_models(assets, MODELS)
+    before = Forecaster(models, max_gap_minutes=15)
+    before.process_batch(readings[:100])
+    save_state(tmp_path / "state.json", before)
+    after = Forecaster(models, max_gap_minutes=15)
+    load_state(tmp_path / "state.json", after)
+    assert after.process(readings[50]).update.outcome.value == "duplicates"
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "garbage", "empty"])
+def test_a_damaged_state_file_is_ignored_with_a_warning_never_a_crash(assets, readings, tmp_path, damage, caplog):
+    models = load_models(assets, MODELS)
+    saved = Forecaster(models, max_gap_minutes=15)
+    saved.process_batch(readings[:100])
+    path = tmp_path / "state.json"
+    save_state(path, saved)
+    data = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0x01
+    path.write_bytes({"flip a byte": bytes(data), "truncate": bytes(data[: len(data) // 2]),
+                      "garbage": b"\x00\xff not a state", "empty": b""}[damage])
+    fresh = Forecaster(models, max_gap_minutes=15)
+    restored = load_state(path, fresh)
+    assert restored.outcome == "ignored" and fresh.meters == {}
+    assert "ignoring the state file" in caplog.text
+
+
+def test_a_missing_state_file_means_a_first_start(assets, tmp_path):
+    assert load_state(tmp_path / "nothing.json", Forecaster(load_models(assets, MODELS), 15)).outcome == "absent"
+
+
+def test_a_model_whose_window_changed_since_the_save_starts_empty(assets, readings, tmp_path):
+    models = load_models(assets, MODELS)
+    saved = Forecaster(models, max_gap_minutes=15)
+    saved.process_batch(readings[:100])
+    path = tmp_path / "state.json"
+    save_state(path, saved)
+    header, body = path.read_bytes().split(b"\n", 1)
+    state = json.loads(body)
+    state["models"]["trend"]["window"]["seq_len"] = 99  # as if the model had been re-converted with another window
+    body = json.dumps(state).encode()
+    path.write_bytes(json.dumps({"sha256": hashlib.sha256(body).hexdigest()}).encode() + b"\n" + body)
+    restored = Forecaster(models, max_gap_minutes=15)
+    assert load_state(path, restored).outcome == "restored"
+    assert restored.meters["a"].tracks["trend"].features.size == 0
+    assert restored.meters["a"].tracks["linreg"].errors == saved.meters["a"].tracks["linreg"].errors
