@@ -31,7 +31,6 @@ from tqdm import tqdm
 from bench.harness import UNBOUNDED_BROKER, AgentChild, publish, publisher, synthetic_payloads
 from tests.brokers import MosquittoBroker
 
-log = logging.getLogger(__name__)
 MB = 2**20
 
 
