@@ -35,12 +35,8 @@ bench: venv
 	$(BIN)/python -m bench.throughput
 
 # Every device dependency must have a wheel for 64-bit Raspberry Pi OS (Python 3.11, aarch64).
-check-pi:
-	rm -rf build/check-pi && mkdir -p build/check-pi
-	$(PYTHON) -m pip download --quiet --only-binary=:all: --platform manylinux2014_aarch64 \
-		--platform manylinux_2_17_aarch64 --python-version 3.11 --implementation cp \
-		-d build/check-pi numpy 'paho-mqtt>=2.1' ai-edge-litert
-	ls build/check-pi
+check-pi: venv
+	PYTHON=$(BIN)/python deploy/check-pi-wheels.sh build/check-pi
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -1,12 +1,16 @@
-"""Per-model inference latency on the same windows: the agent's predictors (LiteRT int8/float, numpy), TFLM int8
-through tflite_micro, and Keras ``model(x)`` (the seed notebook's way) for the ratio.
+"""Per-model inference latency on the same windows: the agent's predictors (LiteRT int8/float, numpy), the int8
+models again on TFLM's interpreter (the agent's ``--runtime tflm``), and Keras ``model(x)`` (the seed notebook's way)
+for the ratio.
 
 ``python -m bench.inference --help``. Prints a Markdown table; the numbers are medians over ``--repeats`` runs.
+Without ``--keras``, the Keras row is the seed LSTM's architecture with untrained weights: its speed does not depend
+on the weights, and it needs no training run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import time
@@ -20,7 +24,7 @@ from tqdm import tqdm
 from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
 from device.models import LoadedModel, load_models
 from device.manifest import load_manifest
-from device.runtime import dequantize, quantize
+from device.runtime import TFLM
 
 log = logging.getLogger(__name__)
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
@@ -30,7 +34,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_1
 class InferenceBenchConfig:
     assets: Path = Path("firmware_assets")
     models: tuple[str, ...] = ()  # empty: every model in the manifest
-    keras: Path | None = None  # a .keras model with its hand-over .json beside it
+    keras: Path | None = None  # a .keras model with its hand-over .json beside it; None: the seed architecture
+    with_keras: bool = True
     data: Path = DEFAULT_DATA
     windows: int = 2000
     keras_windows: int = 100
@@ -71,50 +76,51 @@ def time_calls(call: Callable[[int], object], n: int, repeats: int, label: str) 
     return float(np.median(p50s)), float(np.median(p99s))
 
 
-def _tflm_call(model: LoadedModel, path: Path, x: np.ndarray) -> Callable[[int], object]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_file(str(path))
-    shape = tuple(model.entry.input.shape)
-
-    def call(i: int) -> object:
-        interpreter.reset()
-        interpreter.set_input(quantize(x[i].reshape(shape), model.entry.input), 0)
-        interpreter.invoke()
-        return dequantize(interpreter.get_output(0), model.entry.output)
-
-    return call
-
-
-def _keras_call(path: Path, data: Path, count: int) -> tuple[Callable[[int], object], str]:
+def _keras_call(path: Path | None, data: Path, count: int) -> tuple[Callable[[int], object], str]:
+    """``model(x)`` one window at a time: a trained hand-over model, or the seed architecture untrained."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from train.artifacts import load_trained_model
+    if path is None:
+        from train.models import build_seed_lstm
 
-    trained = load_trained_model(path.parent, path.stem)
-    model = keras.models.load_model(path)
-    x, _ = stream_windows(data, trained.window, trained.scaling, count)
-    return (lambda i: model(x[i : i + 1])), path.stem
+        spec = WindowSpec()
+        model, name = build_seed_lstm(spec), "seed LSTM 5-3 (untrained weights)"
+        x = np.random.default_rng(0).random((count, spec.seq_len, spec.n_features), np.float32)
+    else:
+        from train.artifacts import load_trained_model
+
+        trained = load_trained_model(path.parent, path.stem)
+        model, name = keras.models.load_model(path), path.stem
+        x, _ = stream_windows(data, trained.window, trained.scaling, count)
+    return (lambda i: model(x[i : i + 1])), name
+
+
+def _timed(model: LoadedModel, config: InferenceBenchConfig) -> Row:
+    x, n_real = stream_windows(config.data, model.entry.window, model.scaling, config.windows)
+    predict = model.predictor.predict
+    p50, p99 = time_calls(lambda i: predict(x[i : i + 1], n_real[i : i + 1]), len(x), config.repeats,
+                          f"{model.name} {model.runtime}")
+    return Row(model.name, model.runtime, p50, p99)
 
 
 def run(config: InferenceBenchConfig) -> list[Row]:
     names = config.models or tuple(load_manifest(config.assets).models)
     rows = []
     for model in load_models(config.assets, names):
-        x, n_real = stream_windows(config.data, model.entry.window, model.scaling, config.windows)
-        predict = model.predictor.predict
-        p50, p99 = time_calls(lambda i: predict(x[i : i + 1], n_real[i : i + 1]), len(x), config.repeats, model.name)
-        rows.append(Row(model.name, model.runtime, p50, p99))
-        if model.entry.kind == "tflite" and model.entry.input.dtype == "int8":
-            call = _tflm_call(model, config.assets / model.entry.file, x)
-            p50, p99 = time_calls(call, len(x), config.repeats, f"{model.name} tflm")
-            rows.append(Row(model.name, "tflite-micro", p50, p99))
-    if config.keras:
+        rows.append(_timed(model, config))
+        if model.entry.kind == "tflite" and model.entry.input.dtype == "int8" and _has_tflm():
+            (on_tflm,) = load_models(config.assets, (model.name,), runtime=TFLM)
+            rows.append(_timed(on_tflm, config))
+    if config.with_keras:
         call, name = _keras_call(config.keras, config.data, config.keras_windows)
         p50, p99 = time_calls(call, config.keras_windows, config.repeats, "keras")
         rows.append(Row(name, "keras model(x)", p50, p99))
     return rows
+
+
+def _has_tflm() -> bool:
+    return importlib.util.find_spec("tflite_micro") is not None
 
 
 def table(rows: list[Row]) -> str:
@@ -131,7 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
     parser.add_argument("--models", default="", help="comma-separated manifest names (default: all)")
-    parser.add_argument("--keras", type=Path, help="a .keras model (with its hand-over .json) for the Keras ratio")
+    parser.add_argument("--keras", type=Path, help="a .keras model (with its hand-over .json) for the Keras ratio "
+                        "(default: the seed LSTM's architecture, untrained)")
+    parser.add_argument("--no-keras", dest="with_keras", action="store_false", help="skip the Keras row")
     parser.add_argument("--data", type=Path, default=d.data, help="readings to cut windows from (default: bundled)")
     parser.add_argument("--windows", type=int, default=d.windows, help="windows per model (default: %(default)s)")
     parser.add_argument("--keras-windows", type=int, default=d.keras_windows,
@@ -140,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    config = InferenceBenchConfig(args.assets, tuple(m for m in args.models.split(",") if m), args.keras, args.data,
-                                  args.windows, args.keras_windows, args.repeats)
+    config = InferenceBenchConfig(args.assets, tuple(m for m in args.models.split(",") if m), args.keras,
+                                  args.with_keras, args.data, args.windows, args.keras_windows, args.repeats)
     print(table(run(config)))
 
 

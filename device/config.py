@@ -40,6 +40,8 @@ class AgentConfig:
     shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
     mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
     session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
+    receive_maximum: int = _opt(2000, "MQTT 5: at most this many readings in flight to us unacknowledged, which "
+                                "bounds the agent's inbox (with MQTT 3.1.1 the broker's max_inflight_messages does)")
     keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
     username: str = _opt("", "broker username (the password comes from --password-file or WATTCAST_PASSWORD)")
     password_file: Path | None = _opt(None, "file whose first line is the broker password")
@@ -94,6 +96,9 @@ class AgentConfig:
             raise ValueError(f"broker must be an mqtt:// or mqtts:// URL, got {self.broker!r}")
         if not self.models:
             raise ValueError("at least one model is needed")
+        if not 0 < self.state_max_unacked < self.receive_maximum:
+            raise ValueError("state_max_unacked must be above 0 and below receive_maximum, or the broker would stop "
+                             f"sending before a save: got {self.state_max_unacked} and {self.receive_maximum}")
 
     @property
     def reading_limits(self) -> ReadingLimits:

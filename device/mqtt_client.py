@@ -78,6 +78,9 @@ class MqttLink:
         if self.config.mqtt_version == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.config.session_expiry_s
+            # Without it the broker may push its whole queue for us at once (paho announces no limit), and the
+            # inbox would hold a backlog of any size; with it, memory stays bounded however far behind we are.
+            props.ReceiveMaximum = self.config.receive_maximum
             self._client.connect_async(host, port, self.config.keepalive_s, clean_start=False, properties=props)
         else:
             self._client.connect_async(host, port, self.config.keepalive_s)

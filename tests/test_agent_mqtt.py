@@ -229,3 +229,21 @@ def test_the_agent_script_refuses_a_tampered_asset_and_exits_with_an_error(tmp_p
                            str(assets), "--models", "linreg"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "linreg.json: sha256 mismatch" in done.stderr
+
+
+def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mosquitto, assets, tmp_path):
+    config = AgentConfig(broker=mosquitto.url, assets=assets, models=("persistence",), agent_id="busy",
+                         receive_maximum=300, state_max_unacked=100, ha_discovery=False, tracemalloc_readings=0)
+    agent = Agent(config)
+    agent.link.start()  # connected and subscribed, but its worker never runs: nothing is handled or acknowledged
+    try:
+        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
+        time.sleep(0.3)  # the SUBACK
+        client = publisher(mosquitto.port)
+        send(client, Series.bundled(rows=2000))
+        wait_for(lambda: agent.pending_messages() >= 300, "the first 300 readings")
+        time.sleep(1.0)  # more would arrive now if the broker ignored the limit
+        assert agent.pending_messages() == 300  # the inbox is bounded however large the backlog at the broker
+        client.disconnect()
+    finally:
+        agent.link.stop()
