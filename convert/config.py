@@ -31,8 +31,13 @@ class QuantizeConfig:
     seed: int = 0
     tflm: bool = True  # prove the int8 models on TFLM (arena bisection); off only to save time in tests
     trend_k: int = 10
+    # A train.search hand-over (runs/search/models/<candidate>) shipped as mcu_lstm_int8, with its least squares
+    mcu_model: Path | None = None
+    add: bool = False  # convert only mcu_model and merge it into the existing manifest, keeping every other asset
 
     def __post_init__(self) -> None:
+        if self.add and self.mcu_model is None:
+            raise ValueError("add merges the microcontroller model into the existing assets: it needs mcu_model")
         if self.train not in TRAIN_CHOICES:
             raise ValueError(f"train must be one of {TRAIN_CHOICES}, got {self.train!r}")
         unknown = set(self.networks) - set(NETWORKS)

@@ -22,6 +22,8 @@ def layer_macs(layer: keras.layers.Layer) -> int:
     """MACs of one layer at batch 1; layers without multiplications (pooling, dropout, add) count 0."""
     if not hasattr(layer, "input") or isinstance(layer, keras.layers.InputLayer):
         return 0
+    if isinstance(layer.input, (list, tuple)):  # merging layers (the residual's Add): additions only
+        return 0
     shape = tuple(layer.input.shape)
     if isinstance(layer, keras.layers.Bidirectional):
         return _lstm_macs(layer.forward_layer, shape) + _lstm_macs(layer.backward_layer, shape)

@@ -77,6 +77,17 @@ class NetworkConverter:
         summary = summarize(model_bytes)
         return litert_predict(path, self.trained.window, (summary.input, summary.output), self.trained.x_val)
 
+    def reference(self) -> np.ndarray | None:
+        """LiteRT predictions of the float32 conversion on the held-out windows (not shipped; scores fidelity), or
+        None when float32 does not convert."""
+        float_bytes = self.try_convert("float32")
+        if float_bytes is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reference.tflite"
+            path.write_bytes(float_bytes)
+            return self.predict(path, float_bytes)
+
     def ship(self, name: str, mode: str, model_bytes: bytes, reference: np.ndarray | None) -> np.ndarray:
         """Write ``<name>.tflite`` and its C array, score it, add its entry; returns its LiteRT predictions."""
         t = self.trained
@@ -127,13 +138,7 @@ def convert_big(trained: TrainedModel, out: Path, modes: tuple[str, ...], tflm: 
     """The first of ``modes`` that converts is shipped as ``<name>_<mode>``; the float32 reference is not
     shipped (too big for the point being made) but scores the fidelity."""
     converter = NetworkConverter(trained, out, tflm)
-    float_bytes = converter.try_convert("float32")
-    reference = None
-    if float_bytes is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "reference.tflite"
-            path.write_bytes(float_bytes)
-            reference = converter.predict(path, float_bytes)
+    reference = converter.reference()
     for mode in modes:
         model_bytes = converter.try_convert(mode)
         if model_bytes is not None:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 from importlib import metadata
@@ -17,10 +16,20 @@ from tqdm import tqdm
 from convert import readme
 from convert.config import NETWORKS, TRAIN_CHOICES, QuantizeConfig
 from convert.linreg_assets import write_linreg
+from convert.mcu import ship_mcu_model
 from convert.networks import Shipped, convert_big, convert_seed
 from convert.tflite_convert import MODES
 from convert.trained import ensure_trained
-from device.manifest import MANIFEST_NAME, Manifest, ModelEntry, describe_files, load_manifest, write_manifest
+from device.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ModelEntry,
+    describe_files,
+    load_manifest,
+    sha256_of,
+    verify_file,
+    write_manifest,
+)
 from train.artifacts import load_trained_model
 
 log = logging.getLogger(__name__)
@@ -57,11 +66,10 @@ def _baselines(linreg: ModelEntry, trend_k: int) -> list[ModelEntry]:
     ]
 
 
-def quantize(config: QuantizeConfig) -> Manifest:
-    """Train if needed, convert every available model, prove it, write the assets and ``manifest.json``."""
+def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
+    """Train if needed, then linreg, the fileless baselines and every available network, after removing what the
+    previous manifest listed; returns them with the manifest's ``source``."""
     models_dir, available = ensure_trained(config)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out)
     networks = [n for n in config.networks if n in available]
     skipped = sorted(set(config.networks) - set(networks))
@@ -78,17 +86,46 @@ def quantize(config: QuantizeConfig) -> Manifest:
         shipped.entries += result.entries
         shipped.files += result.files
         shipped.attempts += result.attempts
+    source = {"data": Path(config.data).name, "data_sha256": sha256_of(Path(config.data)),
+              "run_dir": str(config.resolved_run_dir), "seed": config.seed}
+    return shipped, source
 
+
+def _verified_manifest(out: Path) -> Manifest:
+    """The manifest an additive run extends; every file it lists must still match its sha256."""
+    manifest = load_manifest(out)
+    for name in manifest.files:
+        verify_file(out, manifest, name)
+    return manifest
+
+
+def quantize(config: QuantizeConfig) -> Manifest:
+    """Convert, prove and write the assets and ``manifest.json``: everything (training first if needed), or with
+    ``config.add`` only the microcontroller model, merged into the existing manifest with every other entry and file
+    kept byte for byte."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.add:
+        kept, shipped = _verified_manifest(out), Shipped()
+        source = kept.extra.get("source", {})
+    else:
+        kept = Manifest(models={})
+        shipped, source = _regenerate_all(config, out)
+    if config.mcu_model is not None:
+        mcu = ship_mcu_model(Path(config.mcu_model), out, config.tflm)
+        for entry in mcu.entries:
+            entry.metrics["source"]["versions"] = _versions()
+        shipped.entries += mcu.entries
+        shipped.files += mcu.files
+        shipped.attempts += mcu.attempts
+
+    replaced = {a["model"] for a in shipped.attempts}
+    earlier = [a for a in kept.extra.get("conversions", []) if a["model"] not in replaced]
     manifest = Manifest(
-        models={e.name: e for e in shipped.entries},
-        files=describe_files(out, shipped.files),
-        versions=_versions(),
-        extra={
-            "source": {"data": Path(config.data).name,
-                       "data_sha256": hashlib.sha256(Path(config.data).read_bytes()).hexdigest(),
-                       "run_dir": str(config.resolved_run_dir), "seed": config.seed},
-            "conversions": shipped.attempts,
-        },
+        models={**kept.models, **{e.name: e for e in shipped.entries}},
+        files={**kept.files, **describe_files(out, shipped.files)},
+        versions=kept.versions or _versions(),
+        extra={**kept.extra, "source": source, "conversions": earlier + shipped.attempts},
     )
     write_manifest(out, manifest)
     (out / readme.README_NAME).write_text(readme.render(manifest))
@@ -100,7 +137,8 @@ LSTM as full-int8 and float32 TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM), check
 windows and proven under TensorFlow Lite for Microcontrollers (smallest arena by bisection); the linear regression
 as JSON (float and Q15) and C; the bigger networks as far as the converter allows; C arrays of every .tflite; and
 manifest.json with sizes, sha256, MACs, arena and fidelity. Trains the seed LSTM and the linear regression first
-when the run folder has none for --data."""
+when the run folder has none for --data. --mcu-model adds the microcontroller search's winner (and --add merges
+only it into the existing assets)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tflm", dest="tflm", action="store_false",
                    help="skip the TFLM proof and arena bisection (the manifest then has no arena_bytes)")
     p.add_argument("--trend-k", type=int, default=d.trend_k, help="readings the trend-line baseline fits")
+    p.add_argument("--mcu-model", type=Path, default=d.mcu_model,
+                   help="a microcontroller search candidate's hand-over, runs/search/models/<candidate> (python -m "
+                        "train.search): shipped as mcu_lstm_int8 (full int8, proven on TFLM, int8 error on every test "
+                        "window of the search's data) with the least squares on the same inputs as linreg_cal")
+    p.add_argument("--add", action="store_true",
+                   help="convert only --mcu-model and merge it into the existing manifest.json, keeping every other "
+                        "model and file (their hashes are checked first); without it the folder is regenerated")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="Python logging level")
     return p
@@ -138,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     config = QuantizeConfig(
         data=args.data, run_dir=args.run_dir, out=args.out, networks=tuple(args.networks),
         big_model_modes=tuple(args.big_model_modes), train=args.train, epochs=args.epochs, seed=args.seed,
-        tflm=args.tflm, trend_k=args.trend_k,
+        tflm=args.tflm, trend_k=args.trend_k, mcu_model=args.mcu_model, add=args.add,
     )
     manifest = quantize(config)
     print(readme.size_table(manifest))

@@ -58,7 +58,7 @@ smallest TFLM tensor arena (16-byte steps) that ran a window, found by bisection
 in it. "task MSE vs float" is the change of the held-out MSE (kW²) against the float32 conversion; "TFLM vs LiteRT"
 compares the int8 outputs of the two runtimes in output quantization steps.
 
-## Conversions tried
+{mcu}## Conversions tried
 
 {conversions}
 
@@ -92,9 +92,46 @@ and the linear regression from `linreg.json` with numpy (float and Q15 from the 
 """
 
 
+_MCU_TEXT = """\
+## The microcontroller model (`{name}`)
+
+Added by `python -m convert.quantize --mcu-model {hand_over} --add`, which converts only it and its least
+squares and keeps every other file and entry byte for byte (without `--add` the whole folder is regenerated, the
+MCU model included). Trained by `python -m train.search` on {data} as `{trained_as}`: {parameters:,} parameters,
+{macs:,} MACs per forecast, full int8, TFLM arena {arena:,} bytes.
+
+On every one of the {windows:,} test windows of the search's protocol (LiteRT, state reset before each window):
+int8 MSE {int8_mse:.4f} kW², MAE {int8_mae:.4f} kW; the float Keras model on the same windows: MSE {float_mse:.4f},
+MAE {float_mae:.4f}. `{twin}` is least squares on the same inputs (JSON only, served by the agent with numpy):
+MSE {twin_mse:.4f}, MAE {twin_mae:.4f} on the same windows.
+
+Inputs per step: {features}. The calendar features come from the reading's timestamp in whole minutes
+since 1970-01-01 (`device.contract.calendar_features`: angle = 2π·(minute of day)/1440, then sin and cos); every
+feature is then min-max scaled with the manifest's `scaling` and quantized with the input tensor's parameters.
+Register the ops {ops} in the op resolver and `Reset()` before every window, as above.
+
+"""
+
+
+def mcu_section(manifest: Manifest, name: str = "mcu_lstm_int8", twin: str = "linreg_cal") -> str:
+    """How the microcontroller model was added and what it scored on the full test part; empty if absent."""
+    entry = manifest.models.get(name)
+    if entry is None or "full_test" not in entry.metrics:
+        return ""
+    full, source = entry.metrics["full_test"], entry.metrics["source"]
+    twin_test = manifest.models[twin].metrics["training"]["test"]
+    return _MCU_TEXT.format(
+        name=name, hand_over=source["hand_over"], data=source["data"], trained_as=source["trained_as"],
+        parameters=entry.parameters, macs=entry.macs, arena=entry.arena_bytes or 0, windows=full["windows"], int8_mse=full["int8"]["mse"], int8_mae=full["int8"]["mae"],
+        float_mse=full["float_keras"]["mse"], float_mae=full["float_keras"]["mae"], twin=twin,
+        twin_mse=twin_test["mse"], twin_mae=twin_test["mae"], features=", ".join(entry.window.features),
+        ops=", ".join(f"`{op}`" for op in entry.metrics["ops"]),
+    )
+
+
 def render(manifest: Manifest) -> str:
     source = manifest.extra.get("source", {})
     versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     return _TEXT.format(data=source.get("data", "?"), run_dir=source.get("run_dir", "?"),
-                        seed=source.get("seed", "?"), table=size_table(manifest), conversions=_conversions(manifest),
-                        versions=versions)
+                        seed=source.get("seed", "?"), table=size_table(manifest), mcu=mcu_section(manifest),
+                        conversions=_conversions(manifest), versions=versions)

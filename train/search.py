@@ -42,7 +42,15 @@ from train.windows import SplitWindows, cut_windows
 log = logging.getLogger(__name__)
 PROTOCOLS = ("fraction", "paper")
 #: Least squares gets the reading alone, the hour too, and the richest LSTM inputs, so the comparison stays fair.
-BASELINE_FEATURES: tuple[tuple[str, ...], ...] = ((TARGET,), (TARGET, *HOUR), (TARGET, *HOUR, *SUBMETERS))
+#: Each is handed over under its key, so ``convert`` can ship the one on a candidate's own inputs.
+BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
+    "linreg_gap": (TARGET,),
+    "linreg_gap_hour": (TARGET, *HOUR),
+    "linreg_gap_hour_sm": (TARGET, *HOUR, *SUBMETERS),
+}
+#: Settings that change a row's numbers: rows of an earlier run in the same ``out_dir`` are kept only if all match.
+COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "batch_size", "learning_rate",
+              "patience", "train_fraction", "cut_date", "validation_split", "seed")
 
 
 @dataclass(frozen=True)
@@ -98,18 +106,20 @@ def as_row(evaluation: Evaluation, kind: str, macs: int) -> SearchRow:
                      epochs=evaluation.epochs_run or None, train_seconds=evaluation.train_seconds or None)
 
 
-def baseline_rows(windows_for, config: SearchConfig) -> list[SearchRow]:
-    """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds)."""
+def baseline_rows(windows_for, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
+    """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds), each least
+    squares handed over like a candidate."""
     rows = []
-    for features in tqdm(BASELINE_FEATURES, desc="baselines", unit="fit"):
+    for handover_name, features in tqdm(BASELINE_FEATURES.items(), desc="baselines", unit="fit"):
         windows = windows_for(features)
         spec = windows.spec
         if features == (TARGET,):
             rows.append(as_row(evaluate("persistence", Persistence(spec).predict, windows), "persistence", 0))
         linreg = LinearRegression.fit(spec, windows.x_train, windows.y_train)
         name = f"least squares ({'+'.join(features)})"
-        rows.append(as_row(evaluate(name, linreg.predict, windows, parameters=linreg.coef.size + 1), "linreg",
-                           linreg.coef.size))
+        evaluation = evaluate(name, linreg.predict, windows, parameters=linreg.coef.size + 1)
+        hand_over(models_dir, handover_name, windows, evaluation, config, extra=linreg.to_dict())
+        rows.append(as_row(evaluation, "linreg", linreg.coef.size))
         log.info("%s: test MSE %.4f", name, rows[-1].float_mse)
     return rows
 
@@ -138,11 +148,46 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     return as_row(evaluation, "lstm", mcu.macs)
 
 
+def settings_of(config: SearchConfig) -> dict:
+    """The config as results.json records it."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+
+
+def config_of(settings: dict) -> SearchConfig:
+    """The config back from what :func:`settings_of` recorded (``results.json``'s ``config``)."""
+    return SearchConfig(**{
+        **settings, "data": Path(settings["data"]), "out_dir": Path(settings["out_dir"]),
+        "candidates": tuple(settings["candidates"]), "energy": EnergyModel(**settings["energy"]),
+        "budget": Budget(**settings["budget"]),
+    })
+
+
+def earlier_rows(config: SearchConfig) -> list[SearchRow]:
+    """Rows of a previous run into the same ``out_dir`` with the same :data:`COMPARABLE` settings (so candidates
+    can be trained one run at a time on a busy machine); none if there is no such run."""
+    path = Path(config.out_dir) / "results.json"
+    if not path.is_file():
+        return []
+    previous = json.loads(path.read_text())
+    settings = settings_of(config)
+    if any(previous["config"].get(k) != settings[k] for k in COMPARABLE):
+        log.info("%s was made with other settings: its rows are not kept", path)
+        return []
+    return [SearchRow(**r) for r in previous["rows"]]
+
+
+def merged(earlier: list[SearchRow], rows: list[SearchRow]) -> list[SearchRow]:
+    """``earlier`` with rows of the same name replaced by this run's, then this run's new rows, in order."""
+    fresh = {r.name: r for r in rows}
+    kept = [fresh.pop(r.name, r) for r in earlier]
+    return kept + [r for r in rows if r.name in fresh]
+
+
 def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | None:
     """results.json, table.md and the two PNGs in ``out_dir``; returns the winner (None until int8 figures exist)."""
     out = Path(config.out_dir)
     winner = pick_winner(rows, config.budget)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    settings = settings_of(config)
     (out / "results.json").write_text(json.dumps(
         {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
         indent=2) + "\n")
@@ -154,8 +199,10 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
 
 def run_search(config: SearchConfig) -> list[SearchRow]:
     """Baselines, then each candidate in turn; outputs are rewritten after every candidate, so a cut run still
-    leaves a table of what finished."""
+    leaves a table of what finished. Rows of an earlier comparable run in ``out_dir`` are kept (:func:`earlier_rows`)."""
     Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    earlier = earlier_rows(config)
+    models_dir = Path(config.out_dir) / "models"
     series, train_rows, test_rows = load_split(config)
     cache: dict[tuple[str, ...], SplitWindows] = {}
 
@@ -166,13 +213,13 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
                                           WindowSpec(config.seq_len, config.horizon, features))
         return cache[features]
 
-    rows = baseline_rows(windows_for, config)
-    write_outputs(rows, config)
+    rows = baseline_rows(windows_for, config, models_dir)
+    write_outputs(merged(earlier, rows), config)
     for name in tqdm(config.candidates, desc="candidates", unit="model"):
         mcu = member(name, config)
-        rows.append(candidate_row(mcu, windows_for(mcu.features), config, Path(config.out_dir) / "models"))
-        write_outputs(rows, config)
-    return rows
+        rows.append(candidate_row(mcu, windows_for(mcu.features), config, models_dir))
+        write_outputs(merged(earlier, rows), config)
+    return merged(earlier, rows)
 
 
 def parse_args(argv: list[str] | None = None) -> SearchConfig:

@@ -1,0 +1,134 @@
+"""A microcontroller search candidate (a :mod:`train.search` hand-over) to a full-int8 model scored on every test
+window, with the least squares on the same inputs beside it.
+
+The hand-over keeps only 2,000 held-out windows (enough for fidelity and the TFLM proof); the issue's figure is the
+int8 error on *all* test windows of the search's protocol, so the split is rebuilt from the data the search used
+(the scaling must come out identical, or the windows are not the ones the model was trained for) and every window
+runs through the device's own LiteRT predictor, state reset before each.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convert.fidelity import task_metrics
+from convert.linreg_assets import write_linreg_json
+from convert.networks import NetworkConverter, Shipped
+from convert.tflite_convert import ConversionFailed
+from device.manifest import ModelEntry, sha256_of
+from device.runtime import TFLitePredictor
+from train.artifacts import TrainedModel, load_trained_model
+
+log = logging.getLogger(__name__)
+#: What the shipped files are called: the int8 LSTM and the least squares on its inputs.
+MCU_NAME = "mcu_lstm_int8"
+LINREG_TWIN_NAME = "linreg_cal"
+
+
+@dataclass(frozen=True)
+class TestWindows:
+    """Every scaled test window of one window spec, as the search scored its float model on them."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class WindowCache:
+    """Test windows per feature set, cut once per process (the full file's split takes a while to rebuild)."""
+
+    search_config: Any  # train.search.SearchConfig
+    by_features: dict[tuple[str, ...], TestWindows] = field(default_factory=dict)
+
+    @classmethod
+    def for_models_dir(cls, models_dir: Path) -> WindowCache:
+        """The search run whose ``results.json`` sits next to ``models_dir``."""
+        from train.search import config_of
+
+        results = Path(models_dir).parent / "results.json"
+        return cls(config_of(json.loads(results.read_text())["config"]))
+
+    @property
+    def data(self) -> Path:
+        return Path(self.search_config.data)
+
+    def test_windows(self, trained: TrainedModel) -> TestWindows:
+        """All test windows for ``trained``'s window spec; raises ValueError if the rebuilt scaling differs."""
+        from train.search import load_split
+        from train.windows import cut_windows
+
+        spec = trained.window
+        if spec.features not in self.by_features:
+            self.by_features.clear()  # the full file's windows take about a gigabyte per feature set
+            series, train_rows, test_rows = load_split(self.search_config)
+            windows = cut_windows(series, train_rows, test_rows, spec)
+            self.by_features[spec.features] = TestWindows(windows.x_test, windows.y_test)
+            if windows.scaling != trained.scaling:
+                raise ValueError(f"{trained.name}: the split rebuilt from {self.data} scales differently from the "
+                                 "hand-over; these are not the windows the model was trained for")
+        return self.by_features[spec.features]
+
+
+def full_test_metrics(entry: ModelEntry, path: Path, windows: TestWindows) -> dict[str, Any]:
+    """MSE/MAE/... in kW of the shipped ``.tflite`` under LiteRT on every test window."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, Interpreter)
+    predictions = predictor.predict(windows.x, np.full(len(windows.x), entry.window.seq_len))
+    return task_metrics(predictions, windows.y, entry.scaling)
+
+
+def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: WindowCache, tflm: bool) -> Shipped:
+    """``<name>.tflite`` (full int8, fused LSTM), its C array and manifest entry, with the int8 error on every test
+    window next to the float model's (the search's Keras figure, same windows) under ``metrics["full_test"]``."""
+    converter = NetworkConverter(trained, out, tflm)
+    reference = converter.reference()
+    int8_bytes = converter.try_convert("int8")
+    if int8_bytes is None:
+        raise ConversionFailed(converter.shipped.attempts[-1]["error"])
+    converter.ship(name, "int8", int8_bytes, reference)
+    entry = converter.shipped.entries[-1]
+    windows = cache.test_windows(trained)
+    int8 = full_test_metrics(entry, out / entry.file, windows)
+    float_test = trained.metrics["test"]
+    if float_test["n"] != int8["n"]:
+        raise ValueError(f"{trained.name}: the float figure is on {float_test['n']} windows, int8 on {int8['n']}")
+    entry.metrics["full_test"] = {"windows": int8["n"], "int8": int8, "float_keras": float_test}
+    log.info("%s: int8 test MSE %.4f MAE %.4f on %d windows (float %.4f / %.4f)", name, int8["mse"], int8["mae"],
+             int8["n"], float_test["mse"], float_test["mae"])
+    return converter.shipped
+
+
+def least_squares_twin(models_dir: Path, trained: TrainedModel) -> TrainedModel:
+    """The search's least squares handed over with exactly ``trained``'s window (same features and lags)."""
+    for meta in sorted(Path(models_dir).glob("linreg_*.json")):
+        twin = load_trained_model(models_dir, meta.stem)
+        if twin.window == trained.window:
+            return twin
+    raise FileNotFoundError(f"no least squares on {trained.window.features} in {models_dir}; re-run train.search "
+                            "(it hands over every least-squares baseline)")
+
+
+def ship_mcu_model(handover: Path, out: Path, tflm: bool) -> Shipped:
+    """The search candidate at ``handover`` (``runs/search/models/<name>``) as :data:`MCU_NAME`, and its least-squares
+    twin as :data:`LINREG_TWIN_NAME`, into ``out``; every entry records where it came from."""
+    models_dir, candidate = Path(handover).parent, Path(handover).name
+    trained = load_trained_model(models_dir, candidate)
+    cache = WindowCache.for_models_dir(models_dir)
+    shipped = convert_candidate(trained, Path(out), MCU_NAME, cache, tflm)
+    twin = least_squares_twin(models_dir, trained)
+    twin_entry, twin_files = write_linreg_json(
+        twin, Path(out), LINREG_TWIN_NAME, notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
+        f" (the inputs of {MCU_NAME}), so the comparison is fair; JSON only (the C export reads raw readings only)")
+    shipped.entries.append(twin_entry)
+    shipped.files += twin_files
+    source = {"hand_over": str(handover), "data": cache.data.name, "data_sha256": sha256_of(cache.data)}
+    for entry in shipped.entries:
+        entry.metrics["source"] = {**source, "trained_as": trained.name if entry.name == MCU_NAME else twin.name}
+    return shipped
