@@ -97,13 +97,16 @@ def publisher(broker: MosquittoBroker) -> mqtt.Client:
 
 
 def publish(client: mqtt.Client, messages: list[tuple[str, bytes]], rate: float | None,
-            progress: bool = True) -> None:
-    """QoS 1, waiting (never dropping) while paho's queue is full; paced at ``rate``/s, or as fast as it goes."""
+            progress: bool = True) -> mqtt.MQTTMessageInfo | None:
+    """QoS 1, waiting (never dropping) while paho's queue is full; paced at ``rate``/s, or as fast as it goes.
+    Returns the last message's info: once it is acknowledged, so are the others (QoS 1 keeps their order)."""
     start = time.perf_counter()
+    info = None
     for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=not progress)):
-        while client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+        while (info := client.publish(topic, payload, qos=1)).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             time.sleep(0.001)
         if rate:
             delay = start + (i + 1) / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+    return info

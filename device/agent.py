@@ -26,7 +26,7 @@ if not __package__:  # run as a script: make the repository importable
 
 from device import homeassistant  # noqa: E402
 from device.config import AgentConfig, load_config  # noqa: E402
-from device.forecaster import Forecaster, Prediction  # noqa: E402
+from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
 from device.manifest import AssetIntegrityError  # noqa: E402
 from device.metrics import AgentMetrics  # noqa: E402
 from device.models import load_models  # noqa: E402
@@ -191,12 +191,9 @@ class Agent:
             return
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
-        published: list[tuple[Prediction, int, int]] = []
-        for step, received_ns in zip(steps, received):
-            for prediction in step.predictions:
-                self._publish_prediction(prediction)
-                published.append((prediction, received_ns, time.perf_counter_ns()))
-            if self._predictions:
+        published = self._publish_predictions(steps, received)
+        if self._predictions:
+            for step in steps:
                 for p in step.scored + step.dropped:
                     self._predictions.write(p)
         self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters)
@@ -208,7 +205,28 @@ class Agent:
         self.metrics.reject(reason)
         self._bad_input_log.warning(reason, "rejected a message (%s): %s", reason, detail)
 
-    def _publish_prediction(self, p: Prediction) -> None:
+    def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
+        """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
+        returns each with its reading's receive time and its publish time, for the end-to-end latency."""
+        published: list[tuple[Prediction, int, int]] = []
+        bodies: list[dict] = []
+        for step, received_ns in zip(steps, received):
+            for prediction in step.predictions:
+                body = self._prediction_body(prediction)
+                if self.config.batch_predictions:
+                    bodies.append(body)
+                    published.append((prediction, received_ns, 0))
+                else:
+                    self.link.publish(self.config.topic("prediction"), _json(body))
+                    published.append((prediction, received_ns, time.perf_counter_ns()))
+        if bodies:
+            self.link.publish(self.config.topic("predictions"), json.dumps(bodies, separators=(",", ":"),
+                                                                           allow_nan=False).encode())
+            now = time.perf_counter_ns()
+            published = [(p, received_ns, now) for p, received_ns, _ in published]
+        return published
+
+    def _prediction_body(self, p: Prediction) -> dict:
         body = {
             "meter": p.meter,
             "model": p.model,
@@ -217,10 +235,10 @@ class Agent:
             "predicted_kw": p.predicted_kw,
             "latency_us": p.latency_ns / 1e3,
         }
-        self.link.publish(self.config.topic("prediction"), _json(body))
         if self.config.ha_discovery:
             self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw, "target_ts": body["target_ts"]}
             self._changed_meters.add(p.meter)
+        return body
 
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]

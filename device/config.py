@@ -80,6 +80,10 @@ class AgentConfig:
     metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")
     predictions_file: Path | None = _opt(None, "write every prediction (CSV: meter,model,ts,target_ts,predicted,"
                                          "actual) here")
+    batch_predictions: bool = _opt(False, "publish each batch's predictions as one JSON list on "
+                                   "<device_prefix>/<agent_id>/predictions instead of one message per prediction on "
+                                   ".../prediction: for a fleet, where a message per forecast costs more than the "
+                                   "forecast")
     ha_discovery: bool = _opt(True, "publish Home Assistant MQTT discovery configs")
     ha_prefix: str = _opt("homeassistant", "Home Assistant discovery prefix")
     tracemalloc_readings: int = _opt(200, "trace Python allocations while loading and for the first N readings "

@@ -247,3 +247,21 @@ def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mo
         client.disconnect()
     finally:
         agent.link.stop()
+
+
+def test_batched_predictions_carry_the_same_forecasts_in_fewer_messages(mosquitto, assets, series, tmp_path):
+    collector = Collector(mosquitto.port, ["devices/pi01/prediction", "devices/pi01/predictions"])
+    agent = start_agent(mosquitto, assets, tmp_path, models=("linreg", "persistence"), batch_predictions=True)
+    sent = send(publisher(mosquitto.port), series)
+    wait_for(lambda: agent.metrics.readings["accepted"] == sent, "every reading")
+    snapshot = agent.stop()
+    wait_for(lambda: sum(len(json.loads(p)) for p in collector.payloads("devices/pi01/predictions"))
+             == 2 * (sent - 1), "every prediction")
+    batches = [json.loads(p) for p in collector.payloads("devices/pi01/predictions")]
+    collector.close()
+    assert collector.payloads("devices/pi01/prediction") == []
+    assert len(batches) <= sent  # one message per batch, however many forecasts it holds
+    forecasts = [f for batch in batches for f in batch]
+    assert {f["model"] for f in forecasts} == {"linreg", "persistence"}
+    assert forecasts[0]["ts"] == str(timestamps(series.minutes[1:2])[0])
+    assert snapshot["models"]["linreg"]["predictions"] == sent - 1
