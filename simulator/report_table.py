@@ -83,11 +83,14 @@ def _float(value: Any) -> float | None:
 
 
 def offline_mse(entry: ModelEntry | None) -> float | None:
-    """The host evaluation's MSE from the manifest, if the converter recorded one."""
+    """The host's offline MSE from the manifest, if the converter recorded one: the shipped file's own error on the
+    held-out windows (``task``), else the training run's test error."""
     if entry is None:
         return None
-    value = entry.metrics.get("mse")
-    return None if value is None else float(value)
+    for section in (entry.metrics.get("task"), (entry.metrics.get("training") or {}).get("test"), entry.metrics):
+        if isinstance(section, dict) and section.get("mse") is not None:
+            return float(section["mse"])
+    return None
 
 
 def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]:

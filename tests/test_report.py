@@ -132,3 +132,15 @@ def test_no_model_fitting_says_so():
     tiny = DeviceClass("tiny", "m4f", max_flash_bytes=10, max_ram_bytes=10)
     rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000)], tiny)
     assert rec.model is None and "No model fits" in rec.reason
+
+
+def test_the_host_offline_mse_is_read_where_the_converter_records_it():
+    from simulator.report_table import offline_mse
+
+    spec = WindowSpec()
+    shipped = ModelEntry("lstm_int8", "tflite", spec, metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
+    trained_only = ModelEntry("linreg", "linreg", spec, metrics={"training": {"test": {"mse": 0.1265}}})
+    baseline = ModelEntry("persistence", "persistence", spec)
+    assert offline_mse(shipped) == 0.126  # the shipped file's own error, not its float parent's
+    assert offline_mse(trained_only) == 0.1265
+    assert offline_mse(baseline) is None
