@@ -39,3 +39,23 @@ def test_rows_trained_with_other_settings_are_dropped(tmp_path):
 def test_the_recorded_config_reads_back_equal(tmp_path):
     config = SearchConfig(out_dir=tmp_path, candidates=("res8_hour_sm",), patience=12)
     assert config_of(json.loads(json.dumps(settings_of(config)))) == config
+
+
+def test_least_squares_on_calendar_features_stays_well_conditioned():
+    """Older lags of sin/cos of the hour are linear in the last one: only the last step's are fitted."""
+    import numpy as np
+
+    from device.contract import WindowSpec, calendar_features
+    from train.search import least_squares
+
+    spec = WindowSpec(30, 5, ("gap", "hour_sin", "hour_cos"))
+    rng = np.random.default_rng(0)
+    minutes = np.arange(20_000)
+    series = np.column_stack([rng.random(len(minutes)), (calendar_features(minutes)[:, :2] + 1) / 2])
+    x = np.lib.stride_tricks.sliding_window_view(series, (30, 3))[:-5, 0].astype(np.float32)
+    y = series[29:-5, 0] * 0.5 + series[34:, 1] * 0.3  # the last reading and the hour at the target
+    model = least_squares(spec, x, y)
+    coef = model.coef.reshape(30, 3)
+    assert np.all(coef[:-1, 1:] == 0)
+    assert np.abs(model.coef).max() < 10
+    assert np.abs(model.predict(x, None) - y).max() < 1e-3

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import TARGET, FillPolicy, WindowSpec
+from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
 from device.predictors import LinearRegression, Persistence
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
@@ -106,6 +106,25 @@ def as_row(evaluation: Evaluation, kind: str, macs: int) -> SearchRow:
                      epochs=evaluation.epochs_run or None, train_seconds=evaluation.train_seconds or None)
 
 
+def least_squares(spec: WindowSpec, x: np.ndarray, y: np.ndarray) -> LinearRegression:
+    """Least squares on every lag of the measurements and on the last step of the calendar features only.
+
+    Older calendar lags are exact linear combinations of the last one (sin/cos of a shifted angle, then min-max
+    scaled), so fitting them too adds no information but makes the problem ill-conditioned: coefficients of about 1e4
+    that cancel on full windows and explode on the agent's zero-padded start-up windows. The older calendar lags get
+    zero weights, so the file keeps the usual one-weight-per-lag-and-feature layout.
+    """
+    calendar = [i for i, f in enumerate(spec.features) if f in CALENDAR_FEATURES]
+    if not calendar:
+        return LinearRegression.fit(spec, x, y)
+    x = x.copy()
+    x[:, :-1, calendar] = 0.0
+    fitted = LinearRegression.fit(spec, x, y)
+    coef = fitted.coef.reshape(spec.seq_len, spec.n_features).copy()
+    coef[:-1, calendar] = 0.0  # lstsq leaves ~1e-17 on the zeroed columns; on real inputs they must be exactly 0
+    return LinearRegression(spec, coef.reshape(-1), fitted.intercept)
+
+
 def baseline_rows(windows_for, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds), each least
     squares handed over like a candidate."""
@@ -115,7 +134,7 @@ def baseline_rows(windows_for, config: SearchConfig, models_dir: Path) -> list[S
         spec = windows.spec
         if features == (TARGET,):
             rows.append(as_row(evaluate("persistence", Persistence(spec).predict, windows), "persistence", 0))
-        linreg = LinearRegression.fit(spec, windows.x_train, windows.y_train)
+        linreg = least_squares(spec, windows.x_train, windows.y_train)
         name = f"least squares ({'+'.join(features)})"
         evaluation = evaluate(name, linreg.predict, windows, parameters=linreg.coef.size + 1)
         hand_over(models_dir, handover_name, windows, evaluation, config, extra=linreg.to_dict())
@@ -239,8 +258,10 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
     p.add_argument("--horizon", type=int, default=d.horizon,
                    help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
-    p.add_argument("--candidates", nargs="+", default=list(d.candidates),
-                   choices=[c.name for c in CANDIDATES], help="which members of train.mcu_models to train")
+    p.add_argument("--candidates", nargs="*", default=list(d.candidates),
+                   choices=[c.name for c in CANDIDATES],
+                   help="which members of train.mcu_models to train (none: the baselines only, e.g. to refresh them "
+                        "next to candidates trained earlier into the same --out-dir)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs per candidate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
