@@ -21,6 +21,7 @@ from convert.fidelity import task_metrics
 from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
+from device.contract import MinMaxScaling, WindowSpec
 from device.manifest import ModelEntry, sha256_of
 from device.runtime import TFLitePredictor
 from train.artifacts import TrainedModel, load_trained_model
@@ -32,7 +33,7 @@ LINREG_TWIN_NAME = "linreg_cal"
 
 
 @dataclass(frozen=True)
-class TestWindows:
+class AllTestWindows:
     """Every scaled test window of one window spec, as the search scored its float model on them."""
 
     x: np.ndarray
@@ -44,7 +45,7 @@ class WindowCache:
     """Test windows per feature set, cut once per process (the full file's split takes a while to rebuild)."""
 
     search_config: Any  # train.search.SearchConfig
-    by_features: dict[tuple[str, ...], TestWindows] = field(default_factory=dict)
+    by_features: dict[tuple[str, ...], AllTestWindows] = field(default_factory=dict)
 
     @classmethod
     def for_models_dir(cls, models_dir: Path) -> WindowCache:
@@ -58,24 +59,24 @@ class WindowCache:
     def data(self) -> Path:
         return Path(self.search_config.data)
 
-    def test_windows(self, trained: TrainedModel) -> TestWindows:
-        """All test windows for ``trained``'s window spec; raises ValueError if the rebuilt scaling differs."""
+    def test_windows(self, spec: WindowSpec, scaling: MinMaxScaling) -> AllTestWindows:
+        """All test windows of ``spec``; raises ValueError if the rebuilt split scales otherwise than ``scaling``
+        (the model's), since those would not be the windows the model was trained for."""
         from train.search import load_split
         from train.windows import cut_windows
 
-        spec = trained.window
         if spec.features not in self.by_features:
             self.by_features.clear()  # the full file's windows take about a gigabyte per feature set
             series, train_rows, test_rows = load_split(self.search_config)
             windows = cut_windows(series, train_rows, test_rows, spec)
-            self.by_features[spec.features] = TestWindows(windows.x_test, windows.y_test)
-            if windows.scaling != trained.scaling:
-                raise ValueError(f"{trained.name}: the split rebuilt from {self.data} scales differently from the "
-                                 "hand-over; these are not the windows the model was trained for")
+            if windows.scaling != scaling:
+                raise ValueError(f"the split rebuilt from {self.data} for {spec.features} scales differently from "
+                                 "the model; these are not the windows it was trained for")
+            self.by_features[spec.features] = AllTestWindows(windows.x_test, windows.y_test)
         return self.by_features[spec.features]
 
 
-def full_test_metrics(entry: ModelEntry, path: Path, windows: TestWindows) -> dict[str, Any]:
+def full_test_metrics(entry: ModelEntry, path: Path, windows: AllTestWindows) -> dict[str, Any]:
     """MSE/MAE/... in kW of the shipped ``.tflite`` under LiteRT on every test window."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -94,7 +95,7 @@ def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: Window
         raise ConversionFailed(converter.shipped.attempts[-1]["error"])
     converter.ship(name, "int8", int8_bytes, reference)
     entry = converter.shipped.entries[-1]
-    windows = cache.test_windows(trained)
+    windows = cache.test_windows(trained.window, trained.scaling)
     int8 = full_test_metrics(entry, out / entry.file, windows)
     float_test = trained.metrics["test"]
     if float_test["n"] != int8["n"]:
