@@ -35,8 +35,9 @@ class LatencyRing:
         self.max_ns = 0
 
     def extend(self, ns: np.ndarray) -> None:
-        self._ring.extend(ns[:, None])
-        self.max_ns = max(self.max_ns, int(ns.max()))
+        if len(ns):
+            self._ring.extend(ns[:, None])
+            self.max_ns = max(self.max_ns, int(ns.max()))
 
     def median_ns(self) -> float:
         return float(np.median(self._ring.last(self._ring.size))) if self._ring.size else float("nan")
@@ -109,7 +110,7 @@ class AgentMetrics:
                 latency, cpu, end_to_end = np.array(samples, np.int64).T
                 self._predictions[model] += len(samples)
                 self._latency[model].extend(latency)
-                self._cpu[model].extend(cpu)
+                self._cpu[model].extend(cpu[cpu >= 0])  # only sampled model calls read the CPU clock
                 self._end_to_end[model].extend(end_to_end)
             self._sample_allocations(len(updates))
 

@@ -30,7 +30,9 @@ class RingBuffer:
 
     def extend(self, rows: np.ndarray) -> None:
         """Append a block of rows in one write (only the newest ``capacity`` of them can be kept)."""
-        if len(rows) == 0:
+        if len(rows) <= 1:
+            if len(rows):
+                self.append(rows[0])
             return
         rows = np.asarray(rows).reshape(len(rows), -1)[-self.capacity :]
         k = len(rows)

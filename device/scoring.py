@@ -21,8 +21,11 @@ class ErrorAccumulator:
     pct_count: int = 0
     zero_targets: int = 0
 
-    def add(self, predicted: np.ndarray | float, actual: np.ndarray | float) -> None:
+    def add(self, predicted: np.ndarray | list[float] | float, actual: np.ndarray | list[float] | float) -> None:
         """Add one prediction or a batch of them (in kW)."""
+        if isinstance(predicted, list) and len(predicted) == 1:  # the agent's usual case: plain floats are cheaper
+            self._add_one(predicted[0], actual[0])  # type: ignore[index]
+            return
         p = np.atleast_1d(np.asarray(predicted, np.float64))
         a = np.atleast_1d(np.asarray(actual, np.float64))
         err = p - a
@@ -33,6 +36,17 @@ class ErrorAccumulator:
         self.sum_abs_pct += float(np.abs(err[nonzero] / a[nonzero]).sum())
         self.pct_count += int(nonzero.sum())
         self.zero_targets += int(err.size - nonzero.sum())
+
+    def _add_one(self, predicted: float, actual: float) -> None:
+        err = predicted - actual
+        self.count += 1
+        self.sum_sq += err * err
+        self.sum_abs += abs(err)
+        if actual != 0:
+            self.sum_abs_pct += abs(err / actual)
+            self.pct_count += 1
+        else:
+            self.zero_targets += 1
 
     @property
     def mse(self) -> float:
