@@ -168,7 +168,7 @@ def tables(result: SoakResult) -> str:
     mb = [s.rss_bytes / MB for s in result.samples]
     lines = [f"Soak: {c.readings:,} readings over {c.meters} meters, models {','.join(c.models)}, one agent process, "
              f"{result.samples[-1].seconds:.0f} s ({c.readings / result.samples[-1].seconds:,.0f} readings/s), "
-             f"publisher at most {c.max_lead or 'unlimited':,} readings ahead", "",
+             f"publisher at most {f'{c.max_lead:,}' if c.max_lead else 'unlimited'} readings ahead", "",
              "| RSS MB: start | end of warm-up (1st quarter) | max after warm-up | end | growth after warm-up | bound "
              "| max inbox | lost | extra |", "|---:|---:|---:|---:|---:|---:|---:|---|---|",
              f"| {mb[0]:.1f} | {result.warm_rss_bytes / MB:.1f} | {(result.warm_rss_bytes + result.growth_bytes) / MB:.1f}"
