@@ -96,9 +96,11 @@ _MCU_TEXT = """\
 ## The microcontroller model (`{name}`)
 
 Added by `python -m convert.quantize --mcu-model {hand_over} --add`, which converts only it and its least
-squares and keeps every other file and entry byte for byte (without `--add` the whole folder is regenerated, the
-MCU model included). Trained by `python -m train.search` on {data} as `{trained_as}`: {parameters:,} parameters,
-{macs:,} MACs per forecast, full int8, TFLM arena {arena:,} bytes.
+squares and keeps every other file and entry byte for byte (their hashes are checked first);
+`python -m convert.quantize --data {base_data} --run-dir {base_run_dir} --mcu-model {hand_over}` regenerates the
+whole folder, this model included. Trained by `python -m train.search` on {data} as `{trained_as}` (the commands
+are in the top-level README, section "A microcontroller-sized forecaster"): {parameters:,} parameters, {macs:,} MACs
+per forecast, full int8, TFLM arena {arena:,} bytes.
 
 On every one of the {windows:,} test windows of the search's protocol (LiteRT, state reset before each window):
 int8 MSE {int8_mse:.4f} kW², MAE {int8_mae:.4f} kW; the float Keras model on the same windows: MSE {float_mse:.4f},
@@ -118,10 +120,11 @@ def mcu_section(manifest: Manifest, name: str = "mcu_lstm_int8", twin: str = "li
     entry = manifest.models.get(name)
     if entry is None or "full_test" not in entry.metrics:
         return ""
-    full, source = entry.metrics["full_test"], entry.metrics["source"]
+    full, source, base = entry.metrics["full_test"], entry.metrics["source"], manifest.extra.get("source", {})
     twin_test = manifest.models[twin].metrics["training"]["test"]
     return _MCU_TEXT.format(
         name=name, hand_over=source["hand_over"], data=source["data"], trained_as=source["trained_as"],
+        base_data=base.get("data", "?"), base_run_dir=base.get("run_dir", "?"),
         parameters=entry.parameters, macs=entry.macs, arena=entry.arena_bytes or 0, windows=full["windows"], int8_mse=full["int8"]["mse"], int8_mae=full["int8"]["mae"],
         float_mse=full["float_keras"]["mse"], float_mae=full["float_keras"]["mae"], twin=twin,
         twin_mse=twin_test["mse"], twin_mae=twin_test["mae"], features=", ".join(entry.window.features),
