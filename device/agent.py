@@ -39,6 +39,7 @@ from device.state import load_state, save_state  # noqa: E402
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
 _IDLE_POLL_S = 0.1
+_INBOX_WAIT_S = 0.5
 
 
 def _json(data: dict) -> bytes:
@@ -66,9 +67,11 @@ class Agent:
         subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
-        self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all)
+        self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
+                             on_congested=lambda: self._inbox_has_room.set())
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
+        self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
         self._bad_input_log = RateLimitedLog(log)
@@ -102,6 +105,13 @@ class Agent:
 
     # --- network thread --------------------------------------------------------------------------------------
     def _receive(self, topic: str, payload: bytes, received_ns: int, ack: tuple[int, int]) -> None:
+        if self._inbox.qsize() >= self.config.max_inbox and not self.link.congested:
+            # Hold paho's network thread: it reads no more from the socket, so TCP pushes back and the broker keeps
+            # the backlog (Mosquitto 2.0.11 does not hold to our Receive Maximum once acknowledgements flow). Never
+            # while the worker waits for paho to send (only this thread can make room there), and never for long.
+            self._inbox_has_room.clear()
+            self.metrics.inbox_waits += 1
+            self._inbox_has_room.wait(_INBOX_WAIT_S)
         self._inbox.put((topic, payload, received_ns, ack))
 
     def _announce_all(self) -> None:
@@ -119,6 +129,7 @@ class Agent:
         while True:
             batch = self._take_batch()
             if batch:
+                self._inbox_has_room.set()
                 self._handle_batch(batch)
                 self._unacked += [ack for *_, ack in batch]
             self._acknowledge(force=not batch and self._stopping.is_set())

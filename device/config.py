@@ -40,8 +40,11 @@ class AgentConfig:
     shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
     mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
     session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
-    receive_maximum: int = _opt(2000, "MQTT 5: at most this many readings in flight to us unacknowledged, which "
-                                "bounds the agent's inbox (with MQTT 3.1.1 the broker's max_inflight_messages does)")
+    receive_maximum: int = _opt(2000, "MQTT 5: ask the broker for at most this many readings in flight to us "
+                                "unacknowledged (Mosquitto 2.0.11 holds to it only while we acknowledge nothing; "
+                                "--max-inbox is the agent's own bound)")
+    max_inbox: int = _opt(5000, "readings waiting to be handled, at most: past it paho stops reading from the "
+                          "socket for a while, so the broker keeps the backlog and memory stays bounded")
     keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
     username: str = _opt("", "broker username (the password comes from --password-file or WATTCAST_PASSWORD)")
     password_file: Path | None = _opt(None, "file whose first line is the broker password")

@@ -80,6 +80,7 @@ class AgentMetrics:
         self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._trace_left = tracemalloc_readings
         self.meters_evicted = 0
+        self.inbox_waits = 0  # times the network thread waited for room in the inbox
         self.state: dict = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 
@@ -151,6 +152,7 @@ class AgentMetrics:
                 "readings": dict(self.readings),
                 "rejected": dict(self.rejected),
                 "meters_evicted": self.meters_evicted,
+                "inbox_waits": self.inbox_waits,
                 "state": dict(self.state),
                 "publish": dict(self.publish),
                 "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},

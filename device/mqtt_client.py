@@ -36,8 +36,13 @@ class MqttLink:
     """One paho client; ``on_message`` gets (topic, payload, receive time in perf_counter ns)."""
 
     def __init__(self, config: AgentConfig, on_message: MessageHandler, subscriptions: list[str],
-                 on_connected: Callable[[], None] = lambda: None) -> None:
+                 on_connected: Callable[[], None] = lambda: None,
+                 on_congested: Callable[[], None] = lambda: None) -> None:
         self.config = config
+        #: True while a publish waits for room in paho's queue: then only paho's network thread can make room, so
+        #: it must not be held up (see Agent._receive).
+        self.congested = False
+        self._on_congested = on_congested
         self.subscriptions = subscriptions
         self.status_topic = config.topic("status")
         self.counters: Counter[str] = Counter({"published": 0, "retried": 0, "failed": 0, "connects": 0})
@@ -128,12 +133,17 @@ class MqttLink:
             rc = self._last.rc
             if rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 self.counters["published"] += 1
+                self.congested = False
                 return True
             if rc != mqtt.MQTT_ERR_QUEUE_SIZE or time.monotonic() > deadline:
+                self.congested = False
                 self.counters["failed"] += 1
                 log.error("publish to %s failed: %s", topic, mqtt.error_string(rc))
                 return False
             self.counters["retried"] += 1
+            if not self.congested:
+                self.congested = True
+                self._on_congested()
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 

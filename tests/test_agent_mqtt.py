@@ -265,3 +265,26 @@ def test_batched_predictions_carry_the_same_forecasts_in_fewer_messages(mosquitt
     assert {f["model"] for f in forecasts} == {"linreg", "persistence"}
     assert forecasts[0]["ts"] == str(timestamps(series.minutes[1:2])[0])
     assert snapshot["models"]["linreg"]["predictions"] == sent - 1
+
+
+def test_a_slow_agent_holds_at_most_max_inbox_readings_and_still_takes_them_all(mosquitto, assets, tmp_path):
+    config = AgentConfig(broker=mosquitto.url, assets=assets, models=("persistence",), agent_id="slow", max_inbox=200,
+                         ha_discovery=False, tracemalloc_readings=0)
+    agent = Agent(config)
+    handle = agent._handle_batch
+    agent._handle_batch = lambda batch: (time.sleep(0.02), handle(batch))  # a device much slower than its broker
+    agent.start()
+    try:
+        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
+        time.sleep(0.3)
+        client = publisher(mosquitto.port)
+        sent = send(client, Series.bundled(rows=3000))
+        peak = 0
+        while agent.metrics.readings["accepted"] < sent:
+            peak = max(peak, agent.pending_messages())
+            time.sleep(0.005)
+        client.disconnect()
+    finally:
+        snapshot = agent.stop()
+    assert peak <= 200 + 1  # the message the network thread held when the inbox filled
+    assert snapshot["inbox_waits"] > 0 and snapshot["readings"]["accepted"] == sent
