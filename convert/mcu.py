@@ -25,6 +25,8 @@ from device.contract import MinMaxScaling, WindowSpec
 from device.manifest import ModelEntry, sha256_of
 from device.runtime import TFLitePredictor
 from train.artifacts import TrainedModel, load_trained_model
+from train.search import SearchConfig, config_of, load_split
+from train.windows import cut_windows
 
 log = logging.getLogger(__name__)
 #: What the shipped files are called: the int8 LSTM and the least squares on its inputs.
@@ -44,14 +46,12 @@ class AllTestWindows:
 class WindowCache:
     """Test windows per feature set, cut once per process (the full file's split takes a while to rebuild)."""
 
-    search_config: Any  # train.search.SearchConfig
+    search_config: SearchConfig
     by_features: dict[tuple[str, ...], AllTestWindows] = field(default_factory=dict)
 
     @classmethod
     def for_models_dir(cls, models_dir: Path) -> WindowCache:
         """The search run whose ``results.json`` sits next to ``models_dir``."""
-        from train.search import config_of
-
         results = Path(models_dir).parent / "results.json"
         return cls(config_of(json.loads(results.read_text())["config"]))
 
@@ -62,9 +62,6 @@ class WindowCache:
     def test_windows(self, spec: WindowSpec, scaling: MinMaxScaling) -> AllTestWindows:
         """All test windows of ``spec``; raises ValueError if the rebuilt split scales otherwise than ``scaling``
         (the model's), since those would not be the windows the model was trained for."""
-        from train.search import load_split
-        from train.windows import cut_windows
-
         if spec.features not in self.by_features:
             self.by_features.clear()  # the full file's windows take about a gigabyte per feature set
             series, train_rows, test_rows = load_split(self.search_config)

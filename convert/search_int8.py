@@ -33,8 +33,9 @@ def fill_int8(row: SearchRow, models_dir: Path, out: Path, cache: WindowCache, t
                    arena_bytes=entry.arena_bytes)
 
 
-def fill_search(search_dir: Path, tflm: bool = True) -> list[SearchRow]:
-    """Convert every handed-over LSTM row of ``search_dir/results.json`` and rewrite the search's outputs."""
+def fill_search(search_dir: Path, tflm: bool = True, redo: bool = False) -> list[SearchRow]:
+    """Convert every handed-over LSTM row of ``search_dir/results.json`` that has no int8 figures yet (all of them
+    with ``redo``) and rewrite the search's outputs."""
     from train.search import write_outputs
 
     search_dir = Path(search_dir)
@@ -43,7 +44,8 @@ def fill_search(search_dir: Path, tflm: bool = True) -> list[SearchRow]:
     out.mkdir(exist_ok=True)
     cache = WindowCache.for_models_dir(models_dir)
     rows = [SearchRow(**r) for r in results["rows"]]
-    todo = [r for r in rows if r.kind == "lstm" and (models_dir / f"{r.name}.json").is_file()]
+    todo = [r for r in rows if r.kind == "lstm" and (models_dir / f"{r.name}.json").is_file()
+            and (redo or r.int8_mse is None)]
     filled = {r.name: fill_int8(r, models_dir, out, cache, tflm) for r in tqdm(todo, desc="int8", unit="model")}
     rows = [filled.get(r.name, r) for r in rows]
     winner = write_outputs(rows, replace(cache.search_config, out_dir=search_dir))
@@ -59,11 +61,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="a python -m train.search --out-dir (results.json and models/); the int8 files go to int8/")
     p.add_argument("--no-tflm", dest="tflm", action="store_false",
                    help="skip the TFLM arena bisection (the arena column then stays empty and no winner is picked)")
+    p.add_argument("--redo", action="store_true",
+                   help="convert every candidate again, also those whose int8 columns are already filled")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="Python logging level")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    fill_search(args.search_dir, args.tflm)
+    fill_search(args.search_dir, args.tflm, args.redo)
     print((args.search_dir / "table.md").read_text())
 
 

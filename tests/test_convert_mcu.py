@@ -9,20 +9,12 @@ import pytest
 from convert.config import QuantizeConfig
 from convert.quantize import build_parser, quantize
 from device.manifest import load_manifest, sha256_of
-from train.search import main as search
+from tests.test_search_cli import search_dir  # noqa: F401 - the search on the bundled slice, res8_hour_sm
 
 COMMITTED = Path(__file__).resolve().parents[1] / "firmware_assets"
 CALENDAR_AND_SUBMETERS = ("gap", "hour_sin", "hour_cos", "sm1", "sm2", "sm3")
 #: What an additive run writes (again, if the committed assets already hold it).
 REPLACED = ("mcu_lstm_int8", "linreg_cal")
-
-
-@pytest.fixture(scope="module")
-def search_dir(tmp_path_factory, request):
-    out = tmp_path_factory.mktemp("search")
-    bundled = request.config.rootpath / "data" / "household_power_14d.txt"
-    search(["--data", str(bundled), "--out-dir", str(out), "--candidates", "res8_hour_sm", "--epochs", "1"])
-    return out
 
 
 @pytest.fixture(scope="module")
