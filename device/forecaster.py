@@ -102,7 +102,7 @@ class Forecaster:
         self.max_meters = max_meters
         self.meters: dict[str, _Meter] = {}  # least recently heard first
         self.evicted_meters = 0
-        self._calls = 0
+        self._calls = {m.name: 0 for m in models}  # model calls so far, for sampling the CPU clock per model
 
     def errors(self, model: str) -> ErrorAccumulator:
         """The model's online errors over every meter (merged on demand: the hot path adds to one accumulator)."""
@@ -207,8 +207,8 @@ class Forecaster:
         """(kW, latency ns, CPU ns or -1) per window; the clocks are read once per call, not per window."""
         if len(windows) == 0:
             return []
-        self._calls += 1
-        sample_cpu = self._calls % CPU_SAMPLE_EVERY == 1
+        self._calls[model.name] += 1
+        sample_cpu = self._calls[model.name] % CPU_SAMPLE_EVERY == 1
         cpu_start = time.thread_time_ns() if sample_cpu else 0
         start = time.perf_counter_ns()
         scaled = model.predictor.predict(np.ascontiguousarray(windows), n_real)

@@ -83,7 +83,10 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
     out += ["", "## Every model on the same stream", "", markdown_table(rows, profiles),
             f"Online figures were scored by the agent on the replayed readings; `host offline MSE` is the host "
             f"evaluation's figure from the manifest. {ESTIMATED} marks an estimate (the agent's device profile), not a "
-            f"measurement. Latency is measured on the machine that ran the agent; end-to-end (reading received to "
+            f"measurement. Latency is measured on the machine that ran the agent, per window: readings that queued "
+            f"while the agent was busy are run as one batch, and a window's latency is the batch's time over its "
+            f"windows (a numpy model gains from that, a TFLite model, invoked window by window, hardly; at a meter's "
+            f"pace every batch is one reading); end-to-end (reading received to "
             f"prediction published) includes the time a reading queued while the replay ran at full speed. Battery "
             f"days are the agent's estimate at one forecast a minute on its stated battery, with the device's idle or "
             f"sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]

@@ -145,3 +145,11 @@ def test_a_new_meter_past_the_cap_evicts_the_one_heard_from_least_recently(numpy
     assert list(forecaster.meters) == ["a", "c"]
     assert forecaster.evicted_meters == 1
     assert [p.meter for p in step.dropped] == ["b"]  # b's pending prediction can never be scored now
+
+
+def test_every_model_gets_its_cpu_time_sampled_however_many_run_side_by_side(numpy_assets, series):
+    models = load_models(numpy_assets, NUMPY_MODELS)
+    forecaster = Forecaster(models, max_gap_minutes=15)
+    steps = [forecaster.process(Reading("m1", int(m), r)) for m, r in zip(series.minutes[:40], series.raw[:40])]
+    sampled = {p.model for s in steps for p in s.predictions if p.cpu_ns >= 0}
+    assert sampled == set(NUMPY_MODELS)
