@@ -40,9 +40,9 @@ class AgentConfig:
     shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
     mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
     session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
-    receive_maximum: int = _opt(2000, "MQTT 5: ask the broker for at most this many readings in flight to us "
-                                "unacknowledged (Mosquitto 2.0.11 holds to it only while we acknowledge nothing; "
-                                "--max-inbox is the agent's own bound)")
+    receive_maximum: int = _opt(65535, "MQTT 5: ask the broker for at most this many readings in flight to us "
+                                "unacknowledged (default: MQTT's own maximum; Mosquitto 2.0.11 mishandles smaller "
+                                "values, see device/README.md; --max-inbox is the agent's own bound)")
     max_inbox: int = _opt(5000, "readings waiting to be handled, at most: past it paho stops reading from the "
                           "socket for a while, so the broker keeps the backlog and memory stays bounded")
     keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
