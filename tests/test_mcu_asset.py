@@ -20,7 +20,7 @@ from train.mcu_models import candidate
 
 ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
 NAME = "mcu_lstm_int8"
-FEATURES = ("gap", "hour_sin", "hour_cos", "sm1", "sm2", "sm3")
+FEATURES = ("gap", "hour_sin", "hour_cos", "dow_sin", "dow_cos", "sm1", "sm2", "sm3")
 ARENA_LIMIT = 16 * 1024
 
 pytestmark = pytest.mark.skipif(NAME not in load_manifest(ASSETS).models, reason=f"{NAME} not shipped yet")
@@ -59,7 +59,7 @@ def test_it_is_full_int8_in_and_out_as_the_manifest_says(entry, model_bytes):
     summary = summarize(model_bytes)
     assert summary.float_tensors == ()
     assert (summary.input, summary.output) == (entry.input, entry.output)
-    assert (entry.input.dtype, entry.output.dtype, entry.input.shape) == ("int8", "int8", (1, 30, 6))
+    assert (entry.input.dtype, entry.output.dtype, entry.input.shape) == ("int8", "int8", (1, 30, len(FEATURES)))
 
 
 def test_the_entry_describes_the_search_winner_within_the_issue_budget(entry):

@@ -25,7 +25,7 @@ from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
 from device.predictors import LinearRegression, Persistence
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
-from train.mcu_models import CANDIDATES, HOUR, SUBMETERS, McuConfig, build_model, candidate
+from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
 from train.pipeline import hand_over
 from train.search_report import (
     Budget,
@@ -41,12 +41,14 @@ from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("fraction", "paper")
-#: Least squares gets the reading alone, the hour too, and the richest LSTM inputs, so the comparison stays fair.
+#: Least squares gets the reading alone, the hour too, and each candidate's sub-meter inputs, so the comparison
+#: stays fair.
 #: Each is handed over under its key, so ``convert`` can ship the one on a candidate's own inputs.
 BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
     "linreg_gap": (TARGET,),
     "linreg_gap_hour": (TARGET, *HOUR),
     "linreg_gap_hour_sm": (TARGET, *HOUR, *SUBMETERS),
+    "linreg_gap_hour_dow_sm": (TARGET, *HOUR, *DOW, *SUBMETERS),
 }
 #: Settings that change a row's numbers: rows of an earlier run in the same ``out_dir`` are kept only if all match.
 COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "batch_size", "learning_rate",
@@ -196,10 +198,10 @@ def earlier_rows(config: SearchConfig) -> list[SearchRow]:
 
 
 def merged(earlier: list[SearchRow], rows: list[SearchRow]) -> list[SearchRow]:
-    """``earlier`` with rows of the same name replaced by this run's, then this run's new rows, in order."""
+    """``earlier`` with rows of the same name replaced by this run's, then this run's new rows; baselines first."""
     fresh = {r.name: r for r in rows}
     kept = [fresh.pop(r.name, r) for r in earlier]
-    return kept + [r for r in rows if r.name in fresh]
+    return sorted(kept + [r for r in rows if r.name in fresh], key=lambda r: r.kind == "lstm")  # baselines first
 
 
 def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | None:
