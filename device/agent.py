@@ -219,26 +219,28 @@ class Agent:
     def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
         """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
         returns each with its reading's receive time and its publish time, for the end-to-end latency."""
-        published: list[tuple[Prediction, int, int]] = []
-        bodies: list[dict] = []
-        for step, received_ns in zip(steps, received):
-            for prediction in step.predictions:
-                body = self._prediction_body(prediction)
-                if self.config.batch_predictions:
-                    bodies.append(body)
-                    published.append((prediction, received_ns, 0))
-                else:
-                    self.link.publish(self.config.topic("prediction"), _json(body))
-                    published.append((prediction, received_ns, time.perf_counter_ns()))
-        if bodies:
-            self.link.publish(self.config.topic("predictions"), json.dumps(bodies, separators=(",", ":"),
-                                                                           allow_nan=False).encode())
-            now = time.perf_counter_ns()
-            published = [(p, received_ns, now) for p, received_ns, _ in published]
-        return published
+        made = [(p, received_ns, self._prediction_body(p)) for step, received_ns in zip(steps, received)
+                for p in step.predictions]
+        if self.config.ha_discovery:
+            for p, _, body in made:
+                self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw,
+                                                                 "target_ts": body["target_ts"]}
+                self._changed_meters.add(p.meter)
+        if not self.config.batch_predictions:
+            published = []
+            for p, received_ns, body in made:
+                self.link.publish(self.config.topic("prediction"), _json(body))
+                published.append((p, received_ns, time.perf_counter_ns()))
+            return published
+        if made:
+            self.link.publish(self.config.topic("predictions"),
+                              json.dumps([body for *_, body in made], separators=(",", ":"), allow_nan=False).encode())
+        now = time.perf_counter_ns()
+        return [(p, received_ns, now) for p, received_ns, _ in made]
 
-    def _prediction_body(self, p: Prediction) -> dict:
-        body = {
+    @staticmethod
+    def _prediction_body(p: Prediction) -> dict:
+        return {
             "meter": p.meter,
             "model": p.model,
             "ts": format_minute(p.minute),
@@ -246,10 +248,6 @@ class Agent:
             "predicted_kw": p.predicted_kw,
             "latency_us": p.latency_ns / 1e3,
         }
-        if self.config.ha_discovery:
-            self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw, "target_ts": body["target_ts"]}
-            self._changed_meters.add(p.meter)
-        return body
 
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]

@@ -83,8 +83,8 @@ class MqttLink:
         if self.config.mqtt_version == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.config.session_expiry_s
-            # Without it the broker may push its whole queue for us at once (paho announces no limit), and the
-            # inbox would hold a backlog of any size; with it, memory stays bounded however far behind we are.
+            # A broker that holds to it sends no more unacknowledged readings than this; Mosquitto 2.0.11 stops holding
+            # to small values once acknowledgements flow (device/README.md), so Agent._receive bounds the inbox too.
             props.ReceiveMaximum = self.config.receive_maximum
             self._client.connect_async(host, port, self.config.keepalive_s, clean_start=False, properties=props)
         else:

@@ -13,13 +13,23 @@ from device.payload import format_minute
 PREDICTION_COLUMNS = ("meter", "model", "ts", "target_ts", "predicted", "actual")
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write via a temp file and rename, so a reader never sees half a snapshot."""
+def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
+    """Write via a temp file and rename, so a reader never sees half a file; ``durable`` also syncs it to disk
+    before the rename, so a power cut leaves the old file or the new one, never an empty one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """The metrics snapshot, atomically (not synced: the next snapshot follows within seconds)."""
+    write_atomic(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
 
 
 class PredictionLog:

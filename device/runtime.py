@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,16 @@ def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
     return (info.scale * (np.asarray(q, np.float64) - info.zero_point)).astype(np.float32)
 
 
+def run_windows(x: np.ndarray, input_info: TensorInfo, output_info: TensorInfo, input_shape: tuple[int, ...],
+                invoke: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Scaled predictions (n,) for windows (n, seq_len, n_features): quantized once for the batch, ``invoke`` (a
+    fresh sequence each time) window by window, since a fused LSTM's state is batch 1, dequantized once."""
+    raw = np.empty(len(x), np.dtype(output_info.dtype))
+    for i, window in enumerate(quantize(x, input_info).reshape(len(x), *input_shape)):
+        raw[i] = invoke(window).reshape(-1)[0]
+    return dequantize(raw, output_info)
+
+
 class TFLitePredictor:
     """A :class:`device.predictors.Predictor` over one interpreter, one window per invoke.
 
@@ -107,14 +118,14 @@ class TFLitePredictor:
         ))
 
     def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray:
-        raw = np.empty(len(x), np.dtype(self._output_info.dtype))
+        return run_windows(x, self._input_info, self._output_info, self._input_shape, self._invoke)
+
+    def _invoke(self, window: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter
-        for i, window in enumerate(quantize(x, self._input_info).reshape(len(x), *self._input_shape)):
-            interpreter.reset_all_variables()
-            interpreter.set_tensor(self._input_index, window)
-            interpreter.invoke()
-            raw[i] = interpreter.get_tensor(self._output_index).reshape(-1)[0]
-        return dequantize(raw, self._output_info)
+        interpreter.reset_all_variables()
+        interpreter.set_tensor(self._input_index, window)
+        interpreter.invoke()
+        return interpreter.get_tensor(self._output_index)
 
 
 class TFLMPredictor:
@@ -131,11 +142,11 @@ class TFLMPredictor:
         self._input_info, self._output_info = input_info, output_info
 
     def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray:
-        raw = np.empty(len(x), np.dtype(self._output_info.dtype))
+        return run_windows(x, self._input_info, self._output_info, self._input_shape, self._invoke)
+
+    def _invoke(self, window: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter
-        for i, window in enumerate(quantize(x, self._input_info).reshape(len(x), *self._input_shape)):
-            interpreter.reset()
-            interpreter.set_input(window, 0)
-            interpreter.invoke()
-            raw[i] = interpreter.get_output(0).reshape(-1)[0]
-        return dequantize(raw, self._output_info)
+        interpreter.reset()
+        interpreter.set_input(window, 0)
+        interpreter.invoke()
+        return interpreter.get_output(0)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from device.forecaster import Forecaster
+from device.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -36,17 +36,10 @@ def _models(forecaster: Forecaster) -> dict[str, dict]:
 
 def save_state(path: Path, forecaster: Forecaster) -> int:
     """Write the state; returns its size in bytes."""
-    path = Path(path)
     body = json.dumps({"version": STATE_VERSION, "models": _models(forecaster), "forecaster": forecaster.state()},
                       separators=(",", ":"), allow_nan=False).encode()
     data = json.dumps({"sha256": hashlib.sha256(body).hexdigest()}).encode() + b"\n" + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data, durable=True)
     return len(data)
 
 
