@@ -43,8 +43,9 @@ class AgentConfig:
     receive_maximum: int = _opt(65535, "MQTT 5: ask the broker for at most this many readings in flight to us "
                                 "unacknowledged (default: MQTT's own maximum; Mosquitto 2.0.11 mishandles smaller "
                                 "values, see device/README.md; --max-inbox is the agent's own bound)")
-    max_inbox: int = _opt(5000, "readings waiting to be handled, at most: past it paho stops reading from the "
-                          "socket for a while, so the broker keeps the backlog and memory stays bounded")
+    max_inbox: int = _opt(5000, "readings waiting to be handled: past it paho stops reading from the socket for a "
+                          "while, so the broker keeps the backlog (holds while the agent's own work is the "
+                          "bottleneck, not under a flood: see device/README.md)")
     keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
     username: str = _opt("", "broker username (the password comes from --password-file or WATTCAST_PASSWORD)")
     password_file: Path | None = _opt(None, "file whose first line is the broker password")
