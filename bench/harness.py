@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
 from simulator.payload import encode_reading, timestamps
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 
 AGENT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
 #: The broker never drops: no queue limit for a slow subscriber, 100 unacknowledged messages in flight to it.

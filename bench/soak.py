@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from tqdm import tqdm
 
 from bench.harness import UNBOUNDED_BROKER, AgentChild, publish, publisher, synthetic_payloads
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 
 MB = 2**20
 

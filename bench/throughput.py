@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import UNBOUNDED_BROKER, AgentChild, publish, publisher, synthetic_payloads
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 
 log = logging.getLogger(__name__)
 #: label -> extra agent options; every model runs in each.

@@ -9,11 +9,23 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.brokers import MosquittoBroker  # noqa: E402
+from simulator.brokers import BinaryMissing, MosquittoBroker  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO / "data" / "household_power_14d.txt"
 FULL_DATA = REPO.parent / "shared" / "data" / "household_power_consumption.zip"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that needs a binary this machine lacks (a broker, a cross-compiler, an emulator) skips with the reason,
+    except under CI (``CI=true``), where CI installs them all, so a missing one stays a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(BinaryMissing):
+        if os.environ.get("CI", "").lower() != "true":
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from device.scoring import error_metrics
 from simulator.demo import DemoConfig, DemoResult, run_demo
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.replay import ReplayConfig, load_readings
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 
 ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
 MODELS = ("lstm_int8", "linreg")

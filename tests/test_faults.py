@@ -27,7 +27,7 @@ from device.payload import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from simulator.replay import ReplayConfig, ReplayResult, replay
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 from tests.device_assets import Series, build_assets
 from train.data import load_measurements
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.brokers import MosquittoBroker, free_port, wait_for_port
+from simulator.brokers import MosquittoBroker, free_port, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 PASSWORDS = {"simulator": "sim-Secret-1", "pi01": "pi01-Secret-1", "pi02": "pi02-Secret-1", "homeassistant": "ha-Secret-1"}

@@ -18,7 +18,7 @@ from simulator.payload import encode_reading, reading_topic, timestamps
 from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
 from train.data import Measurements
 from train.splits import held_out_start
-from tests.brokers import MosquittoBroker
+from simulator.brokers import MosquittoBroker
 
 T0 = int(np.datetime64("2007-04-22T00:00", "m").astype(np.int64))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak import SoakConfig, run, tables
-from tests.brokers import find_mosquitto
+from simulator.brokers import find_mosquitto
 from tests.device_assets import Series, build_assets
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
-"""A real Mosquitto broker for the tests: started on a free port with the config a test needs, stopped by PID.
+"""Real broker processes (Mosquitto here; others beside it) for the tests and the benchmarks: started on a free port
+with the config they need, stopped by PID, never by name.
 
-Where the ``mosquitto`` binary is missing the tests that need it skip with a reason, except under CI
-(``CI=true``), where a missing broker is a failure.
+A missing binary raises :class:`BinaryMissing` with the reason; the tests turn it into a skip, except under CI
+(``CI=true``), where it is a failure (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+
+class BinaryMissing(RuntimeError):
+    """A server or tool binary the caller needs is not installed; the message says which Debian package has it."""
 
 
-def find_mosquitto() -> str:
-    """Path of the mosquitto binary, or skip (fail under CI) with the reason."""
-    path = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
+def find_binary(name: str, debian_package: str | None = None) -> str:
+    """Path of ``name`` on PATH or in the sbin folders Debian installs servers to; raises :class:`BinaryMissing`."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if os.access(p, os.X_OK)), None
     )
     if path:
         return path
-    reason = "the mosquitto binary is not installed (apt-get install mosquitto)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI needs a real broker: {reason}")
-    pytest.skip(reason)
+    raise BinaryMissing(f"the {name} binary is not installed (apt-get install {debian_package or name})")
+
+
+def find_mosquitto() -> str:
+    return find_binary("mosquitto")
 
 
 def free_port() -> int:
