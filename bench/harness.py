@@ -102,7 +102,7 @@ def publish(client: mqtt.Client, messages: list[tuple[str, bytes]], rate: float 
     Returns the last message's info: once it is acknowledged, so are the others (QoS 1 keeps their order)."""
     start = time.perf_counter()
     info = None
-    for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=not progress)):
+    for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=None if progress else True)):
         while (info := client.publish(topic, payload, qos=1)).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             time.sleep(0.001)
         if rate:

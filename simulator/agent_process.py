@@ -34,6 +34,8 @@ class AgentRun:
     models: tuple[str, ...]
     work_dir: Path
     agent_id: str = "demo"
+    #: Readings arrive on <topic_prefix>/<meter>/reading (the demo adds its run id, so runs never mix).
+    topic_prefix: str = "meter"
     #: Often, because the demo paces the replay by the agent's received count in this file.
     metrics_interval_s: float = 0.5
 
@@ -59,6 +61,7 @@ class AgentRun:
         return [
             sys.executable, str(AGENT_SCRIPT), "--broker", self.broker.url, "--mqtt-version", self.broker.mqtt_version,
             "--assets", str(self.assets), "--models", ",".join(self.models), "--agent-id", self.agent_id,
+            "--topic-prefix", self.topic_prefix,
             "--metrics-file", str(self.metrics_file), "--predictions-file", str(self.predictions_file),
             "--metrics-interval-s", str(self.metrics_interval_s), "--no-ha-discovery", "--session-expiry-s", "0",
         ]
@@ -76,7 +79,7 @@ class AgentProcess:
         self.run.work_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.run.metrics_file, self.run.predictions_file):
             stale.unlink(missing_ok=True)
-        online = _StatusWatch(self.run.broker, self.run.status_topic)
+        online = _StatusWatch(self.run.broker, self.run.status_topic, f"{self.run.agent_id}-watch")
         try:
             with self.run.log_file.open("w") as log_file:
                 self.process = subprocess.Popen(self.run.command(), stdout=log_file, stderr=subprocess.STDOUT,
@@ -142,9 +145,9 @@ class AgentProcess:
 class _StatusWatch:
     """Subscribes to the agent's retained status topic and sets :attr:`event` when it says ``online``."""
 
-    def __init__(self, broker: BrokerSettings, topic: str) -> None:
+    def __init__(self, broker: BrokerSettings, topic: str, client_id: str) -> None:
         self.event = threading.Event()
-        self.client = broker.client(f"wattcast-demo-watch-{os.getpid()}")
+        self.client = broker.client(client_id)
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
         self.client.on_message = lambda _c, _u, message: message.payload == b"online" and self.event.set()
         self.client.connect_async(broker.host, broker.port)

@@ -1,9 +1,13 @@
 """The whole loop in one command: assets, a broker, the agent with every model, the held-out data replayed at full
 speed, and the report that answers "which model?". Everything it starts, it stops.
 
-The broker: ``--broker URL`` uses that one (Mosquitto, say). Without it, a broker already listening on
-localhost:1883 is used; with none there, an embedded amqtt broker is started in this process (MQTT 3.1.1, a demo
-default only; see :mod:`simulator.embedded_broker`).
+The broker: without ``--broker`` the demo starts its own on a free port, so nothing else on the machine shares it: a
+``mosquitto`` process when the binary is installed, else an embedded amqtt broker in this process (MQTT 3.1.1, a demo
+default only; see :mod:`simulator.embedded_broker`). ``--broker URL`` uses a broker others may share: every client id
+and topic then carries this run's id, so two demos (or a demo and a real meter) never read each other's readings.
+
+Every reading published must reach the agent, from our meters only; if not, the run fails loudly: an ERROR in the
+terminal, a warning on top of the report, and a non-zero exit.
 
 Run ``python -m simulator.demo --help`` (or ``make demo``).
 """
@@ -12,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,8 +30,10 @@ from typing import Any
 
 from device.manifest import MANIFEST_NAME, load_manifest
 from simulator.agent_process import AgentProcess, AgentRun
+from simulator.brokers import BinaryMissing, MosquittoBroker
 from simulator.connection import PROTOCOLS, BrokerSettings
-from simulator.embedded_broker import EmbeddedBroker, is_listening
+from simulator.embedded_broker import EmbeddedBroker
+from simulator.payload import DEFAULT_PREFIX
 from simulator.predictions import read_prediction_rows
 from simulator.recommend import DEFAULT_MARGIN
 from simulator.replay import BUNDLED_DATA, ReplayConfig, ReplayResult, add_stream_arguments, replay
@@ -33,7 +41,6 @@ from simulator.report import ReportConfig, ReportFiles, write_report
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
-LOCAL_BROKER = "mqtt://127.0.0.1:1883"
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class DemoConfig:
     data: Path = BUNDLED_DATA
     assets: Path = REPO / "firmware_assets"
     out_dir: Path = REPO / "runs" / "demo"
-    #: None: a broker on localhost:1883 if one listens, else the embedded amqtt broker.
+    #: None: our own broker on a free port (mosquitto if installed, else the embedded amqtt broker).
     broker: str | None = None
     mqtt_version: str = "5"
     #: None: every model in the manifest.
@@ -54,6 +61,8 @@ class DemoConfig:
     days: float | None = 31.0
     meters: int = 1
     agent_id: str = "demo"
+    #: Goes into every client id and topic prefix; None: a fresh random one per run.
+    run_id: str | None = None
     #: How long the agent may take to work through the readings after the replay is acknowledged.
     drain_timeout_s: float = 300.0
     margin: float = DEFAULT_MARGIN
@@ -71,14 +80,50 @@ def ensure_assets(config: DemoConfig) -> None:
 
 @contextlib.contextmanager
 def broker_for(config: DemoConfig) -> Iterator[tuple[BrokerSettings, str]]:
-    """The broker to use and a word on which it is; an embedded one is stopped on exit."""
+    """The broker to use and a word on which it is. Without ``config.broker``, one of our own on a free port, so no
+    other demo or user shares it; it is stopped on exit."""
     if config.broker:
-        yield BrokerSettings(config.broker, config.mqtt_version), f"given ({config.broker})"
-    elif is_listening("127.0.0.1", 1883):
-        yield BrokerSettings(LOCAL_BROKER, config.mqtt_version), f"already running ({LOCAL_BROKER})"
-    else:
+        yield BrokerSettings(config.broker, config.mqtt_version), f"shared ({config.broker})"
+        return
+    try:
+        mosquitto = MosquittoBroker(config.out_dir / "broker").start()
+    except BinaryMissing as missing:
+        log.info("%s: the demo starts the embedded amqtt broker instead", missing)
         with EmbeddedBroker() as embedded:
-            yield BrokerSettings(embedded.url, "3.1.1"), f"embedded amqtt ({embedded.url}, MQTT 3.1.1)"
+            yield BrokerSettings(embedded.url, "3.1.1"), f"own embedded amqtt ({embedded.url}, MQTT 3.1.1)"
+        return
+    try:
+        yield BrokerSettings(mosquitto.url, config.mqtt_version), f"own mosquitto ({mosquitto.url})"
+    finally:
+        mosquitto.stop()
+
+
+@contextlib.contextmanager
+def sole_writer(out_dir: Path) -> Iterator[None]:
+    """Refuse a second demo writing to the same folder at the same time (the lock goes with the process)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / ".demo.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another demo is writing to {out_dir}: wait for it, or give this one --out") from None
+        yield
+
+
+def stream_problems(result: ReplayResult, metrics: dict[str, Any]) -> list[str]:
+    """What went wrong between the replay and the agent; empty when every reading published was acknowledged and
+    reached the agent, and nothing else did."""
+    problems = []
+    if result.acknowledged != result.published:
+        problems.append(f"the broker acknowledged {result.acknowledged:,} of the {result.published:,} readings published")
+    received = int(metrics.get("readings", {}).get("received", 0))
+    if received != result.published:
+        why = "someone else publishes on its topics" if received > result.published else "readings were lost"
+        problems.append(f"the agent received {received:,} readings, but {result.published:,} were published ({why})")
+    foreign = sorted(set(metrics.get("meters", {})) - set(result.meters))
+    if foreign:
+        problems.append(f"the agent heard from {len(foreign)} meter(s) the replay never sent: {', '.join(foreign[:5])}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -89,26 +134,41 @@ class DemoResult:
     replay: ReplayResult
     metrics: dict[str, Any]
     predictions_file: Path
+    #: Empty for a good run; else why its figures cannot be trusted (also on top of the report).
+    problems: tuple[str, ...] = ()
 
 
 def run_demo(config: DemoConfig) -> DemoResult:
-    """Assets → broker → agent → replay → wait for the agent → stop it → report."""
+    """Assets → broker → agent → replay → wait for the agent → stop it → check the counts → report."""
+    with sole_writer(config.out_dir):
+        return _run(config)
+
+
+def _run(config: DemoConfig) -> DemoResult:
     ensure_assets(config)
     manifest = load_manifest(config.assets)
     models = config.models or tuple(manifest.models)
+    run_id = config.run_id or secrets.token_hex(4)
+    agent_id, topic_prefix = f"{config.agent_id}-{run_id}", f"{DEFAULT_PREFIX}-{run_id}"
     work_dir = config.out_dir / "agent"
     with broker_for(config) as (broker, broker_kind):
-        log.info("broker: %s", broker_kind)
-        agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, config.agent_id))
+        log.info("broker: %s; run id %s: agent %s, readings on %s/<meter>/reading", broker_kind, run_id, agent_id,
+                 topic_prefix)
+        agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, agent_id, topic_prefix))
         with agent:
             result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
                                          end=config.end, days=config.days, meters=config.meters, progress=config.progress,
-                                         client_id=f"{config.agent_id}-replay"), consumed=agent.received)
-            agent.wait_until_received(result.published, config.drain_timeout_s)
+                                         topic_prefix=topic_prefix, client_id=f"{agent_id}-replay"),
+                            consumed=agent.received)
+            try:
+                agent.wait_until_received(result.published, config.drain_timeout_s)
+            except TimeoutError as late:
+                log.error("%s", late)  # the check below says it again; the report is still written
         # The agent writes its final metrics at exit: only then is every pending prediction in them.
         metrics = agent.metrics()
     if metrics is None:
         raise RuntimeError(f"the agent left no metrics in {agent.run.metrics_file}")
+    problems = stream_problems(result, metrics)
     run = {
         "data": config.data.name,
         "replayed": f"{result.first_ts} .. {result.last_ts}",
@@ -116,11 +176,12 @@ def run_demo(config: DemoConfig) -> DemoResult:
         "readings published": result.published,
         "acknowledged": result.acknowledged,
         "broker": broker_kind,
+        "run id": run_id,
         "models": len(models),
     }
     files = write_report(metrics, read_prediction_rows(agent.run.predictions_file), manifest, config.out_dir,
-                         ReportConfig(margin=config.margin), run)
-    return DemoResult(files, result, metrics, agent.run.predictions_file)
+                         ReportConfig(margin=config.margin), run, problems)
+    return DemoResult(files, result, metrics, agent.run.predictions_file, tuple(problems))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,12 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="firmware assets folder with manifest.json; converted first if missing")
     parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",
                         help="where the report and the agent's files go (default: runs/demo)")
-    parser.add_argument("--broker", help="use this broker (mqtt://host:port); default: localhost:1883 if something "
-                        "listens there, else an embedded amqtt broker on a free port")
+    parser.add_argument("--broker", help="use this broker (mqtt://host:port), which others may share: client ids and "
+                        "topics then carry the run id (default: the demo's own broker on a free port, mosquitto if "
+                        "installed, else an embedded amqtt broker)")
     parser.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default=d.mqtt_version,
-                        help="MQTT version with --broker or localhost:1883 (the embedded broker always uses 3.1.1)")
+                        help="MQTT version with --broker or the demo's own mosquitto (the embedded amqtt broker always "
+                        "uses 3.1.1) (default: 5)")
     parser.add_argument("--models", help="comma-separated model names (default: every model in the manifest)")
-    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id (default: demo)")
+    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id, followed by the run id (default: demo)")
+    parser.add_argument("--run-id", help="label of this run in every client id and topic: <agent-id>-<run-id>, "
+                        f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading (default: random, 8 hex digits)")
     parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout_s, dest="drain_timeout_s",
                         help="seconds the agent may take to catch up after the replay (default: 300)")
     parser.add_argument("--margin", type=float, default=d.margin,
@@ -156,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     models = tuple(m.strip() for m in args.models.split(",")) if args.models else None
     config = DemoConfig(**{**vars(args), "models": models})
-    print(f"report: {run_demo(config).report.markdown}")
-    return 0
+    result = run_demo(config)
+    print(f"report: {result.report.markdown}")
+    for problem in result.problems:
+        log.error("this run's figures cannot be trusted: %s", problem)
+    return 1 if result.problems else 0
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ def replay(config: ReplayConfig, readings: Measurements | None = None,
     publisher = AckingPublisher(config.broker, config.client_id, config.max_inflight, config.max_queued)
     began = time.monotonic()
     try:
-        with tqdm(total=length * len(meters), unit="msg", desc="replay", disable=not config.progress) as bar:
+        with tqdm(total=length * len(meters), unit="msg", desc="replay", disable=None if config.progress else True) as bar:
             for step in range(length):
                 if config.speed > 0:
                     _sleep_until(began + step * 60.0 / config.speed)
@@ -248,7 +248,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser, default_days: float | 
                         help=f"replay at most this many days from the start (default: {default_days or 'no limit'})")
     parser.add_argument("--meters", type=int, default=d.meters,
                         help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
-    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_false", dest="progress",
+                        help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:

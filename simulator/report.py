@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,21 @@ def _recommendations(rows: list[ModelRow], config: ReportConfig) -> list[Recomme
     return [recommend([r.candidate(d) for r in rows], d, config.margin) for d in config.devices]
 
 
+def problems_banner(problems: Sequence[str]) -> list[str]:
+    """A red box (GitHub's CAUTION alert) on top of the report when the run's figures cannot be trusted."""
+    if not problems:
+        return []
+    return (["> [!CAUTION]", "> **ERROR: this run's figures cannot be trusted.**"]
+            + [f"> - {p}" for p in problems] + ["> See *Stream accounting* below.", ""])
+
+
 def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping[str, Any], run: Mapping[str, Any],
-              plots: Mapping[str, Path], config: ReportConfig) -> str:
+              plots: Mapping[str, Path], config: ReportConfig, problems: Sequence[str]) -> str:
     profiles = tuple(dict.fromkeys(p for r in rows for p in r.energy))
     readings = metrics.get("readings", {})
     process = metrics.get("process", {})
     out = ["# Which model should forecast this household's power on the device?", ""]
+    out += problems_banner(problems)
     if run:
         out += ["Run: " + ", ".join(f"{k} **{v}**" for k, v in run.items()) + ".", ""]
     out += ["## Recommendation (computed from this run's numbers)", "",
@@ -110,8 +119,10 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
 
 
 def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, Any]], manifest: Manifest,
-                 out_dir: Path, config: ReportConfig = ReportConfig(), run: Mapping[str, Any] | None = None) -> ReportFiles:
-    """Write report.md, report.json and the PNG plots for one run into ``out_dir``."""
+                 out_dir: Path, config: ReportConfig = ReportConfig(), run: Mapping[str, Any] | None = None,
+                 problems: Sequence[str] = ()) -> ReportFiles:
+    """Write report.md, report.json and the PNG plots for one run into ``out_dir``; ``problems`` (why the run's
+    figures cannot be trusted, if anything) go on top of both."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = model_rows(metrics, manifest)
@@ -123,8 +134,9 @@ def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, 
         "inference latency": plot_latency(metrics["models"], out_dir / "latency.png"),
     }
     markdown = out_dir / "report.md"
-    markdown.write_text(_markdown(rows, recs, metrics, run or {}, plots, config))
+    markdown.write_text(_markdown(rows, recs, metrics, run or {}, plots, config, problems))
     document = {
+        "problems": list(problems),
         "run": dict(run or {}),
         "margin": config.margin,
         "recommendations": [r.to_dict() for r in recs],
