@@ -277,7 +277,7 @@ def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) ->
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop_event.set())
     agent = Agent(config).start()
-    log.info("agent %s running models %s", config.agent_id, ",".join(config.models))
+    log.info("agent %s running models %s", config.agent_id, ",".join(m.name for m in agent.forecaster.models))
     stop_event.wait()
     log.info("stopping")
     return agent.stop()

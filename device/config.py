@@ -30,10 +30,11 @@ class AgentConfig:
     """Everything ``python device/agent.py`` can be told."""
 
     broker: str = _opt("mqtt://127.0.0.1:1883", "broker URL: mqtt://host:port, or mqtts://host:port for TLS")
-    assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists")
-    models: tuple[str, ...] = _opt(
-        ("lstm_int8", "linreg", "persistence"), "comma-separated manifest model names, run side by side"
-    )
+    assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists; a relative "
+                        "one missing from the working directory is taken from beside the device package (logged)")
+    #: Empty: every model in the manifest. The agent runs on a Pi-class device, which has room for every model
+    #: shipped, so by default it scores them all, the recommended one included.
+    models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side")
     agent_id: str = _opt("pi01", "this agent's id: MQTT client id, topic segment devices/<agent_id>/...")
     topic_prefix: str = _opt("meter", "readings arrive on <topic_prefix>/<meter_id>/reading")
     device_prefix: str = _opt("devices", "outputs go to <device_prefix>/<agent_id>/{prediction,metrics,status}")
@@ -102,8 +103,6 @@ class AgentConfig:
             raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
         if urlparse(self.broker).scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"broker must be an mqtt:// or mqtts:// URL, got {self.broker!r}")
-        if not self.models:
-            raise ValueError("at least one model is needed")
         if not 0 < self.state_max_unacked < self.receive_maximum:
             raise ValueError("state_max_unacked must be above 0 and below receive_maximum, or the broker would stop "
                              f"sending before a save: got {self.state_max_unacked} and {self.receive_maximum}")
@@ -167,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     for f in _cli_fields():
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        shown = ",".join(default) if isinstance(default, tuple) else default
+        shown = (",".join(default) or "every model in the manifest") if isinstance(default, tuple) else default
         if hints[f.name] is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{f.metadata['help']} (default: {shown})")

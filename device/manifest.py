@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from device.contract import MinMaxScaling, WindowSpec
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
+#: The folder the ``device`` package sits in (the repository, on a Pi a copy of it).
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 class AssetIntegrityError(RuntimeError):
@@ -140,12 +144,30 @@ def verify_file(directory: Path, manifest: Manifest, name: str) -> Path:
     return path
 
 
+def locate_assets(directory: Path) -> Path:
+    """``directory`` made absolute. A relative folder without a manifest in the working directory is looked for next
+    to the ``device`` package, so ``python ~/wattcast/device/agent.py`` started elsewhere finds the shipped
+    ``firmware_assets``; that fallback is logged."""
+    directory = Path(directory)
+    here = directory.resolve()
+    if directory.is_absolute() or (here / MANIFEST_NAME).is_file():
+        return here
+    beside = PACKAGE_ROOT / directory
+    if (beside / MANIFEST_NAME).is_file():
+        log.info("no %s in %s: using %s, next to the device package", MANIFEST_NAME, here, beside)
+        return beside
+    return here
+
+
 def load_manifest(directory: Path) -> Manifest:
     """Read ``manifest.json`` from ``directory``; raises :class:`AssetIntegrityError` if it is missing or not JSON."""
     path = Path(directory) / MANIFEST_NAME
     try:
         return Manifest.from_dict(json.loads(path.read_text()))
     except FileNotFoundError as exc:
-        raise AssetIntegrityError(f"no {MANIFEST_NAME} in {directory}: run `python -m convert.quantize`") from exc
+        raise AssetIntegrityError(
+            f"no {MANIFEST_NAME} in {path.parent.resolve()}: point --assets at the folder that holds it (the "
+            "repository ships one in firmware_assets/), or convert into a new folder: python -m convert.quantize --out "
+            "DIR") from exc
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise AssetIntegrityError(f"{path} is not a valid manifest: {exc}") from exc

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS, MinMaxScaling
-from device.manifest import Manifest, ModelEntry, load_manifest, verify_file
+from device.manifest import Manifest, ModelEntry, load_manifest, locate_assets, verify_file
 from device.predictors import LinearRegression, LinearRegressionQ15, Persistence, Predictor, TrendLine
 from device.runtime import TFLM, TFLitePredictor, TFLMPredictor, interpreter_class
 
@@ -74,9 +74,11 @@ def _build(directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str,
 def load_models(
     directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1
 ) -> list[LoadedModel]:
-    """Load ``names`` from ``directory/manifest.json``; raises AssetIntegrityError on any hash mismatch."""
-    directory = Path(directory)
+    """Load ``names`` (none: every model) from ``directory/manifest.json`` (see :func:`locate_assets` for a relative
+    ``directory``); raises AssetIntegrityError on any hash mismatch."""
+    directory = locate_assets(directory)
     manifest = load_manifest(directory)
+    names = names or tuple(manifest.models)
     missing = [n for n in names if n not in manifest.models]
     if missing:
         raise KeyError(f"models {missing} are not in {directory}/manifest.json (it has {sorted(manifest.models)})")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from device.manifest import Manifest, load_manifest
+from device.manifest import Manifest, load_manifest, locate_assets
 from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
 from simulator.report_plots import plot_accuracy_vs_cost, plot_latency, plot_predictions
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     files = write_report(json.loads(args.metrics.read_text()), read_prediction_rows(args.predictions),
-                         load_manifest(args.assets), args.out, ReportConfig(margin=args.margin))
+                         load_manifest(locate_assets(args.assets)), args.out, ReportConfig(margin=args.margin))
     print(files.markdown)
     return 0
 
