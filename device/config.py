@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"may also come from a TOML file (--config; keys are the option names with _) or {ENV_PREFIX}<NAME> "
         "environment variables; the command line wins.",
     )
-    parser.add_argument("--config", type=Path, help="TOML file with options (keys as in --help, dashes as _)")
+    parser.add_argument("--config", type=Path, help="TOML file with options (keys as in --help, dashes as _) "
+                        f"(default: ${ENV_PREFIX}CONFIG, else none)")
     hints = get_type_hints(AgentConfig)
     for f in _cli_fields():
         flag = "--" + f.name.replace("_", "-")

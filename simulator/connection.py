@@ -79,9 +79,9 @@ class BrokerSettings:
         group.add_argument("--username", help=f"login name (default: ${USERNAME_ENV}; none = anonymous)")
         group.add_argument("--password-file", type=Path,
                            help=f"file holding the password (default: ${PASSWORD_ENV}); never pass it on the command line")
-        group.add_argument("--ca-file", type=Path, help="CA certificate to verify the broker; turns TLS on")
-        group.add_argument("--cert-file", type=Path, help="client certificate for TLS client authentication")
-        group.add_argument("--key-file", type=Path, help="private key of --cert-file")
+        group.add_argument("--ca-file", type=Path, help="CA certificate to verify the broker; turns TLS on (default: none)")
+        group.add_argument("--cert-file", type=Path, help="client certificate for TLS client authentication (default: none)")
+        group.add_argument("--key-file", type=Path, help="private key of --cert-file (default: none)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, url: str | None = None) -> BrokerSettings:

@@ -194,23 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stream_arguments(parser, default_days=d.days)
     parser.add_argument("--assets", type=Path, default=d.assets,
-                        help="firmware assets folder with manifest.json; converted first if missing")
+                        help="firmware assets folder with manifest.json; converted first if missing (default: "
+                        "firmware_assets of this repository)")
     parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",
-                        help="where the report and the agent's files go (default: runs/demo)")
+                        help="where the report and the agent's files go (default: runs/demo of this repository)")
     parser.add_argument("--broker", help="use this broker (mqtt://host:port), which others may share: client ids and "
                         "topics then carry the run id (default: the demo's own broker on a free port, mosquitto if "
                         "installed, else an embedded amqtt broker)")
     parser.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default=d.mqtt_version,
                         help="MQTT version with --broker or the demo's own mosquitto (the embedded amqtt broker always "
-                        "uses 3.1.1) (default: 5)")
+                        "uses 3.1.1) (default: %(default)s)")
     parser.add_argument("--models", help="comma-separated model names (default: every model in the manifest)")
-    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id, followed by the run id (default: demo)")
+    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id, followed by the run id (default: %(default)s)")
     parser.add_argument("--run-id", help="label of this run in every client id and topic: <agent-id>-<run-id>, "
                         f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading (default: random, 8 hex digits)")
     parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout_s, dest="drain_timeout_s",
-                        help="seconds the agent may take to catch up after the replay (default: 300)")
+                        help="seconds the agent may take to catch up after the replay (default: %(default)s)")
     parser.add_argument("--margin", type=float, default=d.margin,
-                        help="relative MSE margin within which a cheaper model counts as good as the best (default 0.02)")
+                        help="relative MSE margin within which a cheaper model counts as good as the best (default: %(default)s)")
     return parser
 
 

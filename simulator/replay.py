@@ -247,7 +247,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser, default_days: float | 
     parser.add_argument("--days", type=float, default=default_days,
                         help=f"replay at most this many days from the start (default: {default_days or 'no limit'})")
     parser.add_argument("--meters", type=int, default=d.meters,
-                        help="number of meters publishing at once, named <meter-id-prefix>1..N (default: 1)")
+                        help="number of meters publishing at once, house1..N (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_false", dest="progress",
                         help="no progress bar (there is none anyway when stderr is not a terminal)")
 
@@ -261,20 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     d = ReplayConfig()
     add_stream_arguments(parser)
     parser.add_argument("--speed", type=float, default=d.speed,
-                        help="1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges (default)")
+                        help="1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges "
+                        "(default: %(default)s)")
     parser.add_argument("--meter-offset", type=int, default=d.meter_offset_minutes, dest="meter_offset_minutes",
                         help="minutes of data between one meter's first reading and the next meter's (default: a day); "
                         "every meter replays the same number of readings")
-    parser.add_argument("--meter-id-prefix", default=d.meter_id_prefix, help="meter ids are this plus 1..N")
+    parser.add_argument("--meter-id-prefix", default=d.meter_id_prefix, help="meter ids are this plus 1..N (default: %(default)s)")
     parser.add_argument("--prefix", default=d.topic_prefix, dest="topic_prefix",
-                        help="first topic level: <prefix>/<meter_id>/reading (default: meter)")
-    parser.add_argument("--client-id", default=d.client_id, help="MQTT client id of the replay")
+                        help="first topic level: <prefix>/<meter_id>/reading (default: %(default)s)")
+    parser.add_argument("--client-id", default=d.client_id, help="MQTT client id of the replay (default: %(default)s)")
     parser.add_argument("--max-inflight", type=int, default=d.max_inflight,
-                        help="unacknowledged QoS 1 messages paho sends at once")
+                        help="unacknowledged QoS 1 messages paho sends at once (default: %(default)s)")
     parser.add_argument("--max-queued", type=int, default=d.max_queued,
-                        help="messages paho holds before the replay waits for acknowledgements (it never drops)")
+                        help="messages paho holds before the replay waits for acknowledgements (it never drops) "
+                        "(default: %(default)s)")
     parser.add_argument("--ack-timeout", type=float, default=d.ack_timeout_s, dest="ack_timeout_s",
-                        help="seconds to wait for the last acknowledgements")
+                        help="seconds to wait for the last acknowledgements (default: %(default)s)")
     BrokerSettings.add_arguments(parser)
     return parser
 

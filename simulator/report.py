@@ -153,18 +153,23 @@ def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, 
     return ReportFiles(markdown, json_path, plots)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator.report",
                                      description="Rebuild the comparison report from an agent's metrics and predictions.")
     parser.add_argument("--metrics", type=Path, required=True, help="the agent's metrics JSON (--metrics-file)")
     parser.add_argument("--predictions", type=Path, required=True,
                         help="the agent's predictions file (--predictions-file), CSV or JSON lines")
     parser.add_argument("--assets", type=Path, default=Path("firmware_assets"),
-                        help="folder holding manifest.json (default: firmware_assets)")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+                        help="folder holding manifest.json (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: %(default)s)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                        help="relative MSE margin within which a cheaper model counts as good as the best (default 0.02)")
-    args = parser.parse_args(argv)
+                        help="relative MSE margin within which a cheaper model counts as good as the best "
+                        "(default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     files = write_report(json.loads(args.metrics.read_text()), read_prediction_rows(args.predictions),
                          load_manifest(locate_assets(args.assets)), args.out, ReportConfig(margin=args.margin))
