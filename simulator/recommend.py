@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from simulator.units import energy_uj, size_bytes
+
 #: "Within 2% of the best MSE": smaller than the spread between runs of the same LSTM, larger than int8 rounding.
 DEFAULT_MARGIN = 0.02
 
@@ -84,11 +86,11 @@ def recommend(candidates: Sequence[Candidate], device: DeviceClass, margin: floa
     good = [c for c in fitting if c.mse <= best.mse * (1 + margin)]
     pick = min(good, key=_cost)
     energy = "unknown energy" if pick.energy_uj is None else (
-        f"{pick.energy_uj:.3g} µJ per inference{' (estimated)' if pick.energy_estimated else ''}")
+        f"{energy_uj(pick.energy_uj)} per inference{' (estimated)' if pick.energy_estimated else ''}")
     if pick is best:
         why = f"it has the lowest online MSE ({best.mse:.4f}) of the {len(fitting)} models that fit"
     else:
         why = (f"its online MSE {pick.mse:.4f} is within {margin:.0%} of the best ({best.name}, {best.mse:.4f}), "
                f"and it is the cheapest of the {len(good)} that are")
-    reason = f"{pick.name}: {why}, at {energy} and {pick.flash_bytes:,} bytes of model."
+    reason = f"{pick.name}: {why}, at {energy} and {size_bytes(pick.flash_bytes)} of model."
     return Recommendation(device.name, pick.name, reason, best.name, best.mse, margin, tuple(c.name for c in fitting))

@@ -21,7 +21,8 @@ from device.manifest import Manifest, load_manifest, locate_assets
 from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
 from simulator.report_plots import plot_accuracy_vs_cost, plot_latency, plot_predictions
-from simulator.report_table import ESTIMATED, ModelRow, fmt, markdown_table, model_rows
+from simulator.report_table import ESTIMATED, ModelRow, headline_table, markdown_table, model_rows
+from simulator.units import size_bytes
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,14 @@ def problems_banner(problems: Sequence[str]) -> list[str]:
             + [f"> - {p}" for p in problems] + ["> See *Stream accounting* below.", ""])
 
 
+def offline_period(manifest: Manifest) -> str:
+    """Where the manifest's offline figures come from, as far as it says."""
+    data = manifest.extra.get("source", {}).get("data")
+    return f"the held-out windows of {data}" if data else "the held-out windows of the data the models were converted from"
+
+
 def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping[str, Any], run: Mapping[str, Any],
-              plots: Mapping[str, Path], config: ReportConfig, problems: Sequence[str]) -> str:
+              plots: Mapping[str, Path], config: ReportConfig, problems: Sequence[str], manifest: Manifest) -> str:
     profiles = tuple(dict.fromkeys(p for r in rows for p in r.energy))
     readings = metrics.get("readings", {})
     process = metrics.get("process", {})
@@ -89,20 +96,28 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
             f"MACs) whose online MSE is within {config.margin:.0%} of the best.", ""]
     for d, rec in zip(config.devices, recs):
         out.append(f"- **{rec.device}** ({d.budget_text()}): **{rec.model or 'none'}**. {rec.reason}")
-    out += ["", "## Every model on the same stream", "", markdown_table(rows, profiles),
-            f"Online figures were scored by the agent on the replayed readings; `host offline MSE` is the host "
-            f"evaluation's figure from the manifest. {ESTIMATED} marks an estimate (the agent's device profile), not a "
-            f"measurement. Latency is measured on the machine that ran the agent, per window: readings that queued "
-            f"while the agent was busy are run as one batch, and a window's latency is the batch's time over its "
-            f"windows (a numpy model gains from that, a TFLite model, invoked window by window, hardly; at a meter's "
-            f"pace every batch is one reading); end-to-end (reading received to "
-            f"prediction published) includes the time a reading queued while the replay ran at full speed. Battery "
-            f"days are the agent's estimate at one forecast a minute on its stated battery, with the device's idle or "
-            f"sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]
+    out += ["", "## At a glance (best online MSE first)", "", headline_table(rows, config.devices),
+            f"{ESTIMATED} an estimate from the agent's device profile, not a measurement. Latency: per window, measured "
+            f"on the machine that ran the agent. Every figure of every model is in the full table below.", ""]
+    replayed = f" ({run['replayed']})" if run.get("replayed") else ""
+    out += ["## Every model on the same stream", "", markdown_table(rows, profiles, {d.energy_profile: d.name for d in config.devices}),
+            f"- **Online against offline error.** The online MSE is scored by the agent on this run's replayed "
+            f"minutes{replayed}; `host offline MSE` is the converter's figure in the manifest, from "
+            f"{offline_period(manifest)}: another period of the household's life. Some weeks are harder to forecast "
+            f"than others for every model alike, so the two columns differ by period, not because the device "
+            f"computes differently (the end-to-end test shows online equals offline on the same minutes). Compare "
+            f"models within one column.",
+            f"- **Latency** is per window: readings that queued while the agent was busy are run as one batch, and a "
+            f"window's latency is the batch's time over its windows (a numpy model gains from that, a TFLite model, "
+            f"invoked window by window, hardly; at a meter's pace every batch is one reading). **End-to-end** "
+            f"(reading received to prediction published) includes the time a reading queued while the replay ran at "
+            f"full speed: it measures the replay's pace, not the model.",
+            f"- **Battery days** are the agent's estimate at one forecast a minute on its stated battery, with the "
+            f"device's idle or sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]
     if process:
-        out += [f"Agent process (all models together): RSS {fmt(process.get('rss_bytes'), ',')} bytes, peak RSS "
-                f"{fmt(process.get('peak_rss_bytes'), ',')} bytes, Python allocation peak "
-                f"{fmt(process.get('tracemalloc_peak_bytes'), ',')} bytes.", ""]
+        out += [f"Agent process (all models together): RSS {size_bytes(process.get('rss_bytes'))}, peak RSS "
+                f"{size_bytes(process.get('peak_rss_bytes'))}, Python allocation peak "
+                f"{size_bytes(process.get('tracemalloc_peak_bytes'))}.", ""]
     out += ["## Published figures (theirs, not measured here)", "", "| source | model | MSE | protocol |",
             "|---|---|---:|---|"]
     out += [f"| {r.source} | {r.model} | {r.mse:.3f} | {r.protocol} |" for r in config.references]
@@ -134,7 +149,7 @@ def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, 
         "inference latency": plot_latency(metrics["models"], out_dir / "latency.png"),
     }
     markdown = out_dir / "report.md"
-    markdown.write_text(_markdown(rows, recs, metrics, run or {}, plots, config, problems))
+    markdown.write_text(_markdown(rows, recs, metrics, run or {}, plots, config, problems, manifest))
     document = {
         "problems": list(problems),
         "run": dict(run or {}),

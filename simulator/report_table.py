@@ -7,12 +7,13 @@ Every figure the agent labels "estimated" is marked with a dagger, so no estimat
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from device.manifest import Manifest, ModelEntry
 from simulator.recommend import Candidate, DeviceClass
+from simulator.units import MISSING, count, duration_us, energy_uj, is_missing, number, significant, size_bytes
 
 ESTIMATED = "†"
 
@@ -118,36 +119,77 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
     return rows
 
 
-def fmt(value: float | int | None, spec: str = ".4f") -> str:
-    """A table cell: a dash for unknown (None or NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return format(value, spec)
+Column = tuple[str, Callable[[ModelRow], str]]
 
 
-def _energy_cell(figure: EnergyFigure | None, value: float | None, spec: str) -> str:
-    if figure is None or value is None:
-        return "–"
-    return fmt(value, spec) + (ESTIMATED if figure.estimated else "")
+def _energy_cell(profile: str, value: Callable[[EnergyFigure], float | None],
+                 shown: Callable[[float], str]) -> Callable[[ModelRow], str]:
+    """A cell showing one energy figure of ``profile``, daggered when it is an estimate."""
+    def cell(r: ModelRow) -> str:
+        figure = r.energy.get(profile)
+        v = None if figure is None else value(figure)
+        return MISSING if figure is None or v is None else shown(v) + (ESTIMATED if figure.estimated else "")
+    return cell
 
 
-def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...]) -> str:
-    """The comparison table: accuracy online (and the host's offline MSE), speed, size, energy per profile."""
-    energy_heads = []
+def _energy_columns(profile: str, label: str) -> list[Column]:
+    return [
+        (f"energy per inference, {label}", _energy_cell(profile, lambda f: f.uj_per_inference, energy_uj)),
+        (f"energy per day, {label}",
+         _energy_cell(profile, lambda f: None if f.j_per_day is None else f.j_per_day * 1e6, energy_uj)),
+        (f"battery days, {label}", _energy_cell(profile, lambda f: f.battery_days, significant)),
+    ]
+
+
+def _full_columns(profiles: tuple[str, ...], labels: Mapping[str, str]) -> list[Column]:
+    columns: list[Column] = [
+        ("model", lambda r: r.name),
+        ("kind", lambda r: r.kind),
+        ("scored", lambda r: count(r.scored)),
+        ("online MSE (kW²)", lambda r: number(r.mse)),
+        ("RMSE (kW)", lambda r: number(r.rmse)),
+        ("MAE (kW)", lambda r: number(r.mae)),
+        ("MAPE", lambda r: number(r.mape, ".1f") + " %" if not is_missing(r.mape) else MISSING),
+        ("host offline MSE (kW²)", lambda r: number(r.offline_mse)),
+        ("latency p50", lambda r: duration_us(r.latency_p50_us)),
+        ("latency p99", lambda r: duration_us(r.latency_p99_us)),
+        ("end-to-end p50", lambda r: duration_us(r.end_to_end_p50_us)),
+        ("end-to-end p99", lambda r: duration_us(r.end_to_end_p99_us)),
+        ("model (flash)", lambda r: size_bytes(r.flash_bytes)),
+        ("tensor arena (RAM)", lambda r: size_bytes(r.arena_bytes)),
+        ("MACs", lambda r: count(r.macs)),
+    ]
     for p in profiles:
-        energy_heads += [f"{p} µJ/inference", f"{p} J/day", f"{p} battery days"]
-    head = ["model", "kind", "scored", "MSE", "RMSE", "MAE", "MAPE %", "host offline MSE", "p50 µs", "p99 µs",
-            "end-to-end p50 µs", "end-to-end p99 µs", "flash bytes", "arena bytes", "MACs", *energy_heads]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
-    for r in rows:
-        cells = [r.name, r.kind, f"{r.scored:,}", fmt(r.mse), fmt(r.rmse), fmt(r.mae), fmt(r.mape, ".2f"),
-                 fmt(r.offline_mse), fmt(r.latency_p50_us, ".1f"), fmt(r.latency_p99_us, ".1f"),
-                 fmt(r.end_to_end_p50_us, ".0f"), fmt(r.end_to_end_p99_us, ".0f"), f"{r.flash_bytes:,}",
-                 fmt(r.arena_bytes, ","), f"{r.macs:,}"]
-        for p in profiles:
-            figure = r.energy.get(p)
-            cells += [_energy_cell(figure, figure and figure.uj_per_inference, ".3g"),
-                      _energy_cell(figure, figure and figure.j_per_day, ".3g"),
-                      _energy_cell(figure, figure and figure.battery_days, ".3g")]
-        lines.append("| " + " | ".join(cells) + " |")
+        columns += _energy_columns(p, labels.get(p, p))
+    return columns
+
+
+def _render(head: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...], labels: Mapping[str, str] | None = None) -> str:
+    """The full comparison table: accuracy online (and the host's offline MSE), speed, size, energy per profile
+    (headed by ``labels[profile]``, e.g. the device class, if given). A column with the same value for every model
+    says nothing about the choice: it is left out and named below."""
+    columns = _full_columns(profiles, labels or {})
+    cells = {head: [cell(r) for r in rows] for head, cell in columns}
+    same = [head for head, _ in columns[1:] if len(rows) > 1 and len(set(cells[head])) == 1]
+    kept = [head for head, _ in columns if head not in same]
+    table = _render(kept, [[cells[head][i] for head in kept] for i in range(len(rows))])
+    if same:
+        table += "\nThe same for every model, so not a column: " + "; ".join(
+            f"{head} {cells[head][0]}" for head in same) + ".\n"
+    return table
+
+
+def headline_table(rows: list[ModelRow], devices: Sequence[DeviceClass]) -> str:
+    """The few figures that decide, best online MSE first: accuracy, latency, size, and energy per device class."""
+    energy = [_energy_columns(d.energy_profile, d.name)[0] for d in devices]
+    columns: list[Column] = [("model", lambda r: r.name), ("online MSE (kW²)", lambda r: number(r.mse)),
+                             ("latency p50", lambda r: duration_us(r.latency_p50_us)),
+                             ("model (flash)", lambda r: size_bytes(r.flash_bytes)), *energy]
+    ranked = sorted(rows, key=lambda r: (is_missing(r.mse), r.mse))
+    return _render([head for head, _ in columns], [[cell(r) for _, cell in columns] for r in ranked])

@@ -89,8 +89,66 @@ def test_report_table_has_a_row_per_model_with_its_online_mse(tmp_path: Path, me
 def test_estimated_energy_is_marked_and_measured_is_not(tmp_path: Path, metrics, predictions, manifest):
     text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
     linreg = next(line for line in text.splitlines() if line.startswith("| linreg "))
-    assert "| 3 |" in linreg  # Pi figure, measured: no mark
-    assert "| 0.3† |" in linreg  # MCU figure, estimated
+    assert "| 3.00 µJ |" in linreg  # Pi figure, measured: no mark
+    assert "| 300 nJ† |" in linreg  # MCU figure, estimated
+
+
+def tables(text: str) -> list[list[str]]:
+    """Every Markdown table of the report, as its lines."""
+    found, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            found, current = found + [current], []
+    return found
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_the_first_table_is_the_headline_best_online_mse_first(tmp_path: Path, metrics, predictions, manifest):
+    headline = tables(write_report(metrics, predictions, manifest, tmp_path).markdown.read_text())[0]
+    assert cells(headline[0]) == ["model", "online MSE (kW²)", "latency p50", "model (flash)",
+                                  f"energy per inference, {PI.name}", f"energy per inference, {MCU.name}"]
+    assert [cells(line)[0] for line in headline[2:]] == ["big_lstm", "lstm_int8", "linreg", "persistence"]
+    assert cells(headline[3]) == ["lstm_int8", "0.2000", "80.0 µs", "8.79 KiB", "80.0 µJ", "160 µJ†"]
+
+
+def test_the_full_table_shows_units_not_raw_microseconds(tmp_path: Path, metrics, predictions, manifest):
+    metrics["models"]["big_lstm"]["end_to_end_us"]["p99"] = 2_074_756.0
+    full = tables(write_report(metrics, predictions, manifest, tmp_path).markdown.read_text())[1]
+    big = dict(zip(cells(full[0]), cells(next(line for line in full if line.startswith("| big_lstm ")))))
+    assert (big["end-to-end p99"], big["model (flash)"], big["latency p50"]) == ("2.07 s", "879 KiB", "900 µs")
+
+
+def test_a_column_equal_for_every_model_is_left_out_and_named(tmp_path: Path, metrics, predictions, manifest):
+    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+    full = tables(text)[1]
+    assert f"battery days, {PI.name}" not in full[0] and f"battery days, {MCU.name}" in full[0]
+    note = next(line for line in text.splitlines() if line.startswith("The same for every model, so not a column: "))
+    assert "scored 95;" in note and note.endswith(f"; battery days, {PI.name} 0.100.")
+
+
+def test_the_report_says_why_online_and_offline_errors_differ(tmp_path: Path, metrics, predictions, manifest):
+    run = {"replayed": "2007-05-01T00:00:00 .. 2007-05-01T09:59:00"}
+    text = write_report(metrics, predictions, manifest, tmp_path, run=run).markdown.read_text()
+    assert "The online MSE is scored by the agent on this run's replayed minutes (2007-05-01T00:00:00 .. " in text
+    assert "another period of the household's life" in text
+
+
+def test_a_run_with_problems_opens_with_a_red_error_box(tmp_path: Path, metrics, predictions, manifest):
+    files = write_report(metrics, predictions, manifest, tmp_path, problems=["the agent received 101 readings, but 100 "
+                                                                            "were published"])
+    assert files.markdown.read_text().splitlines()[2:5] == [
+        "> [!CAUTION]", "> **ERROR: this run's figures cannot be trusted.**",
+        "> - the agent received 101 readings, but 100 were published"]
+    assert json.loads(files.json.read_text())["problems"] == ["the agent received 101 readings, but 100 were published"]
+
+
+def test_a_good_run_has_no_error_box(tmp_path: Path, metrics, predictions, manifest):
+    assert "[!CAUTION]" not in write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
 
 
 def test_json_recommends_per_device_class_from_the_numbers(tmp_path: Path, metrics, predictions, manifest):
