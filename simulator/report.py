@@ -20,7 +20,7 @@ from typing import Any
 from device.manifest import Manifest, load_manifest, locate_assets
 from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
-from simulator.report_plots import plot_accuracy_vs_cost, plot_latency, plot_predictions
+from simulator.report_plots import model_styles, plot_accuracy_vs_cost, plot_latency, plot_predictions
 from simulator.report_table import ESTIMATED, ModelRow, headline_table, markdown_table, model_rows
 from simulator.units import size_bytes
 
@@ -51,8 +51,6 @@ class ReportConfig:
 
     margin: float = DEFAULT_MARGIN
     devices: tuple[DeviceClass, ...] = DEVICE_CLASSES
-    #: Energy profile on the x axis of the accuracy-against-cost plot: the MCU, where energy decides battery life.
-    cost_profile: str = "m4f"
     last_points: int = 500
     references: tuple[Reference, ...] = REFERENCES
 
@@ -142,11 +140,12 @@ def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = model_rows(metrics, manifest)
     recs = _recommendations(rows, config)
+    styles = model_styles(r.name for r in rows)
     plots = {
-        "accuracy against cost": plot_accuracy_vs_cost(rows, config.cost_profile, out_dir / "accuracy_vs_cost.png"),
-        "predicted vs actual": plot_predictions(series_by_model(predictions), out_dir / "predicted_vs_actual.png",
-                                                config.last_points),
-        "inference latency": plot_latency(metrics["models"], out_dir / "latency.png"),
+        "accuracy against cost": plot_accuracy_vs_cost(rows, config.devices, styles, out_dir / "accuracy_vs_cost.png"),
+        "predicted vs actual": plot_predictions(series_by_model(predictions), styles,
+                                                out_dir / "predicted_vs_actual.png", config.last_points),
+        "inference latency": plot_latency(metrics["models"], styles, out_dir / "latency.png"),
     }
     markdown = out_dir / "report.md"
     markdown.write_text(_markdown(rows, recs, metrics, run or {}, plots, config, problems, manifest))

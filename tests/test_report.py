@@ -10,7 +10,7 @@ import pytest
 from device.contract import WindowSpec
 from device.manifest import Manifest, ModelEntry
 from simulator.recommend import DEVICE_CLASSES, Candidate, DeviceClass, recommend
-from simulator.report import write_report
+from simulator.report import ReportFiles, problems_banner, write_report
 
 PI, MCU = DEVICE_CLASSES
 
@@ -36,7 +36,7 @@ def model_metrics(mse: float, flash: int, uj_pi: float, uj_mcu: float, arena: in
             "flash_bytes": flash, "arena_bytes": arena, "macs": flash, "energy": energy}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def metrics() -> dict:
     return {
         "agent_id": "test", "uptime_s": 5.0,
@@ -53,14 +53,14 @@ def metrics() -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def manifest() -> Manifest:
     spec = WindowSpec()
     kinds = {"persistence": "persistence", "linreg": "linreg", "lstm_int8": "tflite", "big_lstm": "tflite"}
     return Manifest({n: ModelEntry(n, k, spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def predictions() -> list[dict]:
     rows = []
     for model in ("persistence", "linreg", "lstm_int8", "big_lstm"):
@@ -71,23 +71,35 @@ def predictions() -> list[dict]:
     return rows
 
 
-def test_report_writes_markdown_json_and_three_plots(tmp_path: Path, metrics, predictions, manifest):
-    files = write_report(metrics, predictions, manifest, tmp_path)
+RUN = {"replayed": "2007-05-01T00:00:00 .. 2007-05-01T09:59:00"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, metrics, predictions, manifest) -> ReportFiles:
+    """One good run's report, read by the tests below (plotting takes seconds)."""
+    return write_report(metrics, predictions, manifest, tmp_path_factory.mktemp("report"), run=RUN)
+
+
+@pytest.fixture(scope="module")
+def text(report) -> str:
+    return report.markdown.read_text()
+
+
+def test_report_writes_markdown_json_and_three_plots(report):
+    files = report
     assert files.markdown.is_file() and files.json.is_file()
     assert sorted(p.name for p in files.plots.values()) == ["accuracy_vs_cost.png", "latency.png",
                                                            "predicted_vs_actual.png"]
     assert all(p.stat().st_size > 10_000 for p in files.plots.values())
 
 
-def test_report_table_has_a_row_per_model_with_its_online_mse(tmp_path: Path, metrics, predictions, manifest):
-    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+def test_report_table_has_a_row_per_model_with_its_online_mse(text, metrics):
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     for name, m in metrics["models"].items():
         assert f"{m['mse']:.4f}" in rows[name]
 
 
-def test_estimated_energy_is_marked_and_measured_is_not(tmp_path: Path, metrics, predictions, manifest):
-    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+def test_estimated_energy_is_marked_and_measured_is_not(text):
     linreg = next(line for line in text.splitlines() if line.startswith("| linreg "))
     assert "| 3.00 µJ |" in linreg  # Pi figure, measured: no mark
     assert "| 300 nJ† |" in linreg  # MCU figure, estimated
@@ -108,58 +120,52 @@ def cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip("|").split("|")]
 
 
-def test_the_first_table_is_the_headline_best_online_mse_first(tmp_path: Path, metrics, predictions, manifest):
-    headline = tables(write_report(metrics, predictions, manifest, tmp_path).markdown.read_text())[0]
+def test_the_first_table_is_the_headline_best_online_mse_first(text):
+    headline = tables(text)[0]
     assert cells(headline[0]) == ["model", "online MSE (kW²)", "latency p50", "model (flash)",
                                   f"energy per inference, {PI.name}", f"energy per inference, {MCU.name}"]
     assert [cells(line)[0] for line in headline[2:]] == ["big_lstm", "lstm_int8", "linreg", "persistence"]
     assert cells(headline[3]) == ["lstm_int8", "0.2000", "80.0 µs", "8.79 KiB", "80.0 µJ", "160 µJ†"]
 
 
-def test_the_full_table_shows_units_not_raw_microseconds(tmp_path: Path, metrics, predictions, manifest):
-    metrics["models"]["big_lstm"]["end_to_end_us"]["p99"] = 2_074_756.0
-    full = tables(write_report(metrics, predictions, manifest, tmp_path).markdown.read_text())[1]
+def test_the_full_table_shows_units(text):
+    full = tables(text)[1]
     big = dict(zip(cells(full[0]), cells(next(line for line in full if line.startswith("| big_lstm ")))))
-    assert (big["end-to-end p99"], big["model (flash)"], big["latency p50"]) == ("2.07 s", "879 KiB", "900 µs")
+    assert (big["latency p50"], big["latency p99"], big["model (flash)"], big["tensor arena (RAM)"]) == (
+        "900 µs", "2.70 ms", "879 KiB", "195 KiB")
+    assert (big[f"energy per inference, {MCU.name}"], big[f"energy per day, {MCU.name}"]) == ("9.00 mJ†", "13.0 J†")
 
 
-def test_a_column_equal_for_every_model_is_left_out_and_named(tmp_path: Path, metrics, predictions, manifest):
-    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+def test_a_column_equal_for_every_model_is_left_out_and_named(text):
     full = tables(text)[1]
     assert f"battery days, {PI.name}" not in full[0] and f"battery days, {MCU.name}" in full[0]
     note = next(line for line in text.splitlines() if line.startswith("The same for every model, so not a column: "))
     assert "scored 95;" in note and note.endswith(f"; battery days, {PI.name} 0.100.")
 
 
-def test_the_report_says_why_online_and_offline_errors_differ(tmp_path: Path, metrics, predictions, manifest):
-    run = {"replayed": "2007-05-01T00:00:00 .. 2007-05-01T09:59:00"}
-    text = write_report(metrics, predictions, manifest, tmp_path, run=run).markdown.read_text()
+def test_the_report_says_why_online_and_offline_errors_differ(text):
     assert "The online MSE is scored by the agent on this run's replayed minutes (2007-05-01T00:00:00 .. " in text
     assert "another period of the household's life" in text
 
 
-def test_a_run_with_problems_opens_with_a_red_error_box(tmp_path: Path, metrics, predictions, manifest):
-    files = write_report(metrics, predictions, manifest, tmp_path, problems=["the agent received 101 readings, but 100 "
-                                                                            "were published"])
-    assert files.markdown.read_text().splitlines()[2:5] == [
+def test_a_run_with_problems_opens_with_a_red_error_box():
+    assert problems_banner(["the agent received 101 readings, but 100 were published"])[:3] == [
         "> [!CAUTION]", "> **ERROR: this run's figures cannot be trusted.**",
         "> - the agent received 101 readings, but 100 were published"]
-    assert json.loads(files.json.read_text())["problems"] == ["the agent received 101 readings, but 100 were published"]
 
 
-def test_a_good_run_has_no_error_box(tmp_path: Path, metrics, predictions, manifest):
-    assert "[!CAUTION]" not in write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+def test_a_good_run_has_no_error_box(text):
+    assert "[!CAUTION]" not in text
 
 
-def test_json_recommends_per_device_class_from_the_numbers(tmp_path: Path, metrics, predictions, manifest):
-    document = json.loads(write_report(metrics, predictions, manifest, tmp_path).json.read_text())
+def test_json_recommends_per_device_class_from_the_numbers(report):
+    document = json.loads(report.json.read_text())
     picks = {r["device"]: r["model"] for r in document["recommendations"]}
     # best fitting MSE on the Pi is big_lstm 0.1990; within 2%: linreg (0.2020), lstm_int8; linreg is cheapest.
     assert picks == {PI.name: "linreg", MCU.name: "linreg"}
 
 
-def test_paper_figure_is_labelled_as_theirs(tmp_path: Path, metrics, predictions, manifest):
-    text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
+def test_paper_figure_is_labelled_as_theirs(text):
     assert "| Le et al. 2019" in text and "| 0.051 |" in text
     assert "theirs, not measured here" in text
 
@@ -202,3 +208,30 @@ def test_the_host_offline_mse_is_read_where_the_converter_records_it():
     assert offline_mse(shipped) == 0.126  # the shipped file's own error, not its float parent's
     assert offline_mse(trained_only) == 0.1265
     assert offline_mse(baseline) is None
+
+
+SHIPPED = ("linreg", "linreg_q15", "persistence", "trend", "lstm_float32", "lstm_int8", "augmented_lstm_int8",
+           "cnn_bilstm_int8", "mcu_lstm_int8", "linreg_cal")
+
+
+def test_every_shipped_model_has_its_own_colour_the_same_in_any_report():
+    from simulator.report_plots import model_styles
+
+    everything = model_styles(SHIPPED)
+    assert len({style.colour for style in everything.values()}) == len(SHIPPED)
+    assert model_styles(["mcu_lstm_int8", "persistence"])["mcu_lstm_int8"].colour == everything["mcu_lstm_int8"].colour
+
+
+def test_a_new_model_takes_a_colour_no_shipped_model_has():
+    from simulator.report_plots import model_styles
+
+    styles = model_styles([*SHIPPED, "new_model"])
+    assert styles["new_model"].colour not in {styles[name].colour for name in SHIPPED}
+
+
+def test_on_a_log_cost_axis_a_zero_cost_sits_a_decade_below_the_cheapest_and_a_missing_figure_is_named():
+    from simulator.report_plots import CostAxis
+
+    axis = CostAxis.of({"persistence": 0.0, "linreg": 2_233.0, "lstm_int8": 7_320.0, "mystery": None})
+    assert axis.x == {"persistence": 100.0, "linreg": 2_233.0, "lstm_int8": 7_320.0}
+    assert axis.notes() == "no figure: mystery; cost 0, at the left edge: persistence"
