@@ -22,7 +22,7 @@ from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
 from simulator.report_plots import model_styles, plot_accuracy_vs_cost, plot_latency, plot_predictions
 from simulator.report_table import ESTIMATED, ModelRow, headline_table, markdown_table, model_rows
-from simulator.units import size_bytes
+from simulator.units import count, size_bytes
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
     out = ["# Which model should forecast this household's power on the device?", ""]
     out += problems_banner(problems)
     if run:
-        out += ["Run: " + ", ".join(f"{k} **{v}**" for k, v in run.items()) + ".", ""]
+        out += ["Run: " + ", ".join(f"{k} **{count(v) if isinstance(v, int) else v}**" for k, v in run.items()) + ".",
+                ""]
     out += ["## Recommendation (computed from this run's numbers)", "",
             f"Rule: among the models that fit the device, the cheapest (energy per inference, then model bytes, then "
             f"MACs) whose online MSE is within {config.margin:.0%} of the best.", ""]
