@@ -3,11 +3,11 @@ speed, and the report that answers "which model?". Everything it starts, it stop
 
 The broker: without ``--broker`` the demo starts its own on a free port, so nothing else on the machine shares it: a
 ``mosquitto`` process when the binary is installed, else an embedded amqtt broker in this process (MQTT 3.1.1, a demo
-default only; see :mod:`simulator.embedded_broker`). ``--broker URL`` uses a broker others may share: every client id
-and topic then carries this run's id, so two demos (or a demo and a real meter) never read each other's readings.
+default only; see :mod:`simulator.embedded_broker`). ``--broker URL`` uses a broker others may share; every client id
+and topic carries this run's id, so two demos (or a demo and a real meter) never read each other's readings.
 
 Every reading published must reach the agent, from our meters only; if not, the run fails loudly: an ERROR in the
-terminal, a warning on top of the report, and a non-zero exit.
+terminal, a red box on top of the report, and exit code 1.
 
 Run ``python -m simulator.demo --help`` (or ``make demo``).
 """
