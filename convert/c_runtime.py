@@ -39,6 +39,8 @@ _RECURRENT_WEIGHTS = (5, 6, 7, 8)
 _BIASES = (12, 13, 14, 15)
 _HIDDEN, _CELL = 18, 19
 _ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD rescales both inputs to 2^20 before summing
+#: Weight rows are padded with zeros to a multiple of this, so the M4 reads four int8 weights in one load.
+ROW_ALIGN = 4
 
 
 class UnsupportedModel(ValueError):
@@ -169,6 +171,14 @@ def _row_sums(w: np.ndarray) -> np.ndarray:
     return w.astype(np.int64).sum(axis=-1)
 
 
+def unit_major(w: np.ndarray) -> np.ndarray:
+    """Gate weights (4, state, n) as the C runtime reads them: per unit, per group of ``ROW_ALIGN`` inputs (zero
+    padded), the four gates' weights side by side, so one load brings 16 weights that share 4 inputs."""
+    gates, state, n = w.shape
+    padded = np.pad(w, [(0, 0), (0, 0), (0, -n % ROW_ALIGN)])
+    return padded.reshape(gates, state, -1, ROW_ALIGN).transpose(1, 2, 0, 3)
+
+
 def _lstm_layer(g: _Graph, op) -> LstmLayer:
     ins = [int(i) for i in op.inputs]
     if any(ins[i] >= 0 for i in (9, 10, 11, 16, 17, 20, 21, 22, 23)):
@@ -283,8 +293,9 @@ def _ints(values) -> str:
     return ",\n    ".join(", ".join(flat[i:i + _PER_LINE]) for i in range(0, len(flat), _PER_LINE))
 
 
-def _array(c_type: str, name: str, values) -> str:
-    return f"static const {c_type} {name}[] = {{\n    {_ints(values)}\n}};"
+def _array(c_type: str, name: str, values, aligned: bool = False) -> str:
+    align = " WC_ALIGN4" if aligned else ""
+    return f"static const {c_type} {name}[]{align} = {{\n    {_ints(values)}\n}};"
 
 
 def render(model: CModel) -> dict[str, str]:
@@ -301,12 +312,12 @@ def render(model: CModel) -> dict[str, str]:
     arrays, layer_inits = [], []
     for k, layer in enumerate(model.layers):
         p = f"{ident}_l{k}"
-        arrays += [_array("int8_t", f"{p}_wx", layer.input_weights),
-                   _array("int8_t", f"{p}_wh", layer.recurrent_weights),
-                   _array("int32_t", f"{p}_bx", layer.input_bias)]
+        arrays += [_array("int8_t", f"{p}_wx", unit_major(layer.input_weights), aligned=True),
+                   _array("int8_t", f"{p}_wh", unit_major(layer.recurrent_weights), aligned=True),
+                   _array("int32_t", f"{p}_bx", layer.input_bias.T)]
         recurrent_bias = "0"  # a zero hidden zero point folds to nothing: no array
         if layer.recurrent_bias.any():
-            arrays.append(_array("int32_t", f"{p}_bh", layer.recurrent_bias))
+            arrays.append(_array("int32_t", f"{p}_bh", layer.recurrent_bias.T))
             recurrent_bias = f"{p}_bh"
         layer_inits.append(
             f"    {{{layer.input_dim}, {layer.state_dim}, {p}_wx, {p}_wh, {p}_bx, {recurrent_bias},\n"

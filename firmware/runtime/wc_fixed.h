@@ -1,4 +1,5 @@
-/* The fixed-point primitives of TFLite's integer kernels (gemmlowp's rounding conventions), written for wattcast. */
+/* The fixed-point primitives of TFLite's integer kernels (gemmlowp's rounding conventions), written for wattcast in
+ * forms that need no 64-bit division. */
 #ifndef WATTCAST_WC_FIXED_H
 #define WATTCAST_WC_FIXED_H
 
@@ -6,20 +7,17 @@
 
 #include "wc_model.h"
 
-/* round(a * b / 2^31), ties away from zero, saturating the one overflow (INT32_MIN * INT32_MIN). */
+/* gemmlowp's SaturatingRoundingDoublingHighMul, round(a * b / 2^31) with ties away from zero, for b in
+ * [2^30, 2^31) (every multiplier here), where it never saturates. Its "add +-2^30, divide truncating" equals
+ * floor((a * b + 2^30) / 2^31) for both signs, which is one multiply, one add and a shift. */
 static inline int32_t wc_high_mul(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C99 division truncates toward zero, as gemmlowp's */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31); /* arithmetic shift (gcc, clang) */
 }
 
-/* x / 2^exponent rounded to nearest, ties away from zero. */
+/* gemmlowp's RoundingDivideByPOT, x / 2^exponent rounded to nearest with ties away from zero. */
 static inline int32_t wc_rounding_shift(int32_t x, int32_t exponent) {
-    const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
-    const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exponent) + (remainder > threshold ? 1 : 0); /* arithmetic shift (gcc, clang) */
+    if (exponent == 0) return x;
+    return (x + (1 << (exponent - 1)) - (x < 0 ? 1 : 0)) >> exponent;
 }
 
 /* x times a real multiplier: TFLite's MultiplyByQuantizedMultiplier (the double-rounding one, its default). */

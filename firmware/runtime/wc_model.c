@@ -1,13 +1,18 @@
 /* wattcast's int8 LSTM runtime; see wc_model.h for what it computes and why it matches TFLite Micro. */
 #include "wc_model.h"
 
+#include <string.h>
+
 #include "wc_activations.h"
 #include "wc_fixed.h"
 
-#define WC_GATES 4
-#define WC_GATE_CELL 2 /* the gate with the tanh activation; the others use the sigmoid */
+#if defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+#endif
 
-/* sum(w[i] * x[i]): the inner loop of every matmul. */
+#define WC_GATES 4
+
+/* sum(w[i] * x[i]) over int8 vectors: the dense head. */
 static int32_t dot(const int8_t *w, const int8_t *x, int32_t n) {
     int32_t acc = 0;
     for (int32_t i = 0; i < n; ++i) {
@@ -16,42 +21,96 @@ static int32_t dot(const int8_t *w, const int8_t *x, int32_t n) {
     return acc;
 }
 
-/* The four gate activations of one step from the input x and the previous hidden state h (int16, Q0.15). */
-static void gates(const wc_lstm_layer_t *layer, const int8_t *x, const int8_t *h,
-                  int16_t out[WC_GATES][WC_MAX_STATE]) {
-    const int32_t n_in = layer->input_dim, n_state = layer->state_dim;
-    for (int32_t g = 0; g < WC_GATES; ++g) {
-        const int8_t *wx = layer->input_weights + g * n_state * n_in;
-        const int8_t *wh = layer->recurrent_weights + g * n_state * n_state;
-        const int32_t *bx = layer->input_bias + g * n_state;
-        const int32_t *bh = layer->recurrent_bias ? layer->recurrent_bias + g * n_state : 0;
-        for (int32_t j = 0; j < n_state; ++j) {
-            /* Two FCs, each rescaled to int16 on its own, then a saturating add: as TFLite does. */
-            const int32_t from_x = wc_clamp(wc_rescale(bx[j] + dot(wx + j * n_in, x, n_in), layer->input_scale[g]),
-                                            INT16_MIN, INT16_MAX);
-            const int32_t from_h = wc_clamp(wc_rescale((bh ? bh[j] : 0) + dot(wh + j * n_state, h, n_state),
-                                                       layer->recurrent_scale[g]), INT16_MIN, INT16_MAX);
-            const int16_t pre = (int16_t)wc_clamp(from_x + from_h, INT16_MIN, INT16_MAX);
-            out[g][j] = g == WC_GATE_CELL ? wc_tanh_q15(pre, 3, 0) : wc_sigmoid_q15(pre);
-        }
+/* An int8 vector as int16, zero-padded to WC_PADDED(n) and, in every group of four, in the order 0, 2, 1, 3:
+ * the order in which the M4's SXTB16 unpacks four int8 weights, so one SMLAD does two multiply-adds. */
+static void widen(const int8_t *x, int32_t n, int16_t *out) {
+    for (int32_t i = 0; i < WC_PADDED(n); ++i) {
+        static const int8_t order[4] = {0, 2, 1, 3};
+        const int32_t k = (i & ~3) + order[i & 3];
+        out[i] = k < n ? x[k] : 0;
     }
 }
 
-/* One time step of one layer: new cell state (int16) and hidden state (int8) in place. */
-static void step(const wc_lstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c) {
-    int16_t g[WC_GATES][WC_MAX_STATE];
-    gates(layer, x, h, g);
-    const int32_t clip = layer->cell_clip;
-    for (int32_t j = 0; j < layer->state_dim; ++j) {
-        const int32_t kept = wc_clamp(wc_rescale((int32_t)g[1][j] * c[j], layer->forget_cell), INT16_MIN, INT16_MAX);
-        const int32_t added = wc_clamp(wc_rescale((int32_t)g[0][j] * g[2][j], layer->input_cell), INT16_MIN,
-                                       INT16_MAX);
+#if defined(__ARM_FEATURE_SIMD32)
+/* Bytes 1 and 3 of a word as two int16 (SXTB16 with its free rotation; gcc splits __sxtb16 of a rotate in two). */
+static inline uint32_t odd_bytes(uint32_t w) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+}
+#endif
+
+/* acc[g] = bias[g] + sum(w[g][i] * x[i]) for the four gates of one unit over a widen()ed input, 16 weights (4 inputs
+ * x 4 gates) per group; `bias` may be 0 (none). */
+static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_t *bias, int32_t acc[WC_GATES]) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    if (bias) {
+        a0 = bias[0];
+        a1 = bias[1];
+        a2 = bias[2];
+        a3 = bias[3];
+    }
+    for (const int8_t *end = w + 16 * groups; w < end; w += 16, x += 4) {
+#if defined(__ARM_FEATURE_SIMD32)
+        uint32_t x02, x13, w0, w1, w2, w3;
+        memcpy(&x02, x, 4);
+        memcpy(&x13, x + 2, 4);
+        memcpy(&w0, w, 4);
+        memcpy(&w1, w + 4, 4);
+        memcpy(&w2, w + 8, 4);
+        memcpy(&w3, w + 12, 4);
+        a0 = __smlad(__sxtb16(w0), x02, __smlad(odd_bytes(w0), x13, a0));
+        a1 = __smlad(__sxtb16(w1), x02, __smlad(odd_bytes(w1), x13, a1));
+        a2 = __smlad(__sxtb16(w2), x02, __smlad(odd_bytes(w2), x13, a2));
+        a3 = __smlad(__sxtb16(w3), x02, __smlad(odd_bytes(w3), x13, a3));
+#else
+        a0 += w[0] * x[0] + w[2] * x[1] + w[1] * x[2] + w[3] * x[3];
+        a1 += w[4] * x[0] + w[6] * x[1] + w[5] * x[2] + w[7] * x[3];
+        a2 += w[8] * x[0] + w[10] * x[1] + w[9] * x[2] + w[11] * x[3];
+        a3 += w[12] * x[0] + w[14] * x[1] + w[13] * x[2] + w[15] * x[3];
+#endif
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One gate's pre-activation: the input and recurrent FCs rescaled to int16 Q3.12 each, then a saturating add. */
+static inline int16_t pre_activation(int32_t from_x, wc_scale_t sx, int32_t from_h, wc_scale_t sh) {
+    const int32_t sum = wc_clamp(wc_rescale(from_x, sx), INT16_MIN, INT16_MAX) +
+                        wc_clamp(wc_rescale(from_h, sh), INT16_MIN, INT16_MAX);
+    return (int16_t)wc_clamp(sum, INT16_MIN, INT16_MAX);
+}
+
+/* One time step of one layer, unit by unit: the four gates, then the unit's new cell (int16) and hidden (int8)
+ * state in place. Writing h[j] early is safe: the recurrent FCs read the widened copy of the previous h. */
+static void step(const wc_lstm_layer_t *layer, const int8_t *x_raw, int8_t *h_raw, int16_t *c) {
+    const int32_t n_state = layer->state_dim;
+    const int32_t x_groups = WC_PADDED(layer->input_dim) / 4, h_groups = WC_PADDED(n_state) / 4;
+    const wc_scale_t *sx = layer->input_scale, *sh = layer->recurrent_scale;
+    int16_t x[WC_MAX_STATE], h[WC_MAX_STATE];
+    widen(x_raw, layer->input_dim, x);
+    widen(h_raw, n_state, h);
+    const int8_t *wx = layer->input_weights, *wh = layer->recurrent_weights;
+    const int32_t *bx = layer->input_bias, *bh = layer->recurrent_bias;
+    for (int32_t j = 0; j < n_state; ++j, wx += 16 * x_groups, wh += 16 * h_groups, bx += WC_GATES) {
+        int32_t ax[WC_GATES], ah[WC_GATES];
+        dot4(wx, x, x_groups, bx, ax);
+        dot4(wh, h, h_groups, bh ? bh + j * WC_GATES : 0, ah);
+        const int32_t input_gate = wc_sigmoid_q15(pre_activation(ax[0], sx[0], ah[0], sh[0]));
+        const int32_t forget_gate = wc_sigmoid_q15(pre_activation(ax[1], sx[1], ah[1], sh[1]));
+        const int32_t cell_gate = wc_tanh_q15(pre_activation(ax[2], sx[2], ah[2], sh[2]), 3, 0);
+        const int32_t output_gate = wc_sigmoid_q15(pre_activation(ax[3], sx[3], ah[3], sh[3]));
+
+        const int32_t kept = wc_clamp(wc_rescale(forget_gate * c[j], layer->forget_cell), INT16_MIN, INT16_MAX);
+        const int32_t added = wc_clamp(wc_rescale(input_gate * cell_gate, layer->input_cell), INT16_MIN, INT16_MAX);
         int32_t cell = wc_clamp(kept + added, INT16_MIN, INT16_MAX);
-        if (clip > 0) cell = wc_clamp(cell, -clip, clip);
+        if (layer->cell_clip > 0) cell = wc_clamp(cell, -layer->cell_clip, layer->cell_clip);
         c[j] = (int16_t)cell;
-        const int16_t squashed = wc_tanh_q15((int16_t)cell, layer->tanh_multiplier, layer->tanh_shift);
-        const int32_t hidden = wc_rescale((int32_t)squashed * g[3][j], layer->hidden) + layer->hidden_zero_point;
-        h[j] = (int8_t)wc_clamp(hidden, INT8_MIN, INT8_MAX);
+        const int32_t squashed = wc_tanh_q15((int16_t)cell, layer->tanh_multiplier, layer->tanh_shift);
+        const int32_t hidden = wc_rescale(squashed * output_gate, layer->hidden) + layer->hidden_zero_point;
+        h_raw[j] = (int8_t)wc_clamp(hidden, INT8_MIN, INT8_MAX);
     }
 }
 
@@ -67,7 +126,9 @@ int wc_predict(const wc_model_t *model, const int8_t *window, int8_t *output) {
     if (model->n_layers > WC_MAX_LAYERS) return WC_ERR_TOO_LARGE;
     for (int32_t k = 0; k < model->n_layers; ++k) {
         const wc_lstm_layer_t *layer = &model->layers[k];
-        if (layer->state_dim > WC_MAX_STATE) return WC_ERR_TOO_LARGE;
+        if (WC_PADDED(layer->state_dim) > WC_MAX_STATE || WC_PADDED(layer->input_dim) > WC_MAX_STATE) {
+            return WC_ERR_TOO_LARGE;
+        }
         for (int32_t j = 0; j < layer->state_dim; ++j) { /* the reset state: zero point and zero cell */
             hidden[k][j] = (int8_t)layer->hidden_zero_point;
             cell[k][j] = 0;

@@ -10,12 +10,20 @@
 
 #include <stdint.h>
 
-/* Largest state width and stack depth the stack-allocated working state holds (raise them for bigger models). */
+/* Largest input/state width and stack depth the stack-allocated working state holds (raise them for bigger models;
+ * multiples of 4). */
 #ifndef WC_MAX_STATE
 #define WC_MAX_STATE 32
 #endif
 #ifndef WC_MAX_LAYERS
 #define WC_MAX_LAYERS 2
+#endif
+
+/* Weight arrays are word-aligned so the M4 loads four weights at once. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WC_ALIGN4 __attribute__((aligned(4)))
+#else
+#define WC_ALIGN4
 #endif
 
 #define WC_OK 0
@@ -27,14 +35,17 @@ typedef struct {
     int32_t shift;
 } wc_scale_t;
 
-/* One fused LSTM layer. Gates are packed in the order input, forget, cell, output. */
+/* One fused LSTM layer. Gates in the order input, forget, cell, output. Weights are grouped per unit (state element)
+ * and per 4 inputs (zero-padded to WC_PADDED(dim)): [unit][input / 4][gate][4], so 16 bytes hold the four gates'
+ * weights for the same 4 inputs. */
+#define WC_PADDED(n) (((n) + 3) & ~3)
 typedef struct {
     uint16_t input_dim;
     uint16_t state_dim;
-    const int8_t *input_weights;     /* [4][state_dim][input_dim] */
-    const int8_t *recurrent_weights; /* [4][state_dim][state_dim] */
-    const int32_t *input_bias;       /* [4][state_dim], the input zero point folded in */
-    const int32_t *recurrent_bias;   /* [4][state_dim], the hidden zero point folded in; 0: all zero */
+    const int8_t *input_weights;     /* [state_dim][WC_PADDED(input_dim) / 4][4][4] */
+    const int8_t *recurrent_weights; /* [state_dim][WC_PADDED(state_dim) / 4][4][4] */
+    const int32_t *input_bias;       /* [state_dim][4], the input zero point folded in */
+    const int32_t *recurrent_bias;   /* [state_dim][4], the hidden zero point folded in; 0: all zero */
     wc_scale_t input_scale[4];       /* input FC accumulator -> gate pre-activation (Q3.12) */
     wc_scale_t recurrent_scale[4];   /* recurrent FC accumulator -> gate pre-activation (Q3.12) */
     wc_scale_t forget_cell;          /* forget gate x cell -> cell */
