@@ -89,7 +89,7 @@ def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
     if model not in INPUT_DTYPES:
         raise ValueError(f"unknown firmware model {model!r}; known: {', '.join(INPUT_DTYPES)}")
     tools = _tools()
-    out = Path(out or FIRMWARE_DIR / "build" / model).resolve()
+    out = Path(out or FIRMWARE_DIR / "build" / f"{model}{opt}").resolve()  # a directory per flag: make sees no flags
     cmd = [tools["make"], "-s", "-C", str(FIRMWARE_DIR), f"MODEL={model}", f"OUT={out}", f"OPT={opt}",
            f"ASSETS={ASSETS_DIR}", f"CC={tools['gcc']}"]
     result = subprocess.run(cmd, capture_output=True, text=True)
