@@ -10,7 +10,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from firmware.heldout import held_out_windows, reference_outputs
+from device.manifest import load_manifest
+from firmware.heldout import ASSETS, held_out_windows, reference_outputs
 from firmware.run import check_windows, main, run_model
 from tests.conftest import BUNDLED_DATA
 
@@ -69,3 +70,13 @@ def test_the_command_prints_one_json_object(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["outputs"] == reference_outputs("lstm_int8", windows).tolist()
     assert len(printed["instructions"]) == 2 and printed["flash_bytes"] > 0 and printed["ram_bytes"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_the_manifest_records_what_the_firmware_measures(model):
+    """`python -m firmware.measure --write-manifest` wrote these; a runtime change without re-measuring fails here."""
+    result, _ = measure(model)
+    recorded = load_manifest(ASSETS).models[model].m4
+    assert (recorded["flash_bytes"], recorded["ram_bytes"]) == (result["flash_bytes"], result["ram_bytes"])
+    assert abs(np.median(result["instructions"]) - recorded["instructions"]) <= 0.005 * recorded["instructions"]
