@@ -16,7 +16,7 @@ import numpy as np
 from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_windows
 from device.manifest import ModelEntry, load_manifest, verify_file
 from device.models import load_models
-from device.runtime import quantize
+from device.runtime import dequantize, quantize
 from train.data import load_measurements
 from train.splits import TRAIN_FRACTION, held_out_start
 
@@ -74,3 +74,11 @@ def reference_outputs(model: str, windows: Windows, assets: Path = ASSETS) -> np
     manifest = load_manifest(assets)
     model_bytes = verify_file(assets, manifest, windows.entry.file).read_bytes()
     return run_isolated("TFLM reference", tflm_outputs, model_bytes, TFLM_ARENA, windows.x_q).astype(np.int64)
+
+
+def scaled_predictions(model: str, raw: np.ndarray, windows: Windows, assets: Path = ASSETS) -> np.ndarray:
+    """Raw outputs as scaled predictions: the output tensor's dequantisation, or the Q15 accumulator / 2^shift."""
+    if model == "linreg_q15":
+        (loaded,) = load_models(assets, (model,))
+        return np.asarray(raw, np.float64) / 2.0 ** loaded.predictor.shift
+    return dequantize(raw, windows.entry.output)
