@@ -69,7 +69,8 @@ def render_table(table: list[int]) -> str:
     rows = ",\n    ".join(", ".join(str(v) for v in table[i:i + 16]) for i in range(0, len(table), 16))
     return (
         "/* 65536 x sigmoid(i / 24), i = 0..255: the table TFLite's int16 sigmoid and tanh interpolate.\n"
-        " * Measured from tflite-micro's interpreter by `python -m convert.c_runtime` (convert/c_runtime_table.py). */\n"
+        " * Measured from tflite-micro's interpreter by `python -m convert.c_runtime`\n"
+        " * (convert/c_runtime_table.py). */\n"
         '#include "wc_activations.h"\n\n'
         f"const uint16_t wc_sigmoid_table[{TABLE_SIZE}] = {{\n    {rows}\n}};\n"
     )

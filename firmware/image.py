@@ -81,7 +81,8 @@ class Image:
     opt: str
 
     def footprint(self) -> Footprint:
-        return Footprint.from_map(self.elf.with_name("firmware.map").read_text(), {str(p) for p in self.runtime_objects})
+        map_text = self.elf.with_name("firmware.map").read_text()
+        return Footprint.from_map(map_text, {str(p) for p in self.runtime_objects})
 
 
 def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
