@@ -32,14 +32,15 @@ held-out windows by `tests/test_firmware_*.py` and `python -m bench.firmware`). 
 - **Reset the state before every window.** The fused `UNIDIRECTIONAL_SEQUENCE_LSTM` keeps its hidden and cell state
   in variable tensors between invocations: call `interpreter.Reset()` (TFLM) or `reset_all_variables()` (LiteRT)
   before each window, or the next forecast starts from the previous window's state. (`wc_predict` always starts
-  from zero state.)
+  from reset state.)
 - **The arena in `manifest.json` was measured on x86**, with tflite-micro's Python build (PyPI), by bisection in
   16-byte steps. On a Cortex-M4 build (TFLM 90b983c2b with CMSIS-NN 4ab83cc, arm-none-eabi-gcc 12.2.1, QEMU
   mps2-an386; measured by the issue's author, not by this repository) the smallest arenas that worked were
-  4,096 B (mcu_lstm_int8) and 5,344 B (lstm_int8), against the manifest's 4,592 / 6,320; `arena_used_bytes()`
-  reported only 3,780 / 3,812. A too-small arena HardFaults on the M4 instead of returning an error, so do not
-  trust `arena_used_bytes()`: give at least the manifest's `arena_bytes` plus a margin (we suggest 25%) and run a
-  window on the target before shipping.
+  4,096 B (mcu_lstm_int8) and 5,344 B (lstm_int8), against the manifest's 4,592 / 6,320 for the files shipped then:
+  the x86 figure covered that M4 build with 496 / 976 B to spare, but another build (compiler, TFLM version,
+  kernels) allocates differently. `arena_used_bytes()` reported only 3,780 / 3,812 (it under-reports), and a
+  too-small arena HardFaults on the M4 instead of returning an error. So size the arena from the manifest's
+  `arena_bytes` plus a margin (we suggest 25%), never from `arena_used_bytes()`, and run a window on the target.
 - TFLM + CMSIS-NN's whole image was 114,928 B of flash and 1.7 KB of stack there; the C runtime above is a few KB.
 """
 
