@@ -7,6 +7,10 @@
 
 #include "wc_model.h"
 
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 /* gemmlowp's SaturatingRoundingDoublingHighMul, round(a * b / 2^31) with ties away from zero, for b in
  * [2^30, 2^31) (every multiplier here), where it never saturates. Its "add +-2^30, divide truncating" equals
  * floor((a * b + 2^30) / 2^31) for both signs, which is one multiply, one add and a shift. */
@@ -29,6 +33,23 @@ static inline int32_t wc_rescale(int32_t x, wc_scale_t s) {
 
 static inline int32_t wc_clamp(int32_t x, int32_t lo, int32_t hi) {
     return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* x saturated to int16 / int8 (one SSAT instruction on the M4). */
+static inline int32_t wc_sat16(int32_t x) {
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(x, 16);
+#else
+    return wc_clamp(x, INT16_MIN, INT16_MAX);
+#endif
+}
+
+static inline int32_t wc_sat8(int32_t x) {
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(x, 8);
+#else
+    return wc_clamp(x, INT8_MIN, INT8_MAX);
+#endif
 }
 
 #endif /* WATTCAST_WC_FIXED_H */

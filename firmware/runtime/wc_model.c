@@ -1,14 +1,9 @@
 /* wattcast's int8 LSTM runtime; see wc_model.h for what it computes and why it matches TFLite Micro. */
 #include "wc_model.h"
 
-#include <string.h>
-
 #include "wc_activations.h"
 #include "wc_fixed.h"
 
-#if defined(__ARM_FEATURE_SIMD32)
-#include <arm_acle.h>
-#endif
 
 #define WC_GATES 4
 
@@ -31,15 +26,6 @@ static void widen(const int8_t *x, int32_t n, int16_t *out) {
     }
 }
 
-#if defined(__ARM_FEATURE_SIMD32)
-/* Bytes 1 and 3 of a word as two int16 (SXTB16 with its free rotation; gcc splits __sxtb16 of a rotate in two). */
-static inline uint32_t odd_bytes(uint32_t w) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
-    return r;
-}
-#endif
-
 /* acc[g] = bias[g] + sum(w[g][i] * x[i]) for the four gates of one unit over a widen()ed input, 16 weights (4 inputs
  * x 4 gates) per group; `bias` may be 0 (none). */
 static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_t *bias, int32_t acc[WC_GATES]) {
@@ -50,26 +36,48 @@ static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_
         a2 = bias[2];
         a3 = bias[3];
     }
-    for (const int8_t *end = w + 16 * groups; w < end; w += 16, x += 4) {
 #if defined(__ARM_FEATURE_SIMD32)
-        uint32_t x02, x13, w0, w1, w2, w3;
-        memcpy(&x02, x, 4);
-        memcpy(&x13, x + 2, 4);
-        memcpy(&w0, w, 4);
-        memcpy(&w1, w + 4, 4);
-        memcpy(&w2, w + 8, 4);
-        memcpy(&w3, w + 12, 4);
-        a0 = __smlad(__sxtb16(w0), x02, __smlad(odd_bytes(w0), x13, a0));
-        a1 = __smlad(__sxtb16(w1), x02, __smlad(odd_bytes(w1), x13, a1));
-        a2 = __smlad(__sxtb16(w2), x02, __smlad(odd_bytes(w2), x13, a2));
-        a3 = __smlad(__sxtb16(w3), x02, __smlad(odd_bytes(w3), x13, a3));
+    /* Per group: 2 inputs pairs and 4 weight words by LDRD with post-increment, SXTB16 unpacks weights 0,2 and
+     * (rotated) 1,3, SMLAD does two multiply-adds: 21 instructions for 16 MACs. Needs word-aligned w and x. */
+    if (groups > 0) {
+        const int8_t *end = w + 16 * groups;
+        uint32_t x02, x13, wa, wb, t;
+        __asm__ volatile(
+            "1:\n"
+            "ldrd %[x02], %[x13], [%[x]], #8\n"
+            "ldrd %[wa], %[wb], [%[w]], #8\n"
+            "sxtb16 %[t], %[wa]\n"
+            "sxtb16 %[wa], %[wa], ror #8\n"
+            "smlad %[a0], %[t], %[x02], %[a0]\n"
+            "smlad %[a0], %[wa], %[x13], %[a0]\n"
+            "sxtb16 %[t], %[wb]\n"
+            "sxtb16 %[wb], %[wb], ror #8\n"
+            "smlad %[a1], %[t], %[x02], %[a1]\n"
+            "smlad %[a1], %[wb], %[x13], %[a1]\n"
+            "ldrd %[wa], %[wb], [%[w]], #8\n"
+            "sxtb16 %[t], %[wa]\n"
+            "sxtb16 %[wa], %[wa], ror #8\n"
+            "smlad %[a2], %[t], %[x02], %[a2]\n"
+            "smlad %[a2], %[wa], %[x13], %[a2]\n"
+            "sxtb16 %[t], %[wb]\n"
+            "sxtb16 %[wb], %[wb], ror #8\n"
+            "smlad %[a3], %[t], %[x02], %[a3]\n"
+            "smlad %[a3], %[wb], %[x13], %[a3]\n"
+            "cmp %[w], %[end]\n"
+            "bne 1b\n"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [x] "+r"(x),
+              [x02] "=&r"(x02), [x13] "=&r"(x13), [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
+            : [end] "r"(end)
+            : "cc", "memory");
+    }
 #else
+    for (const int8_t *end = w + 16 * groups; w < end; w += 16, x += 4) {
         a0 += w[0] * x[0] + w[2] * x[1] + w[1] * x[2] + w[3] * x[3];
         a1 += w[4] * x[0] + w[6] * x[1] + w[5] * x[2] + w[7] * x[3];
         a2 += w[8] * x[0] + w[10] * x[1] + w[9] * x[2] + w[11] * x[3];
         a3 += w[12] * x[0] + w[14] * x[1] + w[13] * x[2] + w[15] * x[3];
-#endif
     }
+#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
@@ -78,9 +86,7 @@ static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_
 
 /* One gate's pre-activation: the input and recurrent FCs rescaled to int16 Q3.12 each, then a saturating add. */
 static inline int16_t pre_activation(int32_t from_x, wc_scale_t sx, int32_t from_h, wc_scale_t sh) {
-    const int32_t sum = wc_clamp(wc_rescale(from_x, sx), INT16_MIN, INT16_MAX) +
-                        wc_clamp(wc_rescale(from_h, sh), INT16_MIN, INT16_MAX);
-    return (int16_t)wc_clamp(sum, INT16_MIN, INT16_MAX);
+    return (int16_t)wc_sat16(wc_sat16(wc_rescale(from_x, sx)) + wc_sat16(wc_rescale(from_h, sh)));
 }
 
 /* One time step of one layer, unit by unit: the four gates, then the unit's new cell (int16) and hidden (int8)
@@ -89,7 +95,7 @@ static void step(const wc_lstm_layer_t *layer, const int8_t *x_raw, int8_t *h_ra
     const int32_t n_state = layer->state_dim;
     const int32_t x_groups = WC_PADDED(layer->input_dim) / 4, h_groups = WC_PADDED(n_state) / 4;
     const wc_scale_t *sx = layer->input_scale, *sh = layer->recurrent_scale;
-    int16_t x[WC_MAX_STATE], h[WC_MAX_STATE];
+    int16_t x[WC_MAX_STATE] WC_ALIGN4, h[WC_MAX_STATE] WC_ALIGN4; /* read by LDRD: word-aligned */
     widen(x_raw, layer->input_dim, x);
     widen(h_raw, n_state, h);
     const int8_t *wx = layer->input_weights, *wh = layer->recurrent_weights;
@@ -103,21 +109,21 @@ static void step(const wc_lstm_layer_t *layer, const int8_t *x_raw, int8_t *h_ra
         const int32_t cell_gate = wc_tanh_q15(pre_activation(ax[2], sx[2], ah[2], sh[2]), 3, 0);
         const int32_t output_gate = wc_sigmoid_q15(pre_activation(ax[3], sx[3], ah[3], sh[3]));
 
-        const int32_t kept = wc_clamp(wc_rescale(forget_gate * c[j], layer->forget_cell), INT16_MIN, INT16_MAX);
-        const int32_t added = wc_clamp(wc_rescale(input_gate * cell_gate, layer->input_cell), INT16_MIN, INT16_MAX);
-        int32_t cell = wc_clamp(kept + added, INT16_MIN, INT16_MAX);
+        const int32_t kept = wc_sat16(wc_rescale(forget_gate * c[j], layer->forget_cell));
+        const int32_t added = wc_sat16(wc_rescale(input_gate * cell_gate, layer->input_cell));
+        int32_t cell = wc_sat16(kept + added);
         if (layer->cell_clip > 0) cell = wc_clamp(cell, -layer->cell_clip, layer->cell_clip);
         c[j] = (int16_t)cell;
         const int32_t squashed = wc_tanh_q15((int16_t)cell, layer->tanh_multiplier, layer->tanh_shift);
         const int32_t hidden = wc_rescale(squashed * output_gate, layer->hidden) + layer->hidden_zero_point;
-        h_raw[j] = (int8_t)wc_clamp(hidden, INT8_MIN, INT8_MAX);
+        h_raw[j] = (int8_t)wc_sat8(hidden);
     }
 }
 
 static int8_t residual_add(const wc_residual_t *r, int8_t dense, int8_t input) {
     const int32_t a = wc_rescale((int32_t)((uint32_t)(dense + r->dense_offset) << 20), r->dense_scale);
     const int32_t b = wc_rescale((int32_t)((uint32_t)(input + r->input_offset) << 20), r->input_scale);
-    return (int8_t)wc_clamp(wc_rescale(a + b, r->output_scale) + r->output_offset, INT8_MIN, INT8_MAX);
+    return (int8_t)wc_sat8(wc_rescale(a + b, r->output_scale) + r->output_offset);
 }
 
 int wc_predict(const wc_model_t *model, const int8_t *window, int8_t *output) {
@@ -144,7 +150,7 @@ int wc_predict(const wc_model_t *model, const int8_t *window, int8_t *output) {
     }
     const wc_lstm_layer_t *last = &model->layers[model->n_layers - 1];
     const int32_t acc = model->head_bias + dot(model->head_weights, hidden[model->n_layers - 1], last->state_dim);
-    int8_t out = (int8_t)wc_clamp(wc_rescale(acc, model->head_scale) + model->head_output_offset, INT8_MIN, INT8_MAX);
+    int8_t out = (int8_t)wc_sat8(wc_rescale(acc, model->head_scale) + model->head_output_offset);
     if (model->residual.enabled) out = residual_add(&model->residual, out, window[model->residual.input_index]);
     *output = out;
     return WC_OK;
