@@ -4,7 +4,6 @@
 #include "wc_activations.h"
 #include "wc_fixed.h"
 
-
 #define WC_GATES 4
 
 /* sum(w[i] * x[i]) over int8 vectors: the dense head. */
@@ -129,11 +128,11 @@ static int8_t residual_add(const wc_residual_t *r, int8_t dense, int8_t input) {
 int wc_predict(const wc_model_t *model, const int8_t *window, int8_t *output) {
     int8_t hidden[WC_MAX_LAYERS][WC_MAX_STATE];
     int16_t cell[WC_MAX_LAYERS][WC_MAX_STATE];
-    if (model->n_layers > WC_MAX_LAYERS) return WC_ERR_TOO_LARGE;
+    if (model->n_layers == 0 || model->n_layers > WC_MAX_LAYERS) return WC_ERR_UNSUPPORTED;
     for (int32_t k = 0; k < model->n_layers; ++k) {
         const wc_lstm_layer_t *layer = &model->layers[k];
         if (WC_PADDED(layer->state_dim) > WC_MAX_STATE || WC_PADDED(layer->input_dim) > WC_MAX_STATE) {
-            return WC_ERR_TOO_LARGE;
+            return WC_ERR_UNSUPPORTED;
         }
         for (int32_t j = 0; j < layer->state_dim; ++j) { /* the reset state: zero point and zero cell */
             hidden[k][j] = (int8_t)layer->hidden_zero_point;

@@ -27,7 +27,7 @@
 #endif
 
 #define WC_OK 0
-#define WC_ERR_TOO_LARGE 1 /* the model is wider or deeper than WC_MAX_STATE / WC_MAX_LAYERS */
+#define WC_ERR_UNSUPPORTED 1 /* no layer, or wider or deeper than WC_MAX_STATE / WC_MAX_LAYERS */
 
 /* A real multiplier as TFLite stores it: multiplier / 2^31 * 2^shift, multiplier in [2^30, 2^31). */
 typedef struct {
@@ -78,7 +78,7 @@ typedef struct {
 } wc_model_t;
 
 /* One forecast from an int8 window laid out [seq_len][n_features] (quantized with the model's input scale and zero
- * point); writes the int8 output (the model's output scale and zero point). Returns WC_OK or WC_ERR_TOO_LARGE. */
+ * point); writes the int8 output (the model's output scale and zero point). Returns WC_OK or WC_ERR_UNSUPPORTED. */
 int wc_predict(const wc_model_t *model, const int8_t *window, int8_t *output);
 
 #endif /* WATTCAST_WC_MODEL_H */
