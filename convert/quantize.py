@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from convert import readme
+from convert.c_runtime import write_c_runtime_assets
 from convert.config import NETWORKS, TRAIN_CHOICES, QuantizeConfig
 from convert.linreg_assets import write_linreg
 from convert.mcu import ship_mcu_model
@@ -118,6 +119,7 @@ def quantize(config: QuantizeConfig) -> Manifest:
         shipped.entries += mcu.entries
         shipped.files += mcu.files
         shipped.attempts += mcu.attempts
+    shipped.files += write_c_runtime_assets(out)
 
     replaced = {a["model"] for a in shipped.attempts}
     earlier = [a for a in kept.extra.get("conversions", []) if a["model"] not in replaced]

@@ -3,6 +3,7 @@ it never disagrees with what was written."""
 
 from __future__ import annotations
 
+from convert.c_runtime_readme import render_section as c_runtime_section
 from convert.config import AGREEMENT_STEPS
 from device.manifest import Manifest, ModelEntry
 
@@ -83,6 +84,7 @@ The linear regression needs no runtime: add `linreg.c` / `linreg.h`. `linreg_for
 from a ring buffer of raw readings (scaling inside, float), `linreg_forecast_kw_q15` the same in Q15 fixed point
 with a 32-bit accumulator (`linreg_predict_q15` is bit-exact with the Python `LinearRegressionQ15`).
 
+{c_runtime}
 ## On a Raspberry Pi (the device agent)
 
 Copy this folder to the Pi and point the agent at it: `python device/agent.py --assets firmware_assets --models
@@ -137,4 +139,4 @@ def render(manifest: Manifest) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     return _TEXT.format(data=source.get("data", "?"), run_dir=source.get("run_dir", "?"),
                         seed=source.get("seed", "?"), table=size_table(manifest), mcu=mcu_section(manifest),
-                        conversions=_conversions(manifest), versions=versions)
+                        conversions=_conversions(manifest), versions=versions, c_runtime=c_runtime_section(manifest))

@@ -60,11 +60,14 @@ class ModelEntry:
     arena_bytes: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    m4: dict[str, Any] | None = None  # measured on the emulated Cortex-M4F by firmware.measure, when it was run
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["window"] = self.window.to_dict()
         d["scaling"] = self.scaling.to_dict() if self.scaling else None
+        if self.m4 is None:
+            del d["m4"]
         return d
 
     @classmethod
@@ -82,6 +85,7 @@ class ModelEntry:
             arena_bytes=d.get("arena_bytes"),
             metrics=dict(d.get("metrics", {})),
             notes=d.get("notes", ""),
+            m4=d.get("m4"),
         )
 
 

@@ -1,0 +1,84 @@
+"""Held-out windows for the firmware checks, cut and scaled by the device contract with each model's shipped
+scaling, and the reference outputs the firmware must reproduce (tflite-micro's interpreter, state reset per window,
+for the LSTMs; the device's Q15 predictor for linreg_q15).
+
+Held out means after both trainings' data: the notebook protocol's test start (:func:`train.splits.held_out_start`,
+the seed LSTM and linreg) and the search's 80% training cut (the MCU LSTM), whichever comes later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_windows
+from device.manifest import ModelEntry, load_manifest, verify_file
+from device.models import load_models
+from device.runtime import dequantize, quantize
+from train.data import load_measurements
+from train.splits import TRAIN_FRACTION, held_out_start
+
+ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
+LSTM_MODELS = ("mcu_lstm_int8", "lstm_int8")
+#: Arena for the reference runs: roomy (the size never changes TFLM's outputs, a tight one can crash it).
+TFLM_ARENA = 64 * 1024
+#: Which manifest entry describes each firmware model's window (linreg_q15 is its own entry).
+MODELS = (*LSTM_MODELS, "linreg_q15")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """``count`` held-out windows of one model: scaled floats, their quantised form for the firmware, targets."""
+
+    entry: ModelEntry
+    x: np.ndarray  # (n, seq_len, features) scaled
+    x_q: np.ndarray  # int8 (the LSTMs' input quantisation) or int16 Q15 (linreg_q15)
+    y: np.ndarray  # (n,) scaled targets
+
+
+def held_out_start_row(n_rows: int) -> int:
+    return max(held_out_start(n_rows), int(n_rows * TRAIN_FRACTION))
+
+
+def held_out_windows(model: str, data: Path, count: int, assets: Path = ASSETS) -> Windows:
+    """``count`` windows evenly spaced over the held-out rows of ``data`` (fewer if there are not that many)."""
+    entry = load_manifest(assets).models[model]
+    measurements = load_measurements(data)
+    rows = measurements.rows(slice(held_out_start_row(len(measurements.minutes)), None))
+    filled = forward_fill(np.stack([rows.values[k] for k in MEASUREMENTS], axis=1))
+    columns = {k: filled[:, i] for i, k in enumerate(MEASUREMENTS)}
+    x, y = make_windows(entry.scaling.transform(feature_matrix(columns, rows.minutes, entry.window.features)),
+                        entry.scaling.transform_target(columns["gap"]), entry.window)
+    pick = np.unique(np.linspace(0, len(x) - 1, min(count, len(x))).round().astype(int))
+    x, y = x[pick], y[pick]
+    if model == "linreg_q15":
+        from device.predictors import LinearRegressionQ15
+
+        x_q = LinearRegressionQ15.quantize_input(x)
+    else:
+        x_q = quantize(x, entry.input)
+    return Windows(entry, x, x_q, y)
+
+
+def reference_outputs(model: str, windows: Windows, assets: Path = ASSETS) -> np.ndarray:
+    """What the firmware must output for each window: tflite-micro's raw int8 (state reset per window, run in a
+    child process as convert/tflm.py does), or the device's Q15 accumulator."""
+    if model == "linreg_q15":
+        (loaded,) = load_models(assets, (model,))
+        return loaded.predictor.predict_q(windows.x).astype(np.int64)
+    from convert.isolated import run_isolated
+    from convert.tflm import tflm_outputs
+
+    manifest = load_manifest(assets)
+    model_bytes = verify_file(assets, manifest, windows.entry.file).read_bytes()
+    return run_isolated("TFLM reference", tflm_outputs, model_bytes, TFLM_ARENA, windows.x_q).astype(np.int64)
+
+
+def scaled_predictions(model: str, raw: np.ndarray, windows: Windows, assets: Path = ASSETS) -> np.ndarray:
+    """Raw outputs as scaled predictions: the output tensor's dequantisation, or the Q15 accumulator / 2^shift."""
+    if model == "linreg_q15":
+        (loaded,) = load_models(assets, (model,))
+        return np.asarray(raw, np.float64) / 2.0 ** loaded.predictor.shift
+    return dequantize(raw, windows.entry.output)

@@ -1,0 +1,89 @@
+"""``python -m firmware.run --model mcu_lstm_int8 --inputs windows.npy``: builds the Cortex-M4F image for the model,
+runs every window through it in qemu-system-arm (mps2-an386) and prints one JSON object:
+
+- ``outputs``: the model's raw output per window (int8 for the LSTMs, the int32 Q15 accumulator for linreg_q15);
+- ``instructions``: instructions per inference, per window (SysTick under ``-icount shift=0``);
+- ``flash_bytes`` / ``ram_bytes``: the runtime without the test harness: text + data of the runtime's objects
+  (arm-none-eabi-size), and their data + bss plus the deepest stack one inference used (measured by painting).
+
+``windows.npy`` holds already-quantised windows ``(n, seq_len, features)``: int8 for the LSTMs (the model's input
+scale and zero point), int16 Q15 for linreg_q15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from firmware import image as images
+from firmware.qemu import MACHINE, run
+
+log = logging.getLogger(__name__)
+
+
+def expected_shape(model: str) -> tuple[int, int]:
+    """(seq_len, features) the model's window has, from the generated header (or linreg.h)."""
+    header = images.ASSETS_DIR / ("linreg.h" if model == "linreg_q15" else f"{model}_wc.h")
+    defines = dict(line.split()[1:3] for line in header.read_text().splitlines()
+                   if line.startswith("#define") and len(line.split()) == 3)
+    if model == "linreg_q15":
+        return int(defines["LINREG_SEQ_LEN"]), int(defines["LINREG_N_FEATURES"])
+    prefix = f"WC_{model.upper()}"
+    return int(defines[f"{prefix}_SEQ_LEN"]), int(defines[f"{prefix}_N_FEATURES"])
+
+
+def check_windows(model: str, windows: np.ndarray) -> np.ndarray:
+    """The windows as the firmware reads them, or a ValueError saying what is wrong with them."""
+    dtype = images.INPUT_DTYPES[model]
+    shape = expected_shape(model)
+    if windows.ndim != 3 or windows.shape[1:] != shape:
+        raise ValueError(f"{model} takes windows shaped (n, {shape[0]}, {shape[1]}), got {windows.shape}")
+    if windows.dtype != np.dtype(dtype):
+        raise ValueError(f"{model} takes already-quantised {dtype} windows, got {windows.dtype}")
+    return windows
+
+
+def run_model(model: str, windows: np.ndarray, repeat: int = 1, opt: str = images.DEFAULT_OPT) -> dict:
+    """Build, run and measure: the JSON-ready result."""
+    windows = check_windows(model, windows)
+    image = images.build(model, opt=opt)
+    footprint = image.footprint()
+    result = run(image, windows, repeat)
+    return {
+        "model": model,
+        "outputs": result.outputs.tolist(),
+        "instructions": result.instructions.tolist(),
+        "flash_bytes": footprint.flash_bytes,
+        "ram_bytes": footprint.static_ram_bytes + result.stack_bytes,
+        "stack_bytes": result.stack_bytes,
+        "instructions_per_systick": result.instructions_per_tick,
+        "build": f"arm-none-eabi-gcc {opt} -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard",
+        "measured_on": f"{result.qemu_version}, -M {MACHINE} -icount shift=0",
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m firmware.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, choices=sorted(images.INPUT_DTYPES), help="which model's image")
+    p.add_argument("--inputs", required=True, type=Path, help="windows.npy: quantised windows (n, seq_len, features)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each window this many times and divide (one SysTick step is 40 instructions)")
+    p.add_argument("--opt", default=images.DEFAULT_OPT, help="gcc optimisation flag for the image")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    windows = np.load(args.inputs)
+    print(json.dumps(run_model(args.model, windows, args.repeat, args.opt)))
+
+
+if __name__ == "__main__":
+    main()
