@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from device.contract import MEASUREMENTS, MinMaxScaling, WindowSpec, feature_matrix, make_windows
+from device.contract import MEASUREMENTS, FillPolicy, MinMaxScaling, WindowSpec, feature_matrix, make_windows
 from device.manifest import Manifest, ModelEntry, TensorInfo, describe_files, write_manifest
 from device.predictors import LinearRegression, LinearRegressionQ15
 from train.data import Measurements, load_measurements
@@ -56,10 +56,11 @@ def _scaling(series: Series, spec: WindowSpec) -> MinMaxScaling:
     return MinMaxScaling.fit(series.features(spec), series.filled()[:, MEASUREMENTS.index("gap")])
 
 
-def _linreg(series: Series, scaling: MinMaxScaling) -> LinearRegression:
+def _linreg(series: Series, scaling: MinMaxScaling, spec: WindowSpec) -> LinearRegression:
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
-    x, y = make_windows(scaling.transform(series.features(LINREG_SPEC)), scaling.transform_target(gap), LINREG_SPEC)
-    return LinearRegression.fit(LINREG_SPEC, x, y)
+    x, y = make_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
+                        np.isnan(series.raw[:, MEASUREMENTS.index("gap")]))
+    return LinearRegression.fit(spec, x, y)
 
 
 def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> dict[str, tuple[str, TensorInfo, TensorInfo]]:
@@ -99,19 +100,22 @@ def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> d
     return out
 
 
-def build_assets(directory: Path, series: Series, with_tflite: bool = False) -> Path:
-    """Write a manifest and its files into ``directory``; returns the directory."""
+def build_assets(directory: Path, series: Series, with_tflite: bool = False,
+                 fill_policy: FillPolicy = FillPolicy.FORWARD_FILL) -> Path:
+    """Write a manifest and its files into ``directory``; returns the directory. The numpy models follow
+    ``fill_policy``."""
     directory.mkdir(parents=True, exist_ok=True)
-    linreg_scaling = _scaling(series, LINREG_SPEC)
-    linreg = _linreg(series, linreg_scaling)
+    spec = replace(LINREG_SPEC, fill_policy=fill_policy)
+    linreg_scaling = _scaling(series, spec)
+    linreg = _linreg(series, linreg_scaling, spec)
     q15 = LinearRegressionQ15.from_float(linreg)
     (directory / "linreg.json").write_text(json.dumps({
         **linreg.to_dict(), "weights_q": q15.weights_q.tolist(), "bias_q": q15.bias_q, "shift": q15.shift}))
     models = {
-        "linreg": ModelEntry("linreg", "linreg", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30, parameters=31),
-        "linreg_q15": ModelEntry("linreg_q15", "linreg_q15", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30),
-        "persistence": ModelEntry("persistence", "persistence", LINREG_SPEC, linreg_scaling),
-        "trend": ModelEntry("trend", "trend", LINREG_SPEC, linreg_scaling),
+        "linreg": ModelEntry("linreg", "linreg", spec, linreg_scaling, "linreg.json", macs=30, parameters=31),
+        "linreg_q15": ModelEntry("linreg_q15", "linreg_q15", spec, linreg_scaling, "linreg.json", macs=30),
+        "persistence": ModelEntry("persistence", "persistence", spec, linreg_scaling),
+        "trend": ModelEntry("trend", "trend", spec, linreg_scaling),
     }
     if with_tflite:
         lstm_scaling = _scaling(series, LSTM_SPEC)
@@ -140,12 +144,15 @@ if __name__ == "__main__":
 
 
 def offline_metrics(model, series: Series) -> dict:
-    """The host's streaming evaluation of one loaded model over a series: contract windows, batch predict, kW."""
+    """The host's streaming evaluation of one loaded model over a series: contract windows (a row whose target is
+    NaN in the raw series counts as filled, for the DROP policy), batch predict, kW."""
     from device.contract import streaming_windows
     from device.scoring import error_metrics
 
     spec, scaling = model.entry.window, model.scaling
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
-    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec)
+    missing = np.isnan(series.raw[:, MEASUREMENTS.index("gap")])
+    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
+                                       missing)
     predicted = scaling.inverse_target(model.predictor.predict(x, np.minimum(end_rows + 1, spec.seq_len)))
     return error_metrics(predicted, gap[end_rows + spec.horizon])
