@@ -32,6 +32,10 @@ CALENDAR_FEATURES: tuple[str, ...] = ("hour_sin", "hour_cos", "dow_sin", "dow_co
 TARGET = "gap"
 #: The notebook's streaming validation starts predicting after this many readings, zero-padded in front.
 MIN_HISTORY = 2
+#: The issue's window, declared here only: the last 30 one-minute readings forecast the reading 5 minutes after
+#: the newest. Training, conversion, the simulator and the benchmarks take these defaults from here.
+DEFAULT_SEQ_LEN = 30
+DEFAULT_HORIZON = 5
 
 _MINUTES_PER_DAY = 24 * 60
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
@@ -50,8 +54,8 @@ class FillPolicy(str, enum.Enum):
 class WindowSpec:
     """How a model sees the stream: which features, how many steps, how far ahead."""
 
-    seq_len: int = 30
-    horizon: int = 5
+    seq_len: int = DEFAULT_SEQ_LEN
+    horizon: int = DEFAULT_HORIZON
     features: tuple[str, ...] = (TARGET,)
     fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
 

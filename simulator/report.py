@@ -99,7 +99,8 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
     out += [f"| {r.source} | {r.model} | {r.mse:.3f} | {r.protocol} |" for r in config.references]
     best_online = min((r for r in rows if r.mse == r.mse), key=lambda r: r.mse, default=None)
     if best_online is not None:
-        out += ["", f"Our best online MSE in this run: {best_online.name} {best_online.mse:.4f} (5 minutes ahead)."]
+        ahead = "" if best_online.horizon_minutes is None else f" ({best_online.horizon_minutes} minutes ahead)"
+        out += ["", f"Our best online MSE in this run: {best_online.name} {best_online.mse:.4f}{ahead}."]
     out += ["", "## Stream accounting", "",
             "Agent: " + ", ".join(f"{k} {v:,}" for k, v in readings.items()) + "."]
     rejected = metrics.get("rejected", {})

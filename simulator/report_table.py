@@ -68,6 +68,7 @@ class ModelRow:
     arena_bytes: int | None
     macs: int
     energy: dict[str, EnergyFigure] = field(default_factory=dict)
+    horizon_minutes: int | None = None  # the manifest's window: how far ahead the model forecasts
 
     def candidate(self, device: DeviceClass) -> Candidate:
         figure = self.energy.get(device.energy_profile)
@@ -114,6 +115,7 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
             arena_bytes=m.get("arena_bytes"),
             macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
             energy=energy_figures(m.get("energy", {})),
+            horizon_minutes=entry.window.horizon if entry else None,
         ))
     return rows
 

@@ -20,8 +20,8 @@ from train.data import Measurements, load_measurements
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "household_power_14d.txt"
-LINREG_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap",))
-LSTM_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap", "hour_sin", "hour_cos"))
+LINREG_SPEC = WindowSpec(features=("gap",))
+LSTM_SPEC = WindowSpec(features=("gap", "hour_sin", "hour_cos"))
 #: 30 steps x 4 gates x 4 units x (3 inputs + 4 recurrent) + the head; 90 x 8 + 8 for the dense network.
 TFLITE_MACS = {"lstm_float32": 30 * 4 * 4 * 7 + 4, "dense_int8": 90 * 8 + 8}
 TFLITE_MODELS = tuple(TFLITE_MACS)

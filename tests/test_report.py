@@ -100,6 +100,12 @@ def test_json_recommends_per_device_class_from_the_numbers(tmp_path: Path, metri
     assert picks == {PI.name: "linreg", MCU.name: "linreg"}
 
 
+def test_the_horizon_stated_is_the_window_the_best_model_was_shipped_with(tmp_path: Path, metrics, predictions):
+    quarter_hour = Manifest({n: ModelEntry(n, "persistence", WindowSpec(horizon=15)) for n in metrics["models"]})
+    text = write_report(metrics, predictions, quarter_hour, tmp_path).markdown.read_text()
+    assert "Our best online MSE in this run: big_lstm 0.1990 (15 minutes ahead)." in text
+
+
 def test_paper_figure_is_labelled_as_theirs(tmp_path: Path, metrics, predictions, manifest):
     text = write_report(metrics, predictions, manifest, tmp_path).markdown.read_text()
     assert "| Le et al. 2019" in text and "| 0.051 |" in text

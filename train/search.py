@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
+from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, FillPolicy, WindowSpec
 from device.predictors import LinearRegression, Persistence
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
@@ -63,8 +63,8 @@ class SearchConfig:
     out_dir: Path = Path("runs/search")
     protocol: str = "fraction"
     resample: str = "1min"  # "1h" with seq_len 24, horizon 1 is the paper's hourly protocol
-    seq_len: int = 30
-    horizon: int = 5
+    seq_len: int = DEFAULT_SEQ_LEN
+    horizon: int = DEFAULT_HORIZON
     candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
     epochs: int = 12
     batch_size: int = 1024
@@ -259,7 +259,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                         "paper's hourly protocol)")
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
     p.add_argument("--horizon", type=int, default=d.horizon,
-                   help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
+                   help=f"how many rows after the window's last reading the target is ({DEFAULT_HORIZON} = the issue; 1 = the "
+                        "paper)")
     p.add_argument("--candidates", nargs="*", default=list(d.candidates),
                    choices=[c.name for c in CANDIDATES],
                    help="which members of train.mcu_models to train (none: the baselines only, e.g. to refresh them "
