@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from device.manifest import Manifest, ModelEntry
+from device.entry import ModelEntry
+from device.manifest import Manifest
 from simulator.recommend import Candidate, DeviceClass
 
 ESTIMATED = "†"

@@ -1,12 +1,11 @@
 """Test assets for the device agent, built the way convert/ builds the real ones: a manifest with linreg (float and
-Q15), persistence, trend and, when asked, a tiny LSTM as float32 and full-int8 TFLite.
+Q15), persistence, the trend line and, when asked, a tiny LSTM as float32 and full-int8 TFLite.
 
 Tests may use TensorFlow and pandas to make these; the agent under test never does.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,8 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS, FillPolicy, MinMaxScaling, WindowSpec, feature_matrix, make_windows
-from device.manifest import Manifest, ModelEntry, TensorInfo, describe_files, write_manifest
-from device.predictors import LinearRegression, LinearRegressionQ15
+from device.families import family
+from device.families.linreg import LinearRegression, LinregDocument, write_document
+from device.families.tflite import TensorInfo
+from device.kinds import ModelKind
+from device.manifest import Manifest, describe_files, write_manifest
 from train.data import Measurements, load_measurements
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,27 +104,26 @@ def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> d
 
 def build_assets(directory: Path, series: Series, with_tflite: bool = False,
                  fill_policy: FillPolicy = FillPolicy.FORWARD_FILL) -> Path:
-    """Write a manifest and its files into ``directory``; returns the directory. The numpy models follow
-    ``fill_policy``."""
+    """Write a manifest and its files into ``directory`` through the model families, as convert/ does; returns the
+    directory. The numpy models follow ``fill_policy``."""
     directory.mkdir(parents=True, exist_ok=True)
     spec = replace(LINREG_SPEC, fill_policy=fill_policy)
-    linreg_scaling = _scaling(series, spec)
-    linreg = _linreg(series, linreg_scaling, spec)
-    q15 = LinearRegressionQ15.from_float(linreg)
-    (directory / "linreg.json").write_text(json.dumps({
-        **linreg.to_dict(), "weights_q": q15.weights_q.tolist(), "bias_q": q15.bias_q, "shift": q15.shift}))
-    models = {
-        "linreg": ModelEntry("linreg", "linreg", spec, linreg_scaling, "linreg.json", macs=30, parameters=31),
-        "linreg_q15": ModelEntry("linreg_q15", "linreg_q15", spec, linreg_scaling, "linreg.json", macs=30),
-        "persistence": ModelEntry("persistence", "persistence", spec, linreg_scaling),
-        "trend": ModelEntry("trend", "trend", spec, linreg_scaling),
-    }
+    scaling = _scaling(series, spec)
+    document = LinregDocument.of("linreg", _linreg(series, scaling, spec), scaling)
+    json_name = write_document(directory, document)
+    entries = [
+        family(ModelKind.LINREG).entry(name="linreg", **document.entry_fields(json_name)),
+        family(ModelKind.LINREG_Q15).entry(name="linreg_q15", **document.entry_fields(json_name)),
+        family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec, scaling=scaling),
+        family(ModelKind.TREND_LINE).entry(name="trend_line", window=spec, scaling=scaling),
+    ]
     if with_tflite:
         lstm_scaling = _scaling(series, LSTM_SPEC)
         for name, (file, inp, out) in _tflite_models(directory, series, lstm_scaling).items():
-            models[name] = ModelEntry(name, "tflite", LSTM_SPEC, lstm_scaling, file, inp, out, macs=TFLITE_MACS[name])
-    files = sorted({m.file for m in models.values() if m.file})
-    write_manifest(directory, Manifest(models, describe_files(directory, files)))
+            entries.append(family(ModelKind.TFLITE).entry(name=name, window=LSTM_SPEC, scaling=lstm_scaling, file=file,
+                                                          input=inp, output=out, macs=TFLITE_MACS[name]))
+    files = sorted({e.file for e in entries if e.file})
+    write_manifest(directory, Manifest({e.name: e for e in entries}, describe_files(directory, files)))
     return directory
 
 

@@ -122,7 +122,7 @@ def test_every_reading_is_accounted_for_with_duplicates_and_bad_payloads_counted
 
 
 def test_online_scores_over_mqtt_equal_the_offline_evaluation(mosquitto, assets, series, tmp_path):
-    agent = start_agent(mosquitto, assets, tmp_path, models=("linreg", "trend"))
+    agent = start_agent(mosquitto, assets, tmp_path, models=("linreg", "trend_line"))
     sent = send(publisher(mosquitto.port), series)
     wait_for(lambda: agent.metrics.readings["accepted"] == sent, "every reading")
     snapshot = agent.stop()

@@ -14,7 +14,7 @@ from device.models import load_models
 from device.payload import Reading
 from tests.device_assets import Series, build_assets, offline_metrics
 
-MODELS = ("linreg", "linreg_q15", "persistence", "trend")
+MODELS = ("linreg", "linreg_q15", "persistence", "trend_line")
 #: Rows never published: absent minutes the agent fills forward, as the host fills the NaN rows of the file.
 ABSENT = [*range(300, 304), 700, *range(900, 910)]
 

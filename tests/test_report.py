@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from device.contract import WindowSpec
-from device.manifest import Manifest, ModelEntry
+from device.families import family
+from device.kinds import ModelKind
+from device.manifest import Manifest
 from simulator.recommend import DEVICE_CLASSES, Candidate, DeviceClass, recommend
 from simulator.report import write_report
 
@@ -56,8 +58,9 @@ def metrics() -> dict:
 @pytest.fixture
 def manifest() -> Manifest:
     spec = WindowSpec()
-    kinds = {"persistence": "persistence", "linreg": "linreg", "lstm_int8": "tflite", "big_lstm": "tflite"}
-    return Manifest({n: ModelEntry(n, k, spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
+    kinds = {"persistence": ModelKind.PERSISTENCE, "linreg": ModelKind.LINREG, "lstm_int8": ModelKind.TFLITE,
+             "big_lstm": ModelKind.TFLITE}
+    return Manifest({n: family(k).entry(name=n, window=spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
 
 
 @pytest.fixture
@@ -101,7 +104,8 @@ def test_json_recommends_per_device_class_from_the_numbers(tmp_path: Path, metri
 
 
 def test_the_horizon_stated_is_the_window_the_best_model_was_shipped_with(tmp_path: Path, metrics, predictions):
-    quarter_hour = Manifest({n: ModelEntry(n, "persistence", WindowSpec(horizon=15)) for n in metrics["models"]})
+    persistence = family(ModelKind.PERSISTENCE)
+    quarter_hour = Manifest({n: persistence.entry(name=n, window=WindowSpec(horizon=15)) for n in metrics["models"]})
     text = write_report(metrics, predictions, quarter_hour, tmp_path).markdown.read_text()
     assert "Our best online MSE in this run: big_lstm 0.1990 (15 minutes ahead)." in text
 
@@ -144,9 +148,11 @@ def test_the_host_offline_mse_is_read_where_the_converter_records_it():
     from simulator.report_table import offline_mse
 
     spec = WindowSpec()
-    shipped = ModelEntry("lstm_int8", "tflite", spec, metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
-    trained_only = ModelEntry("linreg", "linreg", spec, metrics={"training": {"test": {"mse": 0.1265}}})
-    baseline = ModelEntry("persistence", "persistence", spec)
+    shipped = family(ModelKind.TFLITE).entry(name="lstm_int8", window=spec,
+                                             metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
+    trained_only = family(ModelKind.LINREG).entry(name="linreg", window=spec,
+                                                  metrics={"training": {"test": {"mse": 0.1265}}})
+    baseline = family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec)
     assert offline_mse(shipped) == 0.126  # the shipped file's own error, not its float parent's
     assert offline_mse(trained_only) == 0.1265
     assert offline_mse(baseline) is None

@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, FillPolicy, WindowSpec
-from device.predictors import LinearRegression, Persistence
+from device.families.baselines import Persistence
+from device.families.linreg import LinearRegression
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
