@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.energy import DEVICE_CLASSES, DeviceClass
 from device.manifest import Manifest, load_manifest
 from simulator.predictions import read_prediction_rows, series_by_model
-from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
+from simulator.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from simulator.report_plots import plot_accuracy_vs_cost, plot_latency, plot_predictions
 from simulator.report_table import ESTIMATED, ModelRow, fmt, markdown_table, model_rows
 
@@ -79,7 +80,7 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
             f"Rule: among the models that fit the device, the cheapest (energy per inference, then model bytes, then "
             f"MACs) whose online MSE is within {config.margin:.0%} of the best.", ""]
     for d, rec in zip(config.devices, recs):
-        out.append(f"- **{rec.device}** ({d.budget_text()}): **{rec.model or 'none'}**. {rec.reason}")
+        out.append(f"- **{rec.device}** ({d.budget.text()}): **{rec.model or 'none'}**. {rec.reason}")
     out += ["", "## Every model on the same stream", "", markdown_table(rows, profiles),
             f"Online figures were scored by the agent on the replayed readings; `host offline MSE` is the host "
             f"evaluation's figure from the manifest. {ESTIMATED} marks an estimate (the agent's device profile), not a "

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, FillPolicy, WindowSpec
+from device.energy import MCU_SEARCH_BUDGET, Budget
 from device.families.baselines import Persistence
 from device.families.linreg import LinearRegression
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
@@ -29,8 +30,6 @@ from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
 from train.pipeline import hand_over
 from train.search_report import (
-    Budget,
-    EnergyModel,
     SearchRow,
     markdown_table,
     pick_winner,
@@ -77,8 +76,7 @@ class SearchConfig:
     calibration_windows: int = 1000
     handover_test_windows: int = 2000
     seed: int = 0
-    energy: EnergyModel = field(default_factory=EnergyModel)
-    budget: Budget = field(default_factory=Budget)
+    budget: Budget = MCU_SEARCH_BUDGET
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -177,9 +175,10 @@ def settings_of(config: SearchConfig) -> dict:
 
 def config_of(settings: dict) -> SearchConfig:
     """The config back from what :func:`settings_of` recorded (``results.json``'s ``config``)."""
+    known = {f.name for f in fields(SearchConfig)}  # older runs also recorded the energy model, now device.energy's
     return SearchConfig(**{
-        **settings, "data": Path(settings["data"]), "out_dir": Path(settings["out_dir"]),
-        "candidates": tuple(settings["candidates"]), "energy": EnergyModel(**settings["energy"]),
+        **{k: v for k, v in settings.items() if k in known}, "data": Path(settings["data"]),
+        "out_dir": Path(settings["out_dir"]), "candidates": tuple(settings["candidates"]),
         "budget": Budget(**settings["budget"]),
     })
 
@@ -213,9 +212,9 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
     (out / "results.json").write_text(json.dumps(
         {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
         indent=2) + "\n")
-    (out / "table.md").write_text(markdown_table(rows, winner, config.energy))
+    (out / "table.md").write_text(markdown_table(rows, winner))
     plot_error_vs_size(rows, out / "error_vs_size.png")
-    plot_error_vs_energy(rows, config.energy, out / "error_vs_energy.png")
+    plot_error_vs_energy(rows, out / "error_vs_energy.png")
     return winner
 
 
