@@ -13,7 +13,7 @@ from pathlib import Path
 
 from device.contract import MEASUREMENTS, MinMaxScaling
 from device.entry import ModelEntry
-from device.families import Predictor, Runtime, family
+from device.families import Predictor, family
 from device.manifest import load_manifest, verify_file
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def load_models(
         if owner.needs_file and entry.file is None:
             raise ValueError(f"model {name!r} of kind {entry.kind} names no file")
         path = verify_file(directory, manifest, entry.file) if entry.file else None  # verified before it is opened
-        built = owner.build(entry, path, Runtime(runtime, num_threads))
+        built = owner.build(entry, path, runtime, num_threads)
         flash = int(manifest.files[entry.file]["bytes"]) if entry.file else 0
         arena = entry.arena_bytes if entry.arena_bytes is not None else built.tensor_bytes
         loaded.append(LoadedModel(name, entry, built.predictor, entry.scaling or _identity_scaling(entry), flash,

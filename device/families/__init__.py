@@ -30,14 +30,6 @@ class Predictor(Protocol):
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """Which interpreter runs TFLite files (``auto``, a LiteRT runtime's name, or ``tflm``), with how many threads."""
-
-    name: str = "auto"
-    num_threads: int = 1
-
-
-@dataclass(frozen=True)
 class Built:
     """A ready predictor, the runtime running it, and the bytes its tensors (or coefficients) take."""
 
@@ -48,7 +40,8 @@ class Built:
 
 class Family:
     """A model kind: the entry type it writes and reads, and how it turns an entry (and its verified file) into a
-    predictor. Subclasses set ``kind`` and implement :meth:`build`."""
+    predictor. Subclasses set ``kind`` and implement :meth:`build`; ``runtime`` (``auto``, a LiteRT runtime's name
+    or ``tflm``) and ``num_threads`` concern the families that run an interpreter."""
 
     kind: ModelKind
     entry_class: type[ModelEntry] = ModelEntry
@@ -58,7 +51,7 @@ class Family:
         """A manifest entry of this kind (what the converter and the test assets write)."""
         return self.entry_class(kind=self.kind, **fields)
 
-    def build(self, entry: ModelEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         raise NotImplementedError
 
 

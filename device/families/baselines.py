@@ -10,7 +10,7 @@ import numpy as np
 
 from device.contract import WindowSpec
 from device.entry import ModelEntry
-from device.families import Built, Family, Runtime, target_column
+from device.families import Built, Family, target_column
 from device.kinds import ModelKind
 
 #: Readings the trend line fits, as the notebook did.
@@ -66,7 +66,7 @@ class PersistenceFamily(Family):
     kind = ModelKind.PERSISTENCE
     needs_file = False
 
-    def build(self, entry: ModelEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         return Built(Persistence(entry.window), "numpy", 0)
 
 
@@ -80,7 +80,7 @@ class TrendLineFamily(Family):
         k = fields.get("k", DEFAULT_TREND_K)
         return super().entry(**{"macs": 2 * k, **fields})
 
-    def build(self, entry: TrendLineEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: TrendLineEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         return Built(TrendLine(entry.window, entry.k), "numpy", 0)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from device.contract import MinMaxScaling, WindowSpec
 from device.entry import ModelEntry
-from device.families import Built, Family, Runtime
+from device.families import Built, Family
 from device.kinds import ModelKind
 
 Q15_ONE = 32767
@@ -161,7 +161,7 @@ def _document_for(entry: ModelEntry, path: Path) -> LinregDocument:
 class LinregFamily(Family):
     kind = ModelKind.LINREG
 
-    def build(self, entry: ModelEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         model = _document_for(entry, path).model
         return Built(model, "numpy", model.coef.nbytes)
 
@@ -169,7 +169,7 @@ class LinregFamily(Family):
 class LinregQ15Family(Family):
     kind = ModelKind.LINREG_Q15
 
-    def build(self, entry: ModelEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         fixed = _document_for(entry, path).fixed
         return Built(fixed, "numpy", fixed.weights_q.nbytes)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from device.contract import WindowSpec
 from device.entry import ModelEntry
-from device.families import Built, Family, Runtime
+from device.families import Built, Family
 from device.kinds import ModelKind
 
 log = logging.getLogger(__name__)
@@ -187,14 +187,14 @@ class TFLiteFamily(Family):
     kind = ModelKind.TFLITE
     entry_class = TFLiteEntry
 
-    def build(self, entry: TFLiteEntry, path: Path | None, runtime: Runtime) -> Built:
+    def build(self, entry: TFLiteEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
         if entry.input is None or entry.output is None:
             raise ValueError(f"model {entry.name!r}: a tflite entry needs input and output tensor info")
-        if runtime.name == TFLM:
+        if runtime == TFLM:
             predictor = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
             return Built(predictor, TFLM, predictor.tensor_bytes)
-        cls, runtime_name = interpreter_class(runtime.name)
-        predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, runtime.num_threads)
+        cls, runtime_name = interpreter_class(runtime)
+        predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
         return Built(predictor, runtime_name, predictor.tensor_bytes)
 
 
