@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, MEASUREMENTS, TARGET, FillPolicy
+from device.families.baselines import DEFAULT_TREND_K
 from train.data import DEFAULT_DATA
 from train.splits import PAPER_CUT_DATE, SUBSET_FRACTION, SUBSET_MIN_ROWS, TRAIN_FRACTION
 
@@ -53,7 +54,7 @@ class TrainConfig:
     lr_augmented_lstm: float = 0.001
     lr_cnn_bilstm: float = 0.001
     max_train_windows: int = 50_000  # CNN-BiLSTM only: an evenly spaced subsample when there are more
-    trend_k: int = 10
+    trend_k: int = DEFAULT_TREND_K
     seed: int = 0
     calibration_windows: int = 1000
     handover_test_windows: int = 2000
