@@ -112,7 +112,7 @@ def run_windows(x: np.ndarray, input_info: TensorInfo, output_info: TensorInfo, 
 
 
 class TFLitePredictor:
-    """A :class:`device.predictors.Predictor` over one interpreter, one window per invoke.
+    """A :class:`device.families.Predictor` over one interpreter, one window per invoke.
 
     The fused LSTM keeps its state in variable tensors between invokes, so they are reset before every window:
     each window is a fresh sequence, as in training.
