@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.contract import WindowSpec
+from device.contract import WindowSpec, window_rows
 from device.families import entry_from_dict, family
 from device.families.tflite import TensorInfo, dequantize, interpreter_class, quantize
 from device.kinds import ModelKind
@@ -72,8 +72,9 @@ def test_the_tflm_runtime_runs_the_int8_lstm_in_its_measured_arena_and_agrees_wi
     assert micro.runtime == "tflm" and micro.arena_bytes == micro.entry.arena_bytes
     series = Series.bundled(rows=500)
     scaled = micro.scaling.transform(series.raw[:, [0]])
-    windows = np.lib.stride_tricks.sliding_window_view(scaled, 30, axis=0).transpose(0, 2, 1)
-    n_real = np.full(len(windows), 30)
+    seq_len = micro.entry.window.seq_len
+    windows = window_rows(scaled, np.arange(seq_len - 1, len(scaled)), seq_len)
+    n_real = np.full(len(windows), seq_len)
     steps = np.abs(micro.predictor.predict(windows, n_real) - lite.predictor.predict(windows, n_real))
     steps /= micro.entry.output.scale
     # The converter measured TFLM against LiteRT for this model at max 3 output steps, 99.85% within 2 (README).
