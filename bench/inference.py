@@ -24,7 +24,7 @@ from tqdm import tqdm
 from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
 from device.models import LoadedModel, load_models
 from device.manifest import load_manifest
-from device.runtime import TFLM
+from device.families.tflite import TFLM
 
 log = logging.getLogger(__name__)
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"

@@ -1,13 +1,13 @@
 """The lag linear regression as portable C99: float and Q15 fixed point, from a ring buffer of raw readings.
 
 None of emlearn, micromlgen or m2cgen exports a fixed-point linear model, so we write it. The Q15 function is
-bit-exact with :meth:`device.predictors.LinearRegressionQ15.predict_q` (each int32 product shifted right by 15,
+bit-exact with :meth:`device.families.linreg.LinearRegressionQ15.predict_q` (each int32 product shifted right by 15,
 then summed in int32, plus the bias), and the input quantizer rounds like numpy (half to even, in double).
 """
 
 from __future__ import annotations
 
-from device.predictors import LinearRegression, LinearRegressionQ15
+from device.families.linreg import LinearRegression, LinearRegressionQ15
 
 HEADER_NAME = "linreg.h"
 SOURCE_NAME = "linreg.c"

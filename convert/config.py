@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.families.baselines import DEFAULT_TREND_K
 from train.data import DEFAULT_DATA
 
 #: The networks a run may hold; the seed LSTM ships as ``lstm_int8`` / ``lstm_float32``, the others as
@@ -30,7 +31,7 @@ class QuantizeConfig:
     epochs: int = 100  # for that training only
     seed: int = 0
     tflm: bool = True  # prove the int8 models on TFLM (arena bisection); off only to save time in tests
-    trend_k: int = 10
+    trend_k: int = DEFAULT_TREND_K
     # A train.search hand-over (runs/search/models/<candidate>) shipped as mcu_lstm_int8, with its least squares
     mcu_model: Path | None = None
     add: bool = False  # convert only mcu_model and merge it into the existing manifest, keeping every other asset

@@ -1,6 +1,6 @@
 """Float versus int8 on the held-out windows, like ST Edge AI's "X-cross" check, run by the device's own predictor.
 
-Both files run through :class:`device.runtime.TFLitePredictor` (state reset before every window), so the figures
+Both files run through :class:`device.families.tflite.TFLitePredictor` (state reset before every window), so the figures
 are those of the code the Raspberry Pi agent runs.
 """
 
@@ -12,8 +12,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from device.contract import MinMaxScaling, WindowSpec
-from device.manifest import TensorInfo
-from device.runtime import TFLitePredictor
+from device.families.tflite import TensorInfo, TFLitePredictor
 from device.scoring import error_metrics
 
 

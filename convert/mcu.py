@@ -22,8 +22,8 @@ from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
 from device.contract import MinMaxScaling, WindowSpec
-from device.manifest import ModelEntry, sha256_of
-from device.runtime import TFLitePredictor
+from device.families.tflite import TFLiteEntry, TFLitePredictor
+from device.manifest import sha256_of
 from train.artifacts import TrainedModel, load_trained_model
 from train.search import SearchConfig, config_of, load_split
 from train.windows import cut_windows
@@ -73,7 +73,7 @@ class WindowCache:
         return self.by_features[spec.features]
 
 
-def full_test_metrics(entry: ModelEntry, path: Path, windows: AllTestWindows) -> dict[str, Any]:
+def full_test_metrics(entry: TFLiteEntry, path: Path, windows: AllTestWindows) -> dict[str, Any]:
     """MSE/MAE/... in kW of the shipped ``.tflite`` under LiteRT on every test window."""
     from ai_edge_litert.interpreter import Interpreter
 

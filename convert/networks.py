@@ -21,7 +21,9 @@ from convert.flatbuffer import summarize
 from convert.isolated import run_isolated
 from convert.tflite_convert import ConversionFailed, convert_model
 from convert.tflm import prove_on_tflm
-from device.manifest import ModelEntry
+from device.entry import ModelEntry
+from device.families import family
+from device.kinds import ModelKind
 from train.artifacts import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -113,8 +115,8 @@ class NetworkConverter:
             if proof.max_steps > AGREEMENT_STEPS:
                 log.warning("%s: TFLM differs from LiteRT by more than %d steps on %.2f%% of windows (max %d)",
                             name, AGREEMENT_STEPS, 100 * (1 - proof.within(AGREEMENT_STEPS)), proof.max_steps)
-        self.shipped.entries.append(ModelEntry(
-            name=name, kind="tflite", window=t.window, scaling=t.scaling, file=path.name, input=summary.input,
+        self.shipped.entries.append(family(ModelKind.TFLITE).entry(
+            name=name, window=t.window, scaling=t.scaling, file=path.name, input=summary.input,
             output=summary.output, macs=self.macs, parameters=t.parameters, arena_bytes=arena, metrics=metrics,
             notes=f"{t.name}, {mode}: {' '.join(summary.ops)}",
         ))

@@ -21,10 +21,12 @@ from convert.mcu import ship_mcu_model
 from convert.networks import Shipped, convert_big, convert_seed
 from convert.tflite_convert import MODES
 from convert.trained import ensure_trained
+from device.entry import ModelEntry
+from device.families import family
+from device.kinds import ModelKind
 from device.manifest import (
     MANIFEST_NAME,
     Manifest,
-    ModelEntry,
     describe_files,
     load_manifest,
     sha256_of,
@@ -59,11 +61,11 @@ def _baselines(linreg: ModelEntry, trend_k: int) -> list[ModelEntry]:
     """Persistence and the trend line need no file; they share linreg's window and scaling (kW in, kW out)."""
     spec = linreg.window
     return [
-        ModelEntry(name="persistence", kind="persistence", window=spec, scaling=linreg.scaling,
-                   notes="the last reading; the baseline every model must beat"),
-        ModelEntry(name="trend", kind="trend", window=spec, scaling=linreg.scaling,
-                   macs=2 * trend_k, notes=f"least-squares line through the last {trend_k} "
-                   "readings, extrapolated to the horizon"),
+        family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec, scaling=linreg.scaling,
+                                            notes="the last reading; the baseline every model must beat"),
+        family(ModelKind.TREND_LINE).entry(name="trend_line", window=spec, scaling=linreg.scaling, k=trend_k,
+                                           notes=f"least-squares line through the last {trend_k} readings, "
+                                                 "extrapolated to the horizon"),
     ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from convert.c_runtime_readme import render_section as c_runtime_section
 from convert.config import AGREEMENT_STEPS
-from device.manifest import Manifest, ModelEntry
+from device.entry import ModelEntry
+from device.manifest import Manifest
 
 README_NAME = "README.md"
 
@@ -88,7 +89,7 @@ with a 32-bit accumulator (`linreg_predict_q15` is bit-exact with the Python `Li
 ## On a Raspberry Pi (the device agent)
 
 Copy this folder to the Pi and point the agent at it: `python device/agent.py --assets firmware_assets --models
-lstm_int8,linreg,linreg_q15,persistence,trend ...`. The agent reads `manifest.json`, checks each file's sha256,
+lstm_int8,linreg,linreg_q15,persistence,trend_line ...`. The agent reads `manifest.json`, checks each file's sha256,
 runs the `.tflite` files under LiteRT (`ai-edge-litert`, no TensorFlow) with the state reset before every window,
 and the linear regression from `linreg.json` with numpy (float and Q15 from the same file).
 """

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convert.isolated import ChildCrashed, run_isolated
-from device.manifest import TensorInfo
-from device.runtime import dequantize, quantize
+from device.families.tflite import TensorInfo, dequantize, quantize
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,10 @@ CALENDAR_FEATURES: tuple[str, ...] = ("hour_sin", "hour_cos", "dow_sin", "dow_co
 TARGET = "gap"
 #: The notebook's streaming validation starts predicting after this many readings, zero-padded in front.
 MIN_HISTORY = 2
+#: The issue's window, declared here only: the last 30 one-minute readings forecast the reading 5 minutes after
+#: the newest. Training, conversion, the simulator and the benchmarks take these defaults from here.
+DEFAULT_SEQ_LEN = 30
+DEFAULT_HORIZON = 5
 
 _MINUTES_PER_DAY = 24 * 60
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
@@ -50,8 +54,8 @@ class FillPolicy(str, enum.Enum):
 class WindowSpec:
     """How a model sees the stream: which features, how many steps, how far ahead."""
 
-    seq_len: int = 30
-    horizon: int = 5
+    seq_len: int = DEFAULT_SEQ_LEN
+    horizon: int = DEFAULT_HORIZON
     features: tuple[str, ...] = (TARGET,)
     fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
 
@@ -173,9 +177,52 @@ def feature_matrix(
     return np.stack(columns, axis=1).astype(np.float64)
 
 
-def window_target_index(start: int, spec: WindowSpec) -> int:
-    """Row of the target for the window whose first input row is ``start``."""
-    return start + spec.seq_len - 1 + spec.horizon
+def window_rows(
+    rows: np.ndarray, ends: np.ndarray, seq_len: int, earlier: np.ndarray | None = None
+) -> np.ndarray:
+    """The window of ``seq_len`` rows ending at each of ``ends`` (indices into ``rows``), oldest first:
+    (len(ends), seq_len, width) in the rows' dtype, contiguous.
+
+    ``earlier`` holds the rows just before ``rows[0]`` (oldest first, e.g. the agent's ring); where history runs out
+    the window is zero-padded in front, as Keras ``pad_sequences(padding='pre')`` did in the notebook. This is the
+    one windowing of the project: the host's batch and streaming windows and the agent's windows all come from here.
+    """
+    rows = np.asarray(rows).reshape(len(rows), -1)
+    ends = np.asarray(ends, np.intp)
+    if len(ends) == 0:
+        return np.empty((0, seq_len, rows.shape[1]), rows.dtype)
+    padded = np.zeros((seq_len - 1 + len(rows), rows.shape[1]), rows.dtype)
+    if earlier is not None:
+        earlier = np.asarray(earlier).reshape(-1, rows.shape[1])[max(0, len(earlier) - seq_len + 1) :]
+        padded[seq_len - 1 - len(earlier) : seq_len - 1] = earlier
+    padded[seq_len - 1 :] = rows
+    if len(ends) == 1:  # the agent's usual case at a meter's pace: one plain slice
+        return np.ascontiguousarray(padded[ends[0] : ends[0] + seq_len][None])
+    # sliding_window_view puts the window axis last; gathering the transposed view copies once, contiguous
+    return sliding_window_view(padded, seq_len, axis=0).transpose(0, 2, 1)[ends]
+
+
+def clear_of_gaps(missing: np.ndarray | None, ends: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """Which windows ending at ``ends`` the fill policy keeps: under :attr:`FillPolicy.DROP`, none whose inputs or
+    target touch a row flagged in ``missing`` (True where the reading was filled). Rows before the first are
+    padding, never missing."""
+    ends = np.asarray(ends, np.intp)
+    if missing is None or spec.fill_policy is FillPolicy.FORWARD_FILL:
+        return np.ones(len(ends), bool)
+    missing = np.asarray(missing, bool)
+    touched = window_rows(missing, ends, spec.seq_len).any(axis=(1, 2))
+    return ~(touched | missing[ends + spec.horizon])
+
+
+def _windows_ending_at(
+    ends: np.ndarray, scaled_features: np.ndarray, scaled_target: np.ndarray, spec: WindowSpec,
+    missing: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, ends) of the windows ending at ``ends`` that the fill policy keeps; y is the row ``horizon`` later."""
+    ends = np.asarray(ends, np.intp)[clear_of_gaps(missing, ends, spec)]
+    feats = np.asarray(scaled_features, np.float32).reshape(len(scaled_features), -1)
+    y = np.asarray(scaled_target, np.float32)[ends + spec.horizon]
+    return window_rows(feats, ends, spec.seq_len), y, ends
 
 
 def make_windows(
@@ -186,36 +233,13 @@ def make_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut every full window: X (n, seq_len, n_features) float32 and y (n,) float32.
 
-    With :attr:`FillPolicy.DROP`, ``missing`` (a boolean per row, True where the reading was filled) removes every
-    window whose inputs or target touch a filled row.
+    A window of ``seq_len`` rows ending at row ``j`` predicts row ``j + horizon``. With :attr:`FillPolicy.DROP`,
+    ``missing`` (a boolean per row, True where the reading was filled) removes every window whose inputs or target
+    touch a filled row.
     """
-    feats = np.asarray(scaled_features, np.float32).reshape(len(scaled_features), -1)
-    n_windows = len(feats) - spec.seq_len - spec.horizon + 1
-    if n_windows <= 0:
-        return np.empty((0, spec.seq_len, feats.shape[1]), np.float32), np.empty((0,), np.float32)
-    # sliding_window_view puts the window axis last: (n, n_features, seq_len) -> (n, seq_len, n_features)
-    x = sliding_window_view(feats, spec.seq_len, axis=0)[:n_windows].transpose(0, 2, 1)
-    y = np.asarray(scaled_target, np.float32)[spec.seq_len - 1 + spec.horizon :]
-    keep = _windows_clear_of_gaps(missing, spec, n_windows)
-    return np.ascontiguousarray(x[keep]), y[keep]
-
-
-def _windows_clear_of_gaps(missing: np.ndarray | None, spec: WindowSpec, n_windows: int) -> np.ndarray:
-    if missing is None or spec.fill_policy is FillPolicy.FORWARD_FILL:
-        return np.ones(n_windows, bool)
-    missing = np.asarray(missing, bool)
-    touched = sliding_window_view(missing, spec.seq_len)[:n_windows].any(axis=1)
-    return ~(touched | missing[spec.seq_len - 1 + spec.horizon :])
-
-
-def pre_pad(window: np.ndarray, seq_len: int) -> np.ndarray:
-    """Zero-pad a short history in front to ``seq_len`` steps, as Keras ``pad_sequences(padding='pre')`` did."""
-    window = np.asarray(window, np.float32).reshape(len(window), -1)
-    if len(window) >= seq_len:
-        return window[-seq_len:]
-    padded = np.zeros((seq_len, window.shape[1]), np.float32)
-    padded[seq_len - len(window) :] = window
-    return padded
+    ends = np.arange(spec.seq_len - 1, len(scaled_features) - spec.horizon)
+    x, y, _ = _windows_ending_at(ends, scaled_features, scaled_target, spec, missing)
+    return x, y
 
 
 def streaming_windows(
@@ -229,17 +253,5 @@ def streaming_windows(
     The window ending at row ``j`` holds rows ``max(0, j-seq_len+1)..j``, zero-padded in front, and predicts row
     ``j + horizon``. Returns (X, y, end_rows). This is what the device agent does reading by reading.
     """
-    feats = np.asarray(scaled_features, np.float32).reshape(len(scaled_features), -1)
-    padded = np.concatenate([np.zeros((spec.seq_len - 1, feats.shape[1]), np.float32), feats])
-    end_rows = np.arange(MIN_HISTORY - 1, len(feats) - spec.horizon)
-    if len(end_rows) == 0:
-        return np.empty((0, spec.seq_len, feats.shape[1]), np.float32), np.empty((0,), np.float32), end_rows
-    x = sliding_window_view(padded, spec.seq_len, axis=0).transpose(0, 2, 1)[end_rows]
-    y = np.asarray(scaled_target, np.float32)[end_rows + spec.horizon]
-    if missing is not None and spec.fill_policy is FillPolicy.DROP:
-        missing = np.asarray(missing, bool)
-        padded_missing = np.concatenate([np.zeros(spec.seq_len - 1, bool), missing])
-        touched = sliding_window_view(padded_missing, spec.seq_len)[end_rows].any(axis=1)
-        keep = ~(touched | missing[end_rows + spec.horizon])
-        x, y, end_rows = x[keep], y[keep], end_rows[keep]
-    return np.ascontiguousarray(x), y, end_rows
+    ends = np.arange(MIN_HISTORY - 1, len(scaled_features) - spec.horizon)
+    return _windows_ending_at(ends, scaled_features, scaled_target, spec, missing)

@@ -1,41 +1,26 @@
-"""Energy proxies per inference, per day and on a battery, for a Raspberry Pi 4B and a Cortex-M4F class MCU.
+"""Energy per inference, per day and on a battery, and the device classes a model is judged on, defined once.
 
-Nothing here is metered: the Pi figures multiply a *measured* CPU time by the Pi's published power draw, and the MCU
-figures come from the manifest's MAC count with ST's rule of thumb. Every figure says which it is.
-Formulas (also in device/README.md):
+Nothing here is metered. The Pi figures multiply a *measured* CPU time by the Pi's published power draw; the
+Cortex-M4F figures take the time of an inference from the instructions the firmware measured (in QEMU or on a
+board) when the manifest has them, else from the MAC count with ST's rule of thumb, and say which. Formulas (also
+in device/README.md), with t the time of one inference:
 
-- Pi:  E_inf = t_cpu × (P_active − P_idle);   E_day = 1440 × E_inf;
-       battery days = C / (P_idle × 86 400 s + E_day)  (the Pi never sleeps: its idle draw dominates)
-- MCU: t_inf = MACs × cycles_per_MAC / f_clk;  E_inf = t_inf × P_active;  E_day = 1440 × E_inf;
-       duty = 1440 × t_inf / 86 400 s;  battery days = C / (E_day + P_sleep × (86 400 s − 1440 × t_inf))
-  with C = capacity_mAh × 3.6 × V_battery joules.
+- E_inf = t × P_inference, where P_inference is the draw above idle on a Pi (it idles anyway) and the whole active
+  draw on an MCU (it sleeps between forecasts);  E_day = 1440 × E_inf;  duty = 1440 × t / 86 400 s
+- battery days = C / (P_rest × 86 400 s + 1440 × t × (P_active − P_rest)), P_rest the idle (Pi) or sleep (MCU)
+  draw, C = capacity_mAh × 3.6 × V_battery joules
+- MCU time: t = instructions × cycles_per_instruction / f_clk (measured instructions), else MACs × cycles_per_MAC /
+  f_clk (an estimate from the model's arithmetic alone)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+
+from device.entry import ModelEntry
 
 PREDICTIONS_PER_DAY = 24 * 60  # one prediction a minute
 SECONDS_PER_DAY = 86_400.0
-
-
-@dataclass(frozen=True)
-class PiProfile:
-    """Raspberry Pi 4B: Raspberry Pi's figures, 0.6 A idle and 1.2 A under stress at 5.1 V."""
-
-    idle_w: float = 0.6 * 5.1
-    active_w: float = 1.2 * 5.1
-
-
-@dataclass(frozen=True)
-class McuProfile:
-    """A Cortex-M4F class MCU (e.g. STM32L4 at 80 MHz): ~9 cycles per MAC for a small int8 LSTM (ST's rule of
-    thumb), ~40 mW running, a few µW asleep."""
-
-    clock_hz: float = 80e6
-    cycles_per_mac: float = 9.0
-    active_w: float = 0.040
-    sleep_w: float = 10e-6
 
 
 @dataclass(frozen=True)
@@ -48,36 +33,129 @@ class Battery:
         return self.capacity_mah * 3.6 * self.voltage
 
 
-def _figure(value: float, unit: str, basis: str, formula: str) -> dict:
-    return {"value": value, "unit": unit, "basis": basis, "formula": formula}
+@dataclass(frozen=True)
+class Core:
+    """A microcontroller core's timing, named assumptions: ~9 cycles per MAC for a small int8 LSTM (ST's rule of
+    thumb) and ~1.2 cycles per instruction for int8 kernels on a Cortex-M4F (single-cycle ALU and MAC, a few
+    two-cycle loads and taken branches; zero-wait-state flash assumed)."""
+
+    clock_hz: float = 80e6
+    cycles_per_mac: float = 9.0
+    cycles_per_instruction: float = 1.2
 
 
-def pi_energy(cpu_s_per_inference: float, pi: PiProfile = PiProfile(), battery: Battery = Battery()) -> dict:
-    """Pi 4B energy from a measured CPU time per inference."""
-    e_inf = cpu_s_per_inference * (pi.active_w - pi.idle_w)
-    e_day = PREDICTIONS_PER_DAY * e_inf
-    days = battery.joules / (pi.idle_w * SECONDS_PER_DAY + e_day)
-    return {
-        "pi4b_cpu_us_per_inference": _figure(cpu_s_per_inference * 1e6, "us", "measured", "thread CPU time, median"),
-        "pi4b_uj_per_inference": _figure(e_inf * 1e6, "uJ", "estimated", "t_cpu * (P_active - P_idle)"),
-        "pi4b_j_per_day": _figure(e_day, "J", "estimated", "1440 * E_inf"),
-        "pi4b_battery_days": _figure(days, "days", "estimated",
-                                     f"{battery.capacity_mah:g} mAh at {battery.voltage:g} V / (P_idle * 1 day + E_day)"),
-    }
+@dataclass(frozen=True)
+class Budget:
+    """What a model may occupy on a device: None is no limit, and a figure not known is not held against it."""
+
+    max_flash_bytes: int | None = None
+    max_arena_bytes: int | None = None
+    max_parameters: int | None = None
+
+    def admits(self, flash_bytes: int | None = None, arena_bytes: int | None = None,
+               parameters: int | None = None) -> bool:
+        limits = ((flash_bytes, self.max_flash_bytes), (arena_bytes, self.max_arena_bytes),
+                  (parameters, self.max_parameters))
+        return all(value is None or limit is None or value <= limit for value, limit in limits)
+
+    def text(self) -> str:
+        parts = [f"model ≤ {self.max_flash_bytes / 1024:.0f} KiB flash" if self.max_flash_bytes is not None else "",
+                 f"tensor arena ≤ {self.max_arena_bytes / 1024:.0f} KiB RAM" if self.max_arena_bytes is not None
+                 else "",
+                 f"≤ {self.max_parameters:,} parameters" if self.max_parameters is not None else ""]
+        return ", ".join(p for p in parts if p) or "no size limit"
 
 
-def mcu_energy(macs: int, mcu: McuProfile = McuProfile(), battery: Battery = Battery()) -> dict:
-    """Cortex-M4F energy estimated from the MAC count alone."""
-    t_inf = macs * mcu.cycles_per_mac / mcu.clock_hz
-    e_inf = t_inf * mcu.active_w
-    e_day = PREDICTIONS_PER_DAY * e_inf
-    busy_s = PREDICTIONS_PER_DAY * t_inf
-    days = battery.joules / (e_day + mcu.sleep_w * (SECONDS_PER_DAY - busy_s))
-    return {
-        "m4f_us_per_inference": _figure(t_inf * 1e6, "us", "estimated", "MACs * cycles_per_MAC / f_clk"),
-        "m4f_uj_per_inference": _figure(e_inf * 1e6, "uJ", "estimated", "t_inf * P_active"),
-        "m4f_j_per_day": _figure(e_day, "J", "estimated", "1440 * E_inf"),
-        "m4f_duty_cycle": _figure(busy_s / SECONDS_PER_DAY, "fraction", "estimated", "1440 * t_inf / 1 day"),
-        "m4f_battery_days": _figure(days, "days", "estimated", f"{battery.capacity_mah:g} mAh at {battery.voltage:g} "
-                                    "V / (E_day + P_sleep * idle time)"),
-    }
+@dataclass(frozen=True)
+class DeviceClass:
+    """A kind of device: its power draw, what a model may occupy there, and (an MCU) its core's timing."""
+
+    name: str
+    profile: str  # the short key of its figures in the agent's metrics
+    active_w: float
+    rest_w: float  # idle (a Pi never sleeps) or asleep (an MCU between forecasts)
+    sleeps_between_inferences: bool
+    budget: Budget = field(default_factory=Budget)
+    core: Core | None = None
+
+    @property
+    def inference_w(self) -> float:
+        """The draw an inference adds: all of the active draw on a device that would sleep, the part above idle on
+        one that idles anyway."""
+        return self.active_w if self.sleeps_between_inferences else self.active_w - self.rest_w
+
+
+#: Raspberry Pi 4B: Raspberry Pi's figures, 0.6 A idle and 1.2 A under stress at 5.1 V; it runs anything we ship.
+PI4B = DeviceClass("Raspberry Pi 4B", "pi4b", active_w=1.2 * 5.1, rest_w=0.6 * 5.1, sleeps_between_inferences=False)
+#: A Cortex-M4F class MCU (e.g. STM32L4 at 80 MHz: 1 MiB flash, 128 KiB RAM), ~40 mW running, ~10 µW asleep; the
+#: model may take a quarter of the flash and of the RAM, leaving room for the firmware and the radio stack.
+M4F = DeviceClass("Cortex-M4F MCU", "m4f", active_w=0.040, rest_w=10e-6, sleeps_between_inferences=True,
+                  budget=Budget(max_flash_bytes=256 * 1024, max_arena_bytes=32 * 1024), core=Core())
+DEVICE_CLASSES: tuple[DeviceClass, ...] = (PI4B, M4F)
+#: Issue 7's microcontroller-sized forecaster, what the model search admits: ≤ 2,000 parameters in a 16 KiB arena.
+MCU_SEARCH_BUDGET = Budget(max_arena_bytes=16 * 1024, max_parameters=2000)
+
+
+@dataclass(frozen=True)
+class InferenceTime:
+    """How long one inference takes on a device, and where that figure comes from."""
+
+    seconds: float
+    basis: str
+    measured: bool
+
+
+def measured_cpu_time(seconds: float) -> InferenceTime:
+    return InferenceTime(seconds, "thread CPU time, median (measured)", True)
+
+
+def mcu_time(entry: ModelEntry, device: DeviceClass = M4F) -> InferenceTime | None:
+    """From the firmware's measured instructions when the entry has them, else from its MACs; None with neither."""
+    core = device.core
+    if entry.m4 is not None:
+        return InferenceTime(entry.m4.instructions * core.cycles_per_instruction / core.clock_hz,
+                             f"{entry.m4.instructions:,} measured instructions × {core.cycles_per_instruction:g} "
+                             f"cycles/instruction (assumed) at {core.clock_hz / 1e6:g} MHz", False)
+    if entry.macs:
+        return mac_time(entry.macs, device)
+    return None
+
+
+def mac_time(macs: int, device: DeviceClass = M4F) -> InferenceTime:
+    core = device.core
+    return InferenceTime(macs * core.cycles_per_mac / core.clock_hz,
+                         f"{macs:,} MACs × {core.cycles_per_mac:g} cycles/MAC at {core.clock_hz / 1e6:g} MHz "
+                         "(estimated)", False)
+
+
+@dataclass(frozen=True)
+class EnergyFigures:
+    """One model's energy on one device class, every figure derived from ``time`` by :func:`energy`."""
+
+    device: str
+    us_per_inference: float
+    uj_per_inference: float
+    j_per_day: float
+    duty_cycle: float
+    battery_days: float
+    time_basis: str
+    time_measured: bool
+    estimated: bool  # True unless the energy itself was metered, which nothing here does
+    battery: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EnergyFigures:
+        return cls(**d)
+
+
+def energy(device: DeviceClass, time: InferenceTime, battery: Battery = Battery()) -> EnergyFigures:
+    """The energy figures of one inference every minute on ``device`` (see the module's formulas)."""
+    e_inf = time.seconds * device.inference_w
+    busy_s = PREDICTIONS_PER_DAY * time.seconds
+    days = battery.joules / (device.rest_w * SECONDS_PER_DAY + busy_s * (device.active_w - device.rest_w))
+    return EnergyFigures(device.profile, time.seconds * 1e6, e_inf * 1e6, PREDICTIONS_PER_DAY * e_inf,
+                         busy_s / SECONDS_PER_DAY, days, time.basis, time.measured, True,
+                         f"{battery.capacity_mah:g} mAh at {battery.voltage:g} V")

@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from device.contract import MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix
+from device.contract import MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix, window_rows
 from device.models import LoadedModel
 from device.payload import Reading
 from device.ringbuffer import RingBuffer
@@ -193,15 +192,9 @@ class Forecaster:
 
     @staticmethod
     def _windows(history: RingBuffer, features: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray:
-        """The window ending at each of ``ends`` (rows of ``features``), zero-padded in front as the contract's
-        pre_pad does: the ring holds only rows since the last reset, so missing history is zeros."""
-        before = history.last(min(history.size, seq_len - 1))
-        padded = np.zeros((seq_len - 1 + len(features), features.shape[1]), np.float32)
-        padded[seq_len - 1 - len(before) : seq_len - 1] = before
-        padded[seq_len - 1 :] = features
-        if len(ends) == 1:  # the usual case at a meter's pace: one plain slice
-            return padded[ends[0] : ends[0] + seq_len][None]
-        return sliding_window_view(padded, seq_len, axis=0)[ends].transpose(0, 2, 1)
+        """The contract's window ending at each of ``ends`` (rows of ``features``), the ring's rows before them: it
+        holds only rows since the last reset, so missing history is zero-padded."""
+        return window_rows(features, ends, seq_len, earlier=history.last(min(history.size, seq_len - 1)))
 
     def _predict(self, model: LoadedModel, windows: np.ndarray, n_real: np.ndarray) -> list[tuple[float, int, int]]:
         """(kW, latency ns, CPU ns or -1) per window; the clocks are read once per call, not per window."""

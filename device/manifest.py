@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from device.contract import MinMaxScaling, WindowSpec
+from device.entry import ModelEntry
+from device.families import entry_from_dict
 
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 1
+#: 2: the trend line's kind is ``trend_line`` (format 1 called it ``trend``).
+FORMAT_VERSION = 2
+_KINDS_RENAMED_SINCE_1 = {"trend": "trend_line"}
 #: The folder the ``device`` package sits in (the repository, on a Pi a copy of it).
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -24,69 +27,6 @@ log = logging.getLogger(__name__)
 
 class AssetIntegrityError(RuntimeError):
     """An asset is missing or its sha256 differs from the manifest."""
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """Shape, dtype and (for integer tensors) the affine quantization ``real = scale * (q - zero_point)``."""
-
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float = 0.0
-    zero_point: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TensorInfo:
-        return cls(tuple(d["shape"]), d["dtype"], float(d.get("scale", 0.0)), int(d.get("zero_point", 0)))
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One deployable model.
-
-    ``kind`` says which predictor runs it: ``tflite`` (a LiteRT/TFLM flatbuffer), ``linreg`` (coefficients in a JSON
-    file), ``linreg_q15`` (the same, fixed point) or ``persistence`` / ``trend`` (no file at all).
-    """
-
-    name: str
-    kind: str
-    window: WindowSpec
-    scaling: MinMaxScaling | None = None
-    file: str | None = None
-    input: TensorInfo | None = None
-    output: TensorInfo | None = None
-    macs: int = 0
-    parameters: int = 0
-    arena_bytes: int | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    notes: str = ""
-    m4: dict[str, Any] | None = None  # measured on the emulated Cortex-M4F by firmware.measure, when it was run
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["window"] = self.window.to_dict()
-        d["scaling"] = self.scaling.to_dict() if self.scaling else None
-        if self.m4 is None:
-            del d["m4"]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
-        return cls(
-            name=d["name"],
-            kind=d["kind"],
-            window=WindowSpec.from_dict(d["window"]),
-            scaling=MinMaxScaling.from_dict(d["scaling"]) if d.get("scaling") else None,
-            file=d.get("file"),
-            input=TensorInfo.from_dict(d["input"]) if d.get("input") else None,
-            output=TensorInfo.from_dict(d["output"]) if d.get("output") else None,
-            macs=int(d.get("macs", 0)),
-            parameters=int(d.get("parameters", 0)),
-            arena_bytes=d.get("arena_bytes"),
-            metrics=dict(d.get("metrics", {})),
-            notes=d.get("notes", ""),
-            m4=d.get("m4"),
-        )
 
 
 @dataclass
@@ -109,13 +49,26 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Decode a manifest of this format or an older one (upgraded on the way in, the files untouched)."""
         known = {"format_version", "models", "files", "versions"}
+        d = upgrade(d)
         return cls(
-            models={name: ModelEntry.from_dict(m) for name, m in d["models"].items()},
+            models={name: entry_from_dict(m) for name, m in d["models"].items()},
             files=dict(d.get("files", {})),
             versions=dict(d.get("versions", {})),
             extra={k: v for k, v in d.items() if k not in known},
         )
+
+
+def upgrade(d: dict[str, Any]) -> dict[str, Any]:
+    """A manifest document in this :data:`FORMAT_VERSION`: renames the kinds an older format spelled otherwise."""
+    version = int(d.get("format_version", 1))
+    if version > FORMAT_VERSION:
+        raise ValueError(f"format_version {version} is newer than this agent's {FORMAT_VERSION}")
+    if version == FORMAT_VERSION:
+        return d
+    models = {name: {**m, "kind": _KINDS_RENAMED_SINCE_1.get(m["kind"], m["kind"])} for name, m in d["models"].items()}
+    return {**d, "format_version": FORMAT_VERSION, "models": models}
 
 
 def sha256_of(path: Path) -> str:

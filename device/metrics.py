@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.energy import mcu_energy, pi_energy
+from device.energy import M4F, PI4B, energy, mcu_time, measured_cpu_time
 from device.forecaster import Forecaster, Prediction
 from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
@@ -126,9 +126,7 @@ class AgentMetrics:
     def _model(self, name: str) -> dict:
         model = next(m for m in self._forecaster.models if m.name == name)
         cpu_ns = self._cpu[name].median_ns()
-        energy = mcu_energy(model.entry.macs) if model.entry.macs else {}
-        if not np.isnan(cpu_ns):
-            energy = {**pi_energy(cpu_ns / 1e9), **energy}
+        times = {PI4B: None if np.isnan(cpu_ns) else measured_cpu_time(cpu_ns / 1e9), M4F: mcu_time(model.entry, M4F)}
         return {
             "kind": model.entry.kind,
             "runtime": model.runtime,
@@ -139,7 +137,7 @@ class AgentMetrics:
             "flash_bytes": model.flash_bytes,
             "arena_bytes": model.arena_bytes,
             "macs": model.entry.macs,
-            "energy": energy,
+            "energy": {device.profile: energy(device, time).to_dict() for device, time in times.items() if time},
         }
 
     def snapshot(self) -> dict:

@@ -1,25 +1,22 @@
 """Loading the models a manifest lists, after checking every file's sha256.
 
 One entry point, :func:`load_models`, turns manifest names into ready predictors with what they cost (file bytes,
-tensor bytes, MACs), so the agent and the benchmark run exactly the same objects.
+tensor bytes, MACs), so the agent and the benchmark run exactly the same objects. Loading goes one way: the manifest
+gives the entry, the entry's family (:mod:`device.families`) builds its predictor.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from device.contract import MEASUREMENTS, MinMaxScaling
-from device.manifest import Manifest, ModelEntry, load_manifest, locate_assets, verify_file
-from device.predictors import LinearRegression, LinearRegressionQ15, Persistence, Predictor, TrendLine
-from device.runtime import TFLM, TFLitePredictor, TFLMPredictor, interpreter_class
+from device.entry import ModelEntry
+from device.families import Predictor, family
+from device.manifest import load_manifest, locate_assets, verify_file
 
 log = logging.getLogger(__name__)
-FILELESS_KINDS = {"persistence": Persistence, "trend": TrendLine}
 
 
 @dataclass(frozen=True)
@@ -45,32 +42,6 @@ def _identity_scaling(entry: ModelEntry) -> MinMaxScaling:
     return MinMaxScaling((0.0,) * n, (1.0,) * n, 0.0, 1.0)
 
 
-def _build(directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str, num_threads: int):
-    """(predictor, runtime name, arena bytes) for one entry; the file is verified before it is opened."""
-    if entry.kind in FILELESS_KINDS:
-        return FILELESS_KINDS[entry.kind](entry.window), "numpy", 0
-    if entry.file is None:
-        raise ValueError(f"model {entry.name!r} of kind {entry.kind!r} names no file")
-    path = verify_file(directory, manifest, entry.file)
-    if entry.kind == "linreg":
-        model = LinearRegression.from_json(path, entry.window)
-        return model, "numpy", model.coef.nbytes
-    if entry.kind == "linreg_q15":
-        d = json.loads(path.read_text())
-        weights = np.asarray(d["weights_q"], np.int16)
-        return LinearRegressionQ15(entry.window, weights, int(d["bias_q"]), int(d["shift"])), "numpy", weights.nbytes
-    if entry.kind == "tflite":
-        if entry.input is None or entry.output is None:
-            raise ValueError(f"model {entry.name!r}: a tflite entry needs input and output tensor info")
-        if runtime == TFLM:
-            predictor = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
-            return predictor, TFLM, predictor.tensor_bytes
-        cls, runtime_name = interpreter_class(runtime)
-        predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
-        return predictor, runtime_name, predictor.tensor_bytes
-    raise ValueError(f"model {entry.name!r}: unknown kind {entry.kind!r}")
-
-
 def load_models(
     directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1
 ) -> list[LoadedModel]:
@@ -85,11 +56,14 @@ def load_models(
     loaded = []
     for name in names:
         entry = manifest.models[name]
-        predictor, runtime_name, tensor_bytes = _build(directory, manifest, entry, runtime, num_threads)
-        flash = int(manifest.files.get(entry.file, {}).get("bytes", 0)) if entry.file else 0
-        loaded.append(LoadedModel(
-            name, entry, predictor, entry.scaling or _identity_scaling(entry), flash,
-            entry.arena_bytes if entry.arena_bytes is not None else tensor_bytes, runtime_name,
-        ))
-        log.info("loaded %s (%s, %s, %d file bytes)", name, entry.kind, runtime_name, flash)
+        owner = family(entry.kind)
+        if owner.needs_file and entry.file is None:
+            raise ValueError(f"model {name!r} of kind {entry.kind} names no file")
+        path = verify_file(directory, manifest, entry.file) if entry.file else None  # verified before it is opened
+        built = owner.build(entry, path, runtime, num_threads)
+        flash = int(manifest.files[entry.file]["bytes"]) if entry.file else 0
+        arena = entry.arena_bytes if entry.arena_bytes is not None else built.tensor_bytes
+        loaded.append(LoadedModel(name, entry, built.predictor, entry.scaling or _identity_scaling(entry), flash,
+                                  arena, built.runtime))
+        log.info("loaded %s (%s, %s, %d file bytes)", name, entry.kind, built.runtime, flash)
     return loaded

@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_windows
-from device.manifest import ModelEntry, load_manifest, verify_file
+from device.entry import ModelEntry
+from device.families.linreg import LinearRegressionQ15
+from device.families.tflite import dequantize, quantize
+from device.manifest import load_manifest, verify_file
 from device.models import load_models
-from device.runtime import dequantize, quantize
 from train.data import load_measurements
 from train.splits import TRAIN_FRACTION, held_out_start
 
@@ -54,8 +56,6 @@ def held_out_windows(model: str, data: Path, count: int, assets: Path = ASSETS) 
     pick = np.unique(np.linspace(0, len(x) - 1, min(count, len(x))).round().astype(int))
     x, y = x[pick], y[pick]
     if model == "linreg_q15":
-        from device.predictors import LinearRegressionQ15
-
         x_q = LinearRegressionQ15.quantize_input(x)
     else:
         x_q = quantize(x, entry.input)

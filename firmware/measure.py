@@ -15,6 +15,7 @@ import numpy as np
 from convert import readme
 from convert.c_runtime import MODELS as C_RUNTIME_MODELS
 from convert.c_runtime import TABLE_NAME
+from device.entry import M4Measurement
 from device.manifest import describe_files, load_manifest, write_manifest
 from firmware.heldout import ASSETS, MODELS, held_out_windows
 from firmware.run import run_model
@@ -26,20 +27,20 @@ DEFAULT_WINDOWS = 64
 REPEAT = {"linreg_q15": 64}
 
 
-def measure(model: str, data: Path, windows: int) -> dict:
+def measure(model: str, data: Path, windows: int) -> M4Measurement:
     """The ``m4`` record of one model: median instructions (and range) over held-out windows, flash, RAM."""
     result = run_model(model, held_out_windows(model, data, windows).x_q, repeat=REPEAT.get(model, 1))
     instructions = np.asarray(result["instructions"])
-    return {
-        "instructions": int(np.median(instructions)),
-        "instructions_range": [int(instructions.min()), int(instructions.max())],
-        "windows": len(instructions),
-        "flash_bytes": result["flash_bytes"],
-        "ram_bytes": result["ram_bytes"],
-        "stack_bytes": result["stack_bytes"],
-        "build": result["build"],
-        "measured_on": result["measured_on"],
-    }
+    return M4Measurement(
+        instructions=int(np.median(instructions)),
+        instructions_range=(int(instructions.min()), int(instructions.max())),
+        windows=len(instructions),
+        flash_bytes=result["flash_bytes"],
+        ram_bytes=result["ram_bytes"],
+        stack_bytes=result["stack_bytes"],
+        build=result["build"],
+        measured_on=result["measured_on"],
+    )
 
 
 def c_runtime_files(assets: Path) -> list[str]:
@@ -48,7 +49,7 @@ def c_runtime_files(assets: Path) -> list[str]:
     return [n for n in names if (assets / n).is_file()]
 
 
-def write_to_manifest(records: dict[str, dict], assets: Path = ASSETS) -> None:
+def write_to_manifest(records: dict[str, M4Measurement], assets: Path = ASSETS) -> None:
     """``m4`` per model into the manifest, the C runtime's files re-hashed, the README re-rendered."""
     manifest = load_manifest(assets)
     for name, record in records.items():
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     records = {m: measure(m, args.data, args.windows) for m in args.models}
     if args.write_manifest:
         write_to_manifest(records, args.assets)
-    print(json.dumps(records, indent=2))
+    print(json.dumps({m: r.to_dict() for m, r in records.items()}, indent=2))
 
 
 if __name__ == "__main__":

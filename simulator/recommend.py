@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from device.energy import DeviceClass
 from simulator.units import energy_uj, size_bytes
 
 #: "Within 2% of the best MSE": smaller than the spread between runs of the same LSTM, larger than int8 rounding.
@@ -31,34 +32,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class DeviceClass:
-    """A kind of device, the agent's energy profile for it, and what a model may occupy there (None = no limit)."""
-
-    name: str
-    energy_profile: str
-    max_flash_bytes: int | None = None
-    max_ram_bytes: int | None = None
-
-    def admits(self, c: Candidate) -> bool:
-        flash_ok = self.max_flash_bytes is None or c.flash_bytes <= self.max_flash_bytes
-        ram_ok = self.max_ram_bytes is None or c.ram_bytes is None or c.ram_bytes <= self.max_ram_bytes
-        return flash_ok and ram_ok and math.isfinite(c.mse)
-
-    def budget_text(self) -> str:
-        if self.max_flash_bytes is None and self.max_ram_bytes is None:
-            return "no size limit"
-        return f"model ≤ {self.max_flash_bytes / 1024:.0f} KiB flash, tensor arena ≤ {self.max_ram_bytes / 1024:.0f} KiB RAM"
-
-
-#: A Raspberry Pi 4B runs anything we ship; a Cortex-M4F class MCU (e.g. STM32L4: 1 MiB flash, 128 KiB RAM) leaves
-#: room for the firmware and the radio stack only if the model takes a quarter of the flash and the RAM.
-DEVICE_CLASSES: tuple[DeviceClass, ...] = (
-    DeviceClass("Raspberry Pi 4B", "pi4b"),
-    DeviceClass("Cortex-M4F MCU", "m4f", max_flash_bytes=256 * 1024, max_ram_bytes=32 * 1024),
-)
-
-
-@dataclass(frozen=True)
 class Recommendation:
     device: str
     model: str | None
@@ -76,11 +49,15 @@ def _cost(c: Candidate) -> tuple[float, int, int]:
     return (math.inf if c.energy_uj is None else c.energy_uj, c.flash_bytes, c.macs)
 
 
+def _fits(c: Candidate, device: DeviceClass) -> bool:
+    return device.budget.admits(flash_bytes=c.flash_bytes, arena_bytes=c.ram_bytes) and math.isfinite(c.mse)
+
+
 def recommend(candidates: Sequence[Candidate], device: DeviceClass, margin: float = DEFAULT_MARGIN) -> Recommendation:
     """The cheapest model on ``device`` whose online MSE is within ``margin`` (relative) of the best that fits."""
-    fitting = [c for c in candidates if device.admits(c)]
+    fitting = [c for c in candidates if _fits(c, device)]
     if not fitting:
-        return Recommendation(device.name, None, f"No model fits the {device.name} budget ({device.budget_text()}).",
+        return Recommendation(device.name, None, f"No model fits the {device.name} budget ({device.budget.text()}).",
                               None, None, margin, ())
     best = min(fitting, key=lambda c: c.mse)
     good = [c for c in fitting if c.mse <= best.mse * (1 + margin)]

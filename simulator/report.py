@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.energy import DEVICE_CLASSES, DeviceClass
 from device.manifest import Manifest, load_manifest, locate_assets
 from simulator.predictions import read_prediction_rows, series_by_model
-from simulator.recommend import DEFAULT_MARGIN, DEVICE_CLASSES, DeviceClass, Recommendation, recommend
+from simulator.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from simulator.report_plots import model_styles, plot_accuracy_vs_cost, plot_latency, plot_predictions
 from simulator.report_table import ESTIMATED, ModelRow, headline_table, markdown_table, model_rows
 from simulator.units import count, size_bytes
@@ -94,12 +95,12 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
             f"Rule: among the models that fit the device, the cheapest (energy per inference, then model bytes, then "
             f"MACs) whose online MSE is within {config.margin:.0%} of the best.", ""]
     for d, rec in zip(config.devices, recs):
-        out.append(f"- **{rec.device}** ({d.budget_text()}): **{rec.model or 'none'}**. {rec.reason}")
+        out.append(f"- **{rec.device}** ({d.budget.text()}): **{rec.model or 'none'}**. {rec.reason}")
     out += ["", "## At a glance (best online MSE first)", "", headline_table(rows, config.devices),
             f"{ESTIMATED} an estimate from the agent's device profile, not a measurement. Latency: per window, measured "
             f"on the machine that ran the agent. Every figure of every model is in the full table below.", ""]
     replayed = f" ({run['replayed']})" if run.get("replayed") else ""
-    out += ["## Every model on the same stream", "", markdown_table(rows, profiles, {d.energy_profile: d.name for d in config.devices}),
+    out += ["## Every model on the same stream", "", markdown_table(rows, profiles, {d.profile: d.name for d in config.devices}),
             f"- **Online against offline error.** The online MSE is scored by the agent on this run's replayed "
             f"minutes{replayed}; `host offline MSE` is the converter's figure in the manifest, from "
             f"{offline_period(manifest)}: another period of the household's life. Some weeks are harder to forecast "
@@ -122,7 +123,8 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
     out += [f"| {r.source} | {r.model} | {r.mse:.3f} | {r.protocol} |" for r in config.references]
     best_online = min((r for r in rows if r.mse == r.mse), key=lambda r: r.mse, default=None)
     if best_online is not None:
-        out += ["", f"Our best online MSE in this run: {best_online.name} {best_online.mse:.4f} (5 minutes ahead)."]
+        ahead = "" if best_online.horizon_minutes is None else f" ({best_online.horizon_minutes} minutes ahead)"
+        out += ["", f"Our best online MSE in this run: {best_online.name} {best_online.mse:.4f}{ahead}."]
     out += ["", "## Stream accounting", "",
             "Agent: " + ", ".join(f"{k} {v:,}" for k, v in readings.items()) + "."]
     rejected = metrics.get("rejected", {})

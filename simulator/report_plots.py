@@ -21,7 +21,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from simulator.predictions import PredictionSeries  # noqa: E402
-from simulator.recommend import DeviceClass  # noqa: E402
+from device.energy import DeviceClass  # noqa: E402
 from simulator.report_table import ModelRow  # noqa: E402
 
 #: Percentile -> (marker, size, filled): p95 and p99 are often equal in a short run, so they nest, hollow.
@@ -157,7 +157,7 @@ def plot_accuracy_vs_cost(rows: list[ModelRow], devices: Sequence[DeviceClass], 
     panel, one legend for all; lower left is better."""
     fig, axes = plt.subplots(1, len(devices) + 1, figsize=(5.5 * (len(devices) + 1), 5), sharey=True, squeeze=False)
     for ax, device in zip(axes[0], devices):
-        figures = {r.name: r.energy.get(device.energy_profile) for r in rows}
+        figures = {r.name: r.energy.get(device.profile) for r in rows}
         estimated = any(f is not None and f.estimated for f in figures.values())
         _cost_panel(ax, rows, {n: None if f is None else f.uj_per_inference for n, f in figures.items()}, styles,
                     f"energy per inference, {device.name} (µJ{', estimated' if estimated else ''})")

@@ -11,42 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from device.manifest import Manifest, ModelEntry
-from simulator.recommend import Candidate, DeviceClass
+from device.energy import DeviceClass, EnergyFigures
+from device.entry import ModelEntry
+from device.manifest import Manifest
+from simulator.recommend import Candidate
 from simulator.units import MISSING, count, duration_us, energy_uj, is_missing, number, significant, size_bytes
 
 ESTIMATED = "†"
-
-
-@dataclass(frozen=True)
-class EnergyFigure:
-    """Energy of one model on one device profile, as the agent computed it."""
-
-    uj_per_inference: float
-    j_per_day: float | None
-    battery_days: float | None
-    estimated: bool
-
-
-_PER_INFERENCE = "_uj_per_inference"
-
-
-def energy_figures(energy: Mapping[str, Mapping[str, Any]]) -> dict[str, EnergyFigure]:
-    """Group the agent's flat energy figures (``<profile>_uj_per_inference``, ``<profile>_j_per_day``,
-    ``<profile>_battery_days``, each with a value and a basis, measured or estimated) by device profile."""
-    figures = {}
-    for key, per_inference in energy.items():
-        if not key.endswith(_PER_INFERENCE):
-            continue
-        profile = key[: -len(_PER_INFERENCE)]
-        day, battery = energy.get(f"{profile}_j_per_day"), energy.get(f"{profile}_battery_days")
-        figures[profile] = EnergyFigure(
-            float(per_inference["value"]),
-            None if day is None else float(day["value"]),
-            None if battery is None else float(battery["value"]),
-            per_inference.get("basis") != "measured",
-        )
-    return figures
 
 
 @dataclass(frozen=True)
@@ -68,10 +39,11 @@ class ModelRow:
     flash_bytes: int
     arena_bytes: int | None
     macs: int
-    energy: dict[str, EnergyFigure] = field(default_factory=dict)
+    energy: dict[str, EnergyFigures] = field(default_factory=dict)
+    horizon_minutes: int | None = None  # the manifest's window: how far ahead the model forecasts
 
     def candidate(self, device: DeviceClass) -> Candidate:
-        figure = self.energy.get(device.energy_profile)
+        figure = self.energy.get(device.profile)
         return Candidate(self.name, self.mse, figure.uj_per_inference if figure else None,
                          figure.estimated if figure else True, self.flash_bytes, self.arena_bytes, self.macs)
 
@@ -114,7 +86,8 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
             flash_bytes=int(m.get("flash_bytes") or 0),
             arena_bytes=m.get("arena_bytes"),
             macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
-            energy=energy_figures(m.get("energy", {})),
+            energy={p: EnergyFigures.from_dict(f) for p, f in m.get("energy", {}).items()},
+            horizon_minutes=entry.window.horizon if entry else None,
         ))
     return rows
 
@@ -122,7 +95,7 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
 Column = tuple[str, Callable[[ModelRow], str]]
 
 
-def _energy_cell(profile: str, value: Callable[[EnergyFigure], float | None],
+def _energy_cell(profile: str, value: Callable[[EnergyFigures], float | None],
                  shown: Callable[[float], str]) -> Callable[[ModelRow], str]:
     """A cell showing one energy figure of ``profile``, daggered when it is an estimate."""
     def cell(r: ModelRow) -> str:
@@ -187,7 +160,7 @@ def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...], labels: Mapp
 
 def headline_table(rows: list[ModelRow], devices: Sequence[DeviceClass]) -> str:
     """The few figures that decide, best online MSE first: accuracy, latency, size, and energy per device class."""
-    energy = [_energy_columns(d.energy_profile, d.name)[0] for d in devices]
+    energy = [_energy_columns(d.profile, d.name)[0] for d in devices]
     columns: list[Column] = [("model", lambda r: r.name), ("online MSE (kW²)", lambda r: number(r.mse)),
                              ("latency p50", lambda r: duration_us(r.latency_p50_us)),
                              ("model (flash)", lambda r: size_bytes(r.flash_bytes)), *energy]

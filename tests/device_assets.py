@@ -1,27 +1,29 @@
 """Test assets for the device agent, built the way convert/ builds the real ones: a manifest with linreg (float and
-Q15), persistence, trend and, when asked, a tiny LSTM as float32 and full-int8 TFLite.
+Q15), persistence, the trend line and, when asked, a tiny LSTM as float32 and full-int8 TFLite.
 
 Tests may use TensorFlow and pandas to make these; the agent under test never does.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from device.contract import MEASUREMENTS, MinMaxScaling, WindowSpec, feature_matrix, make_windows
-from device.manifest import Manifest, ModelEntry, TensorInfo, describe_files, write_manifest
-from device.predictors import LinearRegression, LinearRegressionQ15
+from device.contract import MEASUREMENTS, FillPolicy, MinMaxScaling, WindowSpec, feature_matrix, make_windows
+from device.families import family
+from device.families.linreg import LinearRegression, LinregDocument, write_document
+from device.families.tflite import TensorInfo
+from device.kinds import ModelKind
+from device.manifest import Manifest, describe_files, write_manifest
 from train.data import Measurements, load_measurements
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "household_power_14d.txt"
-LINREG_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap",))
-LSTM_SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap", "hour_sin", "hour_cos"))
+LINREG_SPEC = WindowSpec(features=("gap",))
+LSTM_SPEC = WindowSpec(features=("gap", "hour_sin", "hour_cos"))
 #: 30 steps x 4 gates x 4 units x (3 inputs + 4 recurrent) + the head; 90 x 8 + 8 for the dense network.
 TFLITE_MACS = {"lstm_float32": 30 * 4 * 4 * 7 + 4, "dense_int8": 90 * 8 + 8}
 TFLITE_MODELS = tuple(TFLITE_MACS)
@@ -56,10 +58,11 @@ def _scaling(series: Series, spec: WindowSpec) -> MinMaxScaling:
     return MinMaxScaling.fit(series.features(spec), series.filled()[:, MEASUREMENTS.index("gap")])
 
 
-def _linreg(series: Series, scaling: MinMaxScaling) -> LinearRegression:
+def _linreg(series: Series, scaling: MinMaxScaling, spec: WindowSpec) -> LinearRegression:
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
-    x, y = make_windows(scaling.transform(series.features(LINREG_SPEC)), scaling.transform_target(gap), LINREG_SPEC)
-    return LinearRegression.fit(LINREG_SPEC, x, y)
+    x, y = make_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
+                        np.isnan(series.raw[:, MEASUREMENTS.index("gap")]))
+    return LinearRegression.fit(spec, x, y)
 
 
 def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> dict[str, tuple[str, TensorInfo, TensorInfo]]:
@@ -99,26 +102,28 @@ def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> d
     return out
 
 
-def build_assets(directory: Path, series: Series, with_tflite: bool = False) -> Path:
-    """Write a manifest and its files into ``directory``; returns the directory."""
+def build_assets(directory: Path, series: Series, with_tflite: bool = False,
+                 fill_policy: FillPolicy = FillPolicy.FORWARD_FILL) -> Path:
+    """Write a manifest and its files into ``directory`` through the model families, as convert/ does; returns the
+    directory. The numpy models follow ``fill_policy``."""
     directory.mkdir(parents=True, exist_ok=True)
-    linreg_scaling = _scaling(series, LINREG_SPEC)
-    linreg = _linreg(series, linreg_scaling)
-    q15 = LinearRegressionQ15.from_float(linreg)
-    (directory / "linreg.json").write_text(json.dumps({
-        **linreg.to_dict(), "weights_q": q15.weights_q.tolist(), "bias_q": q15.bias_q, "shift": q15.shift}))
-    models = {
-        "linreg": ModelEntry("linreg", "linreg", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30, parameters=31),
-        "linreg_q15": ModelEntry("linreg_q15", "linreg_q15", LINREG_SPEC, linreg_scaling, "linreg.json", macs=30),
-        "persistence": ModelEntry("persistence", "persistence", LINREG_SPEC, linreg_scaling),
-        "trend": ModelEntry("trend", "trend", LINREG_SPEC, linreg_scaling),
-    }
+    spec = replace(LINREG_SPEC, fill_policy=fill_policy)
+    scaling = _scaling(series, spec)
+    document = LinregDocument.of("linreg", _linreg(series, scaling, spec), scaling)
+    json_name = write_document(directory, document)
+    entries = [
+        family(ModelKind.LINREG).entry(name="linreg", **document.entry_fields(json_name)),
+        family(ModelKind.LINREG_Q15).entry(name="linreg_q15", **document.entry_fields(json_name)),
+        family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec, scaling=scaling),
+        family(ModelKind.TREND_LINE).entry(name="trend_line", window=spec, scaling=scaling),
+    ]
     if with_tflite:
         lstm_scaling = _scaling(series, LSTM_SPEC)
         for name, (file, inp, out) in _tflite_models(directory, series, lstm_scaling).items():
-            models[name] = ModelEntry(name, "tflite", LSTM_SPEC, lstm_scaling, file, inp, out, macs=TFLITE_MACS[name])
-    files = sorted({m.file for m in models.values() if m.file})
-    write_manifest(directory, Manifest(models, describe_files(directory, files)))
+            entries.append(family(ModelKind.TFLITE).entry(name=name, window=LSTM_SPEC, scaling=lstm_scaling, file=file,
+                                                          input=inp, output=out, macs=TFLITE_MACS[name]))
+    files = sorted({e.file for e in entries if e.file})
+    write_manifest(directory, Manifest({e.name: e for e in entries}, describe_files(directory, files)))
     return directory
 
 
@@ -140,12 +145,15 @@ if __name__ == "__main__":
 
 
 def offline_metrics(model, series: Series) -> dict:
-    """The host's streaming evaluation of one loaded model over a series: contract windows, batch predict, kW."""
+    """The host's streaming evaluation of one loaded model over a series: contract windows (a row whose target is
+    NaN in the raw series counts as filled, for the DROP policy), batch predict, kW."""
     from device.contract import streaming_windows
     from device.scoring import error_metrics
 
     spec, scaling = model.entry.window, model.scaling
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
-    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec)
+    missing = np.isnan(series.raw[:, MEASUREMENTS.index("gap")])
+    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
+                                       missing)
     predicted = scaling.inverse_target(model.predictor.predict(x, np.minimum(end_rows + 1, spec.seq_len)))
     return error_metrics(predicted, gap[end_rows + spec.horizon])

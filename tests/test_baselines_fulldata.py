@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from device.contract import TARGET, WindowSpec
-from device.predictors import LinearRegression, Persistence
+from device.families.baselines import Persistence
+from device.families.linreg import LinearRegression
 from train.data import load_measurements, resample
 from train.evaluate import evaluate
 from train.splits import train_test_by_date, train_test_by_fraction

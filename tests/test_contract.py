@@ -10,8 +10,8 @@ from device.contract import (
     calendar_features,
     forward_fill,
     make_windows,
-    pre_pad,
     streaming_windows,
+    window_rows,
 )
 
 
@@ -44,7 +44,22 @@ def test_streaming_starts_after_two_readings_with_zeros_in_front():
     x, y, ends = streaming_windows(series[:, None], series, WindowSpec(seq_len=5, horizon=2))
     assert ends[0] == 1
     assert x[0, :, 0].tolist() == [0, 0, 0, 1, 2] and y[0] == 4
-    assert np.array_equal(x[10, :, 0], pre_pad(series[:12, None], 5)[:, 0])
+    assert x[10, :, 0].tolist() == [8, 9, 10, 11, 12]
+
+
+def test_a_window_continues_from_the_rows_held_before_the_new_ones():
+    earlier = np.array([[1.0], [2.0]])
+    x = window_rows(np.array([[3.0], [4.0]]), np.array([0, 1]), 4, earlier=earlier)
+    assert x[:, :, 0].tolist() == [[0, 1, 2, 3], [1, 2, 3, 4]]
+
+
+def test_drop_policy_keeps_streaming_windows_clear_of_the_gap_and_its_target():
+    series = np.arange(1, 21, dtype=float)
+    missing = np.zeros(20, bool)
+    missing[8] = True
+    spec = WindowSpec(seq_len=3, horizon=2, fill_policy=FillPolicy.DROP)
+    _, _, ends = streaming_windows(series[:, None], series, spec, missing)
+    assert ends.tolist() == [1, 2, 3, 4, 5, 7, 11, 12, 13, 14, 15, 16, 17]  # 6 targets row 8; 8, 9, 10 read it
 
 
 def test_scaling_fitted_on_train_maps_its_range_to_unit_interval():

@@ -24,8 +24,8 @@ from convert.tflm import arena_works  # noqa: E402
 from device.contract import WindowSpec  # noqa: E402
 from device.manifest import load_manifest, sha256_of  # noqa: E402
 from device.models import load_models  # noqa: E402
-from device.predictors import LinearRegression  # noqa: E402
-from device.runtime import quantize as quantize_input  # noqa: E402
+from device.families.linreg import LinearRegression  # noqa: E402
+from device.families.tflite import quantize as quantize_input  # noqa: E402
 from tests.conftest import BUNDLED_DATA  # noqa: E402
 from train.artifacts import TrainedModel, save_trained_model  # noqa: E402
 from train.data import load_measurements  # noqa: E402
@@ -151,7 +151,7 @@ def test_manifest_records_macs_parameters_hashes_and_tool_versions(assets):
 def test_device_loads_every_model_the_manifest_lists(assets):
     out, manifest = assets
     loaded = load_models(out, tuple(manifest.models))
-    assert [m.name for m in loaded] == ["linreg", "linreg_q15", "persistence", "trend", "lstm_float32", "lstm_int8"]
+    assert [m.name for m in loaded] == ["linreg", "linreg_q15", "persistence", "trend_line", "lstm_float32", "lstm_int8"]
     x = np.load(out.parent / "models" / "seed_lstm.windows.npz")["x_val"][:5]
     for m in loaded:
         assert m.predictor.predict(x, np.full(5, 30)).shape == (5,)

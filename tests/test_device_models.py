@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.contract import WindowSpec, window_rows
+from device.families import entry_from_dict, family
+from device.families.tflite import TensorInfo, dequantize, interpreter_class, quantize
+from device.kinds import ModelKind
 from device.manifest import AssetIntegrityError, sha256_of
 from device.models import load_models
-from device.runtime import dequantize, interpreter_class, quantize
-from device.manifest import TensorInfo
 from tests.device_assets import Series, build_assets
 
 
@@ -70,9 +72,39 @@ def test_the_tflm_runtime_runs_the_int8_lstm_in_its_measured_arena_and_agrees_wi
     assert micro.runtime == "tflm" and micro.arena_bytes == micro.entry.arena_bytes
     series = Series.bundled(rows=500)
     scaled = micro.scaling.transform(series.raw[:, [0]])
-    windows = np.lib.stride_tricks.sliding_window_view(scaled, 30, axis=0).transpose(0, 2, 1)
-    n_real = np.full(len(windows), 30)
+    seq_len = micro.entry.window.seq_len
+    windows = window_rows(scaled, np.arange(seq_len - 1, len(scaled)), seq_len)
+    n_real = np.full(len(windows), seq_len)
     steps = np.abs(micro.predictor.predict(windows, n_real) - lite.predictor.predict(windows, n_real))
     steps /= micro.entry.output.scale
     # The converter measured TFLM against LiteRT for this model at max 3 output steps, 99.85% within 2 (README).
     assert steps.max() <= 4 and (steps <= 2.01).mean() >= 0.98
+
+
+def test_every_model_kind_has_the_family_its_member_names():
+    for kind in ModelKind:
+        assert family(kind).kind is kind
+
+
+def test_an_unknown_kind_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model kind 'onnx'.*trend_line"):
+        family("onnx")
+
+
+def test_a_family_entry_round_trips_through_the_manifest_json():
+    tflite = family(ModelKind.TFLITE).entry(name="m", window=WindowSpec(), file="m.tflite", macs=7,
+                                            input=TensorInfo((1, 30, 1), "int8", 0.5, -3),
+                                            output=TensorInfo((1, 1), "int8", 0.25, 1))
+    trend = family(ModelKind.TREND_LINE).entry(name="t", window=WindowSpec(), k=6)
+    for entry in (tflite, trend):
+        assert entry_from_dict(json.loads(json.dumps(entry.to_dict()))) == entry
+    assert trend.macs == 12
+
+
+def test_a_format_1_manifest_loads_with_its_trend_kind_renamed(assets):
+    document = json.loads((assets / "manifest.json").read_text())
+    document["format_version"] = 1
+    document["models"]["trend_line"]["kind"] = "trend"
+    (assets / "manifest.json").write_text(json.dumps(document))
+    (trend,) = load_models(assets, ("trend_line",))
+    assert trend.entry.kind is ModelKind.TREND_LINE

@@ -14,7 +14,7 @@ from device.payload import Reading
 from tests.device_assets import TFLITE_MODELS, Series, build_assets, build_assets_in_child, offline_metrics
 
 REAL_ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
-NUMPY_MODELS = ("linreg", "linreg_q15", "persistence", "trend")
+NUMPY_MODELS = ("linreg", "linreg_q15", "persistence", "trend_line")
 
 
 @pytest.fixture(scope="module")

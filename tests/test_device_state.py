@@ -14,7 +14,7 @@ from device.payload import Reading
 from device.state import load_state, save_state
 from tests.device_assets import Series, build_assets
 
-MODELS = ("linreg", "persistence", "trend")
+MODELS = ("linreg", "persistence", "trend_line")
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,10 @@ def test_a_model_whose_window_changed_since_the_save_starts_empty(assets, readin
     save_state(path, saved)
     header, body = path.read_bytes().split(b"\n", 1)
     state = json.loads(body)
-    state["models"]["trend"]["window"]["seq_len"] = 99  # as if the model had been re-converted with another window
+    state["models"]["trend_line"]["window"]["seq_len"] = 99  # as if the model had been re-converted with another window
     body = json.dumps(state).encode()
     path.write_bytes(json.dumps({"sha256": hashlib.sha256(body).hexdigest()}).encode() + b"\n" + body)
     restored = Forecaster(models, max_gap_minutes=15)
     assert load_state(path, restored).outcome == "restored"
-    assert restored.meters["a"].tracks["trend"].features.size == 0
+    assert restored.meters["a"].tracks["trend_line"].features.size == 0
     assert restored.meters["a"].tracks["linreg"].errors == saved.meters["a"].tracks["linreg"].errors

@@ -13,7 +13,7 @@ import pytest
 
 from convert.linreg_assets import write_linreg
 from device.contract import WindowSpec
-from device.predictors import LinearRegression, LinearRegressionQ15
+from device.families.linreg import LinearRegression, LinearRegressionQ15, read_document
 from tests.conftest import BUNDLED_DATA
 from train.artifacts import TrainedModel
 from train.data import load_measurements
@@ -113,7 +113,7 @@ def test_q15_ring_buffer_forecast_stays_within_the_stated_bound(linreg, library)
 def test_linreg_json_holds_float_and_q15_parameters_the_device_loads(linreg):
     out, model, fixed, _ = linreg
     doc = json.loads((out / "linreg.json").read_text())
-    assert (doc["seq_len"], doc["horizon"], doc["features"]) == (30, 5, ["gap"])
-    np.testing.assert_array_equal(LinearRegression.from_json(out / "linreg.json", SPEC).coef, model.coef)
+    assert WindowSpec.from_dict(doc["window"]) == SPEC and "seq_len" not in doc  # the window, stored once
+    np.testing.assert_array_equal(read_document(out / "linreg.json").model.coef, model.coef)
     assert (doc["weights_q"], doc["bias_q"], doc["shift"]) == (fixed.weights_q.tolist(), fixed.bias_q, fixed.shift)
     assert set(doc["scaling"]) == {"data_min", "data_max", "target_min", "target_max"}

@@ -78,5 +78,5 @@ def test_the_manifest_records_what_the_firmware_measures(model):
     """`python -m firmware.measure --write-manifest` wrote these; a runtime change without re-measuring fails here."""
     result, _ = measure(model)
     recorded = load_manifest(ASSETS).models[model].m4
-    assert (recorded["flash_bytes"], recorded["ram_bytes"]) == (result["flash_bytes"], result["ram_bytes"])
-    assert abs(np.median(result["instructions"]) - recorded["instructions"]) <= 0.005 * recorded["instructions"]
+    assert (recorded.flash_bytes, recorded.ram_bytes) == (result["flash_bytes"], result["ram_bytes"])
+    assert abs(np.median(result["instructions"]) - recorded.instructions) <= 0.005 * recorded.instructions

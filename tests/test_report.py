@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from device.contract import WindowSpec
-from device.manifest import Manifest, ModelEntry
-from simulator.recommend import DEVICE_CLASSES, Candidate, DeviceClass, recommend
+from device.energy import DEVICE_CLASSES, Budget, DeviceClass, EnergyFigures
+from device.families import family
+from device.kinds import ModelKind
+from device.manifest import Manifest
+from simulator.recommend import Candidate, recommend
 from simulator.report import ReportFiles, problems_banner, write_report
 
 PI, MCU = DEVICE_CLASSES
 
 
-def figure(value: float, basis: str) -> dict:
-    return {"value": value, "unit": "?", "basis": basis, "formula": "?"}
+def figures(device: DeviceClass, uj: float, battery_days: float, metered: bool) -> dict:
+    return EnergyFigures(device.profile, uj / 3, uj, uj * 1440e-6, 0.01, battery_days, "?", metered,
+                         not metered, "?").to_dict()
 
 
 def model_metrics(mse: float, flash: int, uj_pi: float, uj_mcu: float, arena: int | None = None) -> dict:
-    """One model's entry in the agent's metrics, with its energy schema (here the Pi's figure counts as measured)."""
-    energy = {
-        "pi4b_cpu_us_per_inference": figure(uj_pi / 3, "measured"),
-        "pi4b_uj_per_inference": figure(uj_pi, "measured"),
-        "pi4b_j_per_day": figure(uj_pi * 1440e-6, "measured"),
-        "pi4b_battery_days": figure(0.1, "measured"),
-        "m4f_uj_per_inference": figure(uj_mcu, "estimated"),
-        "m4f_j_per_day": figure(uj_mcu * 1440e-6, "estimated"),
-        "m4f_battery_days": figure(1e6 / uj_mcu, "estimated"),
-    }
+    """One model's entry in the agent's metrics, with its energy schema (here the Pi's figure counts as metered)."""
+    energy = {"pi4b": figures(PI, uj_pi, 0.1, metered=True), "m4f": figures(MCU, uj_mcu, 1e6 / uj_mcu, metered=False)}
     return {"predictions": 100, "scored": 95, "mse": mse, "rmse": mse**0.5, "mae": mse / 2, "mape": 30.0,
             "latency_us": {"p50": uj_pi, "p95": 2 * uj_pi, "p99": 3 * uj_pi, "max": 4 * uj_pi},
             "end_to_end_us": {"p50": 100.0, "p95": 200.0, "p99": 300.0, "max": 400.0},
@@ -56,8 +53,9 @@ def metrics() -> dict:
 @pytest.fixture(scope="module")
 def manifest() -> Manifest:
     spec = WindowSpec()
-    kinds = {"persistence": "persistence", "linreg": "linreg", "lstm_int8": "tflite", "big_lstm": "tflite"}
-    return Manifest({n: ModelEntry(n, k, spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
+    kinds = {"persistence": ModelKind.PERSISTENCE, "linreg": ModelKind.LINREG, "lstm_int8": ModelKind.TFLITE,
+             "big_lstm": ModelKind.TFLITE}
+    return Manifest({n: family(k).entry(name=n, window=spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +163,13 @@ def test_json_recommends_per_device_class_from_the_numbers(report):
     assert picks == {PI.name: "linreg", MCU.name: "linreg"}
 
 
+def test_the_horizon_stated_is_the_window_the_best_model_was_shipped_with(tmp_path: Path, metrics, predictions):
+    persistence = family(ModelKind.PERSISTENCE)
+    quarter_hour = Manifest({n: persistence.entry(name=n, window=WindowSpec(horizon=15)) for n in metrics["models"]})
+    text = write_report(metrics, predictions, quarter_hour, tmp_path).markdown.read_text()
+    assert "Our best online MSE in this run: big_lstm 0.1990 (15 minutes ahead)." in text
+
+
 def test_paper_figure_is_labelled_as_theirs(text):
     assert "| Le et al. 2019" in text and "| 0.051 |" in text
     assert "theirs, not measured here" in text
@@ -187,13 +192,13 @@ def test_best_model_wins_when_nothing_cheaper_is_within_the_margin():
 
 
 def test_models_over_the_device_budget_are_not_considered():
-    tiny = DeviceClass("tiny", "m4f", max_flash_bytes=1_000, max_ram_bytes=1_000)
+    tiny = replace(MCU, name="tiny", budget=Budget(max_flash_bytes=1_000, max_arena_bytes=1_000))
     rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000), candidate("small", 0.2, 5.0, flash=500, ram=800)], tiny)
     assert rec.model == "small" and rec.considered == ("small",)
 
 
 def test_no_model_fitting_says_so():
-    tiny = DeviceClass("tiny", "m4f", max_flash_bytes=10, max_ram_bytes=10)
+    tiny = replace(MCU, name="tiny", budget=Budget(max_flash_bytes=10, max_arena_bytes=10))
     rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000)], tiny)
     assert rec.model is None and "No model fits" in rec.reason
 
@@ -202,9 +207,11 @@ def test_the_host_offline_mse_is_read_where_the_converter_records_it():
     from simulator.report_table import offline_mse
 
     spec = WindowSpec()
-    shipped = ModelEntry("lstm_int8", "tflite", spec, metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
-    trained_only = ModelEntry("linreg", "linreg", spec, metrics={"training": {"test": {"mse": 0.1265}}})
-    baseline = ModelEntry("persistence", "persistence", spec)
+    shipped = family(ModelKind.TFLITE).entry(name="lstm_int8", window=spec,
+                                             metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
+    trained_only = family(ModelKind.LINREG).entry(name="linreg", window=spec,
+                                                  metrics={"training": {"test": {"mse": 0.1265}}})
+    baseline = family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec)
     assert offline_mse(shipped) == 0.126  # the shipped file's own error, not its float parent's
     assert offline_mse(trained_only) == 0.1265
     assert offline_mse(baseline) is None

@@ -5,7 +5,8 @@ import pytest
 
 from device.contract import CALENDAR_FEATURES, MEASUREMENTS, feature_matrix
 from train.mcu_models import CANDIDATES, McuConfig, build_model, candidate
-from train.search_report import Budget, EnergyModel, SearchRow, pick_winner
+from device.energy import MCU_SEARCH_BUDGET
+from train.search_report import SearchRow, microjoules, pick_winner
 
 
 def test_lstm16_on_reading_and_hour_has_the_issue_s_1297_parameters():
@@ -50,7 +51,7 @@ def test_calendar_inputs_follow_the_timestamps_through_the_contract():
 
 
 def test_energy_estimate_is_macs_times_cycles_over_clock_times_power():
-    assert EnergyModel(cycles_per_mac=9, clock_hz=80e6, power_w=0.04).microjoules(80_000) == pytest.approx(360.0)
+    assert microjoules(80_000) == pytest.approx(80_000 * 9 / 80e6 * 0.04 * 1e6) == pytest.approx(360.0)
 
 
 def _row(name, params, arena, int8_mse, kind="lstm"):
@@ -65,7 +66,7 @@ def test_the_winner_is_the_lowest_int8_mse_within_the_parameter_and_arena_budget
         _row("fits_worse", 900, 8000, 0.19),
         _row("fits_best", 1800, 12_000, 0.18),
     ]
-    assert pick_winner(rows, Budget()).name == "fits_best"
+    assert pick_winner(rows, MCU_SEARCH_BUDGET).name == "fits_best"
 
 
 def test_a_residual_member_predicts_the_last_reading_when_its_dense_is_zero():

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from device.contract import FillPolicy
+from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, FillPolicy
 from train.config import MODELS, PAPER_SEQ_LEN, PROTOCOLS, TrainConfig
 from train.data import RULE_MINUTES
 from train.pipeline import run
@@ -37,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", choices=list(RULE_MINUTES), default=d.resample,
                    help="average the series over minutes, hours, days or weeks before windowing")
     p.add_argument("--seq-len", type=int, default=None,
-                   help="readings per input window; unset: 30 for notebook, and for paper by --resample "
+                   help=f"readings per input window; unset: {DEFAULT_SEQ_LEN} for notebook, and for paper by --resample "
                         f"{', '.join(f'{k}: {v}' for k, v in PAPER_SEQ_LEN.items())}")
     p.add_argument("--horizon", type=int, default=None,
-                   help="steps after the last input that the target is; unset: 5 for notebook, 1 for paper")
+                   help=f"steps after the last input that the target is; unset: {DEFAULT_HORIZON} for notebook, 1 for paper")
     p.add_argument("--fill-policy", choices=[f.value for f in FillPolicy], default=d.fill_policy.value,
                    help="ffill: forward-fill missing readings; drop: also forward-fill, but discard every window "
                         "and target touching a missing reading")

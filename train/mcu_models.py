@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from device.contract import TARGET, WindowSpec
+from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, WindowSpec
 
 if TYPE_CHECKING:  # keras is heavy; parameter and MAC counts must not need it
     import keras
@@ -34,8 +34,8 @@ class McuConfig:
     units: int
     features: tuple[str, ...]
     residual: bool = False
-    seq_len: int = 30
-    horizon: int = 5
+    seq_len: int = DEFAULT_SEQ_LEN
+    horizon: int = DEFAULT_HORIZON
 
     def __post_init__(self) -> None:
         if not self.features or self.features[0] != TARGET:

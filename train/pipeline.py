@@ -13,7 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import FillPolicy, WindowSpec
-from device.predictors import LinearRegression, Persistence, TrendLine
+from device.families.baselines import Persistence, TrendLine
+from device.families.linreg import LinearRegression
 from train.artifacts import TrainedModel, save_trained_model
 from train.config import KERAS_MODELS, MODEL_FEATURES, TrainConfig
 from train.data import FillReport, Measurements, load_measurements, resample

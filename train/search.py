@@ -15,21 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
-from device.predictors import LinearRegression, Persistence
+from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, FillPolicy, WindowSpec
+from device.energy import MCU_SEARCH_BUDGET, Budget
+from device.families.baselines import Persistence
+from device.families.linreg import LinearRegression
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
 from train.pipeline import hand_over
 from train.search_report import (
-    Budget,
-    EnergyModel,
     SearchRow,
     markdown_table,
     pick_winner,
@@ -63,8 +63,8 @@ class SearchConfig:
     out_dir: Path = Path("runs/search")
     protocol: str = "fraction"
     resample: str = "1min"  # "1h" with seq_len 24, horizon 1 is the paper's hourly protocol
-    seq_len: int = 30
-    horizon: int = 5
+    seq_len: int = DEFAULT_SEQ_LEN
+    horizon: int = DEFAULT_HORIZON
     candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
     epochs: int = 12
     batch_size: int = 1024
@@ -76,8 +76,7 @@ class SearchConfig:
     calibration_windows: int = 1000
     handover_test_windows: int = 2000
     seed: int = 0
-    energy: EnergyModel = field(default_factory=EnergyModel)
-    budget: Budget = field(default_factory=Budget)
+    budget: Budget = MCU_SEARCH_BUDGET
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -176,9 +175,10 @@ def settings_of(config: SearchConfig) -> dict:
 
 def config_of(settings: dict) -> SearchConfig:
     """The config back from what :func:`settings_of` recorded (``results.json``'s ``config``)."""
+    known = {f.name for f in fields(SearchConfig)}  # older runs also recorded the energy model, now device.energy's
     return SearchConfig(**{
-        **settings, "data": Path(settings["data"]), "out_dir": Path(settings["out_dir"]),
-        "candidates": tuple(settings["candidates"]), "energy": EnergyModel(**settings["energy"]),
+        **{k: v for k, v in settings.items() if k in known}, "data": Path(settings["data"]),
+        "out_dir": Path(settings["out_dir"]), "candidates": tuple(settings["candidates"]),
         "budget": Budget(**settings["budget"]),
     })
 
@@ -212,9 +212,9 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
     (out / "results.json").write_text(json.dumps(
         {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
         indent=2) + "\n")
-    (out / "table.md").write_text(markdown_table(rows, winner, config.energy))
+    (out / "table.md").write_text(markdown_table(rows, winner))
     plot_error_vs_size(rows, out / "error_vs_size.png")
-    plot_error_vs_energy(rows, config.energy, out / "error_vs_energy.png")
+    plot_error_vs_energy(rows, out / "error_vs_energy.png")
     return winner
 
 
@@ -259,7 +259,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                         "paper's hourly protocol)")
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
     p.add_argument("--horizon", type=int, default=d.horizon,
-                   help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
+                   help=f"how many rows after the window's last reading the target is ({DEFAULT_HORIZON} = the issue; 1 = the "
+                        "paper)")
     p.add_argument("--candidates", nargs="*", default=list(d.candidates),
                    choices=[c.name for c in CANDIDATES],
                    help="which members of train.mcu_models to train (none: the baselines only, e.g. to refresh them "

@@ -1,7 +1,7 @@
 """The search's outputs a person reads: one Markdown table, the winner, and error against size and energy (PNG).
 
-Energy per inference is an estimate, not a measurement: MACs x cycles per MAC at a microcontroller clock and power
-(defaults: about 9 cycles per int8 LSTM MAC on a Cortex-M4 class core at 80 MHz drawing 40 mW).
+Energy per inference is an estimate, not a measurement: the device's energy model (:mod:`device.energy`) on its
+Cortex-M4F class from the MAC count, as the agent reports it for a model the firmware has not measured.
 """
 
 from __future__ import annotations
@@ -10,17 +10,12 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from device.energy import M4F, Budget, energy, mac_time
 
-@dataclass(frozen=True)
-class EnergyModel:
-    """Estimated energy per inference from the MAC count; every figure it gives is labelled estimated."""
 
-    cycles_per_mac: float = 9.0
-    clock_hz: float = 80e6
-    power_w: float = 0.040
-
-    def microjoules(self, macs: int) -> float:
-        return macs * self.cycles_per_mac / self.clock_hz * self.power_w * 1e6
+def microjoules(macs: int) -> float:
+    """Estimated energy per inference on the Cortex-M4F class from the MAC count alone."""
+    return energy(M4F, mac_time(macs, M4F)).uj_per_inference
 
 
 @dataclass
@@ -45,26 +40,15 @@ class SearchRow:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Budget:
-    """What a winner must fit: the issue's microcontroller limits."""
-
-    max_parameters: int = 2000
-    max_arena_bytes: int = 16 * 1024
-
-    def admits(self, row: SearchRow) -> bool:
-        return (
-            row.kind == "lstm"
-            and row.parameters <= self.max_parameters
-            and row.int8_mse is not None
-            and row.arena_bytes is not None
-            and row.arena_bytes <= self.max_arena_bytes
-        )
+def _admissible(row: SearchRow, budget: Budget) -> bool:
+    """An LSTM proven in int8 on TFLM (so its arena is known) that fits ``budget``."""
+    return (row.kind == "lstm" and row.int8_mse is not None and row.arena_bytes is not None
+            and budget.admits(arena_bytes=row.arena_bytes, parameters=row.parameters))
 
 
 def pick_winner(rows: list[SearchRow], budget: Budget) -> SearchRow | None:
     """The admissible LSTM with the lowest int8 test MSE (the deployed number, not the float one)."""
-    admissible = [r for r in rows if budget.admits(r)]
+    admissible = [r for r in rows if _admissible(r, budget)]
     return min(admissible, key=lambda r: r.int8_mse) if admissible else None
 
 
@@ -72,7 +56,7 @@ def _fmt(value: float | int | None, spec: str) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def markdown_table(rows: list[SearchRow], winner: SearchRow | None, energy: EnergyModel) -> str:
+def markdown_table(rows: list[SearchRow], winner: SearchRow | None) -> str:
     """The search table, winner in bold; MSE/MAE in kW² / kW on the chronological test part."""
     header = (
         "| model | features | params | MACs | est. µJ/inference | int8 bytes | arena bytes | float MSE | float MAE "
@@ -83,7 +67,7 @@ def markdown_table(rows: list[SearchRow], winner: SearchRow | None, energy: Ener
     for r in rows:
         name = f"**{r.name}** (winner)" if winner is not None and r.name == winner.name else r.name
         lines.append(
-            f"| {name} | {r.features} | {r.parameters:,} | {r.macs:,} | {energy.microjoules(r.macs):.1f} "
+            f"| {name} | {r.features} | {r.parameters:,} | {r.macs:,} | {microjoules(r.macs):.1f} "
             f"| {_fmt(r.int8_bytes, ',')} | {_fmt(r.arena_bytes, ',')} | {r.float_mse:.4f} | {r.float_mae:.4f} "
             f"| {_fmt(r.int8_mse, '.4f')} | {_fmt(r.int8_mae, '.4f')} | {_fmt(r.epochs, 'd')} "
             f"| {_fmt(r.train_seconds, '.0f')} |"
@@ -128,8 +112,9 @@ def plot_error_vs_size(rows: list[SearchRow], path: Path) -> Path:
     return _plot_error_against(rows, lambda r: r.parameters, "parameters", "Test MSE against model size", path)
 
 
-def plot_error_vs_energy(rows: list[SearchRow], energy: EnergyModel, path: Path) -> Path:
-    xlabel = (f"estimated energy per inference (µJ; MACs × {energy.cycles_per_mac:g} cycles "
-              f"at {energy.clock_hz / 1e6:g} MHz, {energy.power_w * 1e3:g} mW)")
-    return _plot_error_against(rows, lambda r: energy.microjoules(r.macs), xlabel,
+def plot_error_vs_energy(rows: list[SearchRow], path: Path) -> Path:
+    core = M4F.core
+    xlabel = (f"estimated energy per inference (µJ; MACs × {core.cycles_per_mac:g} cycles "
+              f"at {core.clock_hz / 1e6:g} MHz, {M4F.inference_w * 1e3:g} mW)")
+    return _plot_error_against(rows, lambda r: microjoules(r.macs), xlabel,
                                "Test MSE against estimated energy per inference", path)

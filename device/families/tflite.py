@@ -1,4 +1,5 @@
-"""Running a TFLite flatbuffer on the device with whichever LiteRT runtime is installed.
+"""TFLite flatbuffers: their manifest entry (file, tensor types), and running them with whichever LiteRT runtime is
+installed.
 
 Order: ``ai_edge_litert`` (the maintained runtime, wheels for aarch64), ``tflite_runtime`` (numpy < 2 only), then
 ``tensorflow.lite`` as a last resort on a host. The agent never imports TensorFlow unless both light runtimes are
@@ -15,12 +16,16 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from device.contract import WindowSpec
-from device.manifest import TensorInfo
+from device.entry import ModelEntry
+from device.families import Built, Family
+from device.kinds import ModelKind
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,32 @@ RUNTIMES: dict[str, tuple[str, str]] = {
 TFLM = "tflm"
 #: TFLM's arena when the manifest has no measured one.
 DEFAULT_TFLM_ARENA = 64 * 1024
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape, dtype and (for integer tensors) the affine quantization ``real = scale * (q - zero_point)``."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TensorInfo:
+        return cls(tuple(d["shape"]), d["dtype"], float(d.get("scale", 0.0)), int(d.get("zero_point", 0)))
+
+
+@dataclass(frozen=True)
+class TFLiteEntry(ModelEntry):
+    """A TFLite entry also gives its input and output tensors, so the agent quantizes without asking the file."""
+
+    input: TensorInfo | None = None
+    output: TensorInfo | None = None
+
+    @classmethod
+    def decode_extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return {k: TensorInfo.from_dict(v) if v else None for k, v in extra.items()}
 
 
 def interpreter_class(runtime: str = "auto") -> tuple[type, str]:
@@ -81,7 +112,7 @@ def run_windows(x: np.ndarray, input_info: TensorInfo, output_info: TensorInfo, 
 
 
 class TFLitePredictor:
-    """A :class:`device.predictors.Predictor` over one interpreter, one window per invoke.
+    """A :class:`device.families.Predictor` over one interpreter, one window per invoke.
 
     The fused LSTM keeps its state in variable tensors between invokes, so they are reset before every window:
     each window is a fresh sequence, as in training.
@@ -150,3 +181,21 @@ class TFLMPredictor:
         interpreter.set_input(window, 0)
         interpreter.invoke()
         return interpreter.get_output(0)
+
+
+class TFLiteFamily(Family):
+    kind = ModelKind.TFLITE
+    entry_class = TFLiteEntry
+
+    def build(self, entry: TFLiteEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
+        if entry.input is None or entry.output is None:
+            raise ValueError(f"model {entry.name!r}: a tflite entry needs input and output tensor info")
+        if runtime == TFLM:
+            predictor = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
+            return Built(predictor, TFLM, predictor.tensor_bytes)
+        cls, runtime_name = interpreter_class(runtime)
+        predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
+        return Built(predictor, runtime_name, predictor.tensor_bytes)
+
+
+FAMILIES: dict[ModelKind, Family] = {ModelKind.TFLITE: TFLiteFamily()}
