@@ -1,4 +1,9 @@
-"""Turning an MQTT message into a validated reading, or into the reason it was rejected.
+"""The wattcast wire format: a reading encoded as an MQTT message (the simulator's side) and a message parsed into a
+validated reading, or into the reason it was rejected (the agent's side), in one place so the two cannot drift.
+
+``meter/<meter_id>/reading`` carries ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}`` with every
+measurement of :data:`device.contract.MEASUREMENTS` and ``null`` where the file had ``?``, so the device meets the
+real outages instead of a cleaned-up stream.
 
 Bad input must never stop the agent, so this module never raises: every message becomes a :class:`Reading` or a
 :class:`Rejected` with a short reason that the metrics count (``rejected: {reason: count}``). Well-formed but
@@ -14,12 +19,14 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Mapping
 from functools import cached_property
 
 import numpy as np
 
 from device.contract import MEASUREMENTS
 
+DEFAULT_PREFIX = "meter"
 _EPOCH = datetime(1970, 1, 1)
 _METER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -161,3 +168,23 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limit
         return Rejected("out_of_range", ", ".join(f"{name}={v!r}" for name, v, out in
                                                   zip(MEASUREMENTS, values, outside) if out)[:80])
     return Reading(meter, minute, array)
+
+
+def reading_topic(meter_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The topic one meter publishes its readings on."""
+    return f"{prefix}/{meter_id}/reading"
+
+
+def timestamps(minutes_since_epoch: np.ndarray) -> np.ndarray:
+    """ISO timestamps (``2007-04-22T00:00:00``, no zone: the agent reads them in its ``--timezone``) for
+    whole-minute stamps, vectorised because a fleet replay formats millions of them."""
+    return np.datetime_as_string(np.asarray(minutes_since_epoch, np.int64).astype("datetime64[m]"), unit="s")
+
+
+def encode_reading(ts: str, values: Mapping[str, float]) -> bytes:
+    """The JSON payload of one reading; NaN (missing) becomes ``null``."""
+    body: dict[str, str | float | None] = {"ts": ts}
+    for name in MEASUREMENTS:
+        value = float(values[name])
+        body[name] = None if math.isnan(value) else value
+    return json.dumps(body, separators=(",", ":")).encode()
