@@ -25,21 +25,23 @@ if not __package__:  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from device import homeassistant  # noqa: E402
-from device.config import AgentConfig, load_config  # noqa: E402
+from device.config import AgentConfig, build_parser, load_config  # noqa: E402
 from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
+from device.household_time import HouseholdTime  # noqa: E402
 from device.manifest import AssetIntegrityError  # noqa: E402
 from device.metrics import AgentMetrics  # noqa: E402
-from device.models import load_models  # noqa: E402
+from device.models import LoadedModel, load_models  # noqa: E402
 from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
-from device.payload import Reading, format_minute, parse_reading  # noqa: E402
-from device.ratelog import RateLimitedLog  # noqa: E402
+from device.payload import Reading, Rejected, format_minute  # noqa: E402
+from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
 _IDLE_POLL_S = 0.1
 _INBOX_WAIT_S = 0.5
+_TICK_S = 1.0  # how often quiet meters' open minutes are checked for closing
 
 
 def _json(data: dict) -> bytes:
@@ -53,18 +55,22 @@ class Agent:
         self.config = config
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
+        household = HouseholdTime(config.timezone)
+        self.intake = SourceIntake(config.source, household, config.reading_limits, config.topic_prefix,
+                                   config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes)
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters)
+        _check_models_fit_sources(models, self.intake)
+        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,
+                                     household.local_minutes)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
         if config.state_file:
             self.metrics.state["restore"] = load_state(config.state_file, self.forecaster).outcome
         self._unacked: list[tuple[int, int]] = []  # handled, waiting for the next state save to be acknowledged
         self._saved_at = time.monotonic()
-        self._limits = config.reading_limits
         self._ha_status = f"{config.ha_prefix}/status"
-        reading_topic = f"{config.topic_prefix}/+/reading"
-        subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
+        subscriptions = [f"$share/{config.shared_group}/{topic}" if config.shared_group else topic
+                         for topic in self.intake.subscriptions()]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
         self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
@@ -74,7 +80,6 @@ class Agent:
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
-        self._bad_input_log = RateLimitedLog(log)
         self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
         self._changed_meters: set[str] = set()
         self._announce_meters = threading.Event()
@@ -126,6 +131,7 @@ class Agent:
     # --- worker thread ---------------------------------------------------------------------------------------
     def _work(self) -> None:
         next_metrics = time.monotonic() + self.config.metrics_interval_s
+        next_tick = time.monotonic() + _TICK_S
         while True:
             batch = self._take_batch()
             if batch:
@@ -139,6 +145,11 @@ class Agent:
                 self._announce_meters.clear()
                 for meter in self.forecaster.meters:
                     self._announce_meter(meter)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK_S
+                closed = self.intake.tick(time.time())
+                if closed:
+                    self._forecast(closed, [time.perf_counter_ns()] * len(closed))
             if time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + self.config.metrics_interval_s
                 self._publish_metrics()
@@ -191,15 +202,17 @@ class Agent:
                 if payload == b"online":
                     self._announce_all()
                 continue
-            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes,
-                                   self._limits, now_s)
-            if isinstance(parsed, Reading):
-                readings.append(parsed)
-                received.append(received_ns)
-            else:
-                self._reject(parsed.reason, parsed.detail)
-        if not readings:
-            return
+            parsed = self.intake.read(topic, payload, now_s)
+            if isinstance(parsed, Rejected):
+                self.metrics.reject(parsed.reason)  # the intake logged it, with its meter and topic
+                continue
+            readings += parsed
+            received += [received_ns] * len(parsed)
+        if readings:
+            self._forecast(readings, received)
+
+    def _forecast(self, readings: list[Reading], received: list[int]) -> None:
+        """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
         published = self._publish_predictions(steps, received)
@@ -211,10 +224,6 @@ class Agent:
         if self.config.ha_discovery:
             for meter in new_meters:
                 self._announce_meter(meter)
-
-    def _reject(self, reason: str, detail: str) -> None:
-        self.metrics.reject(reason)
-        self._bad_input_log.warning(reason, "rejected a message (%s): %s", reason, detail)
 
     def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
         """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
@@ -258,6 +267,7 @@ class Agent:
         snapshot = self.metrics.snapshot()
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
+        snapshot["sources"] = self.intake.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
         for meter in self._changed_meters:
             self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
@@ -268,6 +278,20 @@ class Agent:
         if self._predictions:
             self._predictions.flush()
         return snapshot
+
+
+def _check_models_fit_sources(models: list[LoadedModel], intake: SourceIntake) -> None:
+    """Meters other than wattcast send power only: a model that needs more (voltage, sub-meters) cannot run on
+    them, which is said at start rather than found out as rejected readings."""
+    if not intake.readers:
+        return
+    unfit = {m.name: [f for f in m.needed_measurements if f != "gap"] for m in models}
+    unfit = {name: needs for name, needs in unfit.items() if needs}
+    if unfit:
+        sources = ", ".join(r.name for r in intake.readers)
+        raise ValueError(f"{sources} meters send power only, but models {unfit} need more measurements (shown); pick "
+                         "models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those meters as "
+                         "wattcast readings")
 
 
 def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:
@@ -284,7 +308,10 @@ def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = load_config(argv)
+    try:
+        config = load_config(argv)
+    except ValueError as exc:  # a bad option value: say which, as argparse does for a bad option
+        build_parser().error(str(exc))
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_agent(config)

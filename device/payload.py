@@ -25,16 +25,17 @@ from functools import cached_property
 import numpy as np
 
 from device.contract import MEASUREMENTS
+from device.household_time import HouseholdTime
 
 DEFAULT_PREFIX = "meter"
 _EPOCH = datetime(1970, 1, 1)
-_METER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+METER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
 class Reading:
-    """One meter reading: whole minutes since 1970-01-01 (the meter's wall clock) and the raw measurements, NaN
-    where the meter sent null."""
+    """One meter reading: whole UTC minutes since 1970-01-01 and the raw measurements, NaN where the meter sent
+    null."""
 
     meter: str
     minute: int
@@ -52,19 +53,33 @@ class Rejected:
 
 
 def format_minute(minute: int) -> str:
-    """``2007-04-22T00:00:00`` for a whole-minute stamp, the format readings arrive in."""
+    """``2007-04-22T00:00:00`` for a whole UTC minute: the agent's outputs are UTC, written without a zone as
+    readings have always been."""
     return (_EPOCH + timedelta(minutes=int(minute))).isoformat()
 
 
-def parse_minute(ts: object) -> int | None:
-    """Whole minutes since the epoch from an ISO timestamp (seconds are floored), None if it is not one."""
+def parse_time(ts: object, household: HouseholdTime | None = None, arrival_s: float | None = None) -> float | None:
+    """Seconds since the epoch (UTC) of a timestamp, None if it is not one. An ISO time with an offset or ``Z`` is
+    honoured; a naive one is wall clock in ``household``'s zone (UTC when None); a number is epoch seconds."""
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return float(ts) if math.isfinite(ts) else None
     if not isinstance(ts, str):
         return None
     try:
-        when = datetime.fromisoformat(ts).replace(tzinfo=None)
+        when = datetime.fromisoformat(ts)
     except ValueError:
         return None
-    return int((when - _EPOCH).total_seconds() // 60)
+    if when.tzinfo is not None:
+        return when.timestamp()
+    if household is not None:
+        return household.naive_to_utc_s(when, arrival_s)
+    return (when - _EPOCH).total_seconds()
+
+
+def parse_minute(ts: object, household: HouseholdTime | None = None, arrival_s: float | None = None) -> int | None:
+    """Whole UTC minutes since the epoch (seconds are floored), None if ``ts`` is not a time (see :func:`parse_time`)."""
+    seconds = parse_time(ts, household, arrival_s)
+    return None if seconds is None else int(seconds // 60)
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,7 @@ DEFAULT_LIMITS = ReadingLimits()
 def meter_of(topic: str, prefix: str) -> str | None:
     """The meter id of ``<prefix>/<meter_id>/reading``, None for any other topic."""
     parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != prefix or parts[2] != "reading" or not _METER_ID.fullmatch(parts[1]):
+    if len(parts) != 3 or parts[0] != prefix or parts[2] != "reading" or not METER_ID.fullmatch(parts[1]):
         return None
     return parts[1]
 
@@ -135,9 +150,10 @@ def _measurement(body: dict, name: str) -> float | None:
 
 
 def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limits: ReadingLimits = DEFAULT_LIMITS,
-                  now_s: float | None = None) -> Reading | Rejected:
+                  now_s: float | None = None, household: HouseholdTime | None = None) -> Reading | Rejected:
     """Validate one message from ``<prefix>/<meter_id>/reading``; ``now_s`` (default: the wall clock) is the time
-    the timestamp window of ``limits`` is measured from."""
+    the timestamp window of ``limits`` is measured from; a ``ts`` without offset is read in ``household``'s zone
+    (UTC when None)."""
     meter = meter_of(topic, prefix)
     if meter is None:
         return Rejected("bad_topic", topic[:100])
@@ -153,7 +169,7 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limit
         return Rejected("not_json", text[:80])
     if not isinstance(body, dict):
         return Rejected("not_an_object", text[:80])
-    minute = parse_minute(body.get("ts"))
+    minute = parse_minute(body.get("ts"), household, now_s)
     if minute is None:
         return Rejected("bad_ts", repr(body.get("ts"))[:80])
     if not limits.earliest_minute <= minute <= limits.latest_minute(now_s):

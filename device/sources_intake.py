@@ -1,0 +1,124 @@
+"""Every configured source in, minute readings out, every message accounted for per source.
+
+The agent hands each message here. ``wattcast`` messages are already one reading a minute and go through
+device/payload.py as before (a rejected one comes back as :class:`~device.payload.Rejected`, for the agent's own
+counters). Messages of the other sources become samples (device/sources.py), then minutes (device/resample.py),
+then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
+in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+
+import numpy as np
+
+from device.contract import MEASUREMENTS, TARGET
+from device.household_time import HouseholdTime
+from device.payload import Reading, ReadingLimits, Rejected, parse_reading
+from device.ratelog import RateLimitedLog
+from device.resample import Minute, Resampler
+from device.sources import WATTCAST, Source, SourceReader, topic_matches
+
+log = logging.getLogger("wattcast.sources")
+SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
+UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
+_TARGET_COLUMN = MEASUREMENTS.index(TARGET)
+
+
+class SourceIntake:
+    """Routes each message to its source and keeps the per-source counters the metrics publish."""
+
+    def __init__(self, sources: tuple[Source, ...], household: HouseholdTime, limits: ReadingLimits,
+                 topic_prefix: str = "meter", max_bytes: int = 4096, grace_s: float = 5.0,
+                 max_hold_minutes: int = 15) -> None:
+        names = [s.profile for s in sources]
+        self.household = household
+        self.limits = limits
+        self.topic_prefix = topic_prefix
+        self.max_bytes = max_bytes
+        self.wattcast = WATTCAST in names
+        self.readers = [SourceReader.build(s, household, limits, max_bytes) for s in sources if s.profile != WATTCAST]
+        self.resampler = Resampler(grace_s, max_hold_minutes)
+        self.counters: dict[str, Counter[str]] = {name: Counter({k: 0 for k in SOURCE_COUNTERS})
+                                                  for name in [*dict.fromkeys(names), UNMATCHED]}
+        self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
+        self._log = RateLimitedLog(log)
+
+    @property
+    def wattcast_topic(self) -> str:
+        return f"{self.topic_prefix}/+/reading"
+
+    def subscriptions(self) -> list[str]:
+        """The MQTT filters to subscribe to, one per source."""
+        return ([self.wattcast_topic] if self.wattcast else []) + [r.topic for r in self.readers]
+
+    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading] | Rejected:
+        """The readings one message completes (often none: a minute closes on a later sample); a rejected
+        ``wattcast`` message is returned as such, any other rejection is counted and logged here."""
+        for reader in self.readers:
+            if topic_matches(reader.topic, topic) is not None:
+                return self._read_samples(reader, topic, payload, arrival_s)
+        source = WATTCAST if self.wattcast else UNMATCHED
+        self.counters[source]["messages"] += 1
+        if not self.wattcast:
+            self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
+            return []
+        parsed = parse_reading(topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s,
+                               self.household)
+        if isinstance(parsed, Rejected):
+            self._reject(WATTCAST, topic.split("/")[1] if topic.count("/") == 2 else topic, topic, parsed)
+            return parsed
+        self.counters[WATTCAST]["samples"] += 1
+        return [parsed]
+
+    def tick(self, now_s: float) -> list[Reading]:
+        """Minutes that quiet meters' clocks have passed (call about once a second)."""
+        return self._readings(self.resampler.tick(now_s))
+
+    def _count_late(self, source: str, meter: str, topic: str, detail: str) -> None:
+        self.counters[source]["late"] += 1
+        self._log.warning(f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s",
+                          meter, topic, detail)
+
+    def _read_samples(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+        counts = self.counters[reader.name]
+        counts["messages"] += 1
+        meter, sample = reader.decode(topic, payload, arrival_s)
+        if isinstance(sample, Rejected):
+            self._reject(reader.name, meter, topic, sample)
+            return []
+        counts["samples"] += 1
+        kw = sample.kw
+        if math.isnan(kw):
+            counts["missing_values"] += 1
+        elif kw < 0:
+            counts["negative_clipped"] += 1  # export (solar): the models were trained on consumption
+            kw = 0.0
+        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s)
+        if closed is None:
+            self._count_late(reader.name, meter, topic, f"t={sample.t_s:.0f}")
+            return []
+        return self._readings(closed)
+
+    def _readings(self, minutes: list[Minute]) -> list[Reading]:
+        readings = []
+        for m in minutes:
+            counts = self.counters[m.source]
+            counts["minutes"] += 1
+            counts["filled_minutes"] += m.filled
+            values = np.full(len(MEASUREMENTS), np.nan)
+            values[_TARGET_COLUMN] = m.kw
+            readings.append(Reading(m.meter, m.minute, values))
+        return readings
+
+    def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:
+        self.rejected[source][rejected.reason] += 1
+        self._log.warning(f"{source}:{rejected.reason}", "rejected a %s message from meter %s on %s (%s): %s",
+                          source, meter, topic, rejected.reason, rejected.detail)
+
+    def snapshot(self) -> dict:
+        """Per source: its counters and rejections by reason (sources that saw nothing included)."""
+        return {name: {**counts, "rejected": dict(self.rejected[name])} for name, counts in self.counters.items()}
