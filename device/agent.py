@@ -196,13 +196,14 @@ class Agent:
     def _handle_batch(self, batch: list[tuple[str, bytes, int, tuple[int, int]]]) -> None:
         readings: list[Reading] = []
         received: list[int] = []
-        now_s = time.time()
+        now_s, now_ns = time.time(), time.perf_counter_ns()
         for topic, payload, received_ns, _ in batch:
             if topic == self._ha_status:
                 if payload == b"online":
                     self._announce_all()
                 continue
-            parsed = self.intake.read(topic, payload, now_s)
+            arrival_s = now_s - (now_ns - received_ns) / 1e9  # a sample without a timestamp takes this
+            parsed = self.intake.read(topic, payload, arrival_s)
             if isinstance(parsed, Rejected):
                 self.metrics.reject(parsed.reason)  # the intake logged it, with its meter and topic
                 continue
@@ -232,8 +233,9 @@ class Agent:
                 for p in step.predictions]
         if self.config.ha_discovery:
             for p, _, body in made:
-                self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw,
-                                                                 "target_ts": body["target_ts"]}
+                self._latest.setdefault(p.meter, {})[p.model] = {
+                    "predicted_kw": p.predicted_kw, "target_ts": body["target_ts"], "model": p.model,
+                    "horizon_minutes": p.target_minute - p.minute}
                 self._changed_meters.add(p.meter)
         if not self.config.batch_predictions:
             published = []

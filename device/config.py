@@ -103,6 +103,8 @@ class AgentConfig:
                                    "forecast")
     ha_discovery: bool = _opt(True, "publish Home Assistant MQTT discovery configs")
     ha_prefix: str = _opt("homeassistant", "Home Assistant discovery prefix")
+    ha_expire_after_s: int = _opt(300, "a forecast sensor with no new forecast for this many seconds goes "
+                                  "unavailable in Home Assistant (a meter that stopped or was evicted)")
     tracemalloc_readings: int = _opt(200, "trace Python allocations while loading and for the first N readings "
                                      "(0: never); tracing slows the hot path, so it is only a sample")
     latency_window: int = _opt(16_384, "percentiles are over the last N latency samples per model")

@@ -126,12 +126,15 @@ class SourceReader:
         levels = topic_matches(self.source.topic, topic)
         if levels is None:
             return topic, Rejected("bad_topic", topic[:100])
-        meter = self.source.meter or (levels[0] if levels else self.profile.default_meter)
+        if self.source.meter or not levels:  # a declared id; the other + levels go to the decoder (a channel)
+            meter, rest = self.source.meter or self.profile.default_meter, levels
+        else:
+            meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
             return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
         if len(payload) > self.max_bytes:
             return meter, Rejected("too_large", f"{len(payload)} bytes")
-        raw = self.profile.decode(levels[1:], payload, self.states.setdefault(meter, {}), self.source.field)
+        raw = self.profile.decode(rest, payload, self.states.setdefault(meter, {}), self.source.field)
         if isinstance(raw, Rejected):
             return meter, raw
         value, ts = raw

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from device.payload import Rejected
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
+#: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
 Decoder = Callable[[list[str], bytes, dict, str], "Raw | Rejected"]
 
 
@@ -93,7 +94,7 @@ def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> R
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
-    channel = levels[1] if len(levels) > 1 else "0"
+    channel = levels[0] if levels else "0"
     state[channel] = text
     return [state[c] for c in sorted(state)], None
 
