@@ -38,7 +38,7 @@ def test_an_iso_offset_is_honoured_not_stripped():
 
 def test_after_an_offset_reading_the_meters_next_readings_are_not_late():
     """The issue's report: the stripped offset put the meter an hour ahead and dropped its next readings as late."""
-    stream = MeterStream(dedupe_minutes=1440, max_gap_minutes=15)
+    stream = MeterStream(dedupe_minutes=1440, max_gap_minutes=15, needed=("gap",))
     outcomes = [stream.accept(r.minute, r.values).outcome.value
                 for r in (wattcast("2026-12-01T14:34:00+01:00"), wattcast("2026-12-01T13:35:00Z"))]
     assert outcomes == ["accepted", "accepted"]
