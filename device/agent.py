@@ -36,6 +36,7 @@ from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, Rejected, format_minute  # noqa: E402
 from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
+from device.stream import Outcome  # noqa: E402
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
@@ -216,6 +217,9 @@ class Agent:
         """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
+        for reading, step in zip(readings, steps):
+            if step.update.outcome in (Outcome.LATE, Outcome.UNFILLABLE):
+                self.intake.log_stream_drop(reading.meter, step.update.outcome.value)
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:

@@ -46,6 +46,7 @@ class SourceIntake:
                                                   for name in [*dict.fromkeys(names), UNMATCHED]}
         self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
         self._log = RateLimitedLog(log)
+        self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
 
     @property
     def wattcast_topic(self) -> str:
@@ -72,11 +73,18 @@ class SourceIntake:
             self._reject(WATTCAST, topic.split("/")[1] if topic.count("/") == 2 else topic, topic, parsed)
             return parsed
         self.counters[WATTCAST]["samples"] += 1
+        self._topics[parsed.meter] = topic
         return [parsed]
 
     def tick(self, now_s: float) -> list[Reading]:
         """Minutes that quiet meters' clocks have passed (call about once a second)."""
         return self._readings(self.resampler.tick(now_s))
+
+    def log_stream_drop(self, meter: str, outcome: str) -> None:
+        """A reading the meter's stream would not take (late, or a null with nothing to fill it from): the agent
+        counts it in its readings, this names the meter and topic."""
+        self._log.warning(f"stream:{outcome}", "dropped a reading of meter %s from %s: %s", meter,
+                          self._topics.get(meter, "?"), outcome)
 
     def _count_late(self, source: str, meter: str, topic: str, detail: str) -> None:
         self.counters[source]["late"] += 1
@@ -91,6 +99,7 @@ class SourceIntake:
             self._reject(reader.name, meter, topic, sample)
             return []
         counts["samples"] += 1
+        self._topics[meter] = topic
         kw = sample.kw
         if math.isnan(kw):
             counts["missing_values"] += 1
