@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,12 @@ class Minute:
 class _Meter:
     """One meter's open minutes: the samples from the first open minute on, and the one before it (which holds)."""
 
-    __slots__ = ("source", "open", "samples", "carry", "offset_s", "quiet", "warned")
+    __slots__ = ("source", "open", "close_at", "samples", "carry", "offset_s", "quiet", "warned")
 
     def __init__(self, source: str, t_s: float, arrival_s: float) -> None:
         self.source = source
         self.open = int(t_s // 60)  # the first minute not closed yet
+        self.close_at = math.inf  # the newest sample time that closes it (its end plus the grace), set by Resampler
         self.samples: list[tuple[float, float]] = []
         self.carry: tuple[float, float] | None = None
         self.offset_s = arrival_s - t_s  # the meter's clock against ours, for closing minutes of a quiet meter
@@ -54,11 +56,12 @@ class Resampler:
         self.max_hold_s = max_hold_minutes * 60
         self._meters: dict[str, _Meter] = {}
 
-    def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> list[Minute] | None:
+    def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> Sequence[Minute] | None:
         """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late."""
         state = self._meters.get(meter)
         if state is None:
             state = self._meters[meter] = _Meter(source, t_s, arrival_s)
+            state.close_at = (state.open + 1) * 60 + self.grace_s
         elif t_s < state.open * 60:
             return None
         samples = state.samples
@@ -68,8 +71,8 @@ class Resampler:
         else:  # out of order, but its minute is still open: it counts
             bisect.insort(samples, (t_s, kw))
         state.quiet = False
-        if samples[-1][0] - self.grace_s < (state.open + 1) * 60:
-            return []
+        if samples[-1][0] < state.close_at:
+            return ()
         return self._close(meter, state, samples[-1][0] - self.grace_s)
 
     def tick(self, now_s: float) -> list[Minute]:
@@ -94,6 +97,7 @@ class Resampler:
                     state.quiet = True
                     break
                 state.open = int(samples[0][0] // 60)  # skip the minutes nothing covers
+                state.close_at = (state.open + 1) * 60 + self.grace_s
                 continue
             total = known = 0.0
             previous = held
@@ -118,4 +122,5 @@ class Resampler:
             if known > 0:
                 closed.append(Minute(state.source, meter, state.open, total / known, not inside))
             state.open += 1
+        state.close_at = (state.open + 1) * 60 + self.grace_s
         return closed

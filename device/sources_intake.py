@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -112,7 +113,7 @@ class SourceIntake:
             return []
         return self._readings(closed)
 
-    def _readings(self, minutes: list[Minute]) -> list[Reading]:
+    def _readings(self, minutes: Sequence[Minute]) -> list[Reading]:
         readings = []
         for m in minutes:
             counts = self.counters[m.source]
