@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,7 +89,3 @@ class HouseholdTime:
         blocks, index = np.unique(minutes // _BLOCK_MIN, return_inverse=True)
         offsets = np.array([self.offset_s(int(b) * _BLOCK_MIN * 60) // 60 for b in blocks], np.int64)
         return minutes + offsets[index]
-
-    def local_iso(self, utc_minute: int) -> str:
-        """``2026-12-01T14:34:00+01:00`` for a UTC minute, for people reading logs and attributes."""
-        return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=utc_minute)).astimezone(self.zone).isoformat()

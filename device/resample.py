@@ -76,11 +76,14 @@ class Resampler:
         return self._close(meter, state, samples[-1][0] - self.grace_s)
 
     def tick(self, now_s: float) -> list[Minute]:
-        """Close what a quiet meter's clock has passed (each meter's clock read through its last offset to ours)."""
+        """Close what a quiet meter's clock has passed (each meter's clock read through its last offset to ours), and
+        forget meters whose last value is too old to hold."""
         closed: list[Minute] = []
         for meter, state in self._meters.items():
             if not state.quiet:
                 closed += self._close(meter, state, now_s - state.offset_s - self.grace_s)
+        for meter in [m for m, state in self._meters.items() if state.quiet]:
+            del self._meters[meter]  # nothing left to hold: forget it, so memory follows the meters still sending
         return closed
 
     def _close(self, meter: str, state: _Meter, until_s: float) -> list[Minute]:

@@ -31,7 +31,6 @@ class Profile:
     unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
     decode: Decoder
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
-    doc: str = ""
 
 
 def _text(payload: bytes) -> str | Rejected:
@@ -140,13 +139,12 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> R
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("tasmota", "tele/+/SENSOR", "W", tasmota, doc="ENERGY.Power, local Time"),
-    Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1, doc="channels summed, arrival time"),
-    Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, doc="NotifyStatus merged, params.ts (UTC)"),
-    Profile("esphome", "+/sensor/power/state", None, plain, doc="plain number, unit only in discovery"),
-    Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt, doc="JSON power, arrival time"),
-    Profile("dsmr-reader", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr",
-            doc="numeric string in kW, arrival time"),
-    Profile("emonhub", "emon/+/power1", "W", plain, doc="plain number per input"),
-    Profile("statestream", "homeassistant/sensor/+/state", None, plain, doc="raw HA state string"),
+    Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
+    Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
+    Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
+    Profile("esphome", "+/sensor/power/state", None, plain),
+    Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
+    Profile("dsmr-reader", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
+    Profile("emonhub", "emon/+/power1", "W", plain),
+    Profile("statestream", "homeassistant/sensor/+/state", None, plain),
 )}

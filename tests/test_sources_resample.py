@@ -77,3 +77,10 @@ def test_meters_are_resampled_independently():
     closed = add_all(resampler, [(T0, 1.0), (T0 + 60, 1.0)], meter="a")
     closed += add_all(resampler, [(T0, 4.0), (T0 + 60, 1.0)], meter="b")
     assert [(m.meter, m.kw) for m in closed] == [("a", 1.0), ("b", 4.0)]
+
+
+def test_a_meter_too_quiet_to_hold_is_forgotten_and_a_new_sample_starts_it_afresh():
+    resampler = Resampler(grace_s=0, max_hold_minutes=2)
+    resampler.add("src", "m", T0, 1.0, arrival_s=T0)
+    assert [m.minute - T0 // 60 for m in resampler.tick(now_s=T0 + 600)] == [0, 1, 2]  # held two minutes, then gone
+    assert resampler.add("src", "m", T0 + 30, 5.0, arrival_s=T0 + 601) == ()  # not late: a fresh start
