@@ -71,7 +71,8 @@ def _intake(source: str, message: Callable[[int], tuple[str, bytes]],
 
 
 def _gen2(i: int) -> tuple[str, bytes]:
-    body = {"src": "pro3em", "method": "NotifyStatus", "params": {"ts": T0 + i, "em:0": {"total_act_power": 400 + i % 7}}}
+    status = {"ts": T0 + i, "em:0": {"total_act_power": 400 + i % 7}}
+    body = {"src": "pro3em", "method": "NotifyStatus", "params": status}
     return "pro3em/events/rpc", json.dumps(body).encode()
 
 

@@ -53,7 +53,8 @@ class HouseholdTime:
         try:
             self.zone = ZoneInfo(self.name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {self.name!r}: give an IANA name such as Europe/Paris or UTC") from None
+            raise ValueError(f"unknown time zone {self.name!r}: give an IANA name such as Europe/Paris or "
+                             "UTC") from None
         self.is_utc = self.name in _UTC_NAMES
 
     def offset_s(self, utc_s: float) -> int:

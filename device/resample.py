@@ -119,8 +119,8 @@ class Resampler:
                 del samples[:inside]
             elif not state.warned:
                 state.warned = True
-                log.warning("meter %s sends a sample every %.0f s or less often, slower than a minute: its last value "
-                            "is held for the minutes between (counted as filled minutes)", meter,
+                log.warning("meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
+                            "value is held for the minutes between (counted as filled minutes)", meter,
                             (samples[0][0] if samples else until_s) - held[0])  # type: ignore[index]
             if known > 0:
                 closed.append(Minute(state.source, meter, state.open, total / known, not inside))

@@ -47,7 +47,8 @@ class Source:
         if isinstance(spec, dict):
             unknown = set(spec) - {f.name for f in fields(cls)}
             if unknown:
-                raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+                known = [f.name for f in fields(cls)]
+                raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
             return cls(**{k: str(v) for k, v in spec.items()})
         profile, _, unit = str(spec).strip().partition(":")
         return cls(profile, unit=unit)
@@ -93,15 +94,16 @@ class SourceReader:
     states: dict[str, dict] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
 
     @classmethod
-    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits, max_bytes: int = 4096) -> SourceReader:
+    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits,
+              max_bytes: int = 4096) -> SourceReader:
         """Check the source against its profile; raises ValueError with what to declare."""
         if source.profile not in PROFILES:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
         profile = PROFILES[source.profile]
         unit = source.unit or profile.unit
         if unit is None:
-            raise ValueError(f"source {profile.name} sends plain numbers whose unit only its own configuration knows: "
-                             f"declare it, --source {profile.name}:W (or :kW), or unit = \"W\" in a [[source]] "
+            raise ValueError(f"source {profile.name} sends plain numbers whose unit only its own configuration "
+                             f"knows: declare it, --source {profile.name}:W (or :kW), or unit = \"W\" in a [[source]] "
                              "table of the TOML file")
         if unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
@@ -111,7 +113,8 @@ class SourceReader:
                              "declare meter = \"<id>\" for it")
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
-        return cls(Source(source.profile, topic, source.meter, unit, source.field), profile, household, limits, max_bytes)
+        declared = Source(source.profile, topic, source.meter, unit, source.field)
+        return cls(declared, profile, household, limits, max_bytes)
 
     @property
     def name(self) -> str:
