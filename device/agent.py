@@ -58,7 +58,8 @@ class Agent:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
         household = HouseholdTime(config.timezone)
         self.intake = SourceIntake(config.source, household, config.reading_limits, config.topic_prefix,
-                                   config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes)
+                                   config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
+                                   config.max_meters)
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
         _check_models_fit_sources(models, self.intake)
         self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,

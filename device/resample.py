@@ -15,8 +15,11 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from device.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,23 @@ class _Meter:
 class Resampler:
     """Every meter's minute means; :meth:`add` and :meth:`tick` return the minutes they closed, in order."""
 
-    def __init__(self, grace_s: float = 5.0, max_hold_minutes: int = 15) -> None:
+    def __init__(self, grace_s: float = 5.0, max_hold_minutes: int = 15, max_meters: int = 10_000) -> None:
         self.grace_s = grace_s
         self.max_hold_s = max_hold_minutes * 60
+        self.max_meters = max_meters
         self._meters: dict[str, _Meter] = {}
+        self.evicted: Counter[str] = Counter()  # per source: meters dropped, open minutes and all, to admit a new one
+        self._log = RateLimitedLog(log)
 
     def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> Sequence[Minute] | None:
         """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late."""
         state = self._meters.get(meter)
         if state is None:
+            if len(self._meters) >= self.max_meters:  # the oldest first: memory stays bounded under a flood of ids
+                oldest = next(iter(self._meters))
+                self.evicted[self._meters.pop(oldest).source] += 1
+                self._log.warning("evicted", "resampler full (%d meters): dropped meter %s with its open minutes",
+                                  self.max_meters, oldest)
             state = self._meters[meter] = _Meter(source, t_s, arrival_s)
             state.close_at = (state.open + 1) * 60 + self.grace_s
         elif t_s < state.open * 60:

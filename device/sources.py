@@ -91,11 +91,12 @@ class SourceReader:
     household: HouseholdTime
     limits: ReadingLimits
     max_bytes: int = 4096
+    max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
     states: dict[str, dict] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
 
     @classmethod
-    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits,
-              max_bytes: int = 4096) -> SourceReader:
+    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits, max_bytes: int = 4096,
+              max_meters: int = 10_000) -> SourceReader:
         """Check the source against its profile; raises ValueError with what to declare."""
         if source.profile not in PROFILES:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
@@ -114,7 +115,7 @@ class SourceReader:
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
         declared = Source(source.profile, topic, source.meter, unit, source.field)
-        return cls(declared, profile, household, limits, max_bytes)
+        return cls(declared, profile, household, limits, max_bytes, max_meters)
 
     @property
     def name(self) -> str:
@@ -137,7 +138,7 @@ class SourceReader:
             return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
         if len(payload) > self.max_bytes:
             return meter, Rejected("too_large", f"{len(payload)} bytes")
-        raw = self.profile.decode(rest, payload, self.states.setdefault(meter, {}), self.source.field)
+        raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
         if isinstance(raw, Rejected):
             return meter, raw
         value, ts = raw
@@ -152,6 +153,15 @@ class SourceReader:
         if kw > self.limits.max_power_kw:
             return meter, Rejected("out_of_range", f"{kw:g} kW")
         return meter, Sample(self.name, meter, t_s, kw)
+
+
+    def _state(self, meter: str) -> dict:
+        state = self.states.get(meter)
+        if state is None:
+            if len(self.states) >= self.max_meters:
+                del self.states[next(iter(self.states))]
+            state = self.states[meter] = {}
+        return state
 
 
 def power_kw(value: object, per_kw: float) -> float | None:

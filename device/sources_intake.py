@@ -34,15 +34,16 @@ class SourceIntake:
 
     def __init__(self, sources: tuple[Source, ...], household: HouseholdTime, limits: ReadingLimits,
                  topic_prefix: str = "meter", max_bytes: int = 4096, grace_s: float = 5.0,
-                 max_hold_minutes: int = 15) -> None:
+                 max_hold_minutes: int = 15, max_meters: int = 10_000) -> None:
         names = [s.profile for s in sources]
         self.household = household
         self.limits = limits
         self.topic_prefix = topic_prefix
         self.max_bytes = max_bytes
         self.wattcast = WATTCAST in names
-        self.readers = [SourceReader.build(s, household, limits, max_bytes) for s in sources if s.profile != WATTCAST]
-        self.resampler = Resampler(grace_s, max_hold_minutes)
+        self.readers = [SourceReader.build(s, household, limits, max_bytes, max_meters)
+                        for s in sources if s.profile != WATTCAST]
+        self.resampler = Resampler(grace_s, max_hold_minutes, max_meters)
         self.counters: dict[str, Counter[str]] = {name: Counter({k: 0 for k in SOURCE_COUNTERS})
                                                   for name in [*dict.fromkeys(names), UNMATCHED]}
         self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
@@ -131,4 +132,5 @@ class SourceIntake:
 
     def snapshot(self) -> dict:
         """Per source: its counters and rejections by reason (sources that saw nothing included)."""
-        return {name: {**counts, "rejected": dict(self.rejected[name])} for name, counts in self.counters.items()}
+        return {name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}
+                for name, counts in self.counters.items()}

@@ -84,3 +84,11 @@ def test_a_meter_too_quiet_to_hold_is_forgotten_and_a_new_sample_starts_it_afres
     resampler.add("src", "m", T0, 1.0, arrival_s=T0)
     assert [m.minute - T0 // 60 for m in resampler.tick(now_s=T0 + 600)] == [0, 1, 2]  # held two minutes, then gone
     assert resampler.add("src", "m", T0 + 30, 5.0, arrival_s=T0 + 601) == ()  # not late: a fresh start
+
+
+def test_past_max_meters_the_oldest_meter_is_dropped_and_counted_per_source():
+    resampler = Resampler(grace_s=0, max_meters=2)
+    for meter in ("a", "b", "c"):
+        resampler.add("tasmota", meter, T0, 1.0, arrival_s=T0)
+    assert resampler.evicted == {"tasmota": 1}
+    assert [m.meter for m in resampler.add("tasmota", "b", T0 + 60, 1.0, arrival_s=T0 + 60)] == ["b"]  # kept
