@@ -45,8 +45,8 @@ class AgentConfig:
         "default topic (see the README's Real meters); a profile sending plain numbers needs its unit: esphome:W. "
         "In the TOML file, [[source]] tables may also set topic, meter, unit and field", repeat=True)
     timezone: str = _opt("", "IANA time zone of the household (e.g. Europe/Paris): timestamps without an offset are "
-                         "read in it and the calendar features computed in it; everything else is UTC (default: this "
-                         "machine's zone)")
+                         "read in it and the calendar features computed in it; everything else is UTC. Empty: this "
+                         "machine's zone")
     resample_grace_s: float = _opt(5.0, "a minute of a non-wattcast source is closed once a sample this many "
                                    "seconds past its end arrives (or our clock passes that); older samples are late")
     device_prefix: str = _opt("devices", "outputs go to <device_prefix>/<agent_id>/{prediction,metrics,status}")
