@@ -161,3 +161,11 @@ def test_a_meter_id_that_is_not_a_valid_id_is_rejected_with_its_topic(caplog):
     intake.read("zigbee2mqtt/Living room plug", b'{"power": 5}', T0)
     assert intake.snapshot()["zigbee2mqtt"]["rejected"] == {"bad_meter_id": 1}
     assert "zigbee2mqtt/Living room plug" in caplog.text
+
+
+def test_a_late_sample_is_counted_and_logged_with_its_meter_and_topic(caplog):
+    intake = intake_for("shelly-gen2")
+    for t in (T0, T0 + 70, T0 + 30):  # the last one belongs to a minute already closed
+        intake.read(*shelly_gen2_message("pro3em", t, 500)[0], t)
+    assert intake.snapshot()["shelly-gen2"]["late"] == 1
+    assert "late sample from meter pro3em on pro3em/events/rpc" in caplog.text
