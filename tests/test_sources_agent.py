@@ -63,11 +63,13 @@ def test_tasmota_and_shelly_gen2_forecasts_equal_those_of_their_minute_means_as_
         messages.append(("meter/ref/reading", encode_reading(f"{ts}Z", values)))
     publish_all(client, messages)
     expected = 2 * (len(HAND_MEANS_KW) - 1)  # two models, from the second minute on
-    wait_for(lambda: len(collector.payloads(PREDICTIONS)) >= 3 * expected, "the predictions of all three meters")
+    meters = ("ref", "plug1", "shellypro3em-abc")
+    wait_for(lambda: all(len(by_ts(collector.payloads(PREDICTIONS), m)) >= expected for m in meters),
+             "the predictions of all three meters")
     agent.stop()
     reference = by_ts(collector.payloads(PREDICTIONS), "ref")
     assert len(reference) == expected
-    for meter in ("plug1", "shellypro3em-abc"):
+    for meter in meters[1:]:
         got = by_ts(collector.payloads(PREDICTIONS), meter)
         assert sorted(got)[:expected] == sorted(reference)
         np.testing.assert_allclose([got[k] for k in sorted(reference)], [reference[k] for k in sorted(reference)],
