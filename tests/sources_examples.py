@@ -80,6 +80,19 @@ def statestream_message(meter: str, t_s: float, watts: float) -> list[Message]:
     return [(f"homeassistant/sensor/{meter}/state", f"{watts:.2f}".encode())]
 
 
+def utc(text: str) -> float:
+    """Epoch seconds of an ISO time with offset."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
+
+
+T0 = utc("2026-11-20T10:00:00+00:00")
+#: Watts of each sample, three a minute at :00, :20 and :40 (multiples of 30, so every project's text form is exact).
+WATTS = [120, 450, 900, 300, 1500, 60, 2400, 2100, 30, 600, 660, 720, 90, 3000, 330, 510, 240, 180, 870, 960, 1200]
+SAMPLE_TIMES = [T0 + 20 * i for i in range(len(WATTS))]
+#: Each minute holds three samples for 20 s each, so its mean is their plain mean; the last minute stays open.
+HAND_MEANS_KW = [sum(WATTS[3 * m: 3 * m + 3]) / 3 / 1000 for m in range(len(WATTS) // 3 - 1)]
+
+
 #: profile -> (source spec for the agent, the meter id it will report, a builder); arrival-stamped profiles take
 #: the time the message arrives, the others the time in the payload.
 EXAMPLES: dict[str, tuple[str, str, Builder]] = {
@@ -95,6 +108,3 @@ EXAMPLES: dict[str, tuple[str, str, Builder]] = {
 STAMPED = {"tasmota", "shelly-gen2"}
 
 
-def utc(text: str) -> float:
-    """Epoch seconds of an ISO time with offset."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()

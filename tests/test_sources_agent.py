@@ -17,9 +17,9 @@ from device.manifest import Manifest, ModelEntry, write_manifest
 from device.payload import encode_reading, timestamps
 from device.sources import Source
 from tests.device_assets import Series, build_assets
-from tests.sources_examples import EXAMPLES, STAMPED, shelly_gen2_voltage_only
+from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, STAMPED, T0, WATTS,
+                                    shelly_gen2_voltage_only)
 from tests.test_agent_mqtt import Collector, publisher, wait_for
-from tests.test_sources_profiles import HAND_MEANS_KW, SAMPLE_TIMES, T0, WATTS
 
 PREDICTIONS = "devices/pi01/prediction"
 

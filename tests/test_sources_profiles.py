@@ -18,15 +18,10 @@ from device.payload import DEFAULT_LIMITS, Reading, encode_reading, parse_readin
 from device.sources import Source, SourceReader
 from device.sources_intake import SourceIntake
 from tests.device_assets import Series, build_assets
-from tests.sources_examples import EXAMPLES, shelly_gen2_message, shelly_gen2_voltage_only, utc
+from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, T0, WATTS, shelly_gen2_message,
+                                    shelly_gen2_voltage_only)
 
 PARIS = HouseholdTime("Europe/Paris")
-T0 = utc("2026-11-20T10:00:00+00:00")
-#: Watts of each sample, three a minute at :00, :20 and :40 (multiples of 30, so every project's text form is exact).
-WATTS = [120, 450, 900, 300, 1500, 60, 2400, 2100, 30, 600, 660, 720, 90, 3000, 330, 510, 240, 180, 870, 960, 1200]
-SAMPLE_TIMES = [T0 + 20 * i for i in range(len(WATTS))]
-#: Each minute holds three samples for 20 s each, so its mean is their plain mean; the last minute stays open.
-HAND_MEANS_KW = [sum(WATTS[3 * m: 3 * m + 3]) / 3 / 1000 for m in range(len(WATTS) // 3 - 1)]
 
 
 @pytest.fixture(scope="module")
