@@ -158,10 +158,17 @@ class SourceReader:
     def _state(self, meter: str) -> dict:
         state = self.states.get(meter)
         if state is None:
-            if len(self.states) >= self.max_meters:
-                del self.states[next(iter(self.states))]
-            state = self.states[meter] = {}
+            state = remember(self.states, meter, {}, self.max_meters)
         return state
+
+
+def remember(mapping: dict, key: str, value: object, limit: int) -> object:
+    """``mapping[key] = value``, first dropping the oldest key if a new one would pass ``limit``: per-meter memory
+    stays bounded whatever ids arrive."""
+    if key not in mapping and len(mapping) >= limit:
+        del mapping[next(iter(mapping))]
+    mapping[key] = value
+    return value
 
 
 def power_kw(value: object, per_kw: float) -> float | None:

@@ -21,7 +21,7 @@ from device.household_time import HouseholdTime
 from device.payload import Reading, ReadingLimits, Rejected, parse_reading
 from device.ratelog import RateLimitedLog
 from device.resample import Minute, Resampler
-from device.sources import WATTCAST, Source, SourceReader, topic_matches
+from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
 
 log = logging.getLogger("wattcast.sources")
 SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
@@ -49,6 +49,7 @@ class SourceIntake:
         self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
         self._log = RateLimitedLog(log)
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
+        self._max_meters = max_meters
 
     @property
     def wattcast_topic(self) -> str:
@@ -75,7 +76,7 @@ class SourceIntake:
             self._reject(WATTCAST, topic.split("/")[1] if topic.count("/") == 2 else topic, topic, parsed)
             return parsed
         self.counters[WATTCAST]["samples"] += 1
-        self._topics[parsed.meter] = topic
+        remember(self._topics, parsed.meter, topic, self._max_meters)
         return [parsed]
 
     def tick(self, now_s: float) -> list[Reading]:
@@ -101,7 +102,7 @@ class SourceIntake:
             self._reject(reader.name, meter, topic, sample)
             return []
         counts["samples"] += 1
-        self._topics[meter] = topic
+        remember(self._topics, meter, topic, self._max_meters)
         kw = sample.kw
         if math.isnan(kw):
             counts["missing_values"] += 1

@@ -164,3 +164,10 @@ def test_a_late_sample_is_counted_and_logged_with_its_meter_and_topic(caplog):
         intake.read(*shelly_gen2_message("pro3em", t, 500)[0], t)
     assert intake.snapshot()["shelly-gen2"]["late"] == 1
     assert "late sample from meter pro3em on pro3em/events/rpc" in caplog.text
+
+
+def test_decoder_state_is_kept_for_at_most_max_meters_devices():
+    reader = SourceReader.build(Source("shelly-gen2"), PARIS, DEFAULT_LIMITS, max_meters=2)
+    for device in ("a", "b", "c"):
+        reader.decode(*shelly_gen2_message(device, T0, 100)[0], T0)
+    assert list(reader.states) == ["b", "c"]
