@@ -30,7 +30,7 @@ from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
 from device.household_time import HouseholdTime  # noqa: E402
 from device.manifest import AssetIntegrityError  # noqa: E402
 from device.metrics import AgentMetrics  # noqa: E402
-from device.models import LoadedModel, load_models  # noqa: E402
+from device.models import load_models  # noqa: E402
 from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, Rejected, format_minute  # noqa: E402
@@ -61,7 +61,7 @@ class Agent:
                                    config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
                                    config.max_meters)
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        _check_models_fit_sources(models, self.intake)
+        models = self.intake.usable_models(models, chosen=bool(config.models))
         self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,
                                      household.local_minutes)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
@@ -285,20 +285,6 @@ class Agent:
         if self._predictions:
             self._predictions.flush()
         return snapshot
-
-
-def _check_models_fit_sources(models: list[LoadedModel], intake: SourceIntake) -> None:
-    """Meters other than wattcast send power only: a model that needs more (voltage, sub-meters) cannot run on
-    them, which is said at start rather than found out as rejected readings."""
-    if not intake.readers:
-        return
-    unfit = {m.name: [f for f in m.needed_measurements if f != "gap"] for m in models}
-    unfit = {name: needs for name, needs in unfit.items() if needs}
-    if unfit:
-        sources = ", ".join(r.name for r in intake.readers)
-        raise ValueError(f"{sources} meters send power only, but models {unfit} need more measurements (shown); pick "
-                         "models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those meters as "
-                         "wattcast readings")
 
 
 def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:

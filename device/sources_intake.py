@@ -17,11 +17,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from device.contract import MEASUREMENTS, TARGET
+from typing import TYPE_CHECKING
+
 from device.household_time import HouseholdTime
 from device.payload import Reading, ReadingLimits, Rejected, parse_reading
 from device.ratelog import RateLimitedLog
 from device.resample import Minute, Resampler
 from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
+
+if TYPE_CHECKING:
+    from device.models import LoadedModel
 
 log = logging.getLogger("wattcast.sources")
 SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
@@ -78,6 +83,23 @@ class SourceIntake:
         self.counters[WATTCAST]["samples"] += 1
         remember(self._topics, parsed.meter, topic, self._max_meters)
         return [parsed]
+
+    def usable_models(self, models: list[LoadedModel], chosen: bool) -> list[LoadedModel]:
+        """The models that can run on these sources. Meters other than wattcast send power only, so a model that
+        needs more (voltage, sub-meters) cannot run on them: refused at start if the user chose it (``chosen``),
+        else left out with a warning naming it and what it needs."""
+        unfit = {m.name: [f for f in m.needed_measurements if f != TARGET] for m in models} if self.readers else {}
+        unfit = {name: needs for name, needs in unfit.items() if needs}
+        if not unfit:
+            return models
+        sources = ", ".join(dict.fromkeys(r.name for r in self.readers))
+        usable = [m for m in models if m.name not in unfit]
+        if chosen or not usable:
+            raise ValueError(f"{sources} meters send power only, but models {unfit} need more measurements (shown); "
+                             "pick models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those "
+                             "meters as wattcast readings")
+        log.warning("%s meters send power only: not running %s, which need more measurements", sources, unfit)
+        return usable
 
     def tick(self, now_s: float) -> list[Reading]:
         """Minutes that quiet meters' clocks have passed (call about once a second)."""

@@ -14,8 +14,11 @@ from device.agent import Agent, main
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS, WindowSpec
 from device.manifest import Manifest, ModelEntry, write_manifest
-from device.payload import encode_reading, timestamps
+from device.household_time import HouseholdTime
+from device.models import load_models
+from device.payload import DEFAULT_LIMITS, encode_reading, timestamps
 from device.sources import Source
+from device.sources_intake import SourceIntake
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, STAMPED, T0, WATTS,
                                     shelly_gen2_voltage_only)
@@ -103,12 +106,26 @@ def test_every_message_of_every_source_is_counted_nothing_dropped_silently(mosqu
     assert sources["shelly-gen1"]["messages"] == 3 * 6  # three phases, one topic each
 
 
-def test_a_model_that_needs_more_than_power_is_refused_at_start_on_a_power_only_source(tmp_path):
-    spec = WindowSpec(features=("gap", "v"))
-    write_manifest(tmp_path, Manifest({"needs_v": ModelEntry("needs_v", "persistence", spec)}))
-    config = AgentConfig(assets=tmp_path, models=("needs_v",), source=(Source("tasmota"),))
+@pytest.fixture
+def fit_and_unfit(tmp_path) -> Path:
+    """A manifest with a model needing power only and one needing voltage too."""
+    write_manifest(tmp_path, Manifest({"power_only": ModelEntry("power_only", "persistence", WindowSpec()),
+                                       "needs_v": ModelEntry("needs_v", "persistence",
+                                                             WindowSpec(features=("gap", "v")))}))
+    return tmp_path
+
+
+def test_a_chosen_model_that_needs_more_than_power_is_refused_at_start_on_a_power_only_source(fit_and_unfit):
+    config = AgentConfig(assets=fit_and_unfit, models=("power_only", "needs_v"), source=(Source("tasmota"),))
     with pytest.raises(ValueError, match=r"tasmota meters send power only.*'needs_v': \['v'\]"):
         Agent(config)
+
+
+def test_models_not_chosen_by_name_that_need_more_than_power_are_left_out_with_a_warning(fit_and_unfit, caplog):
+    intake = SourceIntake((Source("tasmota"),), HouseholdTime("UTC"), DEFAULT_LIMITS)
+    usable = intake.usable_models(load_models(fit_and_unfit, ("power_only", "needs_v")), chosen=False)
+    assert [m.name for m in usable] == ["power_only"]
+    assert "not running {'needs_v': ['v']}" in caplog.text
 
 
 def test_an_agent_id_home_assistant_cannot_take_is_refused_with_the_rule(capsys):
