@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
-from simulator.payload import encode_reading, timestamps
+from device.payload import encode_reading, timestamps
 from simulator.brokers import MosquittoBroker
 
 AGENT = Path(__file__).resolve().parents[1] / "device" / "agent.py"

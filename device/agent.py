@@ -25,21 +25,24 @@ if not __package__:  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from device import homeassistant  # noqa: E402
-from device.config import AgentConfig, load_config  # noqa: E402
+from device.config import AgentConfig, build_parser, load_config  # noqa: E402
 from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
+from device.household_time import HouseholdTime  # noqa: E402
 from device.manifest import AssetIntegrityError  # noqa: E402
 from device.metrics import AgentMetrics  # noqa: E402
 from device.models import load_models  # noqa: E402
 from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
-from device.payload import Reading, format_minute, parse_reading  # noqa: E402
-from device.ratelog import RateLimitedLog  # noqa: E402
+from device.payload import Reading, Rejected, format_minute  # noqa: E402
+from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
+from device.stream import Outcome  # noqa: E402
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
 _IDLE_POLL_S = 0.1
 _INBOX_WAIT_S = 0.5
+_TICK_S = 1.0  # how often quiet meters' open minutes are checked for closing
 
 
 def _json(data: dict) -> bytes:
@@ -53,18 +56,23 @@ class Agent:
         self.config = config
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
+        household = HouseholdTime(config.timezone)
+        self.intake = SourceIntake(config.source, household, config.reading_limits, config.topic_prefix,
+                                   config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
+                                   config.max_meters)
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters)
+        models = self.intake.usable_models(models, chosen=bool(config.models))
+        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,
+                                     household.local_minutes)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
         if config.state_file:
             self.metrics.state["restore"] = load_state(config.state_file, self.forecaster).outcome
         self._unacked: list[tuple[int, int]] = []  # handled, waiting for the next state save to be acknowledged
         self._saved_at = time.monotonic()
-        self._limits = config.reading_limits
         self._ha_status = f"{config.ha_prefix}/status"
-        reading_topic = f"{config.topic_prefix}/+/reading"
-        subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
+        subscriptions = [f"$share/{config.shared_group}/{topic}" if config.shared_group else topic
+                         for topic in self.intake.subscriptions()]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
         self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
@@ -74,7 +82,6 @@ class Agent:
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
-        self._bad_input_log = RateLimitedLog(log)
         self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
         self._changed_meters: set[str] = set()
         self._announce_meters = threading.Event()
@@ -126,6 +133,7 @@ class Agent:
     # --- worker thread ---------------------------------------------------------------------------------------
     def _work(self) -> None:
         next_metrics = time.monotonic() + self.config.metrics_interval_s
+        next_tick = time.monotonic() + _TICK_S
         while True:
             batch = self._take_batch()
             if batch:
@@ -139,6 +147,11 @@ class Agent:
                 self._announce_meters.clear()
                 for meter in self.forecaster.meters:
                     self._announce_meter(meter)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK_S
+                closed = self.intake.tick(time.time())
+                if closed:
+                    self._forecast(closed, [time.perf_counter_ns()] * len(closed))
             if time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + self.config.metrics_interval_s
                 self._publish_metrics()
@@ -185,23 +198,29 @@ class Agent:
     def _handle_batch(self, batch: list[tuple[str, bytes, int, tuple[int, int]]]) -> None:
         readings: list[Reading] = []
         received: list[int] = []
-        now_s = time.time()
+        now_s, now_ns = time.time(), time.perf_counter_ns()
         for topic, payload, received_ns, _ in batch:
             if topic == self._ha_status:
                 if payload == b"online":
                     self._announce_all()
                 continue
-            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes,
-                                   self._limits, now_s)
-            if isinstance(parsed, Reading):
-                readings.append(parsed)
-                received.append(received_ns)
-            else:
-                self._reject(parsed.reason, parsed.detail)
-        if not readings:
-            return
+            arrival_s = now_s - (now_ns - received_ns) / 1e9  # a sample without a timestamp takes this
+            parsed = self.intake.read(topic, payload, arrival_s)
+            if isinstance(parsed, Rejected):
+                self.metrics.reject(parsed.reason)  # the intake logged it, with its meter and topic
+                continue
+            readings += parsed
+            received += [received_ns] * len(parsed)
+        if readings:
+            self._forecast(readings, received)
+
+    def _forecast(self, readings: list[Reading], received: list[int]) -> None:
+        """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
+        for reading, step in zip(readings, steps):
+            if step.update.outcome in (Outcome.LATE, Outcome.UNFILLABLE):
+                self.intake.log_stream_drop(reading.meter, step.update.outcome.value)
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:
@@ -212,10 +231,6 @@ class Agent:
             for meter in new_meters:
                 self._announce_meter(meter)
 
-    def _reject(self, reason: str, detail: str) -> None:
-        self.metrics.reject(reason)
-        self._bad_input_log.warning(reason, "rejected a message (%s): %s", reason, detail)
-
     def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
         """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
         returns each with its reading's receive time and its publish time, for the end-to-end latency."""
@@ -223,8 +238,9 @@ class Agent:
                 for p in step.predictions]
         if self.config.ha_discovery:
             for p, _, body in made:
-                self._latest.setdefault(p.meter, {})[p.model] = {"predicted_kw": p.predicted_kw,
-                                                                 "target_ts": body["target_ts"]}
+                self._latest.setdefault(p.meter, {})[p.model] = {
+                    "predicted_kw": p.predicted_kw, "target_ts": body["target_ts"], "model": p.model,
+                    "horizon_minutes": p.target_minute - p.minute}
                 self._changed_meters.add(p.meter)
         if not self.config.batch_predictions:
             published = []
@@ -258,6 +274,7 @@ class Agent:
         snapshot = self.metrics.snapshot()
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
+        snapshot["sources"] = self.intake.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
         for meter in self._changed_meters:
             self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
@@ -284,7 +301,10 @@ def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = load_config(argv)
+    try:
+        config = load_config(argv)
+    except ValueError as exc:  # a bad option value: say which, as argparse does for a bad option
+        build_parser().error(str(exc))
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_agent(config)

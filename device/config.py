@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
@@ -17,8 +18,11 @@ from typing import Any, get_type_hints
 from urllib.parse import urlparse
 
 from device.payload import ReadingLimits
+from device.sources import SOURCE_NAMES, Source
 
 ENV_PREFIX = "WATTCAST_"
+#: Home Assistant's rule for a discovery topic's node id, which the agent id is.
+AGENT_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -37,6 +41,15 @@ class AgentConfig:
     models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side")
     agent_id: str = _opt("pi01", "this agent's id: MQTT client id, topic segment devices/<agent_id>/...")
     topic_prefix: str = _opt("meter", "readings arrive on <topic_prefix>/<meter_id>/reading")
+    source: tuple[Source, ...] = _opt(
+        (Source("wattcast"),), "what the meters publish, repeatable: " + ", ".join(SOURCE_NAMES) + "; each with its "
+        "default topic (see the README's Real meters); a profile sending plain numbers needs its unit: esphome:W. "
+        "In the TOML file, [[source]] tables may also set topic, meter, unit and field", repeat=True)
+    timezone: str = _opt("", "IANA time zone of the household (e.g. Europe/Paris): timestamps without an offset are "
+                         "read in it and the calendar features computed in it; everything else is UTC. Empty: this "
+                         "machine's zone")
+    resample_grace_s: float = _opt(5.0, "a minute of a non-wattcast source is closed once a sample this many "
+                                   "seconds past its end arrives (or our clock passes that); older samples are late")
     device_prefix: str = _opt("devices", "outputs go to <device_prefix>/<agent_id>/{prediction,metrics,status}")
     shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
     mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
@@ -91,6 +104,8 @@ class AgentConfig:
                                    "forecast")
     ha_discovery: bool = _opt(True, "publish Home Assistant MQTT discovery configs")
     ha_prefix: str = _opt("homeassistant", "Home Assistant discovery prefix")
+    ha_expire_after_s: int = _opt(300, "a forecast sensor with no new forecast for this many seconds goes "
+                                  "unavailable in Home Assistant (a meter that stopped or was evicted)")
     tracemalloc_readings: int = _opt(200, "trace Python allocations while loading and for the first N readings "
                                      "(0: never); tracing slows the hot path, so it is only a sample")
     latency_window: int = _opt(16_384, "percentiles are over the last N latency samples per model")
@@ -99,6 +114,9 @@ class AgentConfig:
     log_level: str = _opt("INFO", "logging level")
 
     def __post_init__(self) -> None:
+        if not AGENT_ID.fullmatch(self.agent_id):
+            raise ValueError(f"agent_id must match {AGENT_ID.pattern} (it is a topic level and, for Home Assistant, "
+                             f"part of the discovery topic), got {self.agent_id!r}")
         if self.mqtt_version not in ("5", "3.1.1"):
             raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
         if urlparse(self.broker).scheme not in ("mqtt", "mqtts"):
@@ -138,6 +156,10 @@ def _convert(value: Any, kind: Any) -> Any:
     text = str(value)
     if kind is bool:
         return value if isinstance(value, bool) else text.strip().lower() in ("1", "true", "yes", "on")
+    if kind == tuple[Source, ...]:
+        items = value if isinstance(value, list) else [value]
+        return tuple(Source.parse(part) for item in items
+                     for part in ([item] if isinstance(item, dict) else str(item).split(",")) if part)
     if kind == tuple[str, ...]:
         return tuple(value) if isinstance(value, list) else tuple(s.strip() for s in text.split(",") if s.strip())
     if kind in (Path, Path | None):
@@ -167,8 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     for f in _cli_fields():
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        shown = (",".join(default) or "every model in the manifest") if isinstance(default, tuple) else default
-        if hints[f.name] is bool:
+        shown = (",".join(map(str, default)) or "every model in the manifest") if isinstance(default, tuple) else default
+        if f.metadata.get("repeat"):
+            parser.add_argument(flag, action="append", default=None, help=f"{f.metadata['help']} (default: {shown})")
+        elif hints[f.name] is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{f.metadata['help']} (default: {shown})")
         else:

@@ -14,12 +14,12 @@ busy agent pays numpy's and the runtime's per-call overhead once per batch inste
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from device.contract import MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix, window_rows
+from device.contract import CALENDAR_FEATURES, MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix, window_rows
 from device.models import LoadedModel
 from device.payload import Reading
 from device.ringbuffer import RingBuffer
@@ -80,7 +80,8 @@ class _Accepted:
 
 
 def model_rows(model: LoadedModel, minutes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Scaled feature rows of ``model`` for raw minute rows: the contract's feature_matrix, then its scaling."""
+    """Scaled feature rows of ``model`` for raw minute rows: the contract's feature_matrix, then its scaling;
+    ``minutes`` are on the household's wall clock, as the training file's were (they only feed calendar features)."""
     columns = {name: rows[:, i] for i, name in enumerate(MEASUREMENTS)}
     return model.scaling.transform(feature_matrix(columns, minutes, model.entry.window.features))
 
@@ -90,8 +91,12 @@ class Forecaster:
     meter is evicted to admit a new one)."""
 
     def __init__(self, models: list[LoadedModel], max_gap_minutes: int, dedupe_minutes: int = 1440,
-                 max_meters: int = 10_000) -> None:
+                 max_meters: int = 10_000, local_minutes: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``local_minutes`` maps the stream's UTC minutes to the household's wall-clock minutes for the calendar
+        features (default: none, the minutes are used as they are)."""
         self.models = models
+        uses_calendar = any(set(m.entry.window.features) & set(CALENDAR_FEATURES) for m in models)
+        self._local_minutes = local_minutes if local_minutes is not None and uses_calendar else None
         self._max_gap = max_gap_minutes
         self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
                                     key=MEASUREMENTS.index))
@@ -176,10 +181,11 @@ class Forecaster:
         ends = np.cumsum(lengths) - 1  # each reading's own row
         owner = np.repeat([a.index for a in segment], lengths).tolist()  # the reading each row came with
         since_reset = np.array([a.rows_since_reset for a in segment])
+        wall_minutes = minutes if self._local_minutes is None else self._local_minutes(minutes)
         for model in self.models:
             track = state.tracks[model.name]
             spec = model.entry.window
-            features = model_rows(model, minutes, rows)
+            features = model_rows(model, wall_minutes, rows)
             n_real = np.minimum(since_reset, spec.seq_len)
             ok = n_real >= MIN_HISTORY
             if spec.fill_policy is FillPolicy.DROP:

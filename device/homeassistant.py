@@ -8,6 +8,7 @@ message per prediction and HA still sees every meter. Configs are retained and r
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib.metadata import PackageNotFoundError, version
 
@@ -18,11 +19,18 @@ try:
 except PackageNotFoundError:  # running from a checkout that was never pip-installed
     __version__ = "0+unknown"
 
-_SAFE = re.compile(r"[^A-Za-z0-9_]")
+_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def slug(name: str) -> str:
+    """An id Home Assistant accepts (``[a-z0-9_]``), distinct for distinct names: where slugging changed the name
+    (``house.main``, ``House``), a short hash of the original is appended, so it cannot meet ``house_main``."""
+    safe = _UNSAFE.sub("_", name.lower())
+    return safe if safe == name else f"{safe}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _slug(*parts: str) -> str:
-    return _SAFE.sub("_", "_".join(parts)).lower()
+    return "_".join(slug(part) for part in parts)
 
 
 def meter_state_topic(config: AgentConfig, meter: str) -> str:
@@ -73,10 +81,15 @@ def model_configs(config: AgentConfig, models: list[str]) -> list[tuple[str, dic
 
 
 def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tuple[str, dict]]:
-    """Predicted power sensors for one meter, one per model."""
+    """Predicted power sensors for one meter, one per model. The target time, model and horizon come as
+    attributes; without a fresh state for ``ha_expire_after_s`` (a meter that stopped, or was evicted) the sensor
+    goes unavailable instead of showing an old forecast forever."""
+    state = meter_state_topic(config, meter)
     return [
-        _sensor(config, f"{meter}_{name}_predicted", f"{meter} predicted power ({name})", meter_state_topic(config, meter),
+        _sensor(config, f"{slug(meter)}_{name}_predicted", f"{meter} predicted power ({name})", state,
                 f"{{{{ value_json['{name}'].predicted_kw }}}}", device_class="power", unit_of_measurement="kW",
-                state_class="measurement")
+                state_class="measurement", json_attributes_topic=state,
+                json_attributes_template=f"{{{{ value_json['{name}'] | tojson }}}}",
+                expire_after=config.ha_expire_after_s)
         for name in models
     ]

@@ -1,4 +1,9 @@
-"""Turning an MQTT message into a validated reading, or into the reason it was rejected.
+"""The wattcast wire format: a reading encoded as an MQTT message (the simulator's side) and a message parsed into a
+validated reading, or into the reason it was rejected (the agent's side), in one place so the two cannot drift.
+
+``meter/<meter_id>/reading`` carries ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}`` with every
+measurement of :data:`device.contract.MEASUREMENTS` and ``null`` where the file had ``?``, so the device meets the
+real outages instead of a cleaned-up stream.
 
 Bad input must never stop the agent, so this module never raises: every message becomes a :class:`Reading` or a
 :class:`Rejected` with a short reason that the metrics count (``rejected: {reason: count}``). Well-formed but
@@ -14,20 +19,23 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Mapping
 from functools import cached_property
 
 import numpy as np
 
 from device.contract import MEASUREMENTS
+from device.household_time import HouseholdTime
 
+DEFAULT_PREFIX = "meter"
 _EPOCH = datetime(1970, 1, 1)
-_METER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+METER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
 class Reading:
-    """One meter reading: whole minutes since 1970-01-01 (the meter's wall clock) and the raw measurements, NaN
-    where the meter sent null."""
+    """One meter reading: whole UTC minutes since 1970-01-01 and the raw measurements, NaN where the meter sent
+    null."""
 
     meter: str
     minute: int
@@ -45,19 +53,33 @@ class Rejected:
 
 
 def format_minute(minute: int) -> str:
-    """``2007-04-22T00:00:00`` for a whole-minute stamp, the format readings arrive in."""
+    """``2007-04-22T00:00:00`` for a whole UTC minute: the agent's outputs are UTC, written without a zone as
+    readings have always been."""
     return (_EPOCH + timedelta(minutes=int(minute))).isoformat()
 
 
-def parse_minute(ts: object) -> int | None:
-    """Whole minutes since the epoch from an ISO timestamp (seconds are floored), None if it is not one."""
+def parse_time(ts: object, household: HouseholdTime | None = None, arrival_s: float | None = None) -> float | None:
+    """Seconds since the epoch (UTC) of a timestamp, None if it is not one. An ISO time with an offset or ``Z`` is
+    honoured; a naive one is wall clock in ``household``'s zone (UTC when None); a number is epoch seconds."""
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return float(ts) if math.isfinite(ts) else None
     if not isinstance(ts, str):
         return None
     try:
-        when = datetime.fromisoformat(ts).replace(tzinfo=None)
+        when = datetime.fromisoformat(ts)
     except ValueError:
         return None
-    return int((when - _EPOCH).total_seconds() // 60)
+    if when.tzinfo is not None:
+        return when.timestamp()
+    if household is not None:
+        return household.naive_to_utc_s(when, arrival_s)
+    return (when - _EPOCH).total_seconds()
+
+
+def parse_minute(ts: object, household: HouseholdTime | None = None, arrival_s: float | None = None) -> int | None:
+    """Whole UTC minutes since the epoch (seconds are floored), None if ``ts`` is not a time (see :func:`parse_time`)."""
+    seconds = parse_time(ts, household, arrival_s)
+    return None if seconds is None else int(seconds // 60)
 
 
 @dataclass(frozen=True)
@@ -111,7 +133,7 @@ DEFAULT_LIMITS = ReadingLimits()
 def meter_of(topic: str, prefix: str) -> str | None:
     """The meter id of ``<prefix>/<meter_id>/reading``, None for any other topic."""
     parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != prefix or parts[2] != "reading" or not _METER_ID.fullmatch(parts[1]):
+    if len(parts) != 3 or parts[0] != prefix or parts[2] != "reading" or not METER_ID.fullmatch(parts[1]):
         return None
     return parts[1]
 
@@ -128,9 +150,10 @@ def _measurement(body: dict, name: str) -> float | None:
 
 
 def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limits: ReadingLimits = DEFAULT_LIMITS,
-                  now_s: float | None = None) -> Reading | Rejected:
+                  now_s: float | None = None, household: HouseholdTime | None = None) -> Reading | Rejected:
     """Validate one message from ``<prefix>/<meter_id>/reading``; ``now_s`` (default: the wall clock) is the time
-    the timestamp window of ``limits`` is measured from."""
+    the timestamp window of ``limits`` is measured from; a ``ts`` without offset is read in ``household``'s zone
+    (UTC when None)."""
     meter = meter_of(topic, prefix)
     if meter is None:
         return Rejected("bad_topic", topic[:100])
@@ -146,7 +169,7 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limit
         return Rejected("not_json", text[:80])
     if not isinstance(body, dict):
         return Rejected("not_an_object", text[:80])
-    minute = parse_minute(body.get("ts"))
+    minute = parse_minute(body.get("ts"), household, now_s)
     if minute is None:
         return Rejected("bad_ts", repr(body.get("ts"))[:80])
     if not limits.earliest_minute <= minute <= limits.latest_minute(now_s):
@@ -161,3 +184,23 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limit
         return Rejected("out_of_range", ", ".join(f"{name}={v!r}" for name, v, out in
                                                   zip(MEASUREMENTS, values, outside) if out)[:80])
     return Reading(meter, minute, array)
+
+
+def reading_topic(meter_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The topic one meter publishes its readings on."""
+    return f"{prefix}/{meter_id}/reading"
+
+
+def timestamps(minutes_since_epoch: np.ndarray) -> np.ndarray:
+    """ISO timestamps (``2007-04-22T00:00:00``, no zone: the agent reads them in its ``--timezone``) for
+    whole-minute stamps, vectorised because a fleet replay formats millions of them."""
+    return np.datetime_as_string(np.asarray(minutes_since_epoch, np.int64).astype("datetime64[m]"), unit="s")
+
+
+def encode_reading(ts: str, values: Mapping[str, float]) -> bytes:
+    """The JSON payload of one reading; NaN (missing) becomes ``null``."""
+    body: dict[str, str | float | None] = {"ts": ts}
+    for name in MEASUREMENTS:
+        value = float(values[name])
+        body[name] = None if math.isnan(value) else value
+    return json.dumps(body, separators=(",", ":")).encode()

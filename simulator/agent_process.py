@@ -57,13 +57,16 @@ class AgentRun:
 
     def command(self) -> list[str]:
         # The demo may run against someone's real broker on localhost:1883: no Home Assistant discovery, and no
-        # session left behind that would queue the next run's readings for an agent that is gone.
+        # session left behind that would queue the next run's readings for an agent that is gone. The replay's
+        # naive stamps are the data file's own clock: read as UTC they keep it (and its calendar features) as
+        # trained, on any machine, with no DST hour skipped or repeated.
         return [
             sys.executable, str(AGENT_SCRIPT), "--broker", self.broker.url, "--mqtt-version", self.broker.mqtt_version,
             "--assets", str(self.assets), "--models", ",".join(self.models), "--agent-id", self.agent_id,
             "--topic-prefix", self.topic_prefix,
             "--metrics-file", str(self.metrics_file), "--predictions-file", str(self.predictions_file),
             "--metrics-interval-s", str(self.metrics_interval_s), "--no-ha-discovery", "--session-expiry-s", "0",
+            "--timezone", "UTC",
         ]
 
 

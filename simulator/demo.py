@@ -33,7 +33,7 @@ from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import BinaryMissing, MosquittoBroker
 from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from simulator.payload import DEFAULT_PREFIX
+from device.payload import DEFAULT_PREFIX
 from simulator.predictions import read_prediction_rows
 from simulator.recommend import DEFAULT_MARGIN
 from simulator.replay import BUNDLED_DATA, ReplayConfig, ReplayResult, add_stream_arguments, replay

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
-from simulator.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
+from device.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
 from train.data import Measurements, load_measurements
 from train.splits import held_out_start
 

@@ -1,4 +1,5 @@
-"""Range checks on readings: physically absurd values and timestamps are rejected by reason, missing values are not."""
+"""The wattcast wire format: what the simulator encodes the agent parses back unchanged; range checks reject
+physically absurd values and timestamps by reason, missing values are not faults."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from device.config import load_config
 from device.contract import MEASUREMENTS
-from device.payload import DEFAULT_LIMITS, Reading, ReadingLimits, Rejected, parse_reading
+from device.payload import (DEFAULT_LIMITS, Reading, ReadingLimits, Rejected, encode_reading, parse_reading,
+                            reading_topic, timestamps)
 
 TOPIC = "meter/m1/reading"
 GOOD = {"ts": "2007-04-22T00:00:00", "gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0, "sm2": 1, "sm3": 0}
@@ -91,3 +93,13 @@ def test_the_agent_options_build_the_limits_and_default_to_the_same():
                          environ={})
     assert config.reading_limits == ReadingLimits(max_power_kw=20.0, max_ahead_minutes=60, earliest_ts="2005-01-01")
     assert load_config([], environ={}).reading_limits == DEFAULT_LIMITS
+
+
+def test_what_the_simulator_encodes_the_agent_parses_back_unchanged_with_nulls_as_nan():
+    minute = 19_000_000
+    values = {**{k: float(v) for k, v in GOOD.items() if k != "ts"}, "grp": float("nan")}
+    (ts,) = timestamps(np.array([minute]))
+    result = parse_reading(reading_topic("house.main"), encode_reading(str(ts), values), "meter", 4096,
+                           now_s=NOW_S)
+    assert (result.meter, result.minute) == ("house.main", minute)
+    np.testing.assert_array_equal(result.values, [values[k] for k in MEASUREMENTS])

@@ -20,7 +20,7 @@ from paho.mqtt.client import topic_matches_sub
 from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
-from simulator.payload import encode_reading, timestamps
+from device.payload import encode_reading, timestamps
 from tests.device_assets import LINREG_SPEC, Series, build_assets
 from tests.test_agent_mqtt import publisher, wait_for
 
@@ -49,7 +49,7 @@ def bad_payloads(rng: random.Random) -> list[tuple[str, bytes, str]]:
         (topic, b"[1, 2, 3]", "not_an_object"),
         (topic, b"42", "not_an_object"),
         (topic, _json(ts=...), "bad_ts"),
-        (topic, _json(ts=1167609600), "bad_ts"),
+        (topic, _json(ts=True), "bad_ts"),  # epoch seconds are a valid time (issue 13); a boolean is not
         (topic, _json(ts="yesterday"), "bad_ts"),
         (topic, _json(gap="0.5"), "bad_value"),
         (topic, _json(gap=True), "bad_value"),

@@ -14,7 +14,7 @@ import pytest
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from simulator.payload import encode_reading, reading_topic, timestamps
+from device.payload import encode_reading, reading_topic, timestamps
 from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
 from train.data import Measurements
 from train.splits import held_out_start

@@ -1,0 +1,140 @@
+"""Irregular power samples to one value per minute and meter, as the models were trained on.
+
+UCI's Global_active_power is the minute-averaged active power, so a minute's value here is the time-weighted mean of
+the samples over that minute, each sample holding until the next one. A minute is closed (final, handed on) once a
+sample at least ``grace_s`` past its end has arrived, or, for a meter that went quiet, once the agent's clock says so
+(:meth:`Resampler.tick`); a sample for an already closed minute is late. A source slower than a minute (Tasmota's
+default TelePeriod is 300 s) leaves minutes without a sample: they hold the last value and are marked filled. A value
+older than ``max_hold_minutes`` is not held: the minutes after it are left absent, for the stream to fill or reset.
+
+Per sample this is a list append and a comparison; the arithmetic runs once per closed minute.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from device.ratelog import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Minute:
+    """A closed minute: its UTC minute, the mean power in kW, and whether no sample fell inside it."""
+
+    source: str
+    meter: str
+    minute: int
+    kw: float
+    filled: bool
+
+
+class _Meter:
+    """One meter's open minutes: the samples from the first open minute on, and the one before it (which holds)."""
+
+    __slots__ = ("source", "open", "close_at", "samples", "carry", "offset_s", "quiet", "warned")
+
+    def __init__(self, source: str, t_s: float, arrival_s: float) -> None:
+        self.source = source
+        self.open = int(t_s // 60)  # the first minute not closed yet
+        self.close_at = math.inf  # the newest sample time that closes it (its end plus the grace), set by Resampler
+        self.samples: list[tuple[float, float]] = []
+        self.carry: tuple[float, float] | None = None
+        self.offset_s = arrival_s - t_s  # the meter's clock against ours, for closing minutes of a quiet meter
+        self.quiet = False  # nothing left to close until a new sample arrives
+        self.warned = False
+
+
+class Resampler:
+    """Every meter's minute means; :meth:`add` and :meth:`tick` return the minutes they closed, in order."""
+
+    def __init__(self, grace_s: float = 5.0, max_hold_minutes: int = 15, max_meters: int = 10_000) -> None:
+        self.grace_s = grace_s
+        self.max_hold_s = max_hold_minutes * 60
+        self.max_meters = max_meters
+        self._meters: dict[str, _Meter] = {}
+        self.evicted: Counter[str] = Counter()  # per source: meters dropped, open minutes and all, to admit a new one
+        self._log = RateLimitedLog(log)
+
+    def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> Sequence[Minute] | None:
+        """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late."""
+        state = self._meters.get(meter)
+        if state is None:
+            if len(self._meters) >= self.max_meters:  # the oldest first: memory stays bounded under a flood of ids
+                oldest = next(iter(self._meters))
+                self.evicted[self._meters.pop(oldest).source] += 1
+                self._log.warning("evicted", "resampler full (%d meters): dropped meter %s with its open minutes",
+                                  self.max_meters, oldest)
+            state = self._meters[meter] = _Meter(source, t_s, arrival_s)
+            state.close_at = (state.open + 1) * 60 + self.grace_s
+        elif t_s < state.open * 60:
+            return None
+        samples = state.samples
+        if not samples or t_s >= samples[-1][0]:
+            samples.append((t_s, kw))
+            state.offset_s = arrival_s - t_s
+        else:  # out of order, but its minute is still open: it counts
+            bisect.insort(samples, (t_s, kw))
+        state.quiet = False
+        if samples[-1][0] < state.close_at:
+            return ()
+        return self._close(meter, state, samples[-1][0] - self.grace_s)
+
+    def tick(self, now_s: float) -> list[Minute]:
+        """Close what a quiet meter's clock has passed (each meter's clock read through its last offset to ours), and
+        forget meters whose last value is too old to hold."""
+        closed: list[Minute] = []
+        for meter, state in self._meters.items():
+            if not state.quiet:
+                closed += self._close(meter, state, now_s - state.offset_s - self.grace_s)
+        for meter in [m for m, state in self._meters.items() if state.quiet]:
+            del self._meters[meter]  # nothing left to hold: forget it, so memory follows the meters still sending
+        return closed
+
+    def _close(self, meter: str, state: _Meter, until_s: float) -> list[Minute]:
+        """Close every open minute that ends at or before ``until_s``."""
+        closed: list[Minute] = []
+        samples = state.samples
+        while (state.open + 1) * 60 <= until_s:
+            start = state.open * 60
+            end = start + 60
+            inside = bisect.bisect_left(samples, (end, -math.inf))
+            held = state.carry
+            if not inside and (held is None or start - held[0] > self.max_hold_s):
+                if not samples:  # a value too old to hold and nothing newer: wait for the next sample
+                    state.quiet = True
+                    break
+                state.open = int(samples[0][0] // 60)  # skip the minutes nothing covers
+                state.close_at = (state.open + 1) * 60 + self.grace_s
+                continue
+            total = known = 0.0
+            previous = held
+            for t, kw in samples[:inside]:
+                if previous is not None and previous[1] == previous[1]:  # not NaN
+                    span = t - max(previous[0], start)
+                    total += previous[1] * span
+                    known += span
+                previous = (t, kw)
+            if previous is not None and previous[1] == previous[1]:
+                span = end - max(previous[0], start)
+                total += previous[1] * span
+                known += span
+            if inside:
+                state.carry = samples[inside - 1]
+                del samples[:inside]
+            elif not state.warned:
+                state.warned = True
+                log.warning("meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
+                            "value is held for the minutes between (counted as filled minutes)", meter,
+                            (samples[0][0] if samples else until_s) - held[0])  # type: ignore[index]
+            if known > 0:
+                closed.append(Minute(state.source, meter, state.open, total / known, not inside))
+            state.open += 1
+        state.close_at = (state.open + 1) * 60 + self.grace_s
+        return closed

@@ -1,0 +1,193 @@
+"""Meter sources: which topics the agent reads, and how a message on one becomes power samples in kW, UTC.
+
+``wattcast`` (the default) is the agent's own one-reading-a-minute JSON, parsed by device/payload.py and fed to the
+models as it is. Every other profile (device/sources_profiles.py: Tasmota, Shelly, ESPHome, Zigbee2MQTT, DSMR-reader,
+emonhub, Home Assistant statestream) sends power samples at its own pace; :class:`SourceReader` turns each message
+into a :class:`Sample` (meter id from the topic, value in kW, time in UTC) or a :class:`~device.payload.Rejected`,
+and device/resample.py makes minutes of them.
+
+A unit is never guessed: a profile whose payload does not say (plain numbers) must be given one, or the agent does
+not start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+from device.household_time import HouseholdTime
+from device.payload import METER_ID, ReadingLimits, Rejected, parse_time
+from device.sources_profiles import PROFILES, Profile
+
+WATTCAST = "wattcast"
+UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
+#: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
+MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
+SOURCE_NAMES = (WATTCAST, *PROFILES)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured source: a profile and what the user overrides (empty: the profile's default)."""
+
+    profile: str
+    topic: str = ""  # subscription; its first ``+`` level is the meter id
+    meter: str = ""  # a fixed meter id, for a topic without ``+``
+    unit: str = ""  # W or kW
+    field: str = ""  # JSON path of the power value (``ENERGY.Power``, ``em:0.total_act_power``, ``power``)
+
+    def __str__(self) -> str:
+        return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
+
+    @classmethod
+    def parse(cls, spec: object) -> Source:
+        """From the CLI (``tasmota``, ``esphome:W``) or a TOML table (``{profile = "esphome", unit = "W", ...}``)."""
+        if isinstance(spec, Source):
+            return spec
+        if isinstance(spec, dict):
+            unknown = set(spec) - {f.name for f in fields(cls)}
+            if unknown:
+                known = [f.name for f in fields(cls)]
+                raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
+            return cls(**{k: str(v) for k, v in spec.items()})
+        profile, _, unit = str(spec).strip().partition(":")
+        return cls(profile, unit=unit)
+
+
+def topic_matches(pattern: str, topic: str) -> list[str] | None:
+    """The levels matched by ``+`` (and ``#``, joined) if ``topic`` matches the MQTT filter ``pattern``, else None."""
+    wild: list[str] = []
+    levels = topic.split("/")
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        if part == "#":
+            wild.append("/".join(levels[i:]))
+            return wild
+        if i >= len(levels):
+            return None
+        if part == "+":
+            wild.append(levels[i])
+        elif part != levels[i]:
+            return None
+    return wild if len(parts) == len(levels) else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One power sample of one meter: UTC seconds and kW (NaN: the source said it has no value now)."""
+
+    source: str
+    meter: str
+    t_s: float
+    kw: float
+
+
+@dataclass
+class SourceReader:
+    """A configured source ready to read messages: its subscription, unit and per-meter decoder state."""
+
+    source: Source
+    profile: Profile
+    household: HouseholdTime
+    limits: ReadingLimits
+    max_bytes: int = 4096
+    max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
+    states: dict[str, dict] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
+
+    @classmethod
+    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits, max_bytes: int = 4096,
+              max_meters: int = 10_000) -> SourceReader:
+        """Check the source against its profile; raises ValueError with what to declare."""
+        if source.profile not in PROFILES:
+            raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
+        profile = PROFILES[source.profile]
+        unit = source.unit or profile.unit
+        if unit is None:
+            raise ValueError(f"source {profile.name} sends plain numbers whose unit only its own configuration "
+                             f"knows: declare it, --source {profile.name}:W (or :kW), or unit = \"W\" in a [[source]] "
+                             "table of the TOML file")
+        if unit not in UNITS_PER_KW:
+            raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
+        topic = source.topic or profile.topic
+        if "+" not in topic.split("/") and not (source.meter or profile.default_meter):
+            raise ValueError(f"source {profile.name}: topic {topic!r} has no + level to take the meter id from; "
+                             "declare meter = \"<id>\" for it")
+        if source.meter and not METER_ID.fullmatch(source.meter):
+            raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
+        declared = Source(source.profile, topic, source.meter, unit, source.field)
+        return cls(declared, profile, household, limits, max_bytes, max_meters)
+
+    @property
+    def name(self) -> str:
+        return self.source.profile
+
+    @property
+    def topic(self) -> str:
+        return self.source.topic
+
+    def decode(self, topic: str, payload: bytes, arrival_s: float) -> tuple[str, Sample | Rejected]:
+        """(meter id or the topic when there is none, a sample or why not) for one message on :attr:`topic`."""
+        levels = topic_matches(self.source.topic, topic)
+        if levels is None:
+            return topic, Rejected("bad_topic", topic[:100])
+        if self.source.meter or not levels:  # a declared id; the other + levels go to the decoder (a channel)
+            meter, rest = self.source.meter or self.profile.default_meter, levels
+        else:
+            meter, rest = levels[0], levels[1:]
+        if not METER_ID.fullmatch(meter):
+            return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
+        if len(payload) > self.max_bytes:
+            return meter, Rejected("too_large", f"{len(payload)} bytes")
+        raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
+        if isinstance(raw, Rejected):
+            return meter, raw
+        value, ts = raw
+        kw = power_kw(value, UNITS_PER_KW[self.source.unit])
+        if kw is None:
+            return meter, Rejected("bad_value", repr(value)[:80])
+        t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
+        if t_s is None:
+            return meter, Rejected("bad_ts", repr(ts)[:80])
+        if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
+            return meter, Rejected("ts_out_of_range", str(ts)[:80])
+        if kw > self.limits.max_power_kw:
+            return meter, Rejected("out_of_range", f"{kw:g} kW")
+        return meter, Sample(self.name, meter, t_s, kw)
+
+
+    def _state(self, meter: str) -> dict:
+        state = self.states.get(meter)
+        if state is None:
+            state = remember(self.states, meter, {}, self.max_meters)
+        return state
+
+
+def remember(mapping: dict, key: str, value: object, limit: int) -> object:
+    """``mapping[key] = value``, first dropping the oldest key if a new one would pass ``limit``: per-meter memory
+    stays bounded whatever ids arrive."""
+    if key not in mapping and len(mapping) >= limit:
+        del mapping[next(iter(mapping))]
+    mapping[key] = value
+    return value
+
+
+def power_kw(value: object, per_kw: float) -> float | None:
+    """kW from a number, a numeric string (``"00.196"``) or a list of phases (summed); NaN for a missing value
+    (``unavailable``, ``unknown``, null, NaN); None if it is none of these."""
+    if isinstance(value, list):
+        phases = [power_kw(v, per_kw) for v in value]
+        return None if not phases or any(p is None for p in phases) else math.fsum(phases)  # type: ignore[arg-type]
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() in MISSING_WORDS:
+            return math.nan
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or math.isinf(value):
+        return None
+    return float(value) / per_kw

@@ -1,0 +1,159 @@
+"""Every configured source in, minute readings out, every message accounted for per source.
+
+The agent hands each message here. ``wattcast`` messages are already one reading a minute and go through
+device/payload.py as before (a rejected one comes back as :class:`~device.payload.Rejected`, for the agent's own
+counters). Messages of the other sources become samples (device/sources.py), then minutes (device/resample.py),
+then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
+in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from device.contract import MEASUREMENTS, TARGET
+from typing import TYPE_CHECKING
+
+from device.household_time import HouseholdTime
+from device.payload import Reading, ReadingLimits, Rejected, parse_reading
+from device.ratelog import RateLimitedLog
+from device.resample import Minute, Resampler
+from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
+
+if TYPE_CHECKING:
+    from device.models import LoadedModel
+
+log = logging.getLogger("wattcast.sources")
+SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
+UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
+_TARGET_COLUMN = MEASUREMENTS.index(TARGET)
+
+
+class SourceIntake:
+    """Routes each message to its source and keeps the per-source counters the metrics publish."""
+
+    def __init__(self, sources: tuple[Source, ...], household: HouseholdTime, limits: ReadingLimits,
+                 topic_prefix: str = "meter", max_bytes: int = 4096, grace_s: float = 5.0,
+                 max_hold_minutes: int = 15, max_meters: int = 10_000) -> None:
+        names = [s.profile for s in sources]
+        self.household = household
+        self.limits = limits
+        self.topic_prefix = topic_prefix
+        self.max_bytes = max_bytes
+        self.wattcast = WATTCAST in names
+        self.readers = [SourceReader.build(s, household, limits, max_bytes, max_meters)
+                        for s in sources if s.profile != WATTCAST]
+        self.resampler = Resampler(grace_s, max_hold_minutes, max_meters)
+        self.counters: dict[str, Counter[str]] = {name: Counter({k: 0 for k in SOURCE_COUNTERS})
+                                                  for name in [*dict.fromkeys(names), UNMATCHED]}
+        self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
+        self._log = RateLimitedLog(log)
+        self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
+        self._max_meters = max_meters
+
+    @property
+    def wattcast_topic(self) -> str:
+        return f"{self.topic_prefix}/+/reading"
+
+    def subscriptions(self) -> list[str]:
+        """The MQTT filters to subscribe to, one per source."""
+        return ([self.wattcast_topic] if self.wattcast else []) + [r.topic for r in self.readers]
+
+    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading] | Rejected:
+        """The readings one message completes (often none: a minute closes on a later sample); a rejected
+        ``wattcast`` message is returned as such, any other rejection is counted and logged here."""
+        for reader in self.readers:
+            if topic_matches(reader.topic, topic) is not None:
+                return self._read_samples(reader, topic, payload, arrival_s)
+        source = WATTCAST if self.wattcast else UNMATCHED
+        self.counters[source]["messages"] += 1
+        if not self.wattcast:
+            self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
+            return []
+        parsed = parse_reading(topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s,
+                               self.household)
+        if isinstance(parsed, Rejected):
+            self._reject(WATTCAST, topic.split("/")[1] if topic.count("/") == 2 else topic, topic, parsed)
+            return parsed
+        self.counters[WATTCAST]["samples"] += 1
+        remember(self._topics, parsed.meter, topic, self._max_meters)
+        return [parsed]
+
+    def usable_models(self, models: list[LoadedModel], chosen: bool) -> list[LoadedModel]:
+        """The models that can run on these sources. Meters other than wattcast send power only, so a model that
+        needs more (voltage, sub-meters) cannot run on them: refused at start if the user chose it (``chosen``),
+        else left out with a warning naming it and what it needs."""
+        unfit = {m.name: [f for f in m.needed_measurements if f != TARGET] for m in models} if self.readers else {}
+        unfit = {name: needs for name, needs in unfit.items() if needs}
+        if not unfit:
+            return models
+        sources = ", ".join(dict.fromkeys(r.name for r in self.readers))
+        usable = [m for m in models if m.name not in unfit]
+        if chosen or not usable:
+            raise ValueError(f"{sources} meters send power only, but models {unfit} need more measurements (shown); "
+                             "pick models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those "
+                             "meters as wattcast readings")
+        log.warning("%s meters send power only: not running %s, which need more measurements", sources, unfit)
+        return usable
+
+    def tick(self, now_s: float) -> list[Reading]:
+        """Minutes that quiet meters' clocks have passed (call about once a second)."""
+        return self._readings(self.resampler.tick(now_s))
+
+    def log_stream_drop(self, meter: str, outcome: str) -> None:
+        """A reading the meter's stream would not take (late, or a null with nothing to fill it from): the agent
+        counts it in its readings, this names the meter and topic."""
+        self._log.warning(f"stream:{outcome}", "dropped a reading of meter %s from %s: %s", meter,
+                          self._topics.get(meter, "?"), outcome)
+
+    def _count_late(self, source: str, meter: str, topic: str, detail: str) -> None:
+        self.counters[source]["late"] += 1
+        self._log.warning(f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s",
+                          meter, topic, detail)
+
+    def _read_samples(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+        counts = self.counters[reader.name]
+        counts["messages"] += 1
+        meter, sample = reader.decode(topic, payload, arrival_s)
+        if isinstance(sample, Rejected):
+            self._reject(reader.name, meter, topic, sample)
+            return []
+        counts["samples"] += 1
+        remember(self._topics, meter, topic, self._max_meters)
+        kw = sample.kw
+        if math.isnan(kw):
+            counts["missing_values"] += 1
+        elif kw < 0:
+            counts["negative_clipped"] += 1  # export (solar): the models were trained on consumption
+            kw = 0.0
+        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s)
+        if closed is None:
+            self._count_late(reader.name, meter, topic, f"t={sample.t_s:.0f}")
+            return []
+        return self._readings(closed)
+
+    def _readings(self, minutes: Sequence[Minute]) -> list[Reading]:
+        readings = []
+        for m in minutes:
+            counts = self.counters[m.source]
+            counts["minutes"] += 1
+            counts["filled_minutes"] += m.filled
+            values = np.full(len(MEASUREMENTS), np.nan)
+            values[_TARGET_COLUMN] = m.kw
+            readings.append(Reading(m.meter, m.minute, values))
+        return readings
+
+    def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:
+        self.rejected[source][rejected.reason] += 1
+        self._log.warning(f"{source}:{rejected.reason}", "rejected a %s message from meter %s on %s (%s): %s",
+                          source, meter, topic, rejected.reason, rejected.detail)
+
+    def snapshot(self) -> dict:
+        """Per source: its counters and rejections by reason (sources that saw nothing included)."""
+        return {name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}
+                for name, counts in self.counters.items()}

@@ -1,0 +1,150 @@
+"""What each home-meter project publishes, decoded into one raw power value (and its timestamp, if any).
+
+One decoder per project, each reading exactly the payload its project documents (cited in tests/test_sources_*.py).
+A decoder returns ``(value, ts)`` with the value still in the project's unit and shape (a number, a numeric string,
+a list of phases, ``"unavailable"``) or a :class:`~device.payload.Rejected` with the reason; turning the value into
+kW, the timestamp into UTC and the topic into a meter id is the same for every project (device/sources.py).
+
+Decoders that need history (Shelly Gen2 sends only what changed; Shelly Gen1 sends each phase on its own topic)
+keep it in the per-meter ``state`` dict they are given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from device.payload import Rejected
+
+Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
+#: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
+Decoder = Callable[[list[str], bytes, dict, str], "Raw | Rejected"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A project's MQTT conventions: where it publishes, where the meter id is, what unit, how to decode."""
+
+    name: str
+    topic: str  # default subscription; its first ``+`` level is the meter id
+    unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
+    decode: Decoder
+    default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
+
+
+def _text(payload: bytes) -> str | Rejected:
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Rejected("not_utf8")
+
+
+def _object(payload: bytes) -> dict | Rejected:
+    text = _text(payload)
+    if isinstance(text, Rejected):
+        return text
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return Rejected("not_json", text[:80])
+    return body if isinstance(body, dict) else Rejected("not_an_object", text[:80])
+
+
+def lookup(body: dict, path: str) -> object:
+    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); None where absent."""
+    value: object = body
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def plain(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """A bare number (or state string) as the whole payload: ESPHome, emonhub, HA statestream, DSMR-reader split
+    topics."""
+    text = _text(payload)
+    return text if isinstance(text, Rejected) else (text, None)
+
+
+def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``tele/<topic>/SENSOR``: ``{"Time": "2026-12-01T14:34:00", "ENERGY": {"Power": 450, ...}}``, ``Power`` an
+    array with one entry per channel on multi-channel devices; ``Time`` is local wall clock without zone."""
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    value = lookup(body, field or "ENERGY.Power")
+    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, body.get("Time"))
+
+
+def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``zigbee2mqtt/<friendly_name>``: the device's whole state as JSON, power in ``power`` (W), no time."""
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    value = lookup(body, field or "power")
+    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, None)
+
+
+def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``shellies/<id>/emeter/<i>/power``: one plain number (W) per channel on its own topic; the meter's power is
+    the sum of the latest value of each channel (a 3EM's three phases)."""
+    text = _text(payload)
+    if isinstance(text, Rejected):
+        return text
+    channel = levels[0] if levels else "0"
+    state[channel] = text
+    return [state[c] for c in sorted(state)], None
+
+
+#: Gen2/Gen3 components that carry a meter's active power, and their power key.
+_GEN2_POWER = {"em": "total_act_power", "em1": "act_power", "switch": "apower", "pm1": "apower"}
+_GEN2_PHASES = ("a_act_power", "b_act_power", "c_act_power")
+
+
+def _gen2_power(component: str, status: dict) -> object:
+    key = _GEN2_POWER.get(component.partition(":")[0])
+    if key is None:
+        return None
+    if key in status:
+        return status[key]
+    if component.startswith("em:") and all(p in status for p in _GEN2_PHASES):
+        return [status[p] for p in _GEN2_PHASES]
+    return None
+
+
+def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``<id>/events/rpc``: JSON-RPC notifications. ``NotifyStatus`` carries only what changed since the last one
+    (Shelly: "overlay the changes over a known status"), so the device's status is kept whole here and the power
+    read from it: ``em:0.total_act_power`` (Pro 3EM; else the sum of ``a/b/c_act_power``), ``em1:N.act_power``
+    (Pro EM), ``switch:N.apower`` / ``pm1:N.apower`` (plugs, PM Mini), summed over components; ``params.ts`` is
+    Unix seconds, UTC."""
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    method = body.get("method")
+    params = body.get("params")
+    if method not in ("NotifyStatus", "NotifyFullStatus") or not isinstance(params, dict):
+        return Rejected("not_a_status", str(method)[:80])
+    for component, status in params.items():
+        if isinstance(status, dict):
+            state.setdefault(component, {}).update(status)
+    if field:
+        value = lookup(state, field)
+    else:
+        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not None]
+        value = powers or None
+    return Rejected("no_power", str(list(params))[:80]) if value is None else (value, params.get("ts"))
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
+    Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
+    Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
+    Profile("esphome", "+/sensor/power/state", None, plain),
+    Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
+    Profile("dsmr-reader", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
+    Profile("emonhub", "emon/+/power1", "W", plain),
+    Profile("statestream", "homeassistant/sensor/+/state", None, plain),
+)}

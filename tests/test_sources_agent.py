@@ -1,0 +1,143 @@
+"""Real meters through a real Mosquitto into the agent: Tasmota and Shelly Gen2 forecasts equal those of the same
+minutes sent as wattcast JSON, every message of every source is counted, and what cannot run is refused at start."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.agent import Agent, main
+from device.config import AgentConfig
+from device.contract import MEASUREMENTS, WindowSpec
+from device.families import family
+from device.kinds import ModelKind
+from device.manifest import Manifest, write_manifest
+from device.household_time import HouseholdTime
+from device.models import load_models
+from device.payload import DEFAULT_LIMITS, encode_reading, timestamps
+from device.sources import Source
+from device.sources_intake import SourceIntake
+from tests.device_assets import Series, build_assets
+from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, STAMPED, T0, WATTS,
+                                    shelly_gen2_voltage_only)
+from tests.test_agent_mqtt import Collector, publisher, wait_for
+
+PREDICTIONS = "devices/pi01/prediction"
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> Path:
+    return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled(rows=600))
+
+
+def start(broker, assets: Path, sources: tuple[str, ...], **options) -> Agent:
+    config = AgentConfig(broker=broker.url, assets=assets, agent_id="pi01", models=("linreg", "persistence"),
+                         source=tuple(Source.parse(s) for s in sources), timezone="Europe/Paris",
+                         tracemalloc_readings=0, metrics_interval_s=0.2, **options)
+    agent = Agent(config).start()
+    wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
+    return agent
+
+
+def publish_all(client, messages: list[tuple[str, bytes]]) -> None:
+    info = None
+    for topic, payload in messages:
+        info = client.publish(topic, payload, qos=1)
+    info.wait_for_publish(10)
+
+
+def by_ts(payloads: list[bytes], meter: str) -> dict[tuple[str, str], float]:
+    bodies = [json.loads(p) for p in payloads]
+    return {(b["model"], b["ts"]): b["predicted_kw"] for b in bodies if b["meter"] == meter}
+
+
+def test_tasmota_and_shelly_gen2_forecasts_equal_those_of_their_minute_means_as_wattcast_json(mosquitto, assets):
+    collector = Collector(mosquitto.port, [PREDICTIONS])
+    agent = start(mosquitto, assets, ("wattcast", "tasmota", "shelly-gen2"))
+    client = publisher(mosquitto.port)
+    messages = []
+    for profile in sorted(STAMPED):
+        _, meter, build = EXAMPLES[profile]
+        messages += [m for t, w in zip(SAMPLE_TIMES, WATTS) for m in build(meter, t, w)]
+    for ts, kw in zip(timestamps(int(T0 // 60) + np.arange(len(HAND_MEANS_KW))), HAND_MEANS_KW):
+        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": kw}
+        messages.append(("meter/ref/reading", encode_reading(f"{ts}Z", values)))
+    publish_all(client, messages)
+    expected = 2 * (len(HAND_MEANS_KW) - 1)  # two models, from the second minute on
+    meters = ("ref", "plug1", "shellypro3em-abc")
+    wait_for(lambda: all(len(by_ts(collector.payloads(PREDICTIONS), m)) >= expected for m in meters),
+             "the predictions of all three meters")
+    agent.stop()
+    reference = by_ts(collector.payloads(PREDICTIONS), "ref")
+    assert len(reference) == expected
+    for meter in meters[1:]:
+        got = by_ts(collector.payloads(PREDICTIONS), meter)
+        assert sorted(got)[:expected] == sorted(reference)
+        np.testing.assert_allclose([got[k] for k in sorted(reference)], [reference[k] for k in sorted(reference)],
+                                   rtol=1e-9)
+
+
+def test_every_message_of_every_source_is_counted_nothing_dropped_silently(mosquitto, assets):
+    specs = ("wattcast", *(spec for spec, _, _ in EXAMPLES.values()))
+    agent = start(mosquitto, assets, specs)
+    client = publisher(mosquitto.port)
+    messages = [m for spec, meter, build in EXAMPLES.values() for t in SAMPLE_TIMES[:6]
+                for m in build(meter, t, 300.0)]
+    junk = [("tele/plug1/SENSOR", b"{oops"), ("tele/plug1/SENSOR", b'{"Time":"2026-11-20T11:00:00","Switch1":"ON"}'),
+            ("zigbee2mqtt/kitchen_plug", b'{"state":"ON","linkquality":120}'),
+            ("node1/sensor/power/state", b"abc"), ("homeassistant/sensor/house_power/state", b"unavailable"),
+            shelly_gen2_voltage_only("shellypro3em-abc", T0 + 200), ("meter/ref/reading", b"[]"),
+            ("shellypro3em-abc/events/rpc", b'{"method":"NotifyEvent","params":{"ts":1}}')]
+    publish_all(client, messages + junk)
+    wait_for(lambda: sum(c["messages"] for c in list(agent.intake.counters.values())) == len(messages) + len(junk),
+             "every message")
+    snapshot = agent.stop()
+    sources = snapshot["sources"]
+    for name, counts in sources.items():
+        taken = counts["samples"] + sum(counts["rejected"].values())
+        assert counts["messages"] == taken, name
+    rejected = {name: counts["rejected"] for name, counts in sources.items() if counts["rejected"]}
+    assert rejected == {"tasmota": {"not_json": 1, "no_power": 1}, "zigbee2mqtt": {"no_power": 1},
+                        "esphome": {"bad_value": 1}, "wattcast": {"not_an_object": 1},
+                        "shelly-gen2": {"not_a_status": 1}}
+    assert sources["statestream"]["missing_values"] == 1
+    assert sources["shelly-gen1"]["messages"] == 3 * 6  # three phases, one topic each
+
+
+@pytest.fixture
+def fit_and_unfit(tmp_path) -> Path:
+    """A manifest with a model needing power only and one needing voltage too."""
+    persistence = family(ModelKind.PERSISTENCE)
+    write_manifest(tmp_path, Manifest({"power_only": persistence.entry(name="power_only", window=WindowSpec()),
+                                       "needs_v": persistence.entry(name="needs_v",
+                                                                    window=WindowSpec(features=("gap", "v")))}))
+    return tmp_path
+
+
+def test_a_chosen_model_that_needs_more_than_power_is_refused_at_start_on_a_power_only_source(fit_and_unfit):
+    config = AgentConfig(assets=fit_and_unfit, models=("power_only", "needs_v"), source=(Source("tasmota"),))
+    with pytest.raises(ValueError, match=r"tasmota meters send power only.*'needs_v': \['v'\]"):
+        Agent(config)
+
+
+def test_models_not_chosen_by_name_that_need_more_than_power_are_left_out_with_a_warning(fit_and_unfit, caplog):
+    intake = SourceIntake((Source("tasmota"),), HouseholdTime("UTC"), DEFAULT_LIMITS)
+    usable = intake.usable_models(load_models(fit_and_unfit, ("power_only", "needs_v")), chosen=False)
+    assert [m.name for m in usable] == ["power_only"]
+    assert "not running {'needs_v': ['v']}" in caplog.text
+
+
+def test_an_agent_id_home_assistant_cannot_take_is_refused_with_the_rule(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--agent-id", "pi.01"])
+    assert exit_.value.code == 2
+    assert "agent_id must match [a-zA-Z0-9_-]+" in capsys.readouterr().err
+
+
+def test_a_plain_number_source_without_its_unit_stops_the_agent_before_it_connects(tmp_path):
+    with pytest.raises(ValueError, match="esphome sends plain numbers"):
+        Agent(AgentConfig(assets=tmp_path, source=(Source("esphome"),)))
