@@ -11,18 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlparse
 
+from device.options import add_options, cli_fields, convert, values_from
+from device.options import option as _opt
 from device.payload import ReadingLimits
 
 ENV_PREFIX = "WATTCAST_"
-
-
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(frozen=True)
@@ -134,26 +132,8 @@ class AgentConfig:
         return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
 
 
-def _convert(value: Any, kind: Any) -> Any:
-    """Turn a TOML/env/CLI value into the field's type."""
-    text = str(value)
-    if kind is bool:
-        return value if isinstance(value, bool) else text.strip().lower() in ("1", "true", "yes", "on")
-    if kind == tuple[str, ...]:
-        return tuple(value) if isinstance(value, list) else tuple(s.strip() for s in text.split(",") if s.strip())
-    if kind in (Path, Path | None):
-        return Path(text) if text else None
-    if kind in (int, float):
-        return kind(value)
-    return text
-
-
-def _cli_fields() -> list:
-    return [f for f in fields(AgentConfig) if f.metadata.get("cli", True)]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI: one option per config field, help text from the field."""
+    """The CLI: one option per config field, help text from the field (:mod:`device.options`)."""
     parser = argparse.ArgumentParser(
         prog="python device/agent.py",
         allow_abbrev=False,
@@ -163,16 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variables; the command line wins.",
     )
     parser.add_argument("--config", type=Path, help="TOML file with options (keys as in --help, dashes as _)")
-    hints = get_type_hints(AgentConfig)
-    for f in _cli_fields():
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        if hints[f.name] is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{f.metadata['help']} (default: {shown})")
-        else:
-            parser.add_argument(flag, default=None, help=f"{f.metadata['help']} (default: {shown})")
+    add_options(parser, AgentConfig)
     return parser
 
 
@@ -185,15 +156,13 @@ def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = 
     config_path = args.config or environ.get(f"{ENV_PREFIX}CONFIG")
     if config_path:
         raw = tomllib.loads(Path(config_path).read_text())
-        unknown = set(raw) - {f.name for f in _cli_fields()}
+        unknown = set(raw) - {f.name for f in cli_fields(AgentConfig)}
         if unknown:
             raise ValueError(f"{config_path}: unknown options {sorted(unknown)}")
-        values.update({k: _convert(v, hints[k]) for k, v in raw.items()})
-    for f in _cli_fields():
+        values.update({k: convert(v, hints[k]) for k, v in raw.items()})
+    for f in cli_fields(AgentConfig):
         env_value = environ.get(ENV_PREFIX + f.name.upper())
         if env_value is not None:
-            values[f.name] = _convert(env_value, hints[f.name])
-        cli_value = getattr(args, f.name)
-        if cli_value is not None:
-            values[f.name] = _convert(cli_value, hints[f.name])
+            values[f.name] = convert(env_value, hints[f.name])
+    values.update(values_from(args, AgentConfig))
     return AgentConfig(**values).with_secret(environ)

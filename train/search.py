@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
+from device.options import build_parser as build_options_parser
+from device.options import option, parse_options
 from device.predictors import LinearRegression, Persistence
 from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
 from train.evaluate import Evaluation, evaluate
@@ -57,27 +59,37 @@ COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "b
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything one search run depends on; written next to its results."""
+    """Everything one search run depends on; written next to its results (``--help`` is generated from it)."""
 
-    data: Path = DEFAULT_DATA
-    out_dir: Path = Path("runs/search")
-    protocol: str = "fraction"
-    resample: str = "1min"  # "1h" with seq_len 24, horizon 1 is the paper's hourly protocol
-    seq_len: int = 30
-    horizon: int = 5
-    candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
-    epochs: int = 12
-    batch_size: int = 1024
-    learning_rate: float = 2e-3
-    patience: int = 3
-    train_fraction: float = TRAIN_FRACTION
-    cut_date: str = PAPER_CUT_DATE
-    validation_split: float = 0.05
-    calibration_windows: int = 1000
-    handover_test_windows: int = 2000
-    seed: int = 0
-    energy: EnergyModel = field(default_factory=EnergyModel)
-    budget: Budget = field(default_factory=Budget)
+    data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers")
+    out_dir: Path = option(Path("runs/search"), "where results.json, table.md, the PNGs and models/ (the hand-over "
+                           "folders) go")
+    protocol: str = option("fraction", "fraction: chronological --train-fraction split of the whole file (the "
+                           "issue's); paper: train before --cut-date, test from it on (Le et al. 2019)",
+                           choices=PROTOCOLS)
+    resample: str = option("1min", "average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 "
+                           "is the paper's hourly protocol)", choices=tuple(RULE_MINUTES))
+    seq_len: int = option(30, "readings per input window")
+    horizon: int = option(5, "how many rows after the window's last reading the target is (5 = the issue; 1 = the "
+                          "paper)")
+    candidates: tuple[str, ...] = option(tuple(c.name for c in CANDIDATES), "which members of train.mcu_models to "
+                                         "train (none: the baselines only, e.g. to refresh them next to candidates "
+                                         "trained earlier into the same --out-dir)",
+                                         choices=tuple(c.name for c in CANDIDATES))
+    epochs: int = option(12, "maximum epochs per candidate")
+    batch_size: int = option(1024, "training batch size")
+    learning_rate: float = option(2e-3, "Adam learning rate")
+    patience: int = option(3, "epochs without a better validation loss before stopping (the best checkpoint is "
+                           "kept)")
+    train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
+    cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
+    validation_split: float = option(0.05, "chronological tail of the training windows used for early stopping")
+    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
+    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
+                                        "checks")
+    seed: int = option(0, "seed for weights, shuffling and calibration")
+    energy: EnergyModel = option(default_factory=EnergyModel, cli=False)
+    budget: Budget = option(default_factory=Budget, cli=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -243,49 +255,15 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
     return merged(earlier, rows)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return build_options_parser(SearchConfig, "python -m train.search", __doc__.split("\n\n")[0])
+
+
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
-    d = SearchConfig()
-    p = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=d.data,
-                   help="raw UCI file (.txt or .zip); the full file gives the issue's numbers")
-    p.add_argument("--out-dir", type=Path, default=d.out_dir,
-                   help="where results.json, table.md, the PNGs and models/ (the hand-over folders) go")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
-                   help="fraction: chronological --train-fraction split of the whole file (the issue's); "
-                        "paper: train before --cut-date, test from it on (Le et al. 2019)")
-    p.add_argument("--resample", choices=list(RULE_MINUTES), default=d.resample,
-                   help="average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 is the "
-                        "paper's hourly protocol)")
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
-    p.add_argument("--horizon", type=int, default=d.horizon,
-                   help="how many rows after the window's last reading the target is (5 = the issue; 1 = the paper)")
-    p.add_argument("--candidates", nargs="*", default=list(d.candidates),
-                   choices=[c.name for c in CANDIDATES],
-                   help="which members of train.mcu_models to train (none: the baselines only, e.g. to refresh them "
-                        "next to candidates trained earlier into the same --out-dir)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs per candidate")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
-    p.add_argument("--patience", type=int, default=d.patience,
-                   help="epochs without a better validation loss before stopping (the best checkpoint is kept)")
-    p.add_argument("--train-fraction", type=float, default=d.train_fraction,
-                   help="share of the rows to train on (fraction protocol)")
-    p.add_argument("--cut-date", default=d.cut_date, help="first test day (paper protocol)")
-    p.add_argument("--validation-split", type=float, default=d.validation_split,
-                   help="chronological tail of the training windows used for early stopping")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for weights, shuffling and calibration")
-    a = p.parse_args(argv)
-    return SearchConfig(
-        data=a.data, out_dir=a.out_dir, protocol=a.protocol, resample=a.resample, seq_len=a.seq_len,
-        horizon=a.horizon, candidates=tuple(a.candidates), epochs=a.epochs, batch_size=a.batch_size,
-        learning_rate=a.learning_rate, patience=a.patience, train_fraction=a.train_fraction, cut_date=a.cut_date,
-        validation_split=a.validation_split, seed=a.seed,
-    )
+    return parse_options(SearchConfig, argv, build_parser())
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = parse_args(argv)
     run_search(config)
     print((Path(config.out_dir) / "table.md").read_text())
