@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.splits import contiguous_subset, held_out_start, train_test_by_date, train_test_by_fraction
+from train.data import contiguous_subset, held_out_start, train_test_by_date, train_test_by_fraction
 
 
 def test_subset_is_one_percent_of_the_full_file():

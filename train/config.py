@@ -8,8 +8,15 @@ from typing import Any
 
 from device.contract import MEASUREMENTS, TARGET, FillPolicy
 from device.options import option
-from train.data import DEFAULT_DATA, RULE_MINUTES
-from train.splits import PAPER_CUT_DATE, SUBSET_FRACTION, SUBSET_MIN_ROWS, TRAIN_FRACTION
+from train.data import (
+    DEFAULT_DATA,
+    PAPER_CUT_DATE,
+    RULE_MINUTES,
+    SUBSET_FRACTION,
+    SUBSET_MIN_ROWS,
+    TRAIN_FRACTION,
+    SplitSpec,
+)
 
 PROTOCOLS = ("notebook", "paper")
 #: Every model ``python -m train`` knows, in report order; the first three need no training loop.
@@ -82,6 +89,11 @@ class TrainConfig:
         unknown = set(self.models) - set(MODELS)
         if unknown or not self.models:
             raise ValueError(f"unknown models {sorted(unknown)}; known: {MODELS}")
+
+    @property
+    def split(self) -> SplitSpec:
+        return SplitSpec(self.data, self.protocol, self.resample, self.fill_policy, self.subset_fraction,
+                         self.subset_min_rows, self.train_fraction, self.cut_date, self.seed)
 
     @property
     def window_length(self) -> int:

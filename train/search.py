@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy, WindowSpec
+from device.contract import CALENDAR_FEATURES, TARGET, WindowSpec
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from device.predictors import LinearRegression, Persistence
-from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
+from train.data import DEFAULT_DATA, PAPER_CUT_DATE, RULE_MINUTES, TRAIN_FRACTION, SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
 from train.pipeline import hand_over
@@ -38,8 +38,8 @@ from train.search_report import (
     plot_error_vs_energy,
     plot_error_vs_size,
 )
-from train.splits import PAPER_CUT_DATE, TRAIN_FRACTION, train_test_by_date, train_test_by_fraction
-from train.windows import SplitWindows, cut_windows
+from train.window_cache import WindowsByFeatures
+from train.windows import SplitWindows
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("fraction", "paper")
@@ -95,18 +95,10 @@ class SearchConfig:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
 
-
-def load_split(config: SearchConfig) -> tuple[Measurements, slice, slice]:
-    """The forward-filled (and resampled) series with its training and test rows."""
-    filled, _ = load_measurements(config.data).fill(FillPolicy.FORWARD_FILL)
-    series = resample(filled, config.resample)
-    if config.protocol == "paper":
-        train, test = train_test_by_date(series.minutes, config.cut_date)
-    else:
-        train, test = train_test_by_fraction(len(series), config.train_fraction)
-    log.info("%s: %d rows of %s, %d to train, %d to test", config.data, len(series), config.resample,
-             train.stop - train.start, test.stop - test.start)
-    return series, train, test
+    @property
+    def split(self) -> SplitSpec:
+        return SplitSpec(self.data, self.protocol, self.resample, train_fraction=self.train_fraction,
+                         cut_date=self.cut_date, seed=self.seed)
 
 
 def member(name: str, config: SearchConfig) -> McuConfig:
@@ -139,7 +131,7 @@ def least_squares(spec: WindowSpec, x: np.ndarray, y: np.ndarray) -> LinearRegre
     return LinearRegression(spec, coef.reshape(-1), fitted.intercept)
 
 
-def baseline_rows(windows_for, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
+def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds), each least
     squares handed over like a candidate."""
     rows = []
@@ -166,10 +158,7 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     fit = train_keras_model(mcu.name, mcu.window, windows.x_train, windows.y_train, settings,
                             models_dir / f"{mcu.name}.keras", build=lambda spec: build_model(mcu))
 
-    def predict(batch: np.ndarray, n_real: np.ndarray) -> np.ndarray:
-        return fit.model.predict(batch, batch_size=8192, verbose=0)[:, 0]
-
-    evaluation = evaluate(mcu.name, predict, windows, parameters=mcu.parameters)
+    evaluation = evaluate(mcu.name, fit.predict, windows, parameters=mcu.parameters)
     evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
                                                                               fit.best_epoch)
     evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
@@ -236,15 +225,7 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
     Path(config.out_dir).mkdir(parents=True, exist_ok=True)
     earlier = earlier_rows(config)
     models_dir = Path(config.out_dir) / "models"
-    series, train_rows, test_rows = load_split(config)
-    cache: dict[tuple[str, ...], SplitWindows] = {}
-
-    def windows_for(features: tuple[str, ...]) -> SplitWindows:
-        if features not in cache:
-            cache.clear()  # one feature set at a time: the full file's windows take about a gigabyte each
-            cache[features] = cut_windows(series, train_rows, test_rows,
-                                          WindowSpec(config.seq_len, config.horizon, features))
-        return cache[features]
+    windows_for = WindowsByFeatures(load_split(config.split), config.seq_len, config.horizon, keep=1)
 
     rows = baseline_rows(windows_for, config, models_dir)
     write_outputs(merged(earlier, rows), config)
