@@ -32,6 +32,8 @@ from simulator.brokers import MosquittoBroker
 from simulator.replay import AckingPublisher
 
 MB = 2**20
+#: Not a reading (the agent rejects it as not_json): published after the readings, to know when all have arrived.
+END_MARKER = ("meter/end/reading", b"end of soak")
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,11 @@ class SoakResult:
     def extra(self) -> dict[str, int]:
         """Anything the agent counted beyond one acceptance per reading: duplicates, late, rejects."""
         readings = self.final["readings"]
-        return {"received_beyond_sent": readings["received"] - self.config.readings,
-                "duplicates": readings["duplicates"], "late": readings["late"], **self.final["rejected"]}
+        rejected = dict(self.final["rejected"])
+        rejected["not_json"] = rejected.get("not_json", 0) - 1  # the end marker
+        return {"received_beyond_sent": readings["received"] - self.config.readings - 1,
+                "duplicates": readings["duplicates"], "late": readings["late"],
+                **{reason: n for reason, n in rejected.items() if n}}
 
     @property
     def passed(self) -> bool:
@@ -112,6 +117,17 @@ def _flood(client: AckingPublisher, agent: AgentProcess, messages: list[tuple[st
         while max_lead and _accepted(agent) < start - max_lead:
             time.sleep(0.01)
         publish(client, messages[start:start + chunk], rate=None, progress=False)
+
+
+def _wait_for_end_marker(client: AckingPublisher, agent: AgentProcess, timeout_s: float) -> None:
+    """Publish :data:`END_MARKER` and wait until the agent rejected it: its session is one queue, in order, so then
+    every reading sent before (and any duplicate of one) has arrived too."""
+    client.publish(*END_MARKER)
+    deadline = time.monotonic() + timeout_s
+    while (agent.metrics() or {}).get("rejected", {}).get("not_json", 0) < 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the agent did not reject the end marker within {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
@@ -151,7 +167,7 @@ def run(config: SoakConfig) -> SoakResult:
             flood.start()
             _watch(agent, config, result)
             flood.join()
-            time.sleep(1.0)  # anything beyond the readings sent (a duplicate) would arrive now
+            _wait_for_end_marker(client, agent, config.stall_timeout_s)
         finally:
             agent.stop()
             result.final = agent.metrics()

@@ -10,6 +10,7 @@ from simulator.demo import DemoConfig, broker_for
 from simulator.embedded_broker import is_listening
 
 
+@pytest.mark.broker
 def test_a_named_broker_is_used_as_given(mosquitto):
     with broker_for(DemoConfig(broker=mosquitto.url, mqtt_version="5")) as (settings, kind):
         assert (settings.url, settings.mqtt_version) == (mosquitto.url, "5")
@@ -23,6 +24,7 @@ def test_a_broker_on_localhost_1883_is_used_when_none_is_named(monkeypatch):
         assert kind.startswith("already running")
 
 
+@pytest.mark.broker
 def test_without_any_broker_an_embedded_one_runs_mqtt_311_and_is_stopped_after(monkeypatch):
     monkeypatch.setattr(demo, "is_listening", lambda host, port: False)
     with broker_for(DemoConfig()) as (settings, kind):

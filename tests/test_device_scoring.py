@@ -58,6 +58,7 @@ def test_numpy_models_score_the_same_online_as_offline(numpy_assets, series):
     assert_online_equals_offline(load_models(numpy_assets, NUMPY_MODELS), series)
 
 
+@pytest.mark.slow
 def test_tflite_models_score_the_same_online_as_offline(tflite_assets, series):
     assert_online_equals_offline(load_models(tflite_assets, TFLITE_MODELS), series)
 

@@ -7,6 +7,8 @@ import pytest
 from train.artifacts import load_trained_model
 from train.search import main, parse_args
 
+pytestmark = pytest.mark.slow  # trains a search candidate
+
 
 @pytest.fixture(scope="module")
 def search_dir(tmp_path_factory, request):
