@@ -35,7 +35,7 @@ class QuantizeConfig:
     mcu_model: Path | None = option(None, "a microcontroller search candidate's hand-over, runs/search/models/"
                                     "<candidate> (python -m train.search): shipped as mcu_lstm_int8 (full int8, "
                                     "proven on TFLM, int8 error on every test window of the search's data) with the "
-                                    "least squares on the same inputs as linreg_cal")
+                                    "least squares on the same inputs as linreg_cal; unset: only the run's models")
     add: bool = option(False, "convert only --mcu-model and merge it into the existing manifest.json, keeping every "
                        "other model and file (their hashes are checked first); without it the folder is regenerated")
     force: bool = option(False, "regenerate --out even though its manifest lists models this run would not write "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,15 @@ def test_help_shows_every_default_and_a_bool_reads_as_on_or_off(capsys):
     assert "(default: a,b)" in text and "(default: ffill)" in text and "{a,b,c}" in text
     assert "--check, --no-check prove the result (default: on)" in text
     assert "unset: no limit" in text and "no limit (default" not in text  # the help says what None means
+
+
+@pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
+                                    "bench.soak", "bench.throughput", "bench.inference"])
+def test_every_host_command_explains_every_option_with_its_default(module, capsys):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    options = [line.split()[0] for line in text.splitlines() if line.startswith("  --")]
+    assert len(options) >= 3 and text.count("(default:") >= len(options) - text.count("unset")
