@@ -47,26 +47,6 @@ def shipped_reliability_settings() -> str:
                    if not line.startswith(harness_owned))
 
 
-@dataclass(frozen=True)
-class PersistentAgentRun(AgentRun):
-    """The demo's agent run, but keeping its session at the broker like a deployed agent does."""
-
-    def command(self) -> list[str]:
-        return super().command() + ["--session-expiry-s", "3600"]  # the last value of an option wins
-
-
-@dataclass(frozen=True)
-class StatefulAgentRun(PersistentAgentRun):
-    """A deployed agent that also keeps its windows, pending predictions and scores in a state file."""
-
-    @property
-    def state_file(self) -> Path:
-        return self.work_dir / "state.json"
-
-    def command(self) -> list[str]:
-        return super().command() + ["--state-file", str(self.state_file)]
-
-
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> Path:
     return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled())
@@ -77,9 +57,11 @@ def start_broker(tmp_path: Path, config: str) -> MosquittoBroker:
 
 
 def agent_for(broker: MosquittoBroker, assets: Path, work_dir: Path, stateful: bool = False) -> AgentProcess:
-    run = StatefulAgentRun if stateful else PersistentAgentRun
-    return AgentProcess(run(BrokerSettings(broker.url), assets, MODELS, work_dir, agent_id="faulty",
-                            metrics_interval_s=0.2))
+    """The demo's agent run, but keeping its session at the broker like a deployed agent does, and with
+    ``stateful`` also its windows, pending predictions and scores in a state file."""
+    state = ("--state-file", str(work_dir / "state.json")) if stateful else ()
+    return AgentProcess(AgentRun(BrokerSettings(broker.url), assets, MODELS, work_dir, agent_id="faulty",
+                                 metrics_interval_s=0.2, session_expiry_s=3600, extra_args=state))
 
 
 def replay_rows(broker: MosquittoBroker, rows: int, consumed: Callable[[], int] | None = None) -> ReplayResult:
