@@ -63,7 +63,7 @@ def publish(client: AckingPublisher, messages: list[tuple[str, bytes]], rate: fl
     """Every message at QoS 1 (never dropped), paced at ``rate``/s, or as fast as it goes; ``client.wait_all``
     then waits for their acknowledgements."""
     start = time.perf_counter()
-    for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=not progress)):
+    for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=None if progress else True)):
         client.publish(topic, payload)
         if rate:
             delay = start + (i + 1) / rate - time.perf_counter()

@@ -65,7 +65,7 @@ def time_calls(call: Callable[[int], object], n: int, repeats: int, label: str) 
     p50s, p99s = [], []
     for _ in range(repeats):
         samples = np.empty(n, np.int64)
-        for i in tqdm(range(n), desc=label, leave=False):
+        for i in tqdm(range(n), desc=label, leave=False, disable=None):
             start = time.perf_counter_ns()
             call(i)
             samples[i] = time.perf_counter_ns() - start

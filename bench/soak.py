@@ -134,8 +134,7 @@ def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
     """Sample RSS and progress until the agent has taken every reading."""
     began = last_change = time.monotonic()
     accepted = 0
-    with tqdm(total=config.readings, unit="reading", desc="agent",
-              disable=not (config.progress and sys.stderr.isatty())) as bar:
+    with tqdm(total=config.readings, unit="reading", desc="agent", disable=None if config.progress else True) as bar:
         while accepted < config.readings:
             time.sleep(config.sample_s)
             snapshot = agent.metrics() or {}

@@ -110,7 +110,7 @@ def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
     entries, files = write_linreg(load_trained_model(run.models_dir, "linreg"), out)
     entries += _baselines(entries[0], config.trend_k)
     shipped = Shipped(entries=entries, files=files)
-    for name in tqdm(networks, desc="converting", unit="model"):
+    for name in tqdm(networks, desc="converting", unit="model", disable=None):
         trained = load_trained_model(run.models_dir, name)
         result = (convert_seed(trained, out, config.tflm) if name == "seed_lstm"
                   else convert_big(trained, out, config.big_model_modes, config.tflm))

@@ -45,7 +45,7 @@ def fill_search(search_dir: Path, tflm: bool = True, redo: bool = False) -> list
     rows = [SearchRow(**r) for r in results["rows"]]
     todo = [r for r in rows if r.kind == "lstm" and (models_dir / f"{r.name}.json").is_file()
             and (redo or r.int8_mse is None)]
-    filled = {r.name: fill_int8(r, models_dir, out, cache, tflm) for r in tqdm(todo, desc="int8", unit="model")}
+    filled = {r.name: fill_int8(r, models_dir, out, cache, tflm) for r in tqdm(todo, desc="int8", unit="model", disable=None)}
     rows = [filled.get(r.name, r) for r in rows]
     winner = write_outputs(rows, replace(config_of(results["config"]), out_dir=search_dir))
     log.info("winner: %s", winner.name if winner else "none admissible")

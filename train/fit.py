@@ -63,7 +63,7 @@ class EpochBar(keras.callbacks.Callback):
 
     def __init__(self, name: str, epochs: int) -> None:
         super().__init__()
-        self.bar = tqdm(total=epochs, desc=name, unit="epoch", leave=False)
+        self.bar = tqdm(total=epochs, desc=name, unit="epoch", leave=False, disable=None)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}

@@ -104,7 +104,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
     rows = evaluate_baselines(config, windows_for(MODEL_FEATURES["linreg"]), models_dir)
     networks = [m for m in KERAS_MODELS if m in config.models]
-    for name in tqdm(networks, desc="networks", unit="model", disable=not networks):
+    for name in tqdm(networks, desc="networks", unit="model", disable=None if networks else True):
         rows.append(evaluate_network(name, config, windows_for(MODEL_FEATURES[name]), models_dir))
         log.info("%s: test MSE %.4f", name, rows[-1].test["mse"])
 

@@ -135,7 +135,7 @@ def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_d
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds), each least
     squares handed over like a candidate."""
     rows = []
-    for handover_name, features in tqdm(BASELINE_FEATURES.items(), desc="baselines", unit="fit"):
+    for handover_name, features in tqdm(BASELINE_FEATURES.items(), desc="baselines", unit="fit", disable=None):
         windows = windows_for(features)
         spec = windows.spec
         if features == (TARGET,):
@@ -229,7 +229,7 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
 
     rows = baseline_rows(windows_for, config, models_dir)
     write_outputs(merged(earlier, rows), config)
-    for name in tqdm(config.candidates, desc="candidates", unit="model"):
+    for name in tqdm(config.candidates, desc="candidates", unit="model", disable=None):
         mcu = member(name, config)
         rows.append(candidate_row(mcu, windows_for(mcu.features), config, models_dir))
         write_outputs(merged(earlier, rows), config)
