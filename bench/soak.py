@@ -32,8 +32,6 @@ from simulator.brokers import MosquittoBroker
 from simulator.replay import AckingPublisher
 
 MB = 2**20
-#: Not a reading (the agent rejects it as not_json): published after the readings, to know when all have arrived.
-END_MARKER = ("meter/end/reading", b"end of soak")
 
 
 @dataclass(frozen=True)
@@ -119,17 +117,6 @@ def _flood(client: AckingPublisher, agent: AgentProcess, messages: list[tuple[st
         publish(client, messages[start:start + chunk], rate=None, progress=False)
 
 
-def _wait_for_end_marker(client: AckingPublisher, agent: AgentProcess, timeout_s: float) -> None:
-    """Publish :data:`END_MARKER` and wait until the agent rejected it: its session is one queue, in order, so then
-    every reading sent before (and any duplicate of one) has arrived too."""
-    client.publish(*END_MARKER)
-    deadline = time.monotonic() + timeout_s
-    while (agent.metrics() or {}).get("rejected", {}).get("not_json", 0) < 1:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the agent did not reject the end marker within {timeout_s:.0f} s")
-        time.sleep(0.05)
-
-
 def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
     """Sample RSS and progress until the agent has taken every reading."""
     began = last_change = time.monotonic()
@@ -166,7 +153,7 @@ def run(config: SoakConfig) -> SoakResult:
             flood.start()
             _watch(agent, config, result)
             flood.join()
-            _wait_for_end_marker(client, agent, config.stall_timeout_s)
+            agent.wait_for_end_marker(client, config.stall_timeout_s)
         finally:
             agent.stop()
             result.final = agent.metrics()

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from simulator.connection import BrokerSettings
+from simulator.replay import AckingPublisher
 
 log = logging.getLogger(__name__)
 AGENT_SCRIPT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
 POLL_S = 0.25
+#: Not a reading (the agent rejects it as not_json), for :meth:`AgentProcess.wait_for_end_marker`.
+END_MARKER = ("meter/end/reading", b"end of stream")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,23 @@ class AgentProcess:
                 raise TimeoutError(f"agent {counter} {received} of {count} readings within {timeout_s:.0f} s")
             time.sleep(poll_s)
         return self.metrics()
+
+    def rejected(self, reason: str) -> int:
+        """Messages the agent rejected for ``reason`` so far, by its latest metrics."""
+        return int(((self.metrics() or {}).get("rejected") or {}).get(reason, 0))
+
+    def wait_for_end_marker(self, publisher: AckingPublisher, timeout_s: float) -> None:
+        """Publish :data:`END_MARKER` and wait until the agent rejected it. Its session is one queue delivered in
+        order, so then everything published before has arrived: a barrier instead of waiting a while for what
+        might still come."""
+        before = self.rejected("not_json")
+        publisher.publish(*END_MARKER)
+        deadline = time.monotonic() + timeout_s
+        while self.rejected("not_json") <= before:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the agent did not reject the end marker within {timeout_s:.0f} s")
+            time.sleep(min(POLL_S, self.run.metrics_interval_s))
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM by PID (the agent then writes its final metrics), SIGKILL if it hangs; the exit code."""

@@ -222,19 +222,6 @@ def test_an_agent_with_a_state_file_carries_on_after_sigkill_as_if_never_killed(
         assert online["mse"] == pytest.approx(expected.mse, rel=1e-9)
 
 
-def publish_end_marker(r: FaultRig) -> None:
-    """Publish a non-reading and wait until the agent rejected it: its session is one queue, in order, so then
-    everything queued before it has arrived too (instead of waiting a while for what might still come)."""
-    marker = AckingPublisher(BrokerSettings(r.broker.url), "end-marker", max_inflight=1, max_queued=0)
-    marker.publish("meter/end/reading", b"end of backlog")
-    marker.wait_all(WAIT_S)
-    marker.close()
-    deadline = time.monotonic() + WAIT_S
-    while (r.agent.metrics() or {}).get("rejected", {}).get("not_json", 0) < 1:
-        assert time.monotonic() < deadline, "the agent did not reject the end marker"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("shipped", [False, True], ids=["mosquitto-default", "deploy-mosquitto.conf"])
 def test_offline_agent_gets_the_whole_backlog_only_with_the_shipped_queue_limit(rig, shipped):
     r = rig(None if shipped else "persistence true\n")  # Mosquitto's default max_queued_messages 1000
@@ -245,7 +232,9 @@ def test_offline_agent_gets_the_whole_backlog_only_with_the_shipped_queue_limit(
     expected = backlog.acknowledged if shipped else 1000
     r.agent.wait_until_received(expected, WAIT_S)
     catch_up_s = time.monotonic() - came_back
-    publish_end_marker(r)
+    marker = AckingPublisher(BrokerSettings(r.broker.url), "end-marker", max_inflight=1, max_queued=0)
+    r.agent.wait_for_end_marker(marker, WAIT_S)
+    marker.close()
     received = final_metrics(r.agent)["readings"]["received"] - 1  # not the marker
     log.info("offline backlog (%s): %d published, %d received, caught up in %.1f s",
              "shipped" if shipped else "default", backlog.acknowledged, received, catch_up_s)
