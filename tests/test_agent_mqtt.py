@@ -63,6 +63,13 @@ def wait_for(predicate, what: str) -> None:
         time.sleep(0.02)
 
 
+def wait_online(broker, agent_id: str) -> None:
+    """Until the agent's retained status says online: it subscribes before it says so, on the same connection."""
+    status = Collector(BrokerSettings(broker.url), [f"devices/{agent_id}/status"])
+    wait_for(lambda: b"online" in status.payloads(f"devices/{agent_id}/status"), f"{agent_id} online")
+    status.close()
+
+
 def start_agent(broker, assets: Path, tmp_path: Path, **options) -> Agent:
     config = AgentConfig(broker=broker.url, assets=assets, agent_id="pi01", metrics_file=tmp_path / "metrics.json",
                          predictions_file=tmp_path / "predictions.csv", tracemalloc_readings=0, **options)
@@ -228,8 +235,7 @@ def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mo
     agent = Agent(config)
     agent.link.start()  # connected and subscribed, but its worker never runs: nothing is handled or acknowledged
     try:
-        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
-        time.sleep(0.3)  # the SUBACK
+        wait_online(mosquitto, "busy")
         client = publisher(mosquitto.port)
         send(client, Series.bundled(rows=2000))
         wait_for(lambda: agent.pending_messages() >= 300, "the first 300 readings")
@@ -272,8 +278,7 @@ def test_a_slow_agent_holds_at_most_max_inbox_readings_and_still_takes_them_all(
     agent._handle_batch = lambda batch: (time.sleep(0.002 * len(batch)), handle(batch))  # 500 readings/s at most
     agent.start()
     try:
-        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
-        time.sleep(0.3)
+        wait_online(mosquitto, "slow")
         client = publisher(mosquitto.port)
         sent = send(client, Series.bundled(rows=2000))
         peak = 0
