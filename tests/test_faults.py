@@ -138,15 +138,16 @@ def kill_right_after_a_metrics_write(agent: AgentProcess) -> int:
     return agent.metrics()["readings"]["received"]
 
 
-def wait_until_settled(agent: AgentProcess, quiet_s: float = 1.5) -> dict:
-    """The agent's reading counters once they stopped changing for ``quiet_s`` (the backlog is drained)."""
-    last, since = None, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        now = agent.received()
-        if now != last:
-            last, since = now, time.monotonic()
-        time.sleep(0.1)
-    return final_metrics(agent)["readings"]
+def wait_until_settled(agent: AgentProcess) -> dict:
+    """The agent's final reading counters once everything published so far arrived (resends and late readings
+    included), by :meth:`AgentProcess.wait_for_end_marker`; the marker itself is not counted."""
+    marker = AckingPublisher(agent.run.broker, "end-marker", max_inflight=1, max_queued=0)
+    try:
+        agent.wait_for_end_marker(marker, WAIT_S)
+    finally:
+        marker.close()
+    readings = final_metrics(agent)["readings"]
+    return {**readings, "received": readings["received"] - 1}
 
 
 def final_metrics(agent: AgentProcess) -> dict:
@@ -163,7 +164,7 @@ def test_broker_restart_mid_replay_loses_nothing(rig):
     recovered_s = wait_for_reconnect(r.agent)
     result = r.replayed()
     r.agent.wait_until_received(result.published, WAIT_S)
-    readings = wait_until_settled(r.agent)  # resends and late readings count as received too: let them all come
+    readings = wait_until_settled(r.agent)  # resends and late readings count as received too
     log.info("broker restart: published %d, agent received %d, duplicates %d, late %d, reconnected in %.1f s",
              result.published, readings["received"], readings["duplicates"], readings["late"], recovered_s)
     assert result.acknowledged == result.published == 6000
@@ -232,10 +233,7 @@ def test_offline_agent_gets_the_whole_backlog_only_with_the_shipped_queue_limit(
     expected = backlog.acknowledged if shipped else 1000
     r.agent.wait_until_received(expected, WAIT_S)
     catch_up_s = time.monotonic() - came_back
-    marker = AckingPublisher(BrokerSettings(r.broker.url), "end-marker", max_inflight=1, max_queued=0)
-    r.agent.wait_for_end_marker(marker, WAIT_S)
-    marker.close()
-    received = final_metrics(r.agent)["readings"]["received"] - 1  # not the marker
+    received = wait_until_settled(r.agent)["received"]
     log.info("offline backlog (%s): %d published, %d received, caught up in %.1f s",
              "shipped" if shipped else "default", backlog.acknowledged, received, catch_up_s)
     assert backlog.acknowledged == 5000
