@@ -37,6 +37,7 @@ def test_the_candidate_is_handed_over_for_conversion_with_its_calendar_window(se
     assert handed.window.features == ("gap", "hour_sin", "hour_cos", "sm1", "sm2", "sm3")
     assert handed.calibration.shape == (1000, 30, 6)
     assert handed.extra["residual"] is True
+    assert (handed.split.protocol, handed.split.train_fraction) == ("fraction", 0.8)  # convert rebuilds its test part
 
 
 def test_both_plots_are_written_as_png(search_dir):
