@@ -5,17 +5,9 @@ import json
 import pytest
 
 from train.artifacts import load_trained_model
-from train.search import main, parse_args
+from train.search import parse_args
 
 pytestmark = pytest.mark.slow  # trains a search candidate
-
-
-@pytest.fixture(scope="module")
-def search_dir(tmp_path_factory, request):
-    out = tmp_path_factory.mktemp("search")
-    bundled = request.config.rootpath / "data" / "household_power_14d.txt"
-    main(["--data", str(bundled), "--out-dir", str(out), "--candidates", "res8_hour_sm", "--epochs", "1"])
-    return out
 
 
 def test_the_table_has_persistence_four_least_squares_and_the_candidate(search_dir):
