@@ -197,6 +197,7 @@ def accepted_in(metrics_file: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # builds TFLite assets with TensorFlow in a child process
 def test_the_agent_script_runs_tflite_models_without_tensorflow_or_pandas(mosquitto, tmp_path_factory, series):
     tflite_assets = build_assets_in_child(tmp_path_factory.mktemp("tflite_assets"))
     site = tmp_path_factory.mktemp("site")
