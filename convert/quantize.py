@@ -101,6 +101,7 @@ def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
     manifest's ``source``."""
     run = training_run(config.run_dir)
     refuse_dropping_models(config, out, run)
+    out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out)
     networks = [n for n in config.networks if n in run.available]
     skipped = sorted(set(config.networks) - set(networks))
@@ -135,7 +136,6 @@ def quantize(config: QuantizeConfig) -> Manifest:
     ``config.add`` only the microcontroller model, merged into the existing manifest with every other entry and file
     kept byte for byte."""
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     if config.add:
         kept, shipped = _verified_manifest(out), Shipped()
         source = kept.extra.get("source", {})
