@@ -6,8 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+CONVERT_ARGS ?=
+# What `make convert` converts: python -m train's hand-over (train first if it is not there).
+HANDOVER := runs/latest/models/linreg.json
 
-.PHONY: demo test venv train convert bench check-pi clean
+.PHONY: demo test test-fast venv train convert bench check-pi clean
 
 venv: $(STAMP)
 
@@ -21,14 +24,23 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/python -m simulator.demo $(DEMO_ARGS)
 
+# The whole suite: real brokers, TensorFlow training and conversion, the firmware under QEMU.
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests only (no training, no broker, no emulator): the loop to run while editing.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not broker" $(PYTEST_ARGS)
 
 train: venv
 	$(BIN)/python -m train
 
-convert: venv
-	$(BIN)/python -m convert.quantize
+$(HANDOVER): | venv
+	$(BIN)/python -m train --models persistence trend_line linreg seed_lstm
+
+# Converts, never trains; refuses to drop models the committed firmware_assets/ holds (CONVERT_ARGS=--force does).
+convert: $(HANDOVER) | venv
+	$(BIN)/python -m convert.quantize $(CONVERT_ARGS)
 
 bench: venv
 	$(BIN)/python -m bench.inference

@@ -9,7 +9,6 @@ on the weights, and it needs no training run.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import os
@@ -25,21 +24,23 @@ from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_
 from device.models import LoadedModel, load_models
 from device.manifest import load_manifest
 from device.families.tflite import TFLM
+from device.options import build_parser, option, parse_options
+from train.data import DEFAULT_DATA, load_measurements
 
 log = logging.getLogger(__name__)
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
 
 
 @dataclass(frozen=True)
 class InferenceBenchConfig:
-    assets: Path = Path("firmware_assets")
-    models: tuple[str, ...] = ()  # empty: every model in the manifest
-    keras: Path | None = None  # a .keras model with its hand-over .json beside it; None: the seed architecture
-    with_keras: bool = True
-    data: Path = DEFAULT_DATA
-    windows: int = 2000
-    keras_windows: int = 100
-    repeats: int = 3
+    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    models: tuple[str, ...] = option((), "manifest model names; none: every model in the manifest")
+    keras: Path | None = option(None, "a .keras model (with its hand-over .json) for the Keras ratio; unset: the seed "
+                                "LSTM's architecture, untrained")
+    keras_row: bool = option(True, "time Keras model(x) too, for the ratio")
+    data: Path = option(DEFAULT_DATA, "readings to cut windows from")
+    windows: int = option(2000, "windows per model")
+    keras_windows: int = option(100, "windows for Keras, which is ~1000x slower")
+    repeats: int = option(3, "runs per model; the median is shown")
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,6 @@ class Row:
 
 def stream_windows(data: Path, spec: WindowSpec, scaling, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` streaming windows of the data for one model (as the agent sees them)."""
-    from train.data import load_measurements
-
     measurements, _ = load_measurements(data).fill()
     cols = {m: measurements.values[m] for m in MEASUREMENTS}
     feats = scaling.transform(feature_matrix(cols, measurements.minutes, spec.features))
@@ -112,7 +111,7 @@ def run(config: InferenceBenchConfig) -> list[Row]:
         if model.entry.kind == "tflite" and model.entry.input.dtype == "int8" and _has_tflm():
             (on_tflm,) = load_models(config.assets, (model.name,), runtime=TFLM)
             rows.append(_timed(on_tflm, config))
-    if config.with_keras:
+    if config.keras_row:
         call, name = _keras_call(config.keras, config.data, config.keras_windows)
         p50, p99 = time_calls(call, config.keras_windows, config.repeats, "keras")
         rows.append(Row(name, "keras model(x)", p50, p99))
@@ -133,23 +132,8 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    d = InferenceBenchConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
-    parser.add_argument("--models", default="", help="comma-separated manifest names (default: all)")
-    parser.add_argument("--keras", type=Path, help="a .keras model (with its hand-over .json) for the Keras ratio "
-                        "(default: the seed LSTM's architecture, untrained)")
-    parser.add_argument("--no-keras", dest="with_keras", action="store_false", help="skip the Keras row")
-    parser.add_argument("--data", type=Path, default=d.data, help="readings to cut windows from (default: bundled)")
-    parser.add_argument("--windows", type=int, default=d.windows, help="windows per model (default: %(default)s)")
-    parser.add_argument("--keras-windows", type=int, default=d.keras_windows,
-                        help="windows for Keras, which is ~1000x slower (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=d.repeats, help="runs per model; the median is shown "
-                        "(default: %(default)s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    config = InferenceBenchConfig(args.assets, tuple(m for m in args.models.split(",") if m), args.keras,
-                                  args.with_keras, args.data, args.windows, args.keras_windows, args.repeats)
+    config = parse_options(InferenceBenchConfig, argv, build_parser(InferenceBenchConfig, "python -m bench.inference",
+                                                                     __doc__, "WARNING"))
     print(table(run(config)))
 
 

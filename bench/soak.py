@@ -1,6 +1,6 @@
 """Soak: hundreds of thousands of readings from 50 meters through one agent process at full speed.
 
-``python -m bench.soak --help``. Starts Mosquitto on a free port (tests/brokers.py, with an unbounded queue so the
+``python -m bench.soak --help``. Starts Mosquitto on a free port (simulator/brokers.py, with an unbounded queue so the
 broker never drops), runs ``python device/agent.py`` with all ``--models`` as a child process, floods it with
 ``--readings`` readings round-robin over ``--meters`` meters as fast as one publisher goes (but at most ``--max-lead``
 readings ahead of what the agent took: without that the broker pushes its whole queue into the agent's inbox, which
@@ -16,8 +16,6 @@ Prints Markdown tables; exits 1 if a check fails.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 import tempfile
 import threading
@@ -25,29 +23,29 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 from tqdm import tqdm
 
-from bench.harness import UNBOUNDED_BROKER, AgentChild, publish, publisher, synthetic_payloads
+from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, synthetic_payloads, vm_rss_bytes
+from device.options import build_parser, option, parse_options
+from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
+from simulator.replay import AckingPublisher
 
 MB = 2**20
 
 
 @dataclass(frozen=True)
 class SoakConfig:
-    assets: Path = Path("firmware_assets")
-    models: tuple[str, ...] = ("linreg", "persistence")
-    readings: int = 200_000
-    meters: int = 50
-    max_growth_mb: float = 10.0
-    #: Publish at most this many readings ahead of what the agent accepted (0: no limit).
-    max_lead: int = 5000
-    sample_s: float = 1.0
-    #: Give up when the agent takes no reading for this long (it died or stalled), not after a fixed time: its
-    #: speed changes from machine to machine.
-    stall_timeout_s: float = 60.0
-    progress: bool = True
+    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    models: tuple[str, ...] = option(("linreg", "persistence"), "models the agent runs side by side")
+    readings: int = option(200_000, "readings in all")
+    meters: int = option(50, "meters they come from, round-robin")
+    max_growth_mb: float = option(10.0, "allowed RSS growth after warm-up, MB")
+    max_lead: int = option(5000, "publish at most this many readings ahead of what the agent accepted (0: no limit)")
+    sample_s: float = option(1.0, "seconds between samples of RSS and progress")
+    stall_timeout_s: float = option(60.0, "give up when the agent takes no reading for this long (it died or "
+                                    "stalled), not after a fixed time: its speed changes from machine to machine")
+    progress: bool = option(True, "a progress bar (only on a terminal)")
 
     @property
     def quarter(self) -> int:
@@ -94,8 +92,11 @@ class SoakResult:
     def extra(self) -> dict[str, int]:
         """Anything the agent counted beyond one acceptance per reading: duplicates, late, rejects."""
         readings = self.final["readings"]
-        return {"received_beyond_sent": readings["received"] - self.config.readings,
-                "duplicates": readings["duplicates"], "late": readings["late"], **self.final["rejected"]}
+        rejected = dict(self.final["rejected"])
+        rejected["not_json"] = rejected.get("not_json", 0) - 1  # the end marker
+        return {"received_beyond_sent": readings["received"] - self.config.readings - 1,
+                "duplicates": readings["duplicates"], "late": readings["late"],
+                **{reason: n for reason, n in rejected.items() if n}}
 
     @property
     def passed(self) -> bool:
@@ -103,11 +104,11 @@ class SoakResult:
                 and self.growth_bytes <= self.config.max_growth_mb * MB)
 
 
-def _accepted(agent: AgentChild) -> int:
+def _accepted(agent: AgentProcess) -> int:
     return (agent.metrics() or {}).get("readings", {}).get("accepted", 0)
 
 
-def _flood(client: mqtt.Client, agent: AgentChild, messages: list[tuple[str, bytes]], max_lead: int) -> None:
+def _flood(client: AckingPublisher, agent: AgentProcess, messages: list[tuple[str, bytes]], max_lead: int) -> None:
     """Publish as fast as the broker acknowledges, pausing while ``max_lead`` (if set) readings ahead of the agent."""
     chunk = 500
     for start in range(0, len(messages), chunk):
@@ -116,7 +117,7 @@ def _flood(client: mqtt.Client, agent: AgentChild, messages: list[tuple[str, byt
         publish(client, messages[start:start + chunk], rate=None, progress=False)
 
 
-def _watch(agent: AgentChild, config: SoakConfig, result: SoakResult) -> None:
+def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
     """Sample RSS and progress until the agent has taken every reading."""
     began = last_change = time.monotonic()
     accepted = 0
@@ -125,9 +126,8 @@ def _watch(agent: AgentChild, config: SoakConfig, result: SoakResult) -> None:
             time.sleep(config.sample_s)
             snapshot = agent.metrics() or {}
             now_accepted = snapshot.get("readings", {}).get("accepted", accepted)
-            if agent.process.poll() is not None:
-                raise RuntimeError(f"the agent exited with code {agent.process.returncode}")
-            result.samples.append(Sample(time.monotonic() - began, now_accepted, agent.rss_bytes(),
+            agent.received()  # raises with the agent's log if it died
+            result.samples.append(Sample(time.monotonic() - began, now_accepted, vm_rss_bytes(agent.process.pid),
                                          snapshot.get("inbox", 0)))
             if now_accepted >= config.quarter and not result.first_quarter:
                 result.first_quarter = snapshot
@@ -144,21 +144,20 @@ def run(config: SoakConfig) -> SoakResult:
     messages = synthetic_payloads(config.readings, config.meters)
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoBroker(Path(tmp) / "broker", extra_config=UNBOUNDED_BROKER).start()
-        agent = AgentChild(broker, config.assets, config.models, Path(tmp),
-                           ("--latency-window", str(config.quarter), "--metrics-interval-s", "0.5"))
+        agent = bench_agent(broker, config.assets, config.models, Path(tmp),
+                            ("--latency-window", str(config.quarter)), metrics_interval_s=0.5)
         client = publisher(broker)
         try:
-            agent.wait_accepted(0, 60)
-            time.sleep(0.2)  # the SUBACK follows the CONNACK
+            agent.start()  # online: subscribed
             flood = threading.Thread(target=_flood, args=(client, agent, messages, config.max_lead), daemon=True)
             flood.start()
             _watch(agent, config, result)
             flood.join()
-            time.sleep(1.0)  # anything beyond the readings sent (a duplicate) would arrive now
+            agent.wait_for_end_marker(client, config.stall_timeout_s)
         finally:
-            result.final = agent.stop()
-            client.disconnect()
-            client.loop_stop()
+            agent.stop()
+            result.final = agent.metrics()
+            client.close()
             broker.stop()
     return result
 
@@ -193,23 +192,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    d = SoakConfig()
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
-    parser.add_argument("--models", default=",".join(d.models), help="models the agent runs (default: %(default)s)")
-    parser.add_argument("--readings", type=int, default=d.readings, help="readings in all (default: %(default)s)")
-    parser.add_argument("--meters", type=int, default=d.meters, help="meters they come from (default: %(default)s)")
-    parser.add_argument("--max-growth-mb", type=float, default=d.max_growth_mb,
-                        help="allowed RSS growth after warm-up, MB (default: %(default)s)")
-    parser.add_argument("--max-lead", type=int, default=d.max_lead,
-                        help="publish at most this many readings ahead of the agent, 0 = no limit (default: %(default)s)")
-    parser.add_argument("--sample-s", type=float, default=d.sample_s, help="seconds between samples (default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    config = SoakConfig(args.assets, tuple(args.models.split(",")), args.readings, args.meters, args.max_growth_mb,
-                        args.max_lead, args.sample_s, progress=args.progress)
+    config = parse_options(SoakConfig, argv, build_parser(SoakConfig, "python -m bench.soak", __doc__, "WARNING"))
     result = run(config)
     print(tables(result))
     return 0 if result.passed else 1

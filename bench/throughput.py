@@ -1,6 +1,6 @@
 """The agent's throughput and added latency through a real Mosquitto at QoS 1, and its memory.
 
-``python -m bench.throughput --help``. Starts Mosquitto on a free port (tests/brokers.py, with an unbounded queue so
+``python -m bench.throughput --help``. Starts Mosquitto on a free port (simulator/brokers.py, with an unbounded queue so
 the broker never drops), runs ``python device/agent.py`` as a child process per model and variant (one message per
 prediction, or one list per batch with ``--batch-predictions``), and
 1. queues ``--readings`` readings over ``--meters`` meters at the broker while the agent is away (its persistent
@@ -14,14 +14,15 @@ Prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import UNBOUNDED_BROKER, AgentChild, publish, publisher, synthetic_payloads
+from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, synthetic_payloads
+from device.options import build_parser, option, parse_options
+from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class ThroughputBenchConfig:
-    assets: Path = Path("firmware_assets")
-    models: tuple[str, ...] = ("lstm_int8", "linreg")
-    readings: int = 20_000
-    meters: int = 10
-    rate: float = 1000.0
-    seconds: float = 5.0
-    agent_args: tuple[str, ...] = ()  # for every agent, e.g. ("--runtime", "tflm")
+    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    models: tuple[str, ...] = option(("lstm_int8", "linreg"), "models, one agent run each per variant")
+    readings: int = option(20_000, "readings in the flood")
+    meters: int = option(10, "meters they come from")
+    rate: float = option(1000.0, "paced readings/s for the latency run")
+    seconds: float = option(5.0, "paced run length in seconds")
+    agent_args: tuple[str, ...] = option((), "extra options for every agent, e.g. '--runtime tflm'", separator=None)
 
 
 @dataclass(frozen=True)
@@ -55,28 +56,19 @@ class Row:
     rss_mb: float
 
 
-def _agent(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, args: tuple[str, ...],
-           work: Path) -> AgentChild:
-    agent = AgentChild(broker, config.assets, (model,), work, (*config.agent_args, *args))
-    agent.wait_accepted(0, 60)
-    time.sleep(0.2)  # the SUBACK follows the CONNACK
-    return agent
+def _agent(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, args: tuple[str, ...], work: Path,
+           session_expiry_s: int = 0, metrics_interval_s: float = 0.2) -> AgentProcess:
+    return bench_agent(broker, config.assets, (model,), work, (*config.agent_args, *args), metrics_interval_s,
+                       session_expiry_s)
 
 
-def _drain_rate(agent: AgentChild, count: int, timeout_s: float = 600.0) -> tuple[float, dict]:
+def _drain_rate(agent: AgentProcess, count: int, timeout_s: float = 600.0) -> float:
     """Readings/s from the agent's first accepted reading to its ``count``-th, read off its metrics file (written
     every 20 ms here)."""
-    deadline = time.monotonic() + timeout_s
-    first = None
-    while time.monotonic() < deadline and agent.process.poll() is None:
-        snapshot = agent.metrics()
-        accepted = snapshot["readings"]["accepted"] if snapshot else 0
-        if accepted and first is None:
-            first = (time.perf_counter(), accepted)
-        if accepted >= count:
-            return (count - first[1]) / (time.perf_counter() - first[0]), snapshot
-        time.sleep(0.005)
-    raise RuntimeError(f"the agent did not take {count} readings")
+    first = agent.wait_until_received(1, timeout_s, "accepted", poll_s=0.005)
+    started = time.perf_counter()
+    agent.wait_until_received(count, timeout_s, "accepted", poll_s=0.005)
+    return (count - first["readings"]["accepted"]) / (time.perf_counter() - started)
 
 
 def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, variant: str,
@@ -84,24 +76,27 @@ def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: s
     flood = synthetic_payloads(config.readings, config.meters)
     paced = synthetic_payloads(int(config.rate * config.seconds), config.meters)
     client = publisher(broker)
-    keep_session = ("--session-expiry-s", "600", "--metrics-interval-s", "0.02")
-    _agent(broker, config, model, (*VARIANTS[variant], *keep_session), work).stop()  # subscribed, then away
+    keep_session = dict(session_expiry_s=600, metrics_interval_s=0.02)
+    away = _agent(broker, config, model, VARIANTS[variant], work, **keep_session).start()  # subscribed, then away
+    away.stop()
     start = time.perf_counter()
-    publish(client, flood, rate=None).wait_for_publish(600)
+    publish(client, flood, rate=None)
+    client.wait_all(600)
     offered = len(flood) / (time.perf_counter() - start)
-    agent = AgentChild(broker, config.assets, (model,), work, (*config.agent_args, *VARIANTS[variant], *keep_session))
+    agent = _agent(broker, config, model, VARIANTS[variant], work, **keep_session).start(wait_online=False)
     try:
-        readings_per_s, _ = _drain_rate(agent, len(flood))
+        readings_per_s = _drain_rate(agent, len(flood))
     finally:
-        flooded = agent.stop()
-    agent = _agent(broker, config, model, VARIANTS[variant], work)  # a fresh agent: latency not skewed by the flood
+        agent.stop()
+        flooded = agent.metrics()
+    agent = _agent(broker, config, model, VARIANTS[variant], work).start()  # fresh: latency not skewed by the flood
     try:
         publish(client, paced, rate=config.rate)
-        agent.wait_accepted(len(paced))
+        agent.wait_until_received(len(paced), 300, "accepted", poll_s=0.05)
     finally:
-        paced_metrics = agent.stop()
-        client.disconnect()
-        client.loop_stop()
+        agent.stop()
+        paced_metrics = agent.metrics()
+        client.close()
     expected_predictions = len(flood) - config.meters
     e2e = paced_metrics["models"][model]["end_to_end_us"]
     return Row(model, variant, offered, readings_per_s, expected_predictions - flooded["models"][model]["predictions"],
@@ -128,19 +123,8 @@ def table(rows: list[Row], config: ThroughputBenchConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    d = ThroughputBenchConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
-    parser.add_argument("--models", default=",".join(d.models), help="models, one agent run each (default: %(default)s)")
-    parser.add_argument("--readings", type=int, default=d.readings, help="readings in the flood (default: %(default)s)")
-    parser.add_argument("--meters", type=int, default=d.meters, help="meters they come from (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=d.rate, help="paced readings/s for latency (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=d.seconds, help="paced run length (default: %(default)s)")
-    parser.add_argument("--agent-args", default="", help="extra options for every agent, e.g. '--runtime tflm'")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    config = ThroughputBenchConfig(args.assets, tuple(args.models.split(",")), args.readings, args.meters, args.rate,
-                                   args.seconds, tuple(args.agent_args.split()))
+    config = parse_options(ThroughputBenchConfig, argv, build_parser(ThroughputBenchConfig, "python -m bench.throughput",
+                                                                     __doc__, "WARNING"))
     print(table(run(config), config))
 
 

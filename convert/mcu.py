@@ -2,14 +2,14 @@
 window, with the least squares on the same inputs beside it.
 
 The hand-over keeps only 2,000 held-out windows (enough for fidelity and the TFLM proof); the issue's figure is the
-int8 error on *all* test windows of the search's protocol, so the split is rebuilt from the data the search used
-(the scaling must come out identical, or the windows are not the ones the model was trained for) and every window
-runs through the device's own LiteRT predictor, state reset before each.
+int8 error on *all* test windows of the search's protocol, so the test part is rebuilt from the split the hand-over
+records (:class:`train.data.SplitSpec`, through the dataset module train cut it with; the scaling must come out
+identical, or the windows are not the ones the model was trained for) and every window runs through the device's
+own LiteRT predictor, state reset before each.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +21,10 @@ from convert.fidelity import task_metrics
 from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
-from device.contract import MinMaxScaling, WindowSpec
 from device.families.tflite import TFLiteEntry, TFLitePredictor
 from device.manifest import sha256_of
 from train.artifacts import TrainedModel, load_trained_model
-from train.search import SearchConfig, config_of, load_split
+from train.data import SplitSpec, load_split
 from train.windows import cut_windows
 
 log = logging.getLogger(__name__)
@@ -44,33 +43,25 @@ class AllTestWindows:
 
 @dataclass
 class WindowCache:
-    """Test windows per feature set, cut once per process (the full file's split takes a while to rebuild)."""
+    """Test windows per split and feature set, cut once per process (the full file's split takes a while)."""
 
-    search_config: SearchConfig
-    by_features: dict[tuple[str, ...], AllTestWindows] = field(default_factory=dict)
+    by_key: dict[tuple[SplitSpec, tuple[str, ...]], AllTestWindows] = field(default_factory=dict)
 
-    @classmethod
-    def for_models_dir(cls, models_dir: Path) -> WindowCache:
-        """The search run whose ``results.json`` sits next to ``models_dir``."""
-        results = Path(models_dir).parent / "results.json"
-        return cls(config_of(json.loads(results.read_text())["config"]))
-
-    @property
-    def data(self) -> Path:
-        return Path(self.search_config.data)
-
-    def test_windows(self, spec: WindowSpec, scaling: MinMaxScaling) -> AllTestWindows:
-        """All test windows of ``spec``; raises ValueError if the rebuilt split scales otherwise than ``scaling``
-        (the model's), since those would not be the windows the model was trained for."""
-        if spec.features not in self.by_features:
-            self.by_features.clear()  # the full file's windows take about a gigabyte per feature set
-            series, train_rows, test_rows = load_split(self.search_config)
-            windows = cut_windows(series, train_rows, test_rows, spec)
-            if windows.scaling != scaling:
-                raise ValueError(f"the split rebuilt from {self.data} for {spec.features} scales differently from "
-                                 "the model; these are not the windows it was trained for")
-            self.by_features[spec.features] = AllTestWindows(windows.x_test, windows.y_test)
-        return self.by_features[spec.features]
+    def test_windows(self, trained: TrainedModel) -> AllTestWindows:
+        """All test windows of ``trained``'s split and window; raises ValueError if the rebuilt split scales
+        otherwise than the model, since those would not be the windows it was trained for."""
+        if trained.split is None:
+            raise ValueError(f"{trained.name}: the hand-over records no split; re-run python -m train.search")
+        key = (trained.split, trained.window.features)
+        if key not in self.by_key:
+            self.by_key.clear()  # the full file's windows take about a gigabyte per feature set
+            split = load_split(trained.split)
+            windows = cut_windows(split.series, split.train, split.test, trained.window)
+            if windows.scaling != trained.scaling:
+                raise ValueError(f"the split rebuilt from {trained.split.data} for {trained.window.features} scales "
+                                 "differently from the model; these are not the windows it was trained for")
+            self.by_key[key] = AllTestWindows(windows.x_test, windows.y_test)
+        return self.by_key[key]
 
 
 def full_test_metrics(entry: TFLiteEntry, path: Path, windows: AllTestWindows) -> dict[str, Any]:
@@ -92,7 +83,7 @@ def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: Window
         raise ConversionFailed(converter.shipped.attempts[-1]["error"])
     converter.ship(name, "int8", int8_bytes, reference)
     entry = converter.shipped.entries[-1]
-    windows = cache.test_windows(trained.window, trained.scaling)
+    windows = cache.test_windows(trained)
     int8 = full_test_metrics(entry, out / entry.file, windows)
     float_test = trained.metrics["test"]
     if float_test["n"] != int8["n"]:
@@ -118,15 +109,15 @@ def ship_mcu_model(handover: Path, out: Path, tflm: bool) -> Shipped:
     twin as :data:`LINREG_TWIN_NAME`, into ``out``; every entry records where it came from."""
     models_dir, candidate = Path(handover).parent, Path(handover).name
     trained = load_trained_model(models_dir, candidate)
-    cache = WindowCache.for_models_dir(models_dir)
-    shipped = convert_candidate(trained, Path(out), MCU_NAME, cache, tflm)
+    shipped = convert_candidate(trained, Path(out), MCU_NAME, WindowCache(), tflm)
     twin = least_squares_twin(models_dir, trained)
     twin_entry, twin_files = write_linreg_json(
         twin, Path(out), LINREG_TWIN_NAME, notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
         f" (the inputs of {MCU_NAME}), so the comparison is fair; JSON only (the C export reads raw readings only)")
     shipped.entries.append(twin_entry)
     shipped.files += twin_files
-    source = {"hand_over": str(handover), "data": cache.data.name, "data_sha256": sha256_of(cache.data)}
+    data = trained.split.data
+    source = {"hand_over": str(handover), "data": data.name, "data_sha256": sha256_of(data)}
     for entry in shipped.entries:
         entry.metrics["source"] = {**source, "trained_as": trained.name if entry.name == MCU_NAME else twin.name}
     return shipped

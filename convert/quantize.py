@@ -1,11 +1,11 @@
 """``python -m convert.quantize``: trained models -> ``firmware_assets/`` (TFLite, C arrays, linreg, manifest).
 
-:func:`quantize` is the API; the CLI only fills a :class:`~convert.config.QuantizeConfig`.
+:func:`quantize` is the API; the CLI only fills a :class:`~convert.config.QuantizeConfig`. It converts what
+``python -m train`` handed over and never trains.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from importlib import metadata
@@ -15,12 +15,11 @@ from tqdm import tqdm
 
 from convert import readme
 from convert.c_runtime import write_c_runtime_assets
-from convert.config import NETWORKS, TRAIN_CHOICES, QuantizeConfig
+from convert.config import QuantizeConfig
 from convert.linreg_assets import write_linreg
-from convert.mcu import ship_mcu_model
+from convert.mcu import LINREG_TWIN_NAME, MCU_NAME, ship_mcu_model
 from convert.networks import Shipped, convert_big, convert_seed
-from convert.tflite_convert import MODES
-from convert.trained import ensure_trained
+from convert.trained import TrainingRun, training_run
 from device.entry import ModelEntry
 from device.families import family
 from device.kinds import ModelKind
@@ -33,6 +32,8 @@ from device.manifest import (
     verify_file,
     write_manifest,
 )
+from device.options import build_parser as build_options_parser
+from device.options import parse_options
 from train.artifacts import load_trained_model
 
 log = logging.getLogger(__name__)
@@ -69,28 +70,59 @@ def _baselines(linreg: ModelEntry, trend_k: int) -> list[ModelEntry]:
     ]
 
 
+class WouldDropModels(RuntimeError):
+    """Regenerating the asset folder would delete models of its manifest that this run does not write again."""
+
+
+def planned_models(config: QuantizeConfig, run: TrainingRun) -> set[str]:
+    """Every manifest name a full regeneration from ``run`` may write (a big network ships under one of its modes)."""
+    names = {"linreg", "linreg_q15", "persistence", "trend_line"}
+    for network in (n for n in config.networks if n in run.available):
+        names |= {"lstm_int8", "lstm_float32"} if network == "seed_lstm" else {
+            f"{network}_{mode}" for mode in config.big_model_modes}
+    if config.mcu_model is not None:
+        names |= {MCU_NAME, LINREG_TWIN_NAME}
+    return names
+
+
+def refuse_dropping_models(config: QuantizeConfig, out: Path, run: TrainingRun) -> None:
+    """Raise :class:`WouldDropModels` naming the models of ``out``'s manifest a regeneration would lose, unless
+    ``config.force``: a committed folder may hold models trained elsewhere (e.g. the MCU search's)."""
+    if config.force or not (out / MANIFEST_NAME).is_file():
+        return
+    lost = sorted(set(load_manifest(out).models) - planned_models(config, run))
+    if lost:
+        raise WouldDropModels(
+            f"{out.resolve()}/{MANIFEST_NAME} lists {', '.join(lost)}, which converting {run.run_dir} would not "
+            f"write again: they would be deleted. Pass --force to regenerate anyway, --out <another folder> to keep "
+            "them, or --mcu-model ... --add to add one model to the folder.")
+
+
 def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
-    """Train if needed, then linreg, the fileless baselines and every available network, after removing what the
-    previous manifest listed; returns them with the manifest's ``source``."""
-    models_dir, available = ensure_trained(config)
+    """linreg, the fileless baselines and every network the run handed over, after removing what the previous
+    manifest listed (refused if that would lose models, see :func:`refuse_dropping_models`); returns them with the
+    manifest's ``source``."""
+    run = training_run(config.run_dir)
+    refuse_dropping_models(config, out, run)
+    out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out)
-    networks = [n for n in config.networks if n in available]
+    networks = [n for n in config.networks if n in run.available]
     skipped = sorted(set(config.networks) - set(networks))
     if skipped:
-        log.info("not in %s, not converted: %s", models_dir, skipped)
+        log.info("not in %s, not converted: %s", run.models_dir, skipped)
 
-    entries, files = write_linreg(load_trained_model(models_dir, "linreg"), out)
+    entries, files = write_linreg(load_trained_model(run.models_dir, "linreg"), out)
     entries += _baselines(entries[0], config.trend_k)
     shipped = Shipped(entries=entries, files=files)
     for name in tqdm(networks, desc="converting", unit="model", disable=None):
-        trained = load_trained_model(models_dir, name)
+        trained = load_trained_model(run.models_dir, name)
         result = (convert_seed(trained, out, config.tflm) if name == "seed_lstm"
                   else convert_big(trained, out, config.big_model_modes, config.tflm))
         shipped.entries += result.entries
         shipped.files += result.files
         shipped.attempts += result.attempts
-    source = {"data": Path(config.data).name, "data_sha256": sha256_of(Path(config.data)),
-              "run_dir": str(config.resolved_run_dir), "seed": config.seed}
+    source = {"data": run.data.name, "data_sha256": sha256_of(run.data), "run_dir": str(config.run_dir),
+              "seed": run.seed}
     return shipped, source
 
 
@@ -107,7 +139,6 @@ def quantize(config: QuantizeConfig) -> Manifest:
     ``config.add`` only the microcontroller model, merged into the existing manifest with every other entry and file
     kept byte for byte."""
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     if config.add:
         kept, shipped = _verified_manifest(out), Shipped()
         source = kept.extra.get("source", {})
@@ -136,60 +167,28 @@ def quantize(config: QuantizeConfig) -> Manifest:
     return manifest
 
 
-DESCRIPTION = """Convert the trained models into what a Raspberry Pi and a microcontroller firmware use: the seed
-LSTM as full-int8 and float32 TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM), checked against float on the held-out
-windows and proven under TensorFlow Lite for Microcontrollers (smallest arena by bisection); the linear regression
-as JSON (float and Q15) and C; the bigger networks as far as the converter allows; C arrays of every .tflite; and
-manifest.json with sizes, sha256, MACs, arena and fidelity. Trains the seed LSTM and the linear regression first
-when the run folder has none for --data. --mcu-model adds the microcontroller search's winner (and --add merges
-only it into the existing assets)."""
+DESCRIPTION = """Convert the models `python -m train` handed over (--run-dir) into what a Raspberry Pi and a
+microcontroller firmware use: the seed LSTM as full-int8 and float32 TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM),
+checked against float on the held-out windows and proven under TensorFlow Lite for Microcontrollers (smallest arena by
+bisection); the linear regression as JSON (float and Q15) and C; the bigger networks as far as the converter allows;
+C arrays of every .tflite; and manifest.json with sizes, sha256, MACs, arena and fidelity. Never trains: run
+`python -m train --models linreg seed_lstm` (or `make train`) first. Refuses to regenerate a folder whose manifest
+lists models this run would not write again, unless --force. --mcu-model adds the microcontroller search's winner
+(and --add merges only it into the existing assets)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    d = QuantizeConfig()
-    p = argparse.ArgumentParser(prog="python -m convert.quantize", description=DESCRIPTION,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=d.data,
-                   help="the UCI data the models were (or are to be) trained on: the raw .txt or the .zip")
-    p.add_argument("--run-dir", type=Path, default=None,
-                   help="training run folder holding models/ (python -m train --out); unset: runs/latest for the "
-                        "bundled data, runs/<data file stem> for any other --data")
-    p.add_argument("--out", type=Path, default=d.out, help="where the assets and manifest.json are written")
-    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(d.networks),
-                   help="networks to convert when the run folder has them (linreg and the baselines always ship)")
-    p.add_argument("--big-model-modes", nargs="+", choices=MODES, default=list(d.big_model_modes),
-                   help="quantization modes tried in order for the augmented LSTM and the CNN-BiLSTM; the first "
-                        "that converts ships (int16x8 is refused by this converter for the fused LSTM)")
-    p.add_argument("--train", choices=TRAIN_CHOICES, default=d.train,
-                   help="auto: train the seed LSTM and linreg when the run folder lacks them or used other data; "
-                        "always: retrain them; never: fail instead")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs when training here")
-    p.add_argument("--seed", type=int, default=d.seed, help="training seed when training here")
-    p.add_argument("--no-tflm", dest="tflm", action="store_false",
-                   help="skip the TFLM proof and arena bisection (the manifest then has no arena_bytes)")
-    p.add_argument("--trend-k", type=int, default=d.trend_k, help="readings the trend-line baseline fits")
-    p.add_argument("--mcu-model", type=Path, default=d.mcu_model,
-                   help="a microcontroller search candidate's hand-over, runs/search/models/<candidate> (python -m "
-                        "train.search): shipped as mcu_lstm_int8 (full int8, proven on TFLM, int8 error on every test "
-                        "window of the search's data) with the least squares on the same inputs as linreg_cal")
-    p.add_argument("--add", action="store_true",
-                   help="convert only --mcu-model and merge it into the existing manifest.json, keeping every other "
-                        "model and file (their hashes are checked first); without it the folder is regenerated")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="Python logging level")
-    return p
+def build_parser():
+    return build_options_parser(QuantizeConfig, "python -m convert.quantize", DESCRIPTION)
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = QuantizeConfig(
-        data=args.data, run_dir=args.run_dir, out=args.out, networks=tuple(args.networks),
-        big_model_modes=tuple(args.big_model_modes), train=args.train, epochs=args.epochs, seed=args.seed,
-        tflm=args.tflm, trend_k=args.trend_k, mcu_model=args.mcu_model, add=args.add,
-    )
-    manifest = quantize(config)
+    parser = build_parser()
+    config = parse_options(QuantizeConfig, argv, parser)
+    try:
+        manifest = quantize(config)
+    except (WouldDropModels, FileNotFoundError) as error:
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     print(readme.size_table(manifest))
     print(f"\nWrote {len(manifest.files)} files and {MANIFEST_NAME} to {config.out}")
 

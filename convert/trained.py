@@ -1,46 +1,43 @@
-"""Finding the trained models to convert, training the minimum first when there are none.
+"""What a training run handed over: the models ``python -m train`` trained into a run folder, and the data it used.
 
-``python -m convert.quantize`` must work on a fresh clone: then (or when the run folder was trained on other data)
-it trains the seed LSTM and the linear regression with :func:`train.pipeline.run` before converting.
+Conversion never trains: a run folder without the models it needs is an error that says which ``python -m train``
+command makes them.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from convert.config import QuantizeConfig
-
-log = logging.getLogger(__name__)
-REQUIRED = ("linreg", "seed_lstm")
+#: linreg ships always (the baselines share its window and scaling).
+REQUIRED = ("linreg",)
 
 
-def _trained_models(run_dir: Path, data: Path) -> set[str]:
-    """Models whose hand-over files are in ``run_dir`` and whose run (report.json) used ``data``."""
+@dataclass(frozen=True)
+class TrainingRun:
+    """A ``python -m train --out <run_dir>`` folder: its ``models/`` hand-overs and the run's recorded config."""
+
+    run_dir: Path
+    data: Path
+    seed: int | None
+    available: frozenset[str]
+
+    @property
+    def models_dir(self) -> Path:
+        return self.run_dir / "models"
+
+
+def training_run(run_dir: Path) -> TrainingRun:
+    """The run in ``run_dir``; raises FileNotFoundError naming the command that makes what is missing."""
+    run_dir = Path(run_dir)
     report = run_dir / "report.json"
+    make = f"run `python -m train --out {run_dir} --models linreg seed_lstm` (or `make train`) first"
     if not report.is_file():
-        return set()
+        raise FileNotFoundError(f"no training run in {run_dir.resolve()} (no report.json): {make}")
     config = json.loads(report.read_text()).get("config", {})
-    if Path(config.get("data", "")).resolve() != Path(data).resolve():
-        return set()
-    return {m for m in config.get("models", []) if (run_dir / "models" / f"{m}.json").is_file()}
-
-
-def ensure_trained(config: QuantizeConfig) -> tuple[Path, set[str]]:
-    """(models folder, names trained in it), training the seed LSTM and linreg first if ``config.train`` says so."""
-    run_dir = config.resolved_run_dir
-    available = _trained_models(run_dir, config.data)
+    available = frozenset(m for m in config.get("models", []) if (run_dir / "models" / f"{m}.json").is_file())
     missing = [m for m in REQUIRED if m not in available]
-    if config.train == "always" or (config.train == "auto" and missing):
-        from train.config import TrainConfig
-        from train.pipeline import run
-
-        log.info("training %s on %s into %s (missing: %s)", REQUIRED, config.data, run_dir, missing or "none")
-        run(TrainConfig(data=Path(config.data), out_dir=run_dir, models=REQUIRED, epochs=config.epochs,
-                        seed=config.seed))
-        available = _trained_models(run_dir, config.data)
-    elif missing:
-        raise FileNotFoundError(f"{run_dir} has no trained {missing} for {config.data}; run `python -m train` or "
-                                "drop --train never")
-    return run_dir / "models", available
+    if missing:
+        raise FileNotFoundError(f"{run_dir.resolve()} has no trained {missing}: {make}")
+    return TrainingRun(run_dir, Path(config["data"]), config.get("seed"), available)

@@ -12,21 +12,19 @@ import argparse
 import os
 import re
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlparse
 
+from device.options import add_options, cli_fields, convert, values_from
+from device.options import option as _opt
 from device.payload import ReadingLimits
 from device.sources import SOURCE_NAMES, Source
 
 ENV_PREFIX = "WATTCAST_"
 #: Home Assistant's rule for a discovery topic's node id, which the agent id is.
 AGENT_ID = re.compile(r"[a-zA-Z0-9_-]+")
-
-
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,8 @@ class AgentConfig:
                         "one missing from the working directory is taken from beside the device package (logged)")
     #: Empty: every model in the manifest. The agent runs on a Pi-class device, which has room for every model
     #: shipped, so by default it scores them all, the recommended one included.
-    models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side")
+    models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side",
+                                    shown="every model in the manifest")
     agent_id: str = _opt("pi01", "this agent's id: MQTT client id, topic segment devices/<agent_id>/...")
     topic_prefix: str = _opt("meter", "readings arrive on <topic_prefix>/<meter_id>/reading")
     source: tuple[Source, ...] = _opt(
@@ -151,30 +150,8 @@ class AgentConfig:
         return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
 
 
-def _convert(value: Any, kind: Any) -> Any:
-    """Turn a TOML/env/CLI value into the field's type."""
-    text = str(value)
-    if kind is bool:
-        return value if isinstance(value, bool) else text.strip().lower() in ("1", "true", "yes", "on")
-    if kind == tuple[Source, ...]:
-        items = value if isinstance(value, list) else [value]
-        return tuple(Source.parse(part) for item in items
-                     for part in ([item] if isinstance(item, dict) else str(item).split(",")) if part)
-    if kind == tuple[str, ...]:
-        return tuple(value) if isinstance(value, list) else tuple(s.strip() for s in text.split(",") if s.strip())
-    if kind in (Path, Path | None):
-        return Path(text) if text else None
-    if kind in (int, float):
-        return kind(value)
-    return text
-
-
-def _cli_fields() -> list:
-    return [f for f in fields(AgentConfig) if f.metadata.get("cli", True)]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI: one option per config field, help text from the field."""
+    """The CLI: one option per config field, help text from the field (:mod:`device.options`)."""
     parser = argparse.ArgumentParser(
         prog="python device/agent.py",
         allow_abbrev=False,
@@ -185,18 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="TOML file with options (keys as in --help, dashes as _) "
                         f"(default: ${ENV_PREFIX}CONFIG, else none)")
-    hints = get_type_hints(AgentConfig)
-    for f in _cli_fields():
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        shown = (",".join(map(str, default)) or "every model in the manifest") if isinstance(default, tuple) else default
-        if f.metadata.get("repeat"):
-            parser.add_argument(flag, action="append", default=None, help=f"{f.metadata['help']} (default: {shown})")
-        elif hints[f.name] is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{f.metadata['help']} (default: {shown})")
-        else:
-            parser.add_argument(flag, default=None, help=f"{f.metadata['help']} (default: {shown})")
+    add_options(parser, AgentConfig)
     return parser
 
 
@@ -209,15 +175,13 @@ def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = 
     config_path = args.config or environ.get(f"{ENV_PREFIX}CONFIG")
     if config_path:
         raw = tomllib.loads(Path(config_path).read_text())
-        unknown = set(raw) - {f.name for f in _cli_fields()}
+        unknown = set(raw) - {f.name for f in cli_fields(AgentConfig)}
         if unknown:
             raise ValueError(f"{config_path}: unknown options {sorted(unknown)}")
-        values.update({k: _convert(v, hints[k]) for k, v in raw.items()})
-    for f in _cli_fields():
+        values.update({k: convert(v, hints[k]) for k, v in raw.items()})
+    for f in cli_fields(AgentConfig):
         env_value = environ.get(ENV_PREFIX + f.name.upper())
         if env_value is not None:
-            values[f.name] = _convert(env_value, hints[f.name])
-        cli_value = getattr(args, f.name)
-        if cli_value is not None:
-            values[f.name] = _convert(cli_value, hints[f.name])
+            values[f.name] = convert(env_value, hints[f.name])
+    values.update(values_from(args, AgentConfig))
     return AgentConfig(**values).with_secret(environ)

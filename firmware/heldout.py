@@ -2,7 +2,7 @@
 scaling, and the reference outputs the firmware must reproduce (tflite-micro's interpreter, state reset per window,
 for the LSTMs; the device's Q15 predictor for linreg_q15).
 
-Held out means after both trainings' data: the notebook protocol's test start (:func:`train.splits.held_out_start`,
+Held out means after both trainings' data: the notebook protocol's test start (:func:`train.data.held_out_start`,
 the seed LSTM and linreg) and the search's 80% training cut (the MCU LSTM), whichever comes later.
 """
 
@@ -19,8 +19,8 @@ from device.families.linreg import LinearRegressionQ15
 from device.families.tflite import dequantize, quantize
 from device.manifest import load_manifest, verify_file
 from device.models import load_models
-from train.data import load_measurements
-from train.splits import TRAIN_FRACTION, held_out_start
+from train.data import TRAIN_FRACTION, held_out_start, load_measurements
+
 
 ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
 LSTM_MODELS = ("mcu_lstm_int8", "lstm_int8")

@@ -1,7 +1,7 @@
-"""The device agent as a child process of the demo: started with every model, watched through its metrics file,
-stopped by its own PID so that it writes its final metrics on the way out.
+"""The device agent as a child process of the demo, the fault tests and the benchmarks: watched through its metrics
+file, stopped by its own PID so that it writes its final metrics on the way out.
 
-The agent is run exactly as on a Pi (``python device/agent.py ...``), so the demo measures the real thing.
+The agent is run exactly as on a Pi (``python device/agent.py ...``), so what is measured is the real thing.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from simulator.connection import BrokerSettings
+from simulator.replay import AckingPublisher
 
 log = logging.getLogger(__name__)
 AGENT_SCRIPT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
 POLL_S = 0.25
+#: Not a reading (the agent rejects it as not_json), for :meth:`AgentProcess.wait_for_end_marker`.
+END_MARKER = b"end of stream"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class AgentRun:
     topic_prefix: str = "meter"
     #: Often, because the demo paces the replay by the agent's received count in this file.
     metrics_interval_s: float = 0.5
+    #: 0: no session is left behind at the broker; a deployed agent keeps one (and its queue) while it is away.
+    session_expiry_s: int = 0
+    #: Off for the benchmarks: a CSV row per prediction would be part of what they time.
+    write_predictions: bool = True
+    extra_args: tuple[str, ...] = ()  # any other agent options, e.g. ("--runtime", "tflm")
 
     @property
     def metrics_file(self) -> Path:
@@ -56,17 +64,17 @@ class AgentRun:
         return f"devices/{self.agent_id}/status"
 
     def command(self) -> list[str]:
-        # The demo may run against someone's real broker on localhost:1883: no Home Assistant discovery, and no
-        # session left behind that would queue the next run's readings for an agent that is gone. The replay's
-        # naive stamps are the data file's own clock: read as UTC they keep it (and its calendar features) as
-        # trained, on any machine, with no DST hour skipped or repeated.
+        # The demo may run against someone's real broker on localhost:1883: no Home Assistant discovery, and by
+        # default no session left behind that would queue the next run's readings for an agent that is gone. The
+        # replay's naive stamps are the data file's own clock: read as UTC they keep it (and its calendar features)
+        # as trained, on any machine, with no DST hour skipped or repeated.
+        predictions = ["--predictions-file", str(self.predictions_file)] if self.write_predictions else []
         return [
             sys.executable, str(AGENT_SCRIPT), "--broker", self.broker.url, "--mqtt-version", self.broker.mqtt_version,
             "--assets", str(self.assets), "--models", ",".join(self.models), "--agent-id", self.agent_id,
-            "--topic-prefix", self.topic_prefix,
-            "--metrics-file", str(self.metrics_file), "--predictions-file", str(self.predictions_file),
-            "--metrics-interval-s", str(self.metrics_interval_s), "--no-ha-discovery", "--session-expiry-s", "0",
-            "--timezone", "UTC",
+            "--topic-prefix", self.topic_prefix, "--timezone", "UTC",
+            "--metrics-file", str(self.metrics_file), *predictions, "--metrics-interval-s", str(self.metrics_interval_s),
+            "--no-ha-discovery", "--session-expiry-s", str(self.session_expiry_s), *self.extra_args,
         ]
 
 
@@ -77,8 +85,9 @@ class AgentProcess:
         self.run = run
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 60.0) -> AgentProcess:
-        """Start the agent and return once it announced itself online (it subscribes before that)."""
+    def start(self, timeout_s: float = 60.0, wait_online: bool = True) -> AgentProcess:
+        """Start the agent and return once it announced itself online (it subscribes before that), or at once
+        without ``wait_online``."""
         self.run.work_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.run.metrics_file, self.run.predictions_file):
             stale.unlink(missing_ok=True)
@@ -89,7 +98,7 @@ class AgentProcess:
                                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             log.info("agent started (pid %d), log in %s", self.process.pid, self.run.log_file)
             deadline = time.monotonic() + timeout_s
-            while not online.event.wait(POLL_S):
+            while wait_online and not online.event.wait(POLL_S):
                 self._check_alive()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"agent did not come online within {timeout_s:.0f} s; see {self.run.log_file}")
@@ -109,19 +118,39 @@ class AgentProcess:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
-    def received(self) -> int:
-        """Readings the agent has taken so far, by its latest metrics; raises if the agent died."""
+    def received(self, counter: str = "received") -> int:
+        """Readings the agent has taken so far (or another of its ``readings`` counters, e.g. ``accepted``), by its
+        latest metrics; raises if the agent died."""
         self._check_alive()
         snapshot = self.metrics()
-        return int(snapshot["readings"]["received"]) if snapshot else 0
+        return int(snapshot["readings"][counter]) if snapshot else 0
 
-    def wait_until_received(self, count: int, timeout_s: float) -> None:
-        """Poll the metrics file until the agent has received ``count`` readings."""
+    def wait_until_received(self, count: int, timeout_s: float, counter: str = "received",
+                            poll_s: float = POLL_S) -> dict[str, Any]:
+        """Poll the metrics file until the agent's ``counter`` reached ``count``; returns that snapshot."""
         deadline = time.monotonic() + timeout_s
-        while (received := self.received()) < count:
+        while (received := self.received(counter)) < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"agent received {received} of {count} readings within {timeout_s:.0f} s")
-            time.sleep(POLL_S)
+                raise TimeoutError(f"agent {counter} {received} of {count} readings within {timeout_s:.0f} s")
+            time.sleep(poll_s)
+        return self.metrics()
+
+    def rejected(self, reason: str) -> int:
+        """Messages the agent rejected for ``reason`` so far, by its latest metrics."""
+        return int(((self.metrics() or {}).get("rejected") or {}).get(reason, 0))
+
+    def wait_for_end_marker(self, publisher: AckingPublisher, timeout_s: float) -> None:
+        """Publish :data:`END_MARKER` as meter ``end``'s reading and wait until the agent rejected it. Its session is one queue delivered in
+        order, so then everything published before has arrived: a barrier instead of waiting a while for what
+        might still come."""
+        before = self.rejected("not_json")
+        publisher.publish(f"{self.run.topic_prefix}/end/reading", END_MARKER)
+        deadline = time.monotonic() + timeout_s
+        while self.rejected("not_json") <= before:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the agent did not reject the end marker within {timeout_s:.0f} s")
+            time.sleep(min(POLL_S, self.run.metrics_interval_s))
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM by PID (the agent then writes its final metrics), SIGKILL if it hangs; the exit code."""

@@ -70,12 +70,17 @@ class DemoConfig:
 
 
 def ensure_assets(config: DemoConfig) -> None:
-    """Run the converter if the assets are missing (it trains the small models first on a fresh clone)."""
+    """Train the small models and convert them if the assets are missing (once, on a clone without them)."""
     if (config.assets / MANIFEST_NAME).is_file():
         return
-    log.info("no %s in %s: running python -m convert.quantize (once)", MANIFEST_NAME, config.assets)
-    subprocess.run([sys.executable, "-m", "convert.quantize", "--data", str(config.data), "--out", str(config.assets)],
-                   check=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    run_dir = "runs/demo"
+    log.info("no %s in %s: running python -m train and python -m convert.quantize (once)", MANIFEST_NAME,
+             config.assets)
+    for command in (["train", "--data", str(config.data), "--out", run_dir, "--models", "persistence", "trend_line",
+                     "linreg", "seed_lstm"],
+                    ["convert.quantize", "--run-dir", run_dir, "--out", str(config.assets)]):
+        subprocess.run([sys.executable, "-m", *command], check=True, cwd=REPO,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 @contextlib.contextmanager

@@ -1,13 +1,12 @@
 """The agent's predictions file, as per-model series the report can plot and check.
 
-The agent writes one row per prediction (meter, model, ts, target_ts, predicted, and actual once it was scored), as
-CSV or as JSON lines; both read into the same :class:`PredictionSeries`.
+The agent writes one CSV row per prediction (meter, model, ts, target_ts, predicted, and actual once it was scored);
+they read into one :class:`PredictionSeries` per model.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,9 @@ def _number(value: object) -> float:
 
 
 def read_prediction_rows(path: Path) -> list[dict]:
-    """Rows of a ``.csv`` (header line) or JSON-lines predictions file."""
-    path = Path(path)
-    with path.open(newline="") as f:
-        if path.suffix == ".csv":
-            return list(csv.DictReader(f))
-        return [json.loads(line) for line in f if line.strip()]
+    """Rows of the agent's predictions CSV (``--predictions-file``)."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def series_by_model(rows: Iterable[Mapping], meter: str | None = None) -> dict[str, PredictionSeries]:

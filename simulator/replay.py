@@ -24,8 +24,7 @@ from tqdm import tqdm
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from device.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
-from train.data import Measurements, load_measurements
-from train.splits import held_out_start
+from train.data import Measurements, held_out_start, load_measurements
 
 log = logging.getLogger(__name__)
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"

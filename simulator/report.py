@@ -107,13 +107,13 @@ def _markdown(rows: list[ModelRow], recs: list[Recommendation], metrics: Mapping
             f"than others for every model alike, so the two columns differ by period, not because the device "
             f"computes differently (the end-to-end test shows online equals offline on the same minutes). Compare "
             f"models within one column.",
-            f"- **Latency** is per window: readings that queued while the agent was busy are run as one batch, and a "
-            f"window's latency is the batch's time over its windows (a numpy model gains from that, a TFLite model, "
-            f"invoked window by window, hardly; at a meter's pace every batch is one reading). **End-to-end** "
-            f"(reading received to prediction published) includes the time a reading queued while the replay ran at "
-            f"full speed: it measures the replay's pace, not the model.",
-            f"- **Battery days** are the agent's estimate at one forecast a minute on its stated battery, with the "
-            f"device's idle or sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]
+            "- **Latency** is per window: readings that queued while the agent was busy are run as one batch, and a "
+            "window's latency is the batch's time over its windows (a numpy model gains from that, a TFLite model, "
+            "invoked window by window, hardly; at a meter's pace every batch is one reading). **End-to-end** "
+            "(reading received to prediction published) includes the time a reading queued while the replay ran at "
+            "full speed: it measures the replay's pace, not the model.",
+            "- **Battery days** are the agent's estimate at one forecast a minute on its stated battery, with the "
+            "device's idle or sleep draw (a Pi never sleeps, so its idle power decides), without the radio.", ""]
     if process:
         out += [f"Agent process (all models together): RSS {size_bytes(process.get('rss_bytes'))}, peak RSS "
                 f"{size_bytes(process.get('peak_rss_bytes'))}, Python allocation peak "

@@ -42,6 +42,17 @@ def bundled_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def search_dir(tmp_path_factory) -> Path:
+    """``python -m train.search`` on the bundled slice, one tiny candidate (res8_hour_sm), one epoch: made once for
+    the search's and the converter's tests."""
+    from train.search import main
+
+    out = tmp_path_factory.mktemp("search")
+    main(["--data", str(BUNDLED_DATA), "--out-dir", str(out), "--candidates", "res8_hour_sm", "--epochs", "1"])
+    return out
+
+
+@pytest.fixture(scope="session")
 def full_data() -> Path:
     """The full UCI file, or skip with the reason (it is not in the repo; see README)."""
     path = Path(os.environ.get("WATTCAST_FULL_DATA", FULL_DATA))

@@ -20,7 +20,11 @@ from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
 from device.payload import encode_reading, timestamps
+from simulator.connection import BrokerSettings
+from tests.collector import Collector
 from tests.device_assets import TFLITE_MODELS, Series, build_assets, build_assets_in_child, offline_metrics
+
+pytestmark = pytest.mark.broker
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 15.0
@@ -34,28 +38,6 @@ def assets(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def series() -> Series:
     return Series.bundled(start=8500, rows=400)  # runs into the file's nulls
-
-
-class Collector:
-    """A subscriber that keeps every message on the given topics."""
-
-    def __init__(self, port: int, topics: list[str]) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"collector-{time.monotonic_ns()}")
-        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload, bool(m.retain)))
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert self._subscribed.wait(TIMEOUT_S)
-
-    def payloads(self, topic: str) -> list[bytes]:
-        return [p for t, p, _ in list(self.messages) if t == topic]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def publisher(port: int) -> mqtt.Client:
@@ -81,6 +63,13 @@ def wait_for(predicate, what: str) -> None:
         time.sleep(0.02)
 
 
+def wait_online(broker, agent_id: str) -> None:
+    """Until the agent's retained status says online: it subscribes before it says so, on the same connection."""
+    status = Collector(BrokerSettings(broker.url), [f"devices/{agent_id}/status"])
+    wait_for(lambda: b"online" in status.payloads(f"devices/{agent_id}/status"), f"{agent_id} online")
+    status.close()
+
+
 def start_agent(broker, assets: Path, tmp_path: Path, **options) -> Agent:
     config = AgentConfig(broker=broker.url, assets=assets, agent_id="pi01", metrics_file=tmp_path / "metrics.json",
                          predictions_file=tmp_path / "predictions.csv", tracemalloc_readings=0, **options)
@@ -90,7 +79,7 @@ def start_agent(broker, assets: Path, tmp_path: Path, **options) -> Agent:
 
 
 def test_every_reading_gives_one_prediction_per_model_on_the_prediction_topic(mosquitto, assets, series, tmp_path):
-    collector = Collector(mosquitto.port, ["devices/pi01/prediction"])
+    collector = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/prediction"])
     agent = start_agent(mosquitto, assets, tmp_path, models=("linreg", "persistence"))
     sent = send(publisher(mosquitto.port), series)
     wait_for(lambda: len(collector.payloads("devices/pi01/prediction")) == 2 * (sent - 1), "the predictions")
@@ -155,7 +144,7 @@ def test_the_files_hold_the_metrics_schema_and_every_prediction(mosquitto, asset
 def test_status_is_retained_online_and_offline_after_stop(mosquitto, assets, tmp_path):
     agent = start_agent(mosquitto, assets, tmp_path, models=("persistence",))
     agent.stop()
-    late = Collector(mosquitto.port, ["devices/pi01/status"])  # subscribes after the fact: sees the retained one
+    late = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/status"])  # subscribes after the fact: sees the retained one
     wait_for(lambda: late.messages, "the retained status")
     assert late.messages[-1][1:] == (b"offline", True)
 
@@ -165,7 +154,7 @@ def test_home_assistant_discovery_configs_are_retained_and_complete(mosquitto, a
     send(publisher(mosquitto.port), Series(series.minutes[:3], series.raw[:3]))
     wait_for(lambda: agent.metrics.readings["accepted"] == 3, "the readings")
     agent.stop()
-    configs = Collector(mosquitto.port, ["homeassistant/sensor/pi01/+/config"])
+    configs = Collector(BrokerSettings(mosquitto.url), ["homeassistant/sensor/pi01/+/config"])
     wait_for(lambda: len(configs.messages) == 3, "three discovery configs")
     by_topic = {t: json.loads(p) for t, p, _ in configs.messages}
     power = by_topic["homeassistant/sensor/pi01/m1_linreg_predicted/config"]
@@ -200,6 +189,15 @@ sys.meta_path.insert(0, _Block())
 """
 
 
+def accepted_in(metrics_file: Path) -> int:
+    """Readings accepted by an agent process, by its metrics file (0 before the first write)."""
+    try:
+        return json.loads(metrics_file.read_text())["readings"]["accepted"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.slow  # builds TFLite assets with TensorFlow in a child process
 def test_the_agent_script_runs_tflite_models_without_tensorflow_or_pandas(mosquitto, tmp_path_factory, series):
     tflite_assets = build_assets_in_child(tmp_path_factory.mktemp("tflite_assets"))
     site = tmp_path_factory.mktemp("site")
@@ -207,13 +205,14 @@ def test_the_agent_script_runs_tflite_models_without_tensorflow_or_pandas(mosqui
     metrics = site / "metrics.json"
     env = {**os.environ, "PYTHONPATH": str(site)}
     command = [sys.executable, str(REPO / "device" / "agent.py"), "--broker", mosquitto.url, "--assets",
-               str(tflite_assets), "--models", ",".join(TFLITE_MODELS), "--metrics-file", str(metrics)]
-    status = Collector(mosquitto.port, ["devices/pi01/status"])
+               str(tflite_assets), "--models", ",".join(TFLITE_MODELS), "--metrics-file", str(metrics),
+               "--metrics-interval-s", "0.2"]
+    status = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/status"])
     agent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=site)
     try:
         wait_for(lambda: (b"online" in [p for _, p, _ in status.messages]) or agent.poll() is not None, "online")
         send(publisher(mosquitto.port), Series(series.minutes[:20], series.raw[:20]))
-        time.sleep(1.0)
+        wait_for(lambda: accepted_in(metrics) == 20 or agent.poll() is not None, "the readings")
     finally:
         agent.send_signal(signal.SIGTERM)
         _, stderr = agent.communicate(timeout=TIMEOUT_S)
@@ -237,12 +236,17 @@ def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mo
     agent = Agent(config)
     agent.link.start()  # connected and subscribed, but its worker never runs: nothing is handled or acknowledged
     try:
-        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
-        time.sleep(0.3)  # the SUBACK
+        wait_online(mosquitto, "busy")
         client = publisher(mosquitto.port)
         send(client, Series.bundled(rows=2000))
         wait_for(lambda: agent.pending_messages() >= 300, "the first 300 readings")
-        time.sleep(1.0)  # more would arrive now if the broker ignored the limit
+        # A barrier instead of a wait: the broker took all 2,000 before send() returned, and answers a SUBSCRIBE on
+        # the agent's own connection after whatever it sent there first; had it ignored the limit, every reading
+        # would be in the inbox before the SUBACK.
+        suback = threading.Event()
+        agent.link._client.on_subscribe = lambda *_: suback.set()
+        agent.link._client.subscribe("barrier/none", qos=1)
+        assert suback.wait(TIMEOUT_S)
         assert agent.pending_messages() == 300  # the inbox is bounded however large the backlog at the broker
         client.disconnect()
     finally:
@@ -250,7 +254,7 @@ def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mo
 
 
 def test_batched_predictions_carry_the_same_forecasts_in_fewer_messages(mosquitto, assets, series, tmp_path):
-    collector = Collector(mosquitto.port, ["devices/pi01/prediction", "devices/pi01/predictions"])
+    collector = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/prediction", "devices/pi01/predictions"])
     agent = start_agent(mosquitto, assets, tmp_path, models=("linreg", "persistence"), batch_predictions=True)
     sent = send(publisher(mosquitto.port), series)
     wait_for(lambda: agent.metrics.readings["accepted"] == sent, "every reading")
@@ -275,8 +279,7 @@ def test_a_slow_agent_holds_at_most_max_inbox_readings_and_still_takes_them_all(
     agent._handle_batch = lambda batch: (time.sleep(0.002 * len(batch)), handle(batch))  # 500 readings/s at most
     agent.start()
     try:
-        wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
-        time.sleep(0.3)
+        wait_online(mosquitto, "slow")
         client = publisher(mosquitto.port)
         sent = send(client, Series.bundled(rows=2000))
         peak = 0

@@ -12,9 +12,8 @@ import pytest
 from device.contract import TARGET, WindowSpec
 from device.families.baselines import Persistence
 from device.families.linreg import LinearRegression
-from train.data import load_measurements, resample
+from train.data import load_measurements, resample, train_test_by_date, train_test_by_fraction
 from train.evaluate import evaluate
-from train.splits import train_test_by_date, train_test_by_fraction
 from train.windows import cut_windows
 
 pytestmark = [pytest.mark.fulldata, pytest.mark.slow]

@@ -1,6 +1,11 @@
 """The broker fixture really starts and stops a Mosquitto process."""
 
+import os
 import socket
+
+import pytest
+
+pytestmark = pytest.mark.broker
 
 
 def test_fixture_broker_accepts_connections_and_stops_by_pid(mosquitto):
@@ -10,7 +15,6 @@ def test_fixture_broker_accepts_connections_and_stops_by_pid(mosquitto):
     mosquitto.stop()
     assert mosquitto.process is None
     try:
-        import os
         os.kill(pid, 0)
         alive = True
     except ProcessLookupError:

@@ -9,7 +9,8 @@ import pytest
 from convert.config import QuantizeConfig
 from convert.quantize import build_parser, quantize
 from device.manifest import load_manifest, sha256_of
-from tests.test_search_cli import search_dir  # noqa: F401 - the search on the bundled slice, res8_hour_sm
+
+pytestmark = pytest.mark.slow  # trains a search candidate and converts it
 
 COMMITTED = Path(__file__).resolve().parents[1] / "firmware_assets"
 CALENDAR_AND_SUBMETERS = ("gap", "hour_sin", "hour_cos", "sm1", "sm2", "sm3")

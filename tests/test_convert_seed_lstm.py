@@ -18,19 +18,20 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from convert.config import QuantizeConfig  # noqa: E402
 from convert.flatbuffer import summarize  # noqa: E402
 from convert.isolated import ChildCrashed, run_isolated  # noqa: E402
-from convert.quantize import build_parser, quantize  # noqa: E402
+from convert.quantize import WouldDropModels, build_parser, main, quantize  # noqa: E402
 from convert.tflite_convert import ConversionFailed, convert_model  # noqa: E402
 from convert.tflm import arena_works  # noqa: E402
 from device.contract import WindowSpec  # noqa: E402
-from device.manifest import load_manifest, sha256_of  # noqa: E402
+from device.manifest import sha256_of  # noqa: E402
 from device.models import load_models  # noqa: E402
 from device.families.linreg import LinearRegression  # noqa: E402
 from device.families.tflite import quantize as quantize_input  # noqa: E402
-from tests.conftest import BUNDLED_DATA  # noqa: E402
+from tests.conftest import BUNDLED_DATA, REPO  # noqa: E402
 from train.artifacts import TrainedModel, save_trained_model  # noqa: E402
-from train.data import load_measurements  # noqa: E402
-from train.splits import train_test_by_fraction  # noqa: E402
+from train.data import load_measurements, train_test_by_fraction  # noqa: E402
 from train.windows import cut_windows  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains a seed LSTM and converts it
 
 SPEC = WindowSpec(seq_len=30, horizon=5, features=("gap",))
 FUSED_SEED_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "FULLY_CONNECTED")
@@ -66,7 +67,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def assets(run_dir):
     out = run_dir / "assets"
-    manifest = quantize(QuantizeConfig(run_dir=run_dir, out=out, networks=("seed_lstm",), train="never"))
+    manifest = quantize(QuantizeConfig(run_dir=run_dir, out=out, networks=("seed_lstm",)))
     return out, manifest
 
 
@@ -198,19 +199,42 @@ def test_a_native_crash_in_the_child_becomes_a_clear_error():
         run_isolated("probe", os.abort)
 
 
-def test_help_explains_every_option():
+def test_help_explains_every_option_and_that_the_tflm_proof_runs_by_default(capsys):
     parser = build_parser()
     for action in parser._actions:
         assert action.help, action.dest
-    assert {"--data", "--run-dir", "--out", "--networks", "--big-model-modes", "--train", "--no-tflm"} <= \
+    assert {"--run-dir", "--out", "--networks", "--big-model-modes", "--no-tflm", "--force"} <= \
         set(parser._option_string_actions)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--tflm, --no-tflm prove the int8 models on TFLM" in text and "skips that to save time" in text
+    assert "(default: True)" not in text
 
 
-def test_a_run_trained_on_other_data_is_not_converted_without_training(run_dir, tmp_path):
-    from convert.trained import ensure_trained
+def test_a_run_folder_without_linreg_is_refused_naming_the_train_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"python -m train --out .* --models linreg seed_lstm"):
+        quantize(QuantizeConfig(run_dir=tmp_path / "never-trained", out=tmp_path / "assets"))
 
-    other = tmp_path / "other.txt"
-    other.write_text("")
-    with pytest.raises(FileNotFoundError, match=r"no trained \['linreg', 'seed_lstm'\]"):
-        ensure_trained(QuantizeConfig(data=other, run_dir=run_dir, train="never"))
-    assert ensure_trained(QuantizeConfig(run_dir=run_dir, train="never"))[1] == {"linreg", "seed_lstm"}
+
+def test_regenerating_the_committed_assets_is_refused_naming_the_models_it_would_drop(run_dir, tmp_path, capsys):
+    committed = tmp_path / "firmware_assets"
+    shutil.copytree(REPO / "firmware_assets", committed)
+    before = {p.name: p.read_bytes() for p in committed.iterdir()}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--run-dir", str(run_dir), "--out", str(committed)])
+    assert exit_info.value.code == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert "lists augmented_lstm_int8, cnn_bilstm_int8, linreg_cal, mcu_lstm_int8, which" in error
+    assert "--force" in error
+    assert {p.name: p.read_bytes() for p in committed.iterdir()} == before  # nothing touched
+
+
+def test_force_regenerates_a_folder_with_only_what_the_run_makes(assets, tmp_path):
+    out = tmp_path / "assets"
+    shutil.copytree(assets[0], out)
+    with pytest.raises(WouldDropModels, match="lstm_float32, lstm_int8"):
+        quantize(QuantizeConfig(run_dir=assets[0].parent, out=out, networks=()))
+    manifest = quantize(QuantizeConfig(run_dir=assets[0].parent, out=out, networks=(), force=True))
+    assert sorted(manifest.models) == ["linreg", "linreg_q15", "persistence", "trend"]
+    assert not (out / "lstm_int8.tflite").exists()

@@ -3,7 +3,6 @@ filling, and resampling."""
 
 from __future__ import annotations
 
-import time
 import zipfile
 
 import numpy as np
@@ -122,9 +121,6 @@ def test_bundled_slice_has_the_april_2007_outage(bundled_data):
 
 
 @pytest.mark.fulldata
-def test_full_file_loads_in_seconds(full_data):
-    started = time.perf_counter()
+def test_the_full_file_loads_every_minute_with_its_missing_rows(full_data):
     m = load_measurements(full_data)
-    seconds = time.perf_counter() - started
     assert (len(m), m.missing_rows, m.absent_minutes) == (2_075_259, 25_979, 0)
-    assert seconds < 20, f"took {seconds:.1f} s"

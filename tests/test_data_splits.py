@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from train.splits import contiguous_subset, held_out_start, train_test_by_date, train_test_by_fraction
+from device.contract import FillPolicy
+from train.data import (
+    SplitSpec,
+    contiguous_subset,
+    held_out_start,
+    load_measurements,
+    load_split,
+    train_test_by_date,
+    train_test_by_fraction,
+)
 
 
 def test_subset_is_one_percent_of_the_full_file():
@@ -43,3 +55,21 @@ def test_date_split_refuses_a_cut_outside_the_data():
 def test_held_out_start_is_where_the_default_training_stops():
     subset = contiguous_subset(20_160)
     assert held_out_start(20_160) == subset.start + 16_000
+
+
+def test_a_split_spec_survives_its_json_round_trip():
+    spec = SplitSpec(Path("data/x.txt"), protocol="paper", resample="1h", fill_policy=FillPolicy.DROP, seed=3)
+    assert SplitSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_the_notebook_split_tests_from_the_row_the_replay_starts_at(bundled_data):
+    split = load_split(SplitSpec(bundled_data))
+    loaded = load_measurements(bundled_data)
+    first_test_minute = split.series.minutes[split.test.start]
+    assert first_test_minute == loaded.minutes[held_out_start(len(loaded))]
+    assert (split.train.stop, split.test.stop - split.test.start) == (16_000, 4_000)
+
+
+def test_the_fraction_split_trains_on_the_first_80_percent_of_the_whole_file(bundled_data):
+    split = load_split(SplitSpec(bundled_data, protocol="fraction"))
+    assert (len(split.series), split.train.stop, split.test.start) == (20_160, 16_128, 16_128)

@@ -14,6 +14,7 @@ from simulator.demo import DemoConfig, broker_for, run_demo
 from simulator.embedded_broker import is_listening
 
 
+@pytest.mark.broker
 def test_a_named_broker_is_used_as_given(mosquitto):
     with broker_for(DemoConfig(broker=mosquitto.url, mqtt_version="5")) as (settings, kind):
         assert (settings.url, settings.mqtt_version) == (mosquitto.url, "5")

@@ -21,6 +21,8 @@ from simulator.embedded_broker import EmbeddedBroker
 from simulator.replay import ReplayConfig, load_readings
 from simulator.brokers import MosquittoBroker
 
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
 ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
 MODELS = ("lstm_int8", "linreg")
 # 2,000 minutes of the held-out part of the bundled slice, without a gap, so every window is a plain one.

@@ -58,10 +58,12 @@ def test_numpy_models_score_the_same_online_as_offline(numpy_assets, series):
     assert_online_equals_offline(load_models(numpy_assets, NUMPY_MODELS), series)
 
 
+@pytest.mark.slow
 def test_tflite_models_score_the_same_online_as_offline(tflite_assets, series):
     assert_online_equals_offline(load_models(tflite_assets, TFLITE_MODELS), series)
 
 
+@pytest.mark.slow  # the CNN-BiLSTM, one window at a time
 @pytest.mark.skipif(not (REAL_ASSETS / "manifest.json").is_file(), reason="firmware_assets/ not converted yet")
 def test_converted_models_score_the_same_online_as_offline(series):
     from device.manifest import load_manifest

@@ -26,10 +26,12 @@ from device.models import load_models
 from device.payload import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
-from simulator.replay import ReplayConfig, ReplayResult, replay
+from simulator.replay import AckingPublisher, ReplayConfig, ReplayResult, replay
 from simulator.brokers import MosquittoBroker
 from tests.device_assets import Series, build_assets
 from train.data import load_measurements
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 log = logging.getLogger(__name__)
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -45,26 +47,6 @@ def shipped_reliability_settings() -> str:
                    if not line.startswith(harness_owned))
 
 
-@dataclass(frozen=True)
-class PersistentAgentRun(AgentRun):
-    """The demo's agent run, but keeping its session at the broker like a deployed agent does."""
-
-    def command(self) -> list[str]:
-        return super().command() + ["--session-expiry-s", "3600"]  # the last value of an option wins
-
-
-@dataclass(frozen=True)
-class StatefulAgentRun(PersistentAgentRun):
-    """A deployed agent that also keeps its windows, pending predictions and scores in a state file."""
-
-    @property
-    def state_file(self) -> Path:
-        return self.work_dir / "state.json"
-
-    def command(self) -> list[str]:
-        return super().command() + ["--state-file", str(self.state_file)]
-
-
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> Path:
     return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled())
@@ -75,9 +57,11 @@ def start_broker(tmp_path: Path, config: str) -> MosquittoBroker:
 
 
 def agent_for(broker: MosquittoBroker, assets: Path, work_dir: Path, stateful: bool = False) -> AgentProcess:
-    run = StatefulAgentRun if stateful else PersistentAgentRun
-    return AgentProcess(run(BrokerSettings(broker.url), assets, MODELS, work_dir, agent_id="faulty",
-                            metrics_interval_s=0.2))
+    """The demo's agent run, but keeping its session at the broker like a deployed agent does, and with
+    ``stateful`` also its windows, pending predictions and scores in a state file."""
+    state = ("--state-file", str(work_dir / "state.json")) if stateful else ()
+    return AgentProcess(AgentRun(BrokerSettings(broker.url), assets, MODELS, work_dir, agent_id="faulty",
+                                 metrics_interval_s=0.2, session_expiry_s=3600, extra_args=state))
 
 
 def replay_rows(broker: MosquittoBroker, rows: int, consumed: Callable[[], int] | None = None) -> ReplayResult:
@@ -154,15 +138,16 @@ def kill_right_after_a_metrics_write(agent: AgentProcess) -> int:
     return agent.metrics()["readings"]["received"]
 
 
-def wait_until_settled(agent: AgentProcess, quiet_s: float = 1.5) -> dict:
-    """The agent's reading counters once they stopped changing for ``quiet_s`` (the backlog is drained)."""
-    last, since = None, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        now = agent.received()
-        if now != last:
-            last, since = now, time.monotonic()
-        time.sleep(0.1)
-    return final_metrics(agent)["readings"]
+def wait_until_settled(agent: AgentProcess) -> dict:
+    """The agent's final reading counters once everything published so far arrived (resends and late readings
+    included), by :meth:`AgentProcess.wait_for_end_marker`; the marker itself is not counted."""
+    marker = AckingPublisher(agent.run.broker, "end-marker", max_inflight=1, max_queued=0)
+    try:
+        agent.wait_for_end_marker(marker, WAIT_S)
+    finally:
+        marker.close()
+    readings = final_metrics(agent)["readings"]
+    return {**readings, "received": readings["received"] - 1}
 
 
 def final_metrics(agent: AgentProcess) -> dict:
@@ -179,7 +164,7 @@ def test_broker_restart_mid_replay_loses_nothing(rig):
     recovered_s = wait_for_reconnect(r.agent)
     result = r.replayed()
     r.agent.wait_until_received(result.published, WAIT_S)
-    readings = wait_until_settled(r.agent)  # resends and late readings count as received too: let them all come
+    readings = wait_until_settled(r.agent)  # resends and late readings count as received too
     log.info("broker restart: published %d, agent received %d, duplicates %d, late %d, reconnected in %.1f s",
              result.published, readings["received"], readings["duplicates"], readings["late"], recovered_s)
     assert result.acknowledged == result.published == 6000
@@ -248,8 +233,7 @@ def test_offline_agent_gets_the_whole_backlog_only_with_the_shipped_queue_limit(
     expected = backlog.acknowledged if shipped else 1000
     r.agent.wait_until_received(expected, WAIT_S)
     catch_up_s = time.monotonic() - came_back
-    time.sleep(1.0)  # anything beyond the expected count would arrive now
-    received = final_metrics(r.agent)["readings"]["received"]
+    received = wait_until_settled(r.agent)["received"]
     log.info("offline backlog (%s): %d published, %d received, caught up in %.1f s",
              "shipped" if shipped else "default", backlog.acknowledged, received, catch_up_s)
     assert backlog.acknowledged == 5000

@@ -16,8 +16,7 @@ from device.contract import WindowSpec
 from device.families.linreg import LinearRegression, LinearRegressionQ15, read_document
 from tests.conftest import BUNDLED_DATA
 from train.artifacts import TrainedModel
-from train.data import load_measurements
-from train.splits import train_test_by_fraction
+from train.data import load_measurements, train_test_by_fraction
 from train.windows import cut_windows
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

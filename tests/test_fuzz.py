@@ -148,6 +148,7 @@ def test_ten_thousand_bad_payloads_in_process_are_rejected_by_reason_and_the_val
     check_accounting(snapshot, stream, series, new_meters=1500, max_meters=500)
 
 
+@pytest.mark.broker
 def test_bad_payloads_over_the_broker_are_rejected_by_reason_and_the_valid_meter_is_scored(
         mosquitto, assets, tmp_path):
     series = Series.bundled(start=100, rows=300)

@@ -13,8 +13,10 @@ from device import homeassistant
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
 from device.payload import encode_reading, timestamps
+from simulator.connection import BrokerSettings
+from tests.collector import Collector
 from tests.device_assets import Series, build_assets
-from tests.test_agent_mqtt import Collector, publisher, start_agent, wait_for
+from tests.test_agent_mqtt import publisher, start_agent, wait_for
 
 CONFIG = AgentConfig(agent_id="pi01", ha_expire_after_s=300)
 
@@ -42,7 +44,7 @@ def test_an_agent_id_outside_home_assistants_rule_is_refused(agent_id):
 
 def test_the_meter_state_carries_target_time_model_and_horizon(mosquitto, tmp_path):
     assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
-    states = Collector(mosquitto.port, ["devices/pi01/meters/+/state"])
+    states = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
     agent = start_agent(mosquitto, assets, tmp_path, models=("linreg",), metrics_interval_s=0.2)
     client = publisher(mosquitto.port)
     for ts in timestamps(np.arange(3) + 29_000_000):

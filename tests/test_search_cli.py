@@ -5,15 +5,9 @@ import json
 import pytest
 
 from train.artifacts import load_trained_model
-from train.search import main, parse_args
+from train.search import parse_args
 
-
-@pytest.fixture(scope="module")
-def search_dir(tmp_path_factory, request):
-    out = tmp_path_factory.mktemp("search")
-    bundled = request.config.rootpath / "data" / "household_power_14d.txt"
-    main(["--data", str(bundled), "--out-dir", str(out), "--candidates", "res8_hour_sm", "--epochs", "1"])
-    return out
+pytestmark = pytest.mark.slow  # trains a search candidate
 
 
 def test_the_table_has_persistence_four_least_squares_and_the_candidate(search_dir):
@@ -35,6 +29,7 @@ def test_the_candidate_is_handed_over_for_conversion_with_its_calendar_window(se
     assert handed.window.features == ("gap", "hour_sin", "hour_cos", "sm1", "sm2", "sm3")
     assert handed.calibration.shape == (1000, 30, 6)
     assert handed.extra["residual"] is True
+    assert (handed.split.protocol, handed.split.train_fraction) == ("fraction", 0.8)  # convert rebuilds its test part
 
 
 def test_both_plots_are_written_as_png(search_dir):

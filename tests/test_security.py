@@ -17,6 +17,8 @@ import pytest
 
 from simulator.brokers import MosquittoBroker, free_port, wait_for_port
 
+pytestmark = pytest.mark.broker
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 PASSWORDS = {"simulator": "sim-Secret-1", "pi01": "pi01-Secret-1", "pi02": "pi02-Secret-1", "homeassistant": "ha-Secret-1"}
 TIMEOUT_S = 5.0

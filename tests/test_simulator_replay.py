@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-import time
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from device.payload import encode_reading, reading_topic, timestamps
-from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
-from train.data import Measurements
-from train.splits import held_out_start
+import simulator.replay as replay_module
 from simulator.brokers import MosquittoBroker
+from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
+from tests.collector import Collector
+from train.data import Measurements, held_out_start
 
 T0 = int(np.datetime64("2007-04-22T00:00", "m").astype(np.int64))
 
@@ -41,34 +39,6 @@ def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Measurements
     for m in MEASUREMENTS:
         values[m][missing] = np.nan
     return Measurements(T0 + np.arange(n, dtype=np.int64), values, missing)
-
-
-class Collector:
-    """Subscribes to every reading topic and keeps the payloads per topic, in arrival order."""
-
-    def __init__(self, settings: BrokerSettings) -> None:
-        self.messages: dict[str, list[dict]] = {}
-        self._count = threading.Condition()
-        subscribed = threading.Event()
-        self.client = settings.client("test-collector")
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect(settings.host, settings.port)
-        self.client.loop_start()
-        self.client.subscribe("meter/+/reading", qos=1)
-        assert subscribed.wait(5)
-
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        with self._count:
-            self.messages.setdefault(message.topic, []).append(json.loads(message.payload))
-            self._count.notify_all()
-
-    def wait_for(self, total: int, timeout_s: float = 20.0) -> dict[str, list[dict]]:
-        with self._count:
-            self._count.wait_for(lambda: sum(map(len, self.messages.values())) >= total, timeout_s)
-        self.client.disconnect()
-        self.client.loop_stop()
-        return self.messages
 
 
 def test_payload_is_the_agents_json_with_null_for_a_missing_value():
@@ -113,24 +83,30 @@ def test_fleet_longer_than_the_data_is_refused():
         fleet_starts(100, meters=3, offset=60)
 
 
+@pytest.mark.broker
 def test_every_reading_is_acknowledged_and_arrives_once_in_order(roomy_mosquitto):
     settings = BrokerSettings(roomy_mosquitto.url)
-    collector = Collector(settings)
+    collector = Collector(settings, ["meter/+/reading"])
     # A queue of 20 forces the replay to wait on paho's MQTT_ERR_QUEUE_SIZE many times.
     result = replay(ReplayConfig(broker=settings, max_inflight=10, max_queued=20, progress=False),
                     synthetic_stream(3000, missing_rows=(7,)))
-    received = collector.wait_for(3000)["meter/house1/reading"]
+    collector.wait_for(3000)
+    collector.close()
+    received = collector.json_by_topic()["meter/house1/reading"]
     assert (result.published, result.acknowledged, result.refused) == (3000, 3000, 0)
     assert result.queue_full_waits > 0
     assert [r["gap"] for r in received] == [None if i == 7 else float(i) for i in range(3000)]
 
 
+@pytest.mark.broker
 def test_a_fleet_publishes_each_meter_from_its_own_offset(roomy_mosquitto):
     settings = BrokerSettings(roomy_mosquitto.url)
-    collector = Collector(settings)
+    collector = Collector(settings, ["meter/+/reading"])
     result = replay(ReplayConfig(broker=settings, meters=3, meter_offset_minutes=100, progress=False),
                     synthetic_stream(500))
-    messages = collector.wait_for(900)
+    collector.wait_for(900)
+    collector.close()
+    messages = collector.json_by_topic()
     assert result.published == result.acknowledged == 3 * 300
     assert {topic: (m[0]["gap"], m[-1]["gap"], len(m)) for topic, m in messages.items()} == {
         "meter/house1/reading": (0.0, 299.0, 300),
@@ -139,13 +115,16 @@ def test_a_fleet_publishes_each_meter_from_its_own_offset(roomy_mosquitto):
     }
 
 
-def test_speed_paces_the_replay_by_the_data_clock(mosquitto):
-    # 11 readings are 10 minutes of data: at speed 600 (10 minutes a second) that takes 1 s.
-    started = time.monotonic()
+@pytest.mark.broker
+def test_speed_paces_the_replay_by_the_data_clock(mosquitto, monkeypatch):
+    # 11 readings a minute apart: at speed 600 (10 data minutes a second) each is due 0.1 s after the one before.
+    deadlines = []
+    monkeypatch.setattr(replay_module, "_sleep_until", deadlines.append)
     replay(ReplayConfig(broker=BrokerSettings(mosquitto.url), speed=600, progress=False), synthetic_stream(11))
-    assert 1.0 <= time.monotonic() - started < 3.0
+    assert [round(d - deadlines[0], 6) for d in deadlines] == [round(0.1 * i, 6) for i in range(11)]
 
 
+@pytest.mark.broker
 def test_replay_waits_for_a_slow_consumer_instead_of_running_ahead(mosquitto):
     asked = itertools.count()
 
@@ -159,16 +138,20 @@ def test_replay_waits_for_a_slow_consumer_instead_of_running_ahead(mosquitto):
     assert next(asked) >= 2 * 50
 
 
+@pytest.mark.broker
 def test_embedded_broker_takes_a_mqtt_311_replay():
     with EmbeddedBroker() as broker:
         settings = BrokerSettings(broker.url, mqtt_version="3.1.1")
-        collector = Collector(settings)
+        collector = Collector(settings, ["meter/+/reading"])
         result = replay(ReplayConfig(broker=settings, progress=False), synthetic_stream(500))
-        received = collector.wait_for(500)["meter/house1/reading"]
+        collector.wait_for(500)
+        collector.close()
+        received = collector.json_by_topic()["meter/house1/reading"]
     assert result.acknowledged == 500
     assert [r["gap"] for r in received] == [float(i) for i in range(500)]
 
 
+@pytest.mark.broker
 def test_embedded_broker_refuses_mqtt_5():
     with EmbeddedBroker() as broker, pytest.raises(ConnectionError, match="Unsupported protocol version"):
         replay(ReplayConfig(broker=BrokerSettings(broker.url, mqtt_version="5"), progress=False), synthetic_stream(5))

@@ -12,6 +12,8 @@ from bench.soak import SoakConfig, run, tables
 from simulator.brokers import find_mosquitto
 from tests.device_assets import Series, build_assets
 
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
 log = logging.getLogger(__name__)
 #: Generous: a leak of even 1 KB per reading would add 15 MB over the three quarters after warm-up.
 GROWTH_BOUND_MB = 40.0

@@ -14,17 +14,26 @@ from device.agent import Agent, main
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS, WindowSpec
 from device.families import family
+from device.household_time import HouseholdTime
 from device.kinds import ModelKind
 from device.manifest import Manifest, write_manifest
-from device.household_time import HouseholdTime
 from device.models import load_models
 from device.payload import DEFAULT_LIMITS, encode_reading, timestamps
 from device.sources import Source
 from device.sources_intake import SourceIntake
+from simulator.connection import BrokerSettings
+from tests.collector import Collector
 from tests.device_assets import Series, build_assets
-from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, STAMPED, T0, WATTS,
-                                    shelly_gen2_voltage_only)
-from tests.test_agent_mqtt import Collector, publisher, wait_for
+from tests.sources_examples import (
+    EXAMPLES,
+    HAND_MEANS_KW,
+    SAMPLE_TIMES,
+    STAMPED,
+    T0,
+    WATTS,
+    shelly_gen2_voltage_only,
+)
+from tests.test_agent_mqtt import publisher, wait_for
 
 PREDICTIONS = "devices/pi01/prediction"
 
@@ -56,7 +65,7 @@ def by_ts(payloads: list[bytes], meter: str) -> dict[tuple[str, str], float]:
 
 
 def test_tasmota_and_shelly_gen2_forecasts_equal_those_of_their_minute_means_as_wattcast_json(mosquitto, assets):
-    collector = Collector(mosquitto.port, [PREDICTIONS])
+    collector = Collector(BrokerSettings(mosquitto.url), [PREDICTIONS])
     agent = start(mosquitto, assets, ("wattcast", "tasmota", "shelly-gen2"))
     client = publisher(mosquitto.port)
     messages = []

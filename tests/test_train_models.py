@@ -10,6 +10,8 @@ from train.fit import FitSettings, train_keras_model
 from train.config import MODEL_FEATURES
 from train.models import build_augmented_lstm, build_cnn_bilstm, build_seed_lstm
 
+pytestmark = pytest.mark.slow  # trains every reference network
+
 SPEC = WindowSpec(30, 5)
 
 

@@ -1,7 +1,8 @@
 """The hand-over from training to conversion: one folder per training run, one set of files per model.
 
 ``<run_dir>/models/<name>.keras``        a trained Keras model (absent for the numpy models)
-``<run_dir>/models/<name>.json``         window spec, scaling, parameters, offline metrics, and (linreg) coefficients
+``<run_dir>/models/<name>.json``         window spec, scaling, the data split it was trained and tested on,
+                                         parameters, offline metrics, and (linreg) coefficients
 ``<run_dir>/models/<name>.windows.npz``  ``calibration`` (scaled training windows for int8 calibration),
                                          ``x_val``/``y_val`` (scaled held-out windows and targets, for fidelity checks)
 
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from device.contract import MinMaxScaling, WindowSpec
+from train.data import SplitSpec
 
 
 @dataclass
@@ -34,6 +36,7 @@ class TrainedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. linreg coefficients, training notes
     keras_path: Path | None = None
+    split: SplitSpec | None = None  # the rows it was trained and tested on, so conversion can rebuild its test part
 
 
 def save_trained_model(models_dir: Path, model: TrainedModel) -> None:
@@ -45,6 +48,7 @@ def save_trained_model(models_dir: Path, model: TrainedModel) -> None:
         "scaling": model.scaling.to_dict(),
         "parameters": model.parameters,
         "metrics": model.metrics,
+        **({"split": model.split.to_dict()} if model.split else {}),
         **model.extra,
     }
     (models_dir / f"{model.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -62,7 +66,7 @@ def load_trained_model(models_dir: Path, name: str) -> TrainedModel:
     meta = json.loads(meta_path.read_text())
     arrays = np.load(models_dir / f"{name}.windows.npz")
     keras_path = models_dir / f"{name}.keras"
-    known = {"name", "window", "scaling", "parameters", "metrics"}
+    known = {"name", "window", "scaling", "parameters", "metrics", "split"}
     return TrainedModel(
         name=name,
         window=WindowSpec.from_dict(meta["window"]),
@@ -74,4 +78,5 @@ def load_trained_model(models_dir: Path, name: str) -> TrainedModel:
         metrics=dict(meta.get("metrics", {})),
         extra={k: v for k, v in meta.items() if k not in known},
         keras_path=keras_path if keras_path.is_file() else None,
+        split=SplitSpec.from_dict(meta["split"]) if "split" in meta else None,
     )

@@ -8,8 +8,16 @@ from typing import Any
 
 from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, MEASUREMENTS, TARGET, FillPolicy
 from device.families.baselines import DEFAULT_TREND_K
-from train.data import DEFAULT_DATA
-from train.splits import PAPER_CUT_DATE, SUBSET_FRACTION, SUBSET_MIN_ROWS, TRAIN_FRACTION
+from device.options import option
+from train.data import (
+    DEFAULT_DATA,
+    PAPER_CUT_DATE,
+    RULE_MINUTES,
+    SUBSET_FRACTION,
+    SUBSET_MIN_ROWS,
+    TRAIN_FRACTION,
+    SplitSpec,
+)
 
 PROTOCOLS = ("notebook", "paper")
 #: Every model ``python -m train`` knows, in report order; the first three need no training loop.
@@ -32,33 +40,47 @@ PAPER_SEQ_LEN = {"1min": DEFAULT_SEQ_LEN, "1h": 24, "1D": 7, "1W": 8}
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on. ``seq_len``/``horizon`` of None mean the protocol's default."""
+    """Everything a run depends on (``python -m train --help`` is generated from these fields)."""
 
-    data: Path = DEFAULT_DATA
-    out_dir: Path = Path("runs/latest")
-    protocol: str = "notebook"
-    resample: str = "1min"
-    seq_len: int | None = None  # notebook: DEFAULT_SEQ_LEN; paper: PAPER_SEQ_LEN[resample]
-    horizon: int | None = None  # notebook: DEFAULT_HORIZON; paper: 1
-    fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
-    subset_fraction: float = SUBSET_FRACTION
-    subset_min_rows: int = SUBSET_MIN_ROWS
-    train_fraction: float = TRAIN_FRACTION
-    cut_date: str = PAPER_CUT_DATE
-    models: tuple[str, ...] = MODELS
-    epochs: int = 100
-    batch_size: int = 500
-    patience: int = 10
-    validation_split: float = 0.05
-    lr_seed_lstm: float = 0.01
-    lr_augmented_lstm: float = 0.001
-    lr_cnn_bilstm: float = 0.001
-    max_train_windows: int = 50_000  # CNN-BiLSTM only: an evenly spaced subsample when there are more
-    trend_k: int = DEFAULT_TREND_K
-    seed: int = 0
-    calibration_windows: int = 1000
-    handover_test_windows: int = 2000
-    plot_points: int = 500
+    data: Path = option(DEFAULT_DATA, "UCI data: the raw .txt, the .zip holding it, or the notebook's cleaned CSV "
+                        "with a Datetime column")
+    out_dir: Path = option(Path("runs/latest"), "output folder for the report, plots and models/ (the hand-over "
+                           "python -m convert.quantize reads)", flag="--out")
+    protocol: str = option("notebook", "notebook: a contiguous 1% subset (at least --subset-min-rows), first 80% "
+                           "train, rest test; paper: train before --cut-date, test from it on", choices=PROTOCOLS)
+    resample: str = option("1min", "average the series over minutes, hours, days or weeks before windowing",
+                           choices=tuple(RULE_MINUTES))
+    seq_len: int | None = option(None, f"readings per input window; unset: {DEFAULT_SEQ_LEN} for notebook, and for paper by "
+                                 f"--resample {', '.join(f'{k}: {v}' for k, v in PAPER_SEQ_LEN.items())}")
+    horizon: int | None = option(None, f"steps after the last input that the target is; unset: {DEFAULT_HORIZON} "
+                                 "for notebook, 1 for paper")
+    fill_policy: FillPolicy = option(FillPolicy.FORWARD_FILL, "ffill: forward-fill missing readings; drop: also "
+                                     "forward-fill, but discard every window and target touching a missing reading")
+    subset_fraction: float = option(SUBSET_FRACTION, "notebook protocol: fraction of the rows in the contiguous "
+                                    "subset")
+    subset_min_rows: int = option(SUBSET_MIN_ROWS, "notebook protocol: the subset has at least this many rows (1% "
+                                  "of a small file is too few)")
+    train_fraction: float = option(TRAIN_FRACTION, "notebook protocol: leading fraction of the subset used for "
+                                   "training")
+    cut_date: str = option(PAPER_CUT_DATE, "paper protocol: first day of the test part (YYYY-MM-DD)")
+    models: tuple[str, ...] = option(MODELS, "which models to run", choices=MODELS)
+    epochs: int = option(100, "maximum training epochs per network")
+    batch_size: int = option(500, "training batch size")
+    patience: int = option(10, "stop after this many epochs without a better validation loss (the best checkpoint "
+                           "is kept)")
+    validation_split: float = option(0.05, "the most recent fraction of training windows used for early stopping")
+    lr_seed_lstm: float = option(0.01, "Adam learning rate, seed LSTM")
+    lr_augmented_lstm: float = option(0.001, "Adam learning rate, augmented LSTM")
+    lr_cnn_bilstm: float = option(0.001, "Adam learning rate, CNN-BiLSTM")
+    max_train_windows: int = option(50_000, "train the CNN-BiLSTM on at most this many evenly spaced training "
+                                    "windows (the report says so when it applies); 2 CPU cores cannot fit it on "
+                                    "millions")
+    trend_k: int = option(DEFAULT_TREND_K, "readings the trend line is fitted to")
+    seed: int = option(0, "seed for the subset, weight initialisation, shuffling and calibration windows")
+    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
+    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
+                                        "checks")
+    plot_points: int = option(500, "test windows shown in predictions.png")
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -68,6 +90,11 @@ class TrainConfig:
         unknown = set(self.models) - set(MODELS)
         if unknown or not self.models:
             raise ValueError(f"unknown models {sorted(unknown)}; known: {MODELS}")
+
+    @property
+    def split(self) -> SplitSpec:
+        return SplitSpec(self.data, self.protocol, self.resample, self.fill_policy, self.subset_fraction,
+                         self.subset_min_rows, self.train_fraction, self.cut_date, self.seed)
 
     @property
     def window_length(self) -> int:

@@ -1,4 +1,9 @@
-"""Load the UCI household power data onto a regular one-minute grid, fill gaps by a declared policy, resample.
+"""The dataset every host side shares: load the UCI household power data onto a regular one-minute grid, fill gaps
+by a declared policy, resample, and split it chronologically by a named protocol (:func:`load_split`).
+
+``python -m train`` and ``train.search`` cut their splits here, ``convert`` rebuilds a hand-over's test part from the
+split it records, and the simulator replays the rows no default training saw (:func:`held_out_start`). Importing this
+module loads pandas, never TensorFlow.
 
 Three flavours are read: the raw UCI ``.txt`` (``;``-separated, ``?`` for missing, d/m/yyyy dates without zero
 padding, CRLF), the ``.zip`` that holds it, and the cleaned CSV with a ``Datetime`` column that the seed notebook
@@ -9,8 +14,9 @@ are parsed once per distinct value (1,442 days, 1,440 times of day) instead of o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,3 +181,125 @@ def resample(measurements: Measurements, rule: str) -> Measurements:
     values = {m: block_mean(v) for m, v in measurements.values.items()}
     missing = np.logical_and.reduceat(measurements.missing, starts)
     return Measurements(stamps, values, missing, block, measurements.source, measurements.absent_minutes)
+
+
+# --- Chronological splits only: a forecaster must never train on minutes that come after the ones it is tested on.
+# Three protocols:
+# - ``notebook``: a contiguous subset (1% of the rows, about 20.7k on the full file; see :func:`contiguous_subset` for
+#   small files), then the first 80% of it to train and the last 20% to test;
+# - ``fraction``: the first 80% of the whole file to train, the rest to test (the microcontroller search's);
+# - ``paper`` (Le et al. 2019): train before 2009-12-16, test from that day on.
+
+PROTOCOLS = ("notebook", "fraction", "paper")
+#: The notebook protocol's defaults, shared by :class:`train.config.TrainConfig` and :func:`held_out_start`.
+SUBSET_FRACTION = 0.01
+SUBSET_MIN_ROWS = 20_000
+TRAIN_FRACTION = 0.8
+PAPER_CUT_DATE = "2009-12-16"
+
+
+def contiguous_subset(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
+                      min_rows: int = SUBSET_MIN_ROWS) -> slice:
+    """A contiguous block of ``max(fraction * n_rows, min(n_rows, min_rows))`` rows at a seeded random start.
+
+    The floor keeps the notebook's ~20k-row scale on small files: 1% of the bundled 14-day slice would be 201 rows,
+    too few to train anything, so there the subset is 20,000 of its 20,160 rows.
+    """
+    length = max(int(round(fraction * n_rows)), min(n_rows, min_rows))
+    start = int(np.random.default_rng(seed).integers(0, n_rows - length + 1))
+    return slice(start, start + length)
+
+
+def train_test_by_fraction(n_rows: int, train_fraction: float = TRAIN_FRACTION) -> tuple[slice, slice]:
+    """The first ``train_fraction`` of the rows to train, the rest to test."""
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    cut = int(n_rows * train_fraction)
+    return slice(0, cut), slice(cut, n_rows)
+
+
+def train_test_by_date(minutes: np.ndarray, cut_date: str = PAPER_CUT_DATE) -> tuple[slice, slice]:
+    """Rows before ``cut_date`` (midnight) to train, rows from it on to test; ``minutes`` since the epoch, sorted."""
+    cut_minute = np.datetime64(cut_date, "m").astype(np.int64)
+    cut = int(np.searchsorted(minutes, cut_minute))
+    if cut == 0 or cut == len(minutes):
+        first, last = (np.datetime64(int(m), "m") for m in (minutes[0], minutes[-1]))
+        raise ValueError(f"cut date {cut_date} leaves an empty part: the data run from {first} to {last}")
+    return slice(0, cut), slice(cut, len(minutes))
+
+
+def held_out_start(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
+                   train_fraction: float = TRAIN_FRACTION) -> int:
+    """First row that the default (notebook-protocol) training never saw: the start of its test part.
+
+    Every row from here to the end of the file is unseen (the test part, then rows after the subset), so a replay
+    starting here scores the models honestly.
+    """
+    subset = contiguous_subset(n_rows, fraction, seed)
+    train, _ = train_test_by_fraction(subset.stop - subset.start, train_fraction)
+    return subset.start + train.stop
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Which rows of which data train and test a model; recorded in every hand-over, so a split can be rebuilt."""
+
+    data: Path = DEFAULT_DATA
+    protocol: str = "notebook"
+    resample: str = "1min"
+    fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
+    subset_fraction: float = SUBSET_FRACTION  # notebook
+    subset_min_rows: int = SUBSET_MIN_ROWS  # notebook
+    train_fraction: float = TRAIN_FRACTION  # notebook (of the subset) and fraction (of the file)
+    cut_date: str = PAPER_CUT_DATE  # paper
+    seed: int = 0  # notebook: where the subset starts
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.resample not in RULE_MINUTES:
+            raise ValueError(f"resample must be one of {list(RULE_MINUTES)}, got {self.resample!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "data": str(self.data), "fill_policy": self.fill_policy.value}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SplitSpec:
+        return cls(**{**d, "data": Path(d["data"]), "fill_policy": FillPolicy(d["fill_policy"])})
+
+
+@dataclass
+class Split:
+    """A filled, resampled series (for ``notebook``, only its subset) with its training and test rows."""
+
+    series: Measurements
+    train: slice
+    test: slice
+    fill: FillReport
+    description: str  # one sentence for a report
+
+
+def load_split(spec: SplitSpec) -> Split:
+    """Load, fill by ``spec.fill_policy`` (leading unfillable rows dropped), resample and split by the protocol."""
+    filled, fill = load_measurements(spec.data).fill(spec.fill_policy)
+    series = resample(filled, spec.resample)
+    if spec.protocol == "paper":
+        train, test = train_test_by_date(series.minutes, spec.cut_date)
+        description = f"paper (Le et al. 2019): train before {spec.cut_date}, test from it on."
+    elif spec.protocol == "fraction":
+        train, test = train_test_by_fraction(len(series), spec.train_fraction)
+        description = (f"fraction: the first {spec.train_fraction:.0%} of all {len(series):,} rows to train and the "
+                       "rest to test.")
+    else:
+        subset = contiguous_subset(len(series), spec.subset_fraction, spec.seed, spec.subset_min_rows)
+        description = (
+            f"notebook: a contiguous subset of {subset.stop - subset.start:,} rows (rows {subset.start:,}.."
+            f"{subset.stop - 1:,} of {len(series):,}: {spec.subset_fraction:.0%} of the rows but at least "
+            f"{min(len(series), spec.subset_min_rows):,}; seed {spec.seed}), the first {spec.train_fraction:.0%} "
+            "to train and the rest to test."
+        )
+        series = series.rows(subset)
+        train, test = train_test_by_fraction(len(series), spec.train_fraction)
+    log.info("%s: %d rows of %s, %d to train, %d to test", spec.data, len(series), spec.resample,
+             train.stop - train.start, test.stop - test.start)
+    return Split(series, train, test, fill, description)

@@ -52,6 +52,11 @@ class FitResult:
     def epochs_run(self) -> int:
         return len(self.loss)
 
+    def predict(self, windows: np.ndarray, n_real: np.ndarray) -> np.ndarray:
+        """Scaled predictions of the best checkpoint, as :data:`train.evaluate.PredictFn` calls it (Keras sees every
+        step of a zero-padded window, so ``n_real`` is not needed)."""
+        return self.model.predict(windows, batch_size=8192, verbose=0)[:, 0]
+
 
 class EpochBar(keras.callbacks.Callback):
     """One tqdm bar per model, one tick per epoch, showing the latest losses (Keras' own output is silenced)."""

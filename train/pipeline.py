@@ -12,42 +12,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import FillPolicy, WindowSpec
+from device.contract import FillPolicy
 from device.families.baselines import Persistence, TrendLine
 from device.families.linreg import LinearRegression
 from train.artifacts import TrainedModel, save_trained_model
 from train.config import KERAS_MODELS, MODEL_FEATURES, TrainConfig
-from train.data import FillReport, Measurements, load_measurements, resample
+from train.data import load_split
 from train.evaluate import Evaluation, evaluate
 from train.plots import plot_loss_curves, plot_predictions
 from train.report import RunSummary, markdown_table, write_report
-from train.splits import contiguous_subset, train_test_by_date, train_test_by_fraction
-from train.windows import SplitWindows, cut_windows
+from train.window_cache import WindowsByFeatures
+from train.windows import SplitWindows
 
 log = logging.getLogger(__name__)
-
-
-def prepare_series(config: TrainConfig) -> tuple[Measurements, FillReport]:
-    """Load, fill by the configured policy (leading unfillable rows dropped), and resample."""
-    filled, report = load_measurements(config.data).fill(config.fill_policy)
-    return resample(filled, config.resample), report
-
-
-def split_series(series: Measurements, config: TrainConfig) -> tuple[Measurements, slice, slice, str]:
-    """The protocol's rows: (the part of the series used, training rows, test rows, one sentence saying so)."""
-    if config.protocol == "paper":
-        train, test = train_test_by_date(series.minutes, config.cut_date)
-        return series, train, test, f"paper (Le et al. 2019): train before {config.cut_date}, test from it on."
-    subset = contiguous_subset(len(series), config.subset_fraction, config.seed, config.subset_min_rows)
-    part = series.rows(subset)
-    train, test = train_test_by_fraction(len(part), config.train_fraction)
-    sentence = (
-        f"notebook: a contiguous subset of {len(part):,} rows (rows {subset.start:,}..{subset.stop - 1:,} of "
-        f"{len(series):,}: {config.subset_fraction:.0%} of the rows but at least "
-        f"{min(len(series), config.subset_min_rows):,}; seed {config.seed}), the first "
-        f"{config.train_fraction:.0%} to train and the rest to test."
-    )
-    return part, train, test, sentence
 
 
 def _period(minutes: np.ndarray) -> str:
@@ -71,7 +48,7 @@ def hand_over(models_dir: Path, name: str, windows: SplitWindows, evaluation: Ev
     save_trained_model(models_dir, TrainedModel(
         name=name, window=windows.spec, scaling=windows.scaling, calibration=windows.x_train[calibration],
         x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=evaluation.parameters,
-        metrics=metrics, extra=extra or {}, keras_path=keras_path))
+        metrics=metrics, extra=extra or {}, keras_path=keras_path, split=config.split))
 
 
 def evaluate_baselines(config: TrainConfig, windows: SplitWindows, models_dir: Path) -> list[Evaluation]:
@@ -108,10 +85,7 @@ def evaluate_network(name: str, config: TrainConfig, windows: SplitWindows, mode
                            config.validation_split, config.seed)
     fit = train_keras_model(name, windows.spec, x, y, settings, models_dir / f"{name}.keras")
 
-    def predict(batch: np.ndarray, n_real: np.ndarray) -> np.ndarray:
-        return fit.model.predict(batch, batch_size=8192, verbose=0)[:, 0]
-
-    row = evaluate(name, predict, windows, parameters=fit.model.count_params())
+    row = evaluate(name, fit.predict, windows, parameters=fit.model.count_params())
     row.train_seconds, row.epochs_run, row.best_epoch = fit.train_seconds, fit.epochs_run, fit.best_epoch
     row.loss, row.val_loss, row.notes = fit.loss, fit.val_loss, note
     hand_over(models_dir, name, windows, row, config, extra={"learning_rate": settings.learning_rate},
@@ -123,17 +97,11 @@ def run(config: TrainConfig) -> dict[str, Any]:
     """Train and evaluate every configured model; write report.md/.json, PNGs and ``models/``; return the JSON."""
     out_dir = Path(config.out_dir)
     models_dir = out_dir / "models"
-    series, fill_report = prepare_series(config)
-    part, train_rows, test_rows, protocol = split_series(series, config)
-    log.info("%s", protocol)
+    split = load_split(config.split)
+    part, train_rows, test_rows = split.series, split.train, split.test
+    log.info("%s", split.description)
 
-    cache: dict[tuple[str, ...], SplitWindows] = {}
-
-    def windows_for(features: tuple[str, ...]) -> SplitWindows:
-        if features not in cache:
-            spec = WindowSpec(config.window_length, config.window_horizon, features, config.fill_policy)
-            cache[features] = cut_windows(part, train_rows, test_rows, spec)
-        return cache[features]
+    windows_for = WindowsByFeatures(split, config.window_length, config.window_horizon, config.fill_policy)
 
     rows = evaluate_baselines(config, windows_for(MODEL_FEATURES["linreg"]), models_dir)
     networks = [m for m in KERAS_MODELS if m in config.models]
@@ -151,7 +119,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     if loss_plot:
         plots["Training curves"] = loss_plot.name
     summary = RunSummary(
-        data=str(config.data), protocol=protocol, fill=fill_report.describe(), resample=config.resample,
+        data=str(config.data), protocol=split.description, fill=split.fill.describe(), resample=config.resample,
         seq_len=config.window_length, horizon=config.window_horizon, train_rows=train_rows.stop - train_rows.start,
         test_rows=test_rows.stop - test_rows.start, train_period=_period(part.minutes[train_rows]),
         test_period=_period(part.minutes[test_rows]), notes=notes,

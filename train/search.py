@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, FillPolicy, WindowSpec
+from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, WindowSpec
 from device.energy import MCU_SEARCH_BUDGET, Budget
 from device.families.baselines import Persistence
 from device.families.linreg import LinearRegression
-from train.data import DEFAULT_DATA, RULE_MINUTES, Measurements, load_measurements, resample
+from device.options import build_parser as build_options_parser
+from device.options import option, parse_options
+from train.data import DEFAULT_DATA, PAPER_CUT_DATE, RULE_MINUTES, TRAIN_FRACTION, SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
 from train.pipeline import hand_over
@@ -36,8 +38,8 @@ from train.search_report import (
     plot_error_vs_energy,
     plot_error_vs_size,
 )
-from train.splits import PAPER_CUT_DATE, TRAIN_FRACTION, train_test_by_date, train_test_by_fraction
-from train.windows import SplitWindows, cut_windows
+from train.window_cache import WindowsByFeatures
+from train.windows import SplitWindows
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("fraction", "paper")
@@ -57,43 +59,45 @@ COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "b
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything one search run depends on; written next to its results."""
+    """Everything one search run depends on; written next to its results (``--help`` is generated from it)."""
 
-    data: Path = DEFAULT_DATA
-    out_dir: Path = Path("runs/search")
-    protocol: str = "fraction"
-    resample: str = "1min"  # "1h" with seq_len 24, horizon 1 is the paper's hourly protocol
-    seq_len: int = DEFAULT_SEQ_LEN
-    horizon: int = DEFAULT_HORIZON
-    candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
-    epochs: int = 12
-    batch_size: int = 1024
-    learning_rate: float = 2e-3
-    patience: int = 3
-    train_fraction: float = TRAIN_FRACTION
-    cut_date: str = PAPER_CUT_DATE
-    validation_split: float = 0.05
-    calibration_windows: int = 1000
-    handover_test_windows: int = 2000
-    seed: int = 0
-    budget: Budget = MCU_SEARCH_BUDGET
+    data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers")
+    out_dir: Path = option(Path("runs/search"), "where results.json, table.md, the PNGs and models/ (the hand-over "
+                           "folders) go")
+    protocol: str = option("fraction", "fraction: chronological --train-fraction split of the whole file (the "
+                           "issue's); paper: train before --cut-date, test from it on (Le et al. 2019)",
+                           choices=PROTOCOLS)
+    resample: str = option("1min", "average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 "
+                           "is the paper's hourly protocol)", choices=tuple(RULE_MINUTES))
+    seq_len: int = option(DEFAULT_SEQ_LEN, "readings per input window")
+    horizon: int = option(DEFAULT_HORIZON, f"how many rows after the window's last reading the target is "
+                          f"({DEFAULT_HORIZON} = the issue; 1 = the paper)")
+    candidates: tuple[str, ...] = option(tuple(c.name for c in CANDIDATES), "which members of train.mcu_models to "
+                                         "train (none: the baselines only, e.g. to refresh them next to candidates "
+                                         "trained earlier into the same --out-dir)",
+                                         choices=tuple(c.name for c in CANDIDATES))
+    epochs: int = option(12, "maximum epochs per candidate")
+    batch_size: int = option(1024, "training batch size")
+    learning_rate: float = option(2e-3, "Adam learning rate")
+    patience: int = option(3, "epochs without a better validation loss before stopping (the best checkpoint is "
+                           "kept)")
+    train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
+    cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
+    validation_split: float = option(0.05, "chronological tail of the training windows used for early stopping")
+    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
+    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
+                                        "checks")
+    seed: int = option(0, "seed for weights, shuffling and calibration")
+    budget: Budget = option(MCU_SEARCH_BUDGET, cli=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
 
-
-def load_split(config: SearchConfig) -> tuple[Measurements, slice, slice]:
-    """The forward-filled (and resampled) series with its training and test rows."""
-    filled, _ = load_measurements(config.data).fill(FillPolicy.FORWARD_FILL)
-    series = resample(filled, config.resample)
-    if config.protocol == "paper":
-        train, test = train_test_by_date(series.minutes, config.cut_date)
-    else:
-        train, test = train_test_by_fraction(len(series), config.train_fraction)
-    log.info("%s: %d rows of %s, %d to train, %d to test", config.data, len(series), config.resample,
-             train.stop - train.start, test.stop - test.start)
-    return series, train, test
+    @property
+    def split(self) -> SplitSpec:
+        return SplitSpec(self.data, self.protocol, self.resample, train_fraction=self.train_fraction,
+                         cut_date=self.cut_date, seed=self.seed)
 
 
 def member(name: str, config: SearchConfig) -> McuConfig:
@@ -126,7 +130,7 @@ def least_squares(spec: WindowSpec, x: np.ndarray, y: np.ndarray) -> LinearRegre
     return LinearRegression(spec, coef.reshape(-1), fitted.intercept)
 
 
-def baseline_rows(windows_for, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
+def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_dir: Path) -> list[SearchRow]:
     """Persistence, and least squares on every lag of each baseline feature set (closed form, seconds), each least
     squares handed over like a candidate."""
     rows = []
@@ -153,10 +157,7 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     fit = train_keras_model(mcu.name, mcu.window, windows.x_train, windows.y_train, settings,
                             models_dir / f"{mcu.name}.keras", build=lambda spec: build_model(mcu))
 
-    def predict(batch: np.ndarray, n_real: np.ndarray) -> np.ndarray:
-        return fit.model.predict(batch, batch_size=8192, verbose=0)[:, 0]
-
-    evaluation = evaluate(mcu.name, predict, windows, parameters=mcu.parameters)
+    evaluation = evaluate(mcu.name, fit.predict, windows, parameters=mcu.parameters)
     evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
                                                                               fit.best_epoch)
     evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
@@ -224,15 +225,7 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
     Path(config.out_dir).mkdir(parents=True, exist_ok=True)
     earlier = earlier_rows(config)
     models_dir = Path(config.out_dir) / "models"
-    series, train_rows, test_rows = load_split(config)
-    cache: dict[tuple[str, ...], SplitWindows] = {}
-
-    def windows_for(features: tuple[str, ...]) -> SplitWindows:
-        if features not in cache:
-            cache.clear()  # one feature set at a time: the full file's windows take about a gigabyte each
-            cache[features] = cut_windows(series, train_rows, test_rows,
-                                          WindowSpec(config.seq_len, config.horizon, features))
-        return cache[features]
+    windows_for = WindowsByFeatures(load_split(config.split), config.seq_len, config.horizon, keep=1)
 
     rows = baseline_rows(windows_for, config, models_dir)
     write_outputs(merged(earlier, rows), config)
@@ -243,50 +236,15 @@ def run_search(config: SearchConfig) -> list[SearchRow]:
     return merged(earlier, rows)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return build_options_parser(SearchConfig, "python -m train.search", __doc__.split("\n\n")[0])
+
+
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
-    d = SearchConfig()
-    p = argparse.ArgumentParser(prog="python -m train.search", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=d.data,
-                   help="raw UCI file (.txt or .zip); the full file gives the issue's numbers")
-    p.add_argument("--out-dir", type=Path, default=d.out_dir,
-                   help="where results.json, table.md, the PNGs and models/ (the hand-over folders) go")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
-                   help="fraction: chronological --train-fraction split of the whole file (the issue's); "
-                        "paper: train before --cut-date, test from it on (Le et al. 2019)")
-    p.add_argument("--resample", choices=list(RULE_MINUTES), default=d.resample,
-                   help="average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 is the "
-                        "paper's hourly protocol)")
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="readings per input window")
-    p.add_argument("--horizon", type=int, default=d.horizon,
-                   help=f"how many rows after the window's last reading the target is ({DEFAULT_HORIZON} = the issue; 1 = the "
-                        "paper)")
-    p.add_argument("--candidates", nargs="*", default=list(d.candidates),
-                   choices=[c.name for c in CANDIDATES],
-                   help="which members of train.mcu_models to train (none: the baselines only, e.g. to refresh them "
-                        "next to candidates trained earlier into the same --out-dir)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs per candidate")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
-    p.add_argument("--patience", type=int, default=d.patience,
-                   help="epochs without a better validation loss before stopping (the best checkpoint is kept)")
-    p.add_argument("--train-fraction", type=float, default=d.train_fraction,
-                   help="share of the rows to train on (fraction protocol)")
-    p.add_argument("--cut-date", default=d.cut_date, help="first test day (paper protocol)")
-    p.add_argument("--validation-split", type=float, default=d.validation_split,
-                   help="chronological tail of the training windows used for early stopping")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for weights, shuffling and calibration")
-    a = p.parse_args(argv)
-    return SearchConfig(
-        data=a.data, out_dir=a.out_dir, protocol=a.protocol, resample=a.resample, seq_len=a.seq_len,
-        horizon=a.horizon, candidates=tuple(a.candidates), epochs=a.epochs, batch_size=a.batch_size,
-        learning_rate=a.learning_rate, patience=a.patience, train_fraction=a.train_fraction, cut_date=a.cut_date,
-        validation_split=a.validation_split, seed=a.seed,
-    )
+    return parse_options(SearchConfig, argv, build_parser())
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = parse_args(argv)
     run_search(config)
     print((Path(config.out_dir) / "table.md").read_text())

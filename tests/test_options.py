@@ -1,0 +1,73 @@
+"""Options declared once (device.options): a dataclass field gives the flag, its help, its default and its type."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from device.contract import FillPolicy
+from device.options import build_parser, option, parse_options
+
+
+@dataclass(frozen=True)
+class Example:
+    out_dir: Path = option(Path("runs"), "where the files go", flag="--out")
+    models: tuple[str, ...] = option(("a", "b"), "which models", choices=("a", "b", "c"))
+    fill_policy: FillPolicy = option(FillPolicy.FORWARD_FILL, "what to do with a gap")
+    check: bool = option(True, "prove the result")
+    extra: tuple[str, ...] = option((), "arguments passed on", separator=None)
+    limit: int | None = option(None, "at most this many; unset: no limit")
+
+
+def parse(*argv: str) -> Example:
+    return parse_options(Example, list(argv), build_parser(Example, "example", "An example.", log_level=None))
+
+
+def test_nothing_given_is_the_dataclass_defaults():
+    assert parse() == Example()
+
+
+def test_each_option_is_typed_from_its_field():
+    parsed = parse("--out", "x", "--fill-policy", "drop", "--no-check", "--limit", "7")
+    assert parsed == Example(out_dir=Path("x"), fill_policy=FillPolicy.DROP, check=False, limit=7)
+
+
+@pytest.mark.parametrize("argv", [["--models", "a,c"], ["--models", "a", "c"], ["--models", "a, c"]])
+def test_a_tuple_may_be_given_as_several_arguments_or_comma_separated(argv):
+    assert parse(*argv).models == ("a", "c")
+
+
+def test_a_whitespace_separated_tuple_keeps_option_like_items():
+    assert parse("--extra", "--runtime tflm").extra == ("--runtime", "tflm")
+
+
+def test_an_item_outside_the_choices_is_a_usage_error_naming_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse("--models", "a,z")
+    assert exit_info.value.code == 2
+    assert "['z']" in capsys.readouterr().err
+
+
+def test_help_shows_every_default_and_a_bool_reads_as_on_or_off(capsys):
+    with pytest.raises(SystemExit):
+        parse("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--out OUT_DIR where the files go (default: runs)" in text
+    assert "(default: a,b)" in text and "(default: ffill)" in text and "{a,b,c}" in text
+    assert "--check, --no-check prove the result (default: on)" in text
+    assert "unset: no limit (default: unset)" in text  # the help says what None means
+
+
+@pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
+                                    "bench.soak", "bench.throughput", "bench.inference"])
+def test_every_host_command_explains_every_option_with_its_default(module, capsys):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    options = [line.split()[0] for line in text.splitlines() if line.startswith("  --")]
+    assert len(options) >= 3 and text.count("(default:") >= len(options) - text.count("unset")
