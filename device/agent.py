@@ -205,9 +205,10 @@ class Agent:
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:
-                for p in step.scored + step.dropped:
+                for p in step.scored + step.rescored + step.dropped:
                     self._predictions.write(p)
-        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters)
+        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters,
+                                 [p for s in steps for p in s.rescored])
         if self.config.ha_discovery:
             for meter in new_meters:
                 self._announce_meter(meter)
