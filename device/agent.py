@@ -40,6 +40,13 @@ __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
 _IDLE_POLL_S = 0.1
 _INBOX_WAIT_S = 0.5
+#: With --shared-group, a meter whose readings arrive this many times in a row each after a hole of absent minutes
+#: is being split by the broker, message by message, between the group's agents.
+SPLIT_METER_HOLES = 8
+
+
+class AgentFailure(RuntimeError):
+    """The agent stopped because it cannot work correctly here (the message says why and what to change)."""
 
 
 def _json(data: dict) -> bytes:
@@ -63,12 +70,15 @@ class Agent:
         self._saved_at = time.monotonic()
         self._limits = config.reading_limits
         self._ha_status = f"{config.ha_prefix}/status"
-        reading_topic = f"{config.topic_prefix}/+/reading"
+        reading_topic = f"{config.reading_prefix}/+/reading"
         subscriptions = [f"$share/{config.shared_group}/{reading_topic}" if config.shared_group else reading_topic]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
+        #: why the agent stopped on its own (a refused subscription, a meter split by a shared subscription)
+        self.failure: str | None = None
+        self.failed = threading.Event()
         self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
-                             on_congested=lambda: self._inbox_has_room.set())
+                             on_congested=lambda: self._inbox_has_room.set(), on_fatal=self._fail)
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._inbox_has_room = threading.Event()
@@ -98,6 +108,14 @@ class Agent:
             self._predictions.close()
         self.link.stop()
         return snapshot
+
+    def _fail(self, reason: str) -> None:
+        """Stop taking readings (those not yet handled stay unacknowledged at the broker) and say why."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("stopping: %s", reason)
+        self._stopping.set()
+        self.failed.set()
 
     def pending_messages(self) -> int:
         """Messages received but not yet processed (an approximation: SimpleQueue.qsize)."""
@@ -131,6 +149,8 @@ class Agent:
             if batch:
                 self._inbox_has_room.set()
                 self._handle_batch(batch)
+                if self.failure:  # this batch showed the agent cannot work here: the broker keeps it
+                    return
                 self._unacked += [ack for *_, ack in batch]
             self._acknowledge(force=not batch and self._stopping.is_set())
             if not batch and self._stopping.is_set():
@@ -191,7 +211,7 @@ class Agent:
                 if payload == b"online":
                     self._announce_all()
                 continue
-            parsed = parse_reading(topic, payload, self.config.topic_prefix, self.config.max_payload_bytes,
+            parsed = parse_reading(topic, payload, self.config.reading_prefix, self.config.max_payload_bytes,
                                    self._limits, now_s)
             if isinstance(parsed, Reading):
                 readings.append(parsed)
@@ -202,6 +222,8 @@ class Agent:
             return
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
+        if self.config.shared_group and self._split_meter(readings):
+            return
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:
@@ -212,6 +234,21 @@ class Agent:
         if self.config.ha_discovery:
             for meter in new_meters:
                 self._announce_meter(meter)
+
+    def _split_meter(self, readings: list[Reading]) -> bool:
+        """With a shared subscription: fail if a meter's readings keep arriving after holes, i.e. the broker
+        hands this agent only part of each meter's minutes."""
+        for meter in dict.fromkeys(r.meter for r in readings):
+            state = self.forecaster.meters.get(meter)
+            if state is not None and state.stream.holes_in_a_row >= SPLIT_METER_HOLES:
+                self._fail(
+                    f"meter {meter}: its last {state.stream.holes_in_a_row} readings each came after absent minutes: "
+                    f"the broker splits the shared subscription $share/{self.config.shared_group}/... message by "
+                    "message, so every agent of the group sees only part of each meter's minutes and would forecast "
+                    "and score from filled values. Use a broker that shares by topic (e.g. EMQX's hash_topic "
+                    "strategy), or one agent per partition of a NATS cluster (--partition K/N, deploy/nats/)")
+                return True
+        return False
 
     def _reject(self, reason: str, detail: str) -> None:
         self.metrics.reject(reason)
@@ -279,9 +316,13 @@ def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) ->
             signal.signal(sig, lambda *_: stop_event.set())
     agent = Agent(config).start()
     log.info("agent %s running models %s", config.agent_id, ",".join(config.models))
-    stop_event.wait()
+    while not stop_event.wait(_IDLE_POLL_S) and not agent.failed.is_set():
+        pass
     log.info("stopping")
-    return agent.stop()
+    snapshot = agent.stop()
+    if agent.failure:
+        raise AgentFailure(agent.failure)
+    return snapshot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_agent(config)
-    except (AssetIntegrityError, KeyError, ValueError, ImportError) as exc:
+    except (AssetIntegrityError, KeyError, ValueError, ImportError, AgentFailure) as exc:
         log.error("cannot start: %s", exc)
         return 2
     return 0

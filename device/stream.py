@@ -72,6 +72,8 @@ class MeterStream:
         self._needed = np.array([MEASUREMENTS.index(n) for n in needed], np.intp)
         self._last_row: np.ndarray | None = None
         self.rows_since_reset = 0
+        #: accepted readings in a row that each came after absent minutes (a broker splitting the meter's minutes)
+        self.holes_in_a_row = 0
         #: minute -> the row a forward-filled (absent) minute holds, within the dedupe horizon, oldest first
         self._filled_rows: dict[int, np.ndarray] = {}
 
@@ -144,6 +146,7 @@ class MeterStream:
         for i in range(len(rows) - 1):
             self._flags.append((False, False))  # an absent minute
         self._flags.append((True, not filled[-1]))  # even with a null in it: a resend of this minute is a duplicate
+        self.holes_in_a_row = self.holes_in_a_row + 1 if 0 < absent and not reset else 0
         self._last_minute = minute
         self._last_row = rows[-1].copy()
         self.rows_since_reset += len(rows)
@@ -153,6 +156,7 @@ class MeterStream:
         """A real value for a filled minute: it replaces that row and the filled rows after it, up to the next
         minute that arrived (they were all filled from the same older value)."""
         old = self._filled_rows.pop(minute)
+        self.holes_in_a_row = 0
         missing = np.isnan(values)
         row = np.where(missing, old, values)  # its own nulls keep the value they were filled with
         read = not missing[self._needed].any()
