@@ -158,11 +158,9 @@ class MqttLink:
         if len(self._brokers) < 2 or self._stopping:
             return
         self._broker = (self._broker + 1) % len(self._brokers)
-        try:
-            self._client.host, self._client.port = self.broker
-        except RuntimeError as exc:  # paho says the old connection is not closed yet: stay, the next drop moves on
-            log.warning("could not switch brokers yet: %s", exc)
-            return
+        # paho's public host/port setters refuse while its reconnect loop runs (the state is "connection lost",
+        # not "new"), and that loop reconnects to these two attributes: set them, there is no server-list API.
+        self._client._host, self._client._port = self.broker  # noqa: SLF001
         self.counters["failovers"] += 1
         log.info("failing over to %s:%d", *self.broker)
 
