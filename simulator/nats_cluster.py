@@ -89,10 +89,12 @@ class NatsCluster:
     def mqtt_urls(self) -> list[str]:
         return [node.mqtt_url for node in self.nodes]
 
-    @property
-    def broker_list(self) -> str:
-        """The agent's ``--broker`` value: every node, comma-separated."""
-        return ",".join(self.mqtt_urls)
+    def broker_list(self, first: int = 0) -> str:
+        """The agent's ``--broker`` value: every node, comma-separated, starting at node ``first`` (agents that
+        start at different nodes spread the load)."""
+        urls = self.mqtt_urls
+        first %= len(urls)
+        return ",".join(urls[first:] + urls[:first])
 
     def _env(self, node: NatsNode) -> dict[str, str]:
         routes = {f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}" for i, n in enumerate(self.nodes)}

@@ -45,14 +45,8 @@ def assets(tmp_path_factory) -> Path:
     return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled())
 
 
-def broker_list(cluster: NatsCluster, first: int) -> str:
-    """Every node, starting at node ``first``, so the agents spread over the nodes."""
-    urls = cluster.mqtt_urls
-    return ",".join(urls[first:] + urls[:first])
-
-
 def start_agents(cluster: NatsCluster, assets: Path, name: str) -> list[Agent]:
-    agents = [Agent(AgentConfig(broker=broker_list(cluster, k % len(cluster.nodes)), mqtt_version="3.1.1",
+    agents = [Agent(AgentConfig(broker=cluster.broker_list(k), mqtt_version="3.1.1",
                                 partition=f"{k}/{PARTITIONS}", username=AGENT_USER, password=cluster.agent_password,
                                 agent_id=f"{name}{k}", assets=assets, models=(MODEL,), ha_discovery=False,
                                 tracemalloc_readings=0, batch_predictions=True)).start()
@@ -107,7 +101,7 @@ class AgentChild:
         self.state_file = workdir / "state.json"
         self.metrics_file = workdir / "metrics.json"
         self.command = [
-            sys.executable, str(REPO / "device" / "agent.py"), "--broker", broker_list(cluster, 0),
+            sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(),
             "--mqtt-version", "3.1.1", "--partition", f"0/{PARTITIONS}", "--username", AGENT_USER,
             "--password-file", str(password), "--agent-id", "restarted0", "--assets", str(assets), "--models", MODEL,
             "--no-ha-discovery", "--tracemalloc-readings", "0", "--batch-predictions",
