@@ -195,6 +195,19 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
                                 for (meter, ts), actual in last_scoring.items())
 
 
+def test_an_agent_whose_subscription_is_refused_exits_with_the_reason(cluster, assets, tmp_path):
+    password = tmp_path / "password"
+    password.write_text(cluster.meter_password + "\n")  # the meters' login: NATS refuses any subscription of theirs
+    done = subprocess.run(
+        [sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(), "--mqtt-version", "3.1.1",
+         "--partition", f"0/{PARTITIONS}", "--username", METER_USER, "--password-file", str(password),
+         "--agent-id", "refused0", "--assets", str(assets), "--models", MODEL, "--no-ha-discovery"],
+        capture_output=True, text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2
+    assert "cannot start: broker 127.0.0.1" in done.stderr
+    assert "refused the subscription to part/0/meter/+/reading" in done.stderr
+
+
 def test_a_node_sigtermed_mid_stream_its_agents_fail_over_and_nothing_is_lost(cluster, assets):
     readings = 10
     data = FleetData.bundled(METERS, readings)
