@@ -29,7 +29,7 @@ for i in 1 2 3; do
   WATTCAST_NATS_NAME=n$i WATTCAST_NATS_CLIENT_PORT=$((base + i)) WATTCAST_NATS_MQTT_PORT=$((base + 10 + i)) \
   WATTCAST_NATS_ROUTE_PORT=$((base + 20 + i)) WATTCAST_NATS_HTTP_PORT=$((base + 30 + i)) \
   WATTCAST_NATS_STORE_DIR="$run_dir/n$i" \
-    nats-server -c "$run_dir/node.conf" -P "$pid_file" -l "$run_dir/n$i.log" &
+    nats-server -c "$run_dir/node.conf" -P "$pid_file" -l "$run_dir/n$i.log" </dev/null >/dev/null 2>&1 &
   echo "node n$i: MQTT mqtt://$WATTCAST_NATS_HOST:$((base + 10 + i)), log $run_dir/n$i.log"
 done
 # Ready once every node reports JetStream healthy (a meta leader elected).
