@@ -35,6 +35,7 @@ from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, format_minute, parse_reading  # noqa: E402
 from device.ratelog import RateLimitedLog  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
+from device.stream import Outcome  # noqa: E402
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
@@ -224,6 +225,7 @@ class Agent:
         steps = self.forecaster.process_batch(readings)
         if self.config.shared_group and self._split_meter(readings):
             return
+        self._log_out_of_order(readings, steps)
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:
@@ -249,6 +251,18 @@ class Agent:
                     "strategy), or one agent per partition of a NATS cluster (--partition K/N, deploy/nats/)")
                 return True
         return False
+
+    def _log_out_of_order(self, readings: list[Reading], steps: list[Step]) -> None:
+        """Say which meter's minutes came late: taken in place of filled values (refilled), or too old (late)."""
+        for reading, step in zip(readings, steps):
+            outcome = step.update.outcome
+            if outcome is Outcome.REFILLED:
+                self._bad_input_log.warning("refilled", "meter %s: the real value of %s came late and replaced %d "
+                                            "filled minutes; %d forecasts re-scored", reading.meter, reading.ts,
+                                            len(step.update.minutes), len(step.rescored))
+            elif outcome is Outcome.LATE:
+                self._bad_input_log.warning("late", "meter %s: reading for %s came after newer ones and past the "
+                                            "dedupe horizon (or a reset): dropped", reading.meter, reading.ts)
 
     def _reject(self, reason: str, detail: str) -> None:
         self.metrics.reject(reason)

@@ -46,7 +46,8 @@ class AgentConfig:
     partition: str = _opt("", "K/N: take partition K of N (0 <= K < N): subscribe to part/K/<topic_prefix>/+/reading, "
                           "as a NATS cluster's partition mapping publishes it (deploy/nats/); every meter then "
                           "reaches exactly one agent")
-    mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
+    mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker, or NATS, "
+                             "which refuses MQTT 5)")
     session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
     receive_maximum: int = _opt(65535, "MQTT 5: ask the broker for at most this many readings in flight to us "
                                 "unacknowledged (default: MQTT's own maximum; Mosquitto 2.0.11 mishandles smaller "
