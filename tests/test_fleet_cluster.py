@@ -45,12 +45,13 @@ def assets(tmp_path_factory) -> Path:
     return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled())
 
 
-def start_agents(cluster: NatsCluster, assets: Path, name: str) -> list[Agent]:
+def start_agents(cluster: NatsCluster, assets: Path, name: str, partitions: range = range(PARTITIONS)) -> list[Agent]:
+    """In-process agents for ``partitions``, each subscribed before this returns."""
     agents = [Agent(AgentConfig(broker=cluster.broker_list(k), mqtt_version="3.1.1",
                                 partition=f"{k}/{PARTITIONS}", username=AGENT_USER, password=cluster.agent_password,
                                 agent_id=f"{name}{k}", assets=assets, models=(MODEL,), ha_discovery=False,
                                 tracemalloc_readings=0, batch_predictions=True)).start()
-              for k in range(PARTITIONS)]
+              for k in partitions]
     for agent in agents:  # a reading published before its subscription exists would be dropped by NATS
         assert agent.link.subscribed.wait(TIMEOUT_S), agent.failure
     return agents
@@ -105,7 +106,7 @@ class AgentChild:
             "--mqtt-version", "3.1.1", "--partition", f"0/{PARTITIONS}", "--username", AGENT_USER,
             "--password-file", str(password), "--agent-id", "restarted0", "--assets", str(assets), "--models", MODEL,
             "--no-ha-discovery", "--tracemalloc-readings", "0", "--batch-predictions",
-            "--state-file", str(self.state_file), "--state-interval-s", "0.3",
+            "--state-file", str(self.state_file), "--state-interval-s", "1",
             "--metrics-file", str(self.metrics_file), "--metrics-interval-s", "0.3",
         ]
         self.process: subprocess.Popen | None = None
@@ -158,8 +159,9 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
     data = FleetData.bundled(METERS, readings)
     mine = [m for m in data.meter_ids if partition_of(m, PARTITIONS) == 0]
     last_minute = int(data.minutes[-1])
-    child = AgentChild(cluster, assets, tmp_path / "agent")
+    child = AgentChild(cluster, assets, tmp_path / "agent")  # partition 0, the one killed
     child.start()
+    others = start_agents(cluster, assets, "kill", range(1, PARTITIONS))
     pub = publisher(cluster, "meters-kill")
     sending = threading.Thread(target=pub.publish, args=(data.messages(), TIMEOUT_S))
     sending.start()
@@ -176,6 +178,9 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
 
     wait_for(caught_up, "every minute of every meter to arrive")
     child.stop()
+    wait_for(lambda: accepted(others) >= (METERS - len(mine)) * readings, "the other partitions")
+    assert [a.stop()["readings"]["accepted"] for a in others] == [
+        readings * sum(partition_of(m, PARTITIONS) == k for m in data.meter_ids) for k in range(1, PARTITIONS)]
     state = child.state()["meters"]
     for meter in mine:
         stream = state[meter]["stream"]
