@@ -166,15 +166,18 @@ def table(config: ClusterBenchConfig, results: dict[str, list[Run]]) -> str:
     for label, name in rows:
         lines.append(f"| {label} | {median(name, 'publish_per_s'):,.0f} | {median(name, 'delivered_per_s'):,.0f} "
                      f"| {max(r.lost for r in results[name])} |")
-    lines.append(f"| cluster / Mosquitto | {median('nats', 'publish_per_s') / median('mosquitto', 'publish_per_s'):.2f}x "
-                 f"| {median('nats', 'delivered_per_s') / median('mosquitto', 'delivered_per_s'):.2f}x | |")
+    def ratio(field: str) -> float:
+        return median("nats", field) / median("mosquitto", field)
+
+    lines.append(f"| cluster / Mosquitto | {ratio('publish_per_s'):.2f}x | {ratio('delivered_per_s'):.2f}x | |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     d = ClusterBenchConfig()
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assets", type=Path, default=d.assets, help="folder with manifest.json (default: %(default)s)")
+    parser.add_argument("--assets", type=Path, default=d.assets,
+                        help="folder with manifest.json (default: %(default)s)")
     parser.add_argument("--models", default=",".join(d.models), help="agent models (default: %(default)s)")
     parser.add_argument("--meters", type=int, default=d.meters, help="meters (default: %(default)s)")
     parser.add_argument("--readings", type=int, default=d.readings, help="readings per meter (default: %(default)s)")

@@ -143,8 +143,8 @@ class MqttLink:
         self.counters["subscriptions_refused"] += 1
         reason = (f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "
                   "reading would arrive (a NATS cluster refuses QoS 1 subscriptions while a node is down, or when "
-                  "the session's max_ack_pending would pass 65535, or when the user may not subscribe; check the broker's log "
-                  "and the user's permissions)")
+                  "the session's max_ack_pending would pass 65535, or when the user may not subscribe; check the "
+                  "broker's log and the user's permissions)")
         if not self.subscribed.is_set():
             self._on_fatal(reason)
             return

@@ -97,7 +97,8 @@ class NatsCluster:
         return ",".join(urls[first:] + urls[:first])
 
     def _env(self, node: NatsNode) -> dict[str, str]:
-        routes = {f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}" for i, n in enumerate(self.nodes)}
+        routes = {f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}"
+                  for i, n in enumerate(self.nodes)}
         return {
             **os.environ, **routes,
             "WATTCAST_NATS_NAME": node.name, "WATTCAST_NATS_HOST": HOST,

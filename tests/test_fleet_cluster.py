@@ -188,7 +188,8 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
         assert state[meter]["tracks"][MODEL]["on_filled"] == []  # nothing is left scored against a filled value
     final = json.loads(child.metrics_file.read_text())
     log.info("agent killed and restarted: readings %s, model %s", final["readings"],
-             {k: final["models"][MODEL][k] for k in ("predictions", "scored", "rescored", "forecasts_from_filled_input")})
+             {k: final["models"][MODEL][k]
+              for k in ("predictions", "scored", "rescored", "forecasts_from_filled_input")})
     assert final["readings"]["refilled"] > 0  # the resends came after newer minutes, and replaced the filled ones
     assert final["models"][MODEL]["rescored"] > 0
     assert final["models"][MODEL]["forecasts_from_filled_input"] > 0  # published before the real value came
@@ -204,7 +205,8 @@ def test_an_agent_whose_subscription_is_refused_exits_with_the_reason(cluster, a
     password = tmp_path / "password"
     password.write_text(cluster.meter_password + "\n")  # the meters' login: NATS refuses any subscription of theirs
     done = subprocess.run(
-        [sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(), "--mqtt-version", "3.1.1",
+        [sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(),
+         "--mqtt-version", "3.1.1",
          "--partition", f"0/{PARTITIONS}", "--username", METER_USER, "--password-file", str(password),
          "--agent-id", "refused0", "--assets", str(assets), "--models", MODEL, "--no-ha-discovery"],
         capture_output=True, text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(REPO)})
