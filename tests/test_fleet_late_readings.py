@@ -3,6 +3,7 @@ forward-filled minute replaces the filled one, in the scores and in later window
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,23 @@ def test_windows_after_the_late_values_arrived_use_the_real_values(models, serie
     clean = [p for p in late_made if not p.from_filled]
     assert len(clean) > 200
     assert all(p.predicted_kw == pytest.approx(ordered[(p.model, p.minute)], abs=1e-9) for p in clean)
+
+
+def test_a_late_value_arriving_after_a_restart_from_the_state_is_rescored_the_same(models, series):
+    order = late_order(len(series))
+    cut = order.index(50)  # the restart falls between the hole at minutes 50-51 and their late values
+    never_stopped, _, _, uninterrupted = replay(models, series, order)
+    before = Forecaster(models, max_gap_minutes=15)
+    for i in order[:cut]:
+        before.process(Reading("m1", int(series.minutes[i]), series.raw[i]))
+    after = Forecaster(models, max_gap_minutes=15)
+    after.restore(json.loads(json.dumps(before.state())), set(MODELS))
+    rescorings = []
+    for i in order[cut:]:
+        rescorings += after.process(Reading("m1", int(series.minutes[i]), series.raw[i])).rescored
+    def key(p: Prediction) -> tuple:
+        return p.model, p.minute, p.target_minute, p.predicted_kw, p.actual_kw
+
+    assert [key(p) for p in rescorings] == [key(p) for p in uninterrupted]  # every re-scoring came after the cut
+    for model in MODELS:
+        assert after.errors(model).mse == pytest.approx(never_stopped.errors(model).mse, abs=1e-12)
