@@ -10,7 +10,7 @@ Several brokers (``--broker a,b,c``, e.g. the nodes of a NATS cluster): paho kno
 connection drops or cannot be made the link points paho at the next one before its reconnect backoff runs out.
 A subscription the broker refuses (SUBACK 0x80, or an MQTT 5 reason code >= 0x80) is never silent: on the first
 connection it is fatal (``on_fatal``, the agent stops with the reason); after a failover it is retried with the same
-backoff, since a NATS cluster refuses new QoS 1 subscriptions while one of its nodes is down. ``online`` is
+backoff, since a NATS cluster may refuse a QoS 1 subscription while one of its nodes is down (deploy/nats/node.conf). ``online`` is
 published only once the broker granted every subscription, so whoever waits for it can publish safely.
 """
 
@@ -142,9 +142,9 @@ class MqttLink:
             return
         self.counters["subscriptions_refused"] += 1
         reason = (f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "
-                  "reading would arrive (a NATS cluster refuses QoS 1 subscriptions while a node is down, or when "
-                  "the session's max_ack_pending would pass 65535, or when the user may not subscribe; check the "
-                  "broker's log and the user's permissions)")
+                  "reading would arrive (NATS refuses one when the user may not subscribe, when it cannot place the "
+                  "subscription's consumer, e.g. with consumer_replicas 1 while a node is down, or when the session's "
+                  "max_ack_pending would pass 65535; check the broker's log and the user's permissions)")
         if not self.subscribed.is_set():
             self._on_fatal(reason)
             return
