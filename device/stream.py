@@ -138,9 +138,10 @@ class MeterStream:
             self._filled_rows.clear()
             self.rows_since_reset = 0
         minutes = np.arange(minute - len(rows) + 1, minute + 1, dtype=np.int64)
-        for m, r in zip(minutes[:-1].tolist(), rows[:-1]):
-            self._filled_rows[m] = r
-        forget_through(self._filled_rows, minute - self._flags.capacity)
+        if len(rows) > 1:
+            self._filled_rows.update(zip(minutes[:-1].tolist(), rows[:-1]))
+        if self._filled_rows:
+            forget_through(self._filled_rows, minute - self._flags.capacity)
         filled = np.ones(len(rows), bool)
         filled[-1] = nulls > 0 and bool(np.isnan(values[self._needed]).any())
         for i in range(len(rows) - 1):
