@@ -4,8 +4,9 @@
 ``python -m bench.cluster --help``. Per run and broker: start the broker(s) on free ports (``simulator.brokers``,
 ``simulator.nats_cluster``: deploy/nats's configs), start the agents as child processes (``python device/agent.py``,
 MQTT 3.1.1, which NATS speaks) and wait until each is subscribed, then publish ``--meters`` x ``--readings`` real
-readings at QoS 1 from one publisher and measure
-- publish: readings/s the broker acknowledged (PUBACK), the publisher waiting for none but bounded to 200 in flight;
+readings at QoS 1 from ``--publishers`` connections at once (the meters split among them, as meters are separate
+devices; a NATS node stores one connection's QoS 1 publishes one after the other) and measure
+- publish: readings/s the broker acknowledged (PUBACK), each publisher bounded to 200 in flight;
 - delivered: readings/s from the first publish until the agents had accepted every reading; lost is what they
   had not accepted by then (the most of any run; the run waits until they accepted all, or times out).
 Prints a Markdown table of the medians over ``--runs`` and the cluster/Mosquitto ratio.
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ class ClusterBenchConfig:
     meters: int = 200
     readings: int = 40
     agents: int = 4
+    publishers: int = 8
     runs: int = 3
 
 
@@ -99,15 +102,31 @@ class Agents:
             process.wait(timeout=60)
 
 
-def measure(agents: Agents, publisher: FleetPublisher, messages: list[tuple[str, bytes]]) -> Run:
+def by_publisher(messages: list[tuple[str, bytes]], publishers: int) -> list[list[tuple[str, bytes]]]:
+    """Split the readings over the publishers, every meter on one (its readings stay in order), round-robin."""
+    meters: dict[str, int] = {}
+    shares: list[list[tuple[str, bytes]]] = [[] for _ in range(publishers)]
+    for topic, payload in messages:
+        shares[meters.setdefault(topic, len(meters) % publishers)].append((topic, payload))
+    return shares
+
+
+def measure(agents: Agents, publishers: list[FleetPublisher], messages: list[tuple[str, bytes]]) -> Run:
+    """Every publisher sends its share at once, each in its own thread."""
+    shares = by_publisher(messages, len(publishers))
+    threads = [threading.Thread(target=p.publish, args=(share, TIMEOUT_S)) for p, share in zip(publishers, shares)]
     try:
         start = time.perf_counter()
-        publisher.publish(messages, TIMEOUT_S)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         published = time.perf_counter()
         agents.wait_accepted(len(messages))
         delivered = time.perf_counter()
     finally:
-        publisher.close()
+        for publisher in publishers:
+            publisher.close()
         agents.stop()
     return Run(len(messages) / (published - start), len(messages) / (delivered - start),
                len(messages) - agents.accepted())
@@ -117,7 +136,8 @@ def run_mosquitto(work: Path, config: ClusterBenchConfig, messages: list[tuple[s
     broker = MosquittoBroker(work / "mosquitto", extra_config=UNBOUNDED_MOSQUITTO).start()
     try:
         agents = Agents(work / "mosquitto-agents", config, [["--broker", broker.url]])
-        return measure(agents, FleetPublisher([(HOST, broker.port)], "bench-meters"), messages)
+        publishers = [FleetPublisher([(HOST, broker.port)], f"bench-meters{i}") for i in range(config.publishers)]
+        return measure(agents, publishers, messages)
     finally:
         broker.stop()
 
@@ -130,9 +150,10 @@ def run_cluster(work: Path, config: ClusterBenchConfig, messages: list[tuple[str
                      "--partition", f"{k}/{config.agents}", "--username", AGENT_USER, "--password-file", str(password)]
                     for k in range(config.agents)]
         agents = Agents(work / "nats-agents", config, commands)
-        publisher = FleetPublisher([(HOST, node.mqtt_port) for node in cluster.nodes], "bench-meters", METER_USER,
-                                   cluster.meter_password)
-        return measure(agents, publisher, messages)
+        nodes = [(HOST, node.mqtt_port) for node in cluster.nodes]
+        publishers = [FleetPublisher(nodes[i % 3:] + nodes[: i % 3], f"bench-meters{i}", METER_USER,
+                                     cluster.meter_password) for i in range(config.publishers)]
+        return measure(agents, publishers, messages)
 
 
 def run(config: ClusterBenchConfig) -> str:
@@ -158,7 +179,7 @@ def table(config: ClusterBenchConfig, results: dict[str, list[Run]]) -> str:
     ]
     lines = [
         f"{config.meters} meters x {config.readings} readings = {config.meters * config.readings:,} readings, "
-        f"models {','.join(config.models)}; medians of {config.runs} runs",
+        f"models {','.join(config.models)}, {config.publishers} publishers; medians of {config.runs} runs",
         "",
         "| broker | published readings/s (PUBACK) | delivered readings/s (all accepted by the agents) | lost |",
         "|---|---:|---:|---:|",
@@ -183,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=int, default=d.readings, help="readings per meter (default: %(default)s)")
     parser.add_argument("--agents", type=int, default=d.agents,
                         help="cluster partitions, one agent each (default: %(default)s)")
+    parser.add_argument("--publishers", type=int, default=d.publishers,
+                        help="publisher connections, the meters split among them, spread over the nodes "
+                        "(default: %(default)s)")
     parser.add_argument("--runs", type=int, default=d.runs, help="runs per broker; the table shows medians "
                         "(default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ClusterBenchConfig(args.assets, tuple(args.models.split(",")), args.meters, args.readings, args.agents,
-                                args.runs)
+                                args.publishers, args.runs)
     print(run(config))
     return 0
 

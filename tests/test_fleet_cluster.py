@@ -75,19 +75,20 @@ def accepted(agents: list[Agent]) -> int:
 
 
 def test_each_meter_is_forecast_by_exactly_one_agent_the_one_of_its_fnv1a_partition(cluster, assets):
-    data = FleetData.bundled(METERS, 12)
+    readings = 12
+    data = FleetData.bundled(METERS, readings)
     agents = start_agents(cluster, assets, "part")
     pub = publisher(cluster, "meters-part")
-    assert pub.publish(data.messages(), TIMEOUT_S) == METERS * 12
-    wait_for(lambda: accepted(agents) >= METERS * 12, "every reading")
+    assert pub.publish(data.messages(), TIMEOUT_S) == METERS * readings
+    wait_for(lambda: accepted(agents) >= METERS * readings, "every reading")
     snapshots = [agent.stop() for agent in agents]
     pub.close()
     for k, snapshot in enumerate(snapshots):
         mine = {m for m in data.meter_ids if partition_of(m, PARTITIONS) == k}
         assert set(snapshot["meters"]) == mine
-        assert snapshot["readings"]["accepted"] == 12 * len(mine) and snapshot["readings"]["duplicates"] == 0
-        # 12 readings, the first only starts the window, 5 minutes ahead: 6 forecasts scored per meter
-        assert {s[MODEL]["scored"] for s in snapshot["meters"].values()} == {12 - 1 - 5}
+        assert snapshot["readings"]["accepted"] == readings * len(mine) and snapshot["readings"]["duplicates"] == 0
+        # the first reading only starts the window, and a forecast is 5 minutes ahead: 6 scored per meter
+        assert {s[MODEL]["scored"] for s in snapshot["meters"].values()} == {readings - 1 - 5}
     assert sum(len(s["meters"]) for s in snapshots) == METERS
 
 
