@@ -113,7 +113,7 @@ class AgentConfig:
         if not self.broker_urls or not schemes <= {"mqtt", "mqtts"} or len(schemes) != 1:
             raise ValueError(f"broker must be mqtt:// or mqtts:// URLs (all of one scheme), got {self.broker!r}")
         if self.partition:
-            self.partition_index  # noqa: B018  # validates K/N
+            _partition_index(self.partition)
         if self.partition and self.shared_group:
             raise ValueError("partition and shared_group exclude each other: a partition already has one agent")
         if not self.models:
@@ -147,17 +147,11 @@ class AgentConfig:
         return self.brokers[0]
 
     @property
-    def partition_index(self) -> tuple[int, int]:
-        """(K, N) of ``partition``; raises ValueError unless it is K/N with 0 <= K < N."""
-        k, _, n = self.partition.partition("/")
-        if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
-            raise ValueError(f"partition must be K/N with 0 <= K < N, got {self.partition!r}")
-        return int(k), int(n)
-
-    @property
     def reading_prefix(self) -> str:
         """The topic levels before ``<meter_id>/reading``: ``meter``, or ``part/K/meter`` for a partition."""
-        return f"part/{self.partition_index[0]}/{self.topic_prefix}" if self.partition else self.topic_prefix
+        if not self.partition:
+            return self.topic_prefix
+        return f"part/{_partition_index(self.partition)[0]}/{self.topic_prefix}"
 
     def topic(self, leaf: str) -> str:
         """An output topic of this agent, e.g. ``devices/pi01/prediction``."""
@@ -169,6 +163,14 @@ class AgentConfig:
             return replace(self, password=Path(self.password_file).read_text().splitlines()[0])
         environ = os.environ if environ is None else environ
         return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
+
+
+def _partition_index(partition: str) -> tuple[int, int]:
+    """(K, N) of ``K/N``; raises ValueError unless 0 <= K < N."""
+    k, _, n = partition.partition("/")
+    if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise ValueError(f"partition must be K/N with 0 <= K < N, got {partition!r}")
+    return int(k), int(n)
 
 
 def _convert(value: Any, kind: Any) -> Any:
