@@ -34,6 +34,7 @@ from device.models import load_models  # noqa: E402
 from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, Rejected, format_minute  # noqa: E402
+from device.ratelog import RateLimitedLog  # noqa: E402
 from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
 from device.stream import Outcome  # noqa: E402
@@ -43,6 +44,13 @@ log = logging.getLogger("wattcast.agent")
 _IDLE_POLL_S = 0.1
 _INBOX_WAIT_S = 0.5
 _TICK_S = 1.0  # how often quiet meters' open minutes are checked for closing
+#: With --shared-group, a meter whose readings arrive this many times in a row each after a hole of absent minutes
+#: is being split by the broker, message by message, between the group's agents.
+SPLIT_METER_HOLES = 8
+
+
+class AgentFailure(RuntimeError):
+    """The agent stopped because it cannot work correctly here (the message says why and what to change)."""
 
 
 def _json(data: dict) -> bytes:
@@ -57,7 +65,7 @@ class Agent:
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
         household = HouseholdTime(config.timezone)
-        self.intake = SourceIntake(config.source, household, config.reading_limits, config.topic_prefix,
+        self.intake = SourceIntake(config.source, household, config.reading_limits, config.reading_prefix,
                                    config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
                                    config.max_meters)
         models = load_models(config.assets, config.models, config.runtime, config.num_threads)
@@ -75,13 +83,17 @@ class Agent:
                          for topic in self.intake.subscriptions()]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
+        #: why the agent stopped on its own (a refused subscription, a meter split by a shared subscription)
+        self.failure: str | None = None
+        self.failed = threading.Event()
         self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
-                             on_congested=lambda: self._inbox_has_room.set())
+                             on_congested=lambda: self._inbox_has_room.set(), on_fatal=self._fail)
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
+        self._out_of_order_log = RateLimitedLog(log)
         self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
         self._changed_meters: set[str] = set()
         self._announce_meters = threading.Event()
@@ -105,6 +117,14 @@ class Agent:
             self._predictions.close()
         self.link.stop()
         return snapshot
+
+    def _fail(self, reason: str) -> None:
+        """Stop taking readings (those not yet handled stay unacknowledged at the broker) and say why."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("stopping: %s", reason)
+        self._stopping.set()
+        self.failed.set()
 
     def pending_messages(self) -> int:
         """Messages received but not yet processed (an approximation: SimpleQueue.qsize)."""
@@ -139,6 +159,8 @@ class Agent:
             if batch:
                 self._inbox_has_room.set()
                 self._handle_batch(batch)
+                if self.failure:  # this batch showed the agent cannot work here: the broker keeps it
+                    return
                 self._unacked += [ack for *_, ack in batch]
             self._acknowledge(force=not batch and self._stopping.is_set())
             if not batch and self._stopping.is_set():
@@ -218,18 +240,46 @@ class Agent:
         """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
         steps = self.forecaster.process_batch(readings)
-        for reading, step in zip(readings, steps):
-            if step.update.outcome in (Outcome.LATE, Outcome.UNFILLABLE):
-                self.intake.log_stream_drop(reading.meter, step.update.outcome.value)
+        if self.config.shared_group and self._split_meter(readings):
+            return
+        self._log_out_of_order(readings, steps)
         published = self._publish_predictions(steps, received)
         if self._predictions:
             for step in steps:
-                for p in step.scored + step.dropped:
+                for p in step.scored + step.rescored + step.dropped:
                     self._predictions.write(p)
-        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters)
+        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters,
+                                 [p for s in steps for p in s.rescored])
         if self.config.ha_discovery:
             for meter in new_meters:
                 self._announce_meter(meter)
+
+    def _split_meter(self, readings: list[Reading]) -> bool:
+        """With a shared subscription: fail if a meter's readings keep arriving after holes, i.e. the broker
+        hands this agent only part of each meter's minutes."""
+        for meter in dict.fromkeys(r.meter for r in readings):
+            state = self.forecaster.meters.get(meter)
+            if state is not None and state.stream.holes_in_a_row >= SPLIT_METER_HOLES:
+                self._fail(
+                    f"meter {meter}: its last {state.stream.holes_in_a_row} readings each came after absent minutes: "
+                    f"the broker splits the shared subscription $share/{self.config.shared_group}/... message by "
+                    "message, so every agent of the group sees only part of each meter's minutes and would forecast "
+                    "and score from filled values. Use a broker that shares by topic (e.g. EMQX's hash_topic "
+                    "strategy), or one agent per partition of a NATS cluster (--partition K/N, deploy/nats/)")
+                return True
+        return False
+
+    def _log_out_of_order(self, readings: list[Reading], steps: list[Step]) -> None:
+        """Say which meter's minutes came out of order: taken in place of filled values (refilled), or dropped
+        (late past the dedupe horizon, or a null with nothing to fill it from), with the meter and its topic."""
+        for reading, step in zip(readings, steps):
+            outcome = step.update.outcome
+            if outcome is Outcome.REFILLED:
+                self._out_of_order_log.warning("refilled", "meter %s: the real value of %s came late and replaced %d "
+                                            "filled minutes; %d forecasts re-scored", reading.meter, reading.ts,
+                                            len(step.update.minutes), len(step.rescored))
+            elif outcome in (Outcome.LATE, Outcome.UNFILLABLE):
+                self.intake.log_stream_drop(reading.meter, outcome.value)
 
     def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
         """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
@@ -295,9 +345,13 @@ def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) ->
             signal.signal(sig, lambda *_: stop_event.set())
     agent = Agent(config).start()
     log.info("agent %s running models %s", config.agent_id, ",".join(m.name for m in agent.forecaster.models))
-    stop_event.wait()
+    while not stop_event.wait(_IDLE_POLL_S) and not agent.failed.is_set():
+        pass
     log.info("stopping")
-    return agent.stop()
+    snapshot = agent.stop()
+    if agent.failure:
+        raise AgentFailure(agent.failure)
+    return snapshot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_agent(config)
-    except (AssetIntegrityError, KeyError, ValueError, ImportError) as exc:
+    except (AssetIntegrityError, KeyError, ValueError, ImportError, AgentFailure) as exc:
         log.error("cannot start: %s", exc)
         return 2
     return 0

@@ -31,7 +31,9 @@ AGENT_ID = re.compile(r"[a-zA-Z0-9_-]+")
 class AgentConfig:
     """Everything ``python device/agent.py`` can be told."""
 
-    broker: str = _opt("mqtt://127.0.0.1:1883", "broker URL: mqtt://host:port, or mqtts://host:port for TLS")
+    broker: str = _opt("mqtt://127.0.0.1:1883", "broker URL: mqtt://host:port, or mqtts://host:port for TLS; a "
+                       "comma-separated list (e.g. the nodes of a NATS cluster) fails over to the next URL whenever "
+                       "the connection drops or cannot be made")
     assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists; a relative "
                         "one missing from the working directory is taken from beside the device package (logged)")
     #: Empty: every model in the manifest. The agent runs on a Pi-class device, which has room for every model
@@ -50,8 +52,15 @@ class AgentConfig:
     resample_grace_s: float = _opt(5.0, "a minute of a non-wattcast source is closed once a sample this many "
                                    "seconds past its end arrives (or our clock passes that); older samples are late")
     device_prefix: str = _opt("devices", "outputs go to <device_prefix>/<agent_id>/{prediction,metrics,status}")
-    shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5)")
-    mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker)")
+    shared_group: str = _opt("", "subscribe via $share/<group>/... so several agents split the meters (MQTT 5); "
+                             "only with a broker that shares by topic (e.g. EMQX's hash_topic strategy): one that "
+                             "shares by message (Mosquitto) splits each meter's minutes, and the agent stops with an "
+                             "error when it sees that")
+    partition: str = _opt("", "K/N: take partition K of N (0 <= K < N): subscribe to part/K/<topic_prefix>/+/reading, "
+                          "as a NATS cluster's partition mapping publishes it (deploy/nats/); every meter then "
+                          "reaches exactly one agent")
+    mqtt_version: str = _opt("5", "MQTT protocol version: 5, or 3.1.1 (e.g. for the demo's amqtt broker, or NATS, "
+                             "which refuses MQTT 5)")
     session_expiry_s: int = _opt(7 * 24 * 3600, "how long the broker keeps our session and queue while we are away")
     receive_maximum: int = _opt(65535, "MQTT 5: ask the broker for at most this many readings in flight to us "
                                 "unacknowledged (default: MQTT's own maximum; Mosquitto 2.0.11 mishandles smaller "
@@ -118,8 +127,13 @@ class AgentConfig:
                              f"part of the discovery topic), got {self.agent_id!r}")
         if self.mqtt_version not in ("5", "3.1.1"):
             raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
-        if urlparse(self.broker).scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"broker must be an mqtt:// or mqtts:// URL, got {self.broker!r}")
+        schemes = {urlparse(url).scheme for url in self.broker_urls}
+        if not self.broker_urls or not schemes <= {"mqtt", "mqtts"} or len(schemes) != 1:
+            raise ValueError(f"broker must be mqtt:// or mqtts:// URLs (all of one scheme), got {self.broker!r}")
+        if self.partition:
+            _partition_index(self.partition)
+        if self.partition and self.shared_group:
+            raise ValueError("partition and shared_group exclude each other: a partition already has one agent")
         if not 0 < self.state_max_unacked < self.receive_maximum:
             raise ValueError("state_max_unacked must be above 0 and below receive_maximum, or the broker would stop "
                              f"sending before a save: got {self.state_max_unacked} and {self.receive_maximum}")
@@ -130,13 +144,30 @@ class AgentConfig:
         return ReadingLimits(**{f.name: getattr(self, f.name) for f in fields(ReadingLimits)})
 
     @property
+    def broker_urls(self) -> list[str]:
+        return [url.strip() for url in self.broker.split(",") if url.strip()]
+
+    @property
     def tls(self) -> bool:
-        return urlparse(self.broker).scheme == "mqtts" or self.ca_file is not None
+        return urlparse(self.broker_urls[0]).scheme == "mqtts" or self.ca_file is not None
+
+    @property
+    def brokers(self) -> list[tuple[str, int]]:
+        """(host, port) of every broker URL, in failover order."""
+        return [(url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883))
+                for url in map(urlparse, self.broker_urls)]
 
     @property
     def host_port(self) -> tuple[str, int]:
-        url = urlparse(self.broker)
-        return url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883)
+        """The first broker."""
+        return self.brokers[0]
+
+    @property
+    def reading_prefix(self) -> str:
+        """The topic levels before ``<meter_id>/reading``: ``meter``, or ``part/K/meter`` for a partition."""
+        if not self.partition:
+            return self.topic_prefix
+        return f"part/{_partition_index(self.partition)[0]}/{self.topic_prefix}"
 
     def topic(self, leaf: str) -> str:
         """An output topic of this agent, e.g. ``devices/pi01/prediction``."""
@@ -148,6 +179,14 @@ class AgentConfig:
             return replace(self, password=Path(self.password_file).read_text().splitlines()[0])
         environ = os.environ if environ is None else environ
         return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
+
+
+def _partition_index(partition: str) -> tuple[int, int]:
+    """(K, N) of ``K/N``; raises ValueError unless 0 <= K < N."""
+    k, _, n = partition.partition("/")
+    if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise ValueError(f"partition must be K/N with 0 <= K < N, got {partition!r}")
+    return int(k), int(n)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,11 @@ the row for ``t + horizon`` exists, then it is scored with the same :class:`~dev
 host evaluation uses. Replaying a series through :meth:`Forecaster.process` therefore scores exactly the windows of
 :func:`device.contract.streaming_windows` over that series.
 
+A late real value for a forward-filled minute (:attr:`~device.stream.Outcome.REFILLED`) corrects the past: the
+model feature rows still in the rings are rewritten, and the predictions that were scored against the filled value
+are re-scored against the real one (``Step.rescored``). Forecasts already published stay as published; every
+forecast whose window held a filled row says so (``Prediction.from_filled``).
+
 Readings come in batches (whatever queued while the last batch ran): the stream bookkeeping stays per reading, but
 the features, the windows, the model call and the scoring run once per meter and model for the whole batch, so a
 busy agent pays numpy's and the runtime's per-call overhead once per batch instead of once per reading.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -24,7 +29,7 @@ from device.models import LoadedModel
 from device.payload import Reading
 from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
-from device.stream import MeterStream, Outcome, StreamUpdate
+from device.stream import MeterStream, Outcome, StreamUpdate, forget_through
 
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 #: The thread's CPU clock is a system call (slow where a virtual machine or a busy core makes it one): read it on
@@ -42,6 +47,7 @@ class Prediction:
     latency_ns: int  # wall time of the model call per window (the batch's time over its windows)
     cpu_ns: int  # this thread's CPU time for the same (the energy proxy's input); -1 where not sampled
     actual_kw: float | None = None  # set once scored
+    from_filled: bool = False  # its window held a forward-filled row (an absent minute, or a null in a reading)
 
 
 @dataclass
@@ -51,6 +57,9 @@ class _ModelTrack:
     features: RingBuffer
     pending: dict[int, Prediction] = field(default_factory=dict)
     errors: ErrorAccumulator = field(default_factory=ErrorAccumulator)
+    #: target minute -> the prediction that came due on a filled row (scored against the filled value, or not
+    #: scored at all for a DROP model), kept within the dedupe horizon in case the real value arrives late
+    on_filled: dict[int, Prediction] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +76,7 @@ class Step:
     predictions: list[Prediction]
     scored: list[Prediction]
     dropped: list[Prediction]  # pending predictions whose meter was reset or evicted before their target arrived
+    rescored: list[Prediction] = field(default_factory=list)  # scored again: the real actual arrived late
 
 
 @dataclass
@@ -76,7 +86,7 @@ class _Accepted:
     index: int  # position in the batch
     update: StreamUpdate
     rows_since_reset: int
-    filled_recently: dict[int, bool]  # seq_len -> any filled row among the newest seq_len (DROP models only)
+    filled_recently: dict[int, bool]  # seq_len -> any filled row among the newest seq_len
 
 
 def model_rows(model: LoadedModel, minutes: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -101,8 +111,7 @@ class Forecaster:
         self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
                                     key=MEASUREMENTS.index))
         self._dedupe = max(dedupe_minutes, *(model.entry.window.seq_len for model in models))
-        self._drop_lengths = sorted({m.entry.window.seq_len for m in models
-                                     if m.entry.window.fill_policy is FillPolicy.DROP})
+        self._window_lengths = sorted({m.entry.window.seq_len for m in models})
         self.max_meters = max_meters
         self.meters: dict[str, _Meter] = {}  # least recently heard first
         self.evicted_meters = 0
@@ -158,6 +167,10 @@ class Forecaster:
         for i, reading in enumerate(readings):
             update = state.stream.accept(reading.minute, reading.values)
             steps.append(Step(update, [], [], []))
+            if update.outcome is Outcome.REFILLED:  # corrects rows already fed: finish the segment first
+                self._run_segment(state, readings[0].meter, segment, steps)
+                segment = []
+                self._refill(state, update, steps[i])
             if update.outcome is not Outcome.ACCEPTED:
                 continue
             if update.reset:  # the history before this reading is gone: finish what came before, then forget it
@@ -165,7 +178,7 @@ class Forecaster:
                 segment = []
                 steps[i].dropped.extend(self._reset(state))
             segment.append(_Accepted(i, update, state.stream.rows_since_reset,
-                                     {n: state.stream.filled_recently(n) for n in self._drop_lengths}))
+                                     {n: state.stream.filled_recently(n) for n in self._window_lengths}))
         self._run_segment(state, readings[0].meter, segment, steps)
         return steps
 
@@ -188,13 +201,41 @@ class Forecaster:
             features = model_rows(model, wall_minutes, rows)
             n_real = np.minimum(since_reset, spec.seq_len)
             ok = n_real >= MIN_HISTORY
+            from_filled = np.array([a.filled_recently[spec.seq_len] for a in segment])
             if spec.fill_policy is FillPolicy.DROP:
-                ok &= ~np.array([a.filled_recently[spec.seq_len] for a in segment])
+                ok &= ~from_filled
             windows = self._windows(track.features, features, ends[ok], spec.seq_len)
             track.features.extend(features)
             predicted = self._predict(model, windows, n_real[ok])
-            made = dict(zip(ends[ok].tolist(), predicted))
+            made = {end: (*p, bool(f)) for end, p, f in zip(ends[ok].tolist(), predicted, from_filled[ok].tolist())}
             self._score_and_queue(model, meter, track, minutes, rows[:, _TARGET_COLUMN], filled, owner, made, steps)
+            forget_through(track.on_filled, int(minutes[-1]) - self._dedupe)
+
+    def _refill(self, state: _Meter, update: StreamUpdate, step: Step) -> None:
+        """A late real value replaced filled rows: rewrite them in every model's feature ring (where still held) and
+        re-score the predictions that came due on them."""
+        newest = state.stream.last_minute
+        for model in self.models:
+            track = state.tracks[model.name]
+            for minute, features in zip(update.minutes.tolist(), model_rows(model, update.minutes, update.rows)):
+                if newest - minute < track.features.size:
+                    track.features.set_ago(newest - minute, features)
+            drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
+            for minute, actual, still_filled in zip(update.minutes.tolist(), update.rows[:, _TARGET_COLUMN].tolist(),
+                                                    update.filled.tolist()):
+                done = track.on_filled.get(minute)
+                if done is None or (drop_filled and still_filled):
+                    continue
+                if done.actual_kw is None:  # a DROP model did not score it against the filled value
+                    track.errors.add([done.predicted_kw], [actual])
+                else:
+                    track.errors.replace(done.predicted_kw, done.actual_kw, actual)
+                rescored = replace(done, actual_kw=actual)
+                if still_filled:  # the minute may get its own real value later still
+                    track.on_filled[minute] = rescored
+                else:
+                    del track.on_filled[minute]
+                step.rescored.append(rescored)
 
     @staticmethod
     def _windows(history: RingBuffer, features: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray:
@@ -219,21 +260,26 @@ class Forecaster:
     @staticmethod
     def _score_and_queue(model: LoadedModel, meter: str, track: _ModelTrack, minutes: np.ndarray,
                          actual_kw: np.ndarray, filled: np.ndarray, owner: list[int],
-                         made: dict[int, tuple[float, int, int]], steps: list[Step]) -> None:
+                         made: dict[int, tuple[float, int, int, bool]], steps: list[Step]) -> None:
         """Walk the rows in time order: score the prediction each row was the target of, queue the one it made."""
         drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
         horizon = model.entry.window.horizon
         predicted, actual = [], []
         for row, (minute, value, was_filled) in enumerate(zip(minutes.tolist(), actual_kw.tolist(), filled.tolist())):
             done = track.pending.pop(minute, None)
-            if done is not None and not (was_filled and drop_filled):
+            scored = done is not None and not (was_filled and drop_filled)
+            if scored:
                 predicted.append(done.predicted_kw)
                 actual.append(value)
-                steps[owner[row]].scored.append(Prediction(done.meter, done.model, done.minute, done.target_minute,
-                                                           done.predicted_kw, done.latency_ns, done.cpu_ns, value))
+                done = Prediction(done.meter, done.model, done.minute, done.target_minute, done.predicted_kw,
+                                  done.latency_ns, done.cpu_ns, value, done.from_filled)  # replace() costs 4x more
+                steps[owner[row]].scored.append(done)
+            if done is not None and was_filled:
+                track.on_filled[minute] = done
             if row in made:
-                kw, latency, cpu = made[row]
-                prediction = Prediction(meter, model.name, minute, minute + horizon, kw, latency, cpu)
+                kw, latency, cpu, from_filled = made[row]
+                prediction = Prediction(meter, model.name, minute, minute + horizon, kw, latency, cpu,
+                                        from_filled=from_filled)
                 track.pending[prediction.target_minute] = prediction
                 steps[owner[row]].predictions.append(prediction)
         if predicted:
@@ -247,6 +293,8 @@ class Forecaster:
                 "pending": [[p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns]
                             for p in track.pending.values()],
                 "errors": asdict(track.errors),
+                "on_filled": [[p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns, p.actual_kw]
+                              for p in track.on_filled.values()],
             }
 
         return {
@@ -269,6 +317,9 @@ class Forecaster:
                 track.pending = {int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat), int(cpu))
                                  for minute, target, kw, lat, cpu in saved_track["pending"]}
                 track.errors = ErrorAccumulator(**saved_track["errors"])
+                track.on_filled = {int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat),
+                                                           int(cpu), None if actual is None else float(actual))
+                                   for minute, target, kw, lat, cpu, actual in saved_track.get("on_filled", [])}
         self.meters = meters
         self.evicted_meters = int(state["evicted_meters"])
 

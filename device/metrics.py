@@ -23,7 +23,8 @@ from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
 from device.stream import Outcome, StreamUpdate
 
-READING_COUNTERS = ("received", "accepted", "duplicates", "late", "filled_minutes", "null_values")
+#: ``refilled`` readings are counted in ``accepted`` too: late real values that replaced forward-filled minutes.
+READING_COUNTERS = ("received", "accepted", "duplicates", "late", "refilled", "filled_minutes", "null_values")
 _PAGE = resource.getpagesize()
 
 
@@ -75,6 +76,8 @@ class AgentMetrics:
         self.rejected: Counter[str] = Counter()
         self.publish: Counter[str] = Counter()
         self._predictions: Counter[str] = Counter()
+        self._from_filled: Counter[str] = Counter()  # published forecasts whose window held a filled row
+        self._rescored: Counter[str] = Counter()  # scored predictions whose actual was replaced by a late real value
         self._latency = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._cpu = {m.name: LatencyRing(latency_window) for m in forecaster.models}
         self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
@@ -90,9 +93,9 @@ class AgentMetrics:
             self.rejected[reason] += 1
 
     def count_batch(self, updates: list[StreamUpdate], published: list[tuple[Prediction, int, int]],
-                    evicted_meters: int) -> None:
-        """Count one batch: what the stream did with each reading, and each prediction with (received ns,
-        published ns) of its reading, for the end-to-end latency."""
+                    evicted_meters: int, rescored: list[Prediction] = ()) -> None:
+        """Count one batch: what the stream did with each reading, each prediction with (received ns,
+        published ns) of its reading, for the end-to-end latency, and the predictions re-scored."""
         by_model: dict[str, list[tuple[int, int, int]]] = {}
         for prediction, received_ns, published_ns in published:
             by_model.setdefault(prediction.model, []).append(
@@ -103,10 +106,15 @@ class AgentMetrics:
                 self.readings["null_values"] += update.nulls
                 if update.outcome is Outcome.UNFILLABLE:
                     self.rejected["null_without_history"] += 1
+                elif update.outcome is Outcome.REFILLED:
+                    self.readings["accepted"] += 1
+                    self.readings["refilled"] += 1
                 else:
                     self.readings[update.outcome.value] += 1
                     self.readings["filled_minutes"] += max(len(update.rows) - 1, 0)
             self.meters_evicted = evicted_meters
+            self._rescored.update(p.model for p in rescored)
+            self._from_filled.update(p.model for p, _, _ in published if p.from_filled)
             for model, samples in by_model.items():
                 latency, cpu, end_to_end = np.array(samples, np.int64).T
                 self._predictions[model] += len(samples)
@@ -131,6 +139,8 @@ class AgentMetrics:
             "kind": model.entry.kind,
             "runtime": model.runtime,
             "predictions": self._predictions[name],
+            "forecasts_from_filled_input": self._from_filled[name],
+            "rescored": self._rescored[name],
             **_errors(self._forecaster.errors(name)),
             "latency_us": self._latency[name].summary_us(),
             "end_to_end_us": self._end_to_end[name].summary_us(),

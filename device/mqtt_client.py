@@ -5,12 +5,20 @@ Fixed client id and a persistent session (MQTT 5 ``clean_start=False`` with a se
 re-made in ``on_connect``; ``connect_async`` with a reconnect backoff so a broker that is down at start (or restarts)
 is never fatal; a retained ``online``/``offline`` status with the last will; and publishes whose return code is
 checked: ``MQTT_ERR_QUEUE_SIZE`` is retried until it fits, never dropped silently.
+
+Several brokers (``--broker a,b,c``, e.g. the nodes of a NATS cluster): paho knows one host, so whenever a
+connection drops or cannot be made the link points paho at the next one before its reconnect backoff runs out.
+A subscription the broker refuses (SUBACK 0x80, or an MQTT 5 reason code >= 0x80) is never silent: on the first
+connection it is fatal (``on_fatal``, the agent stops with the reason); after a failover it is retried with the same
+backoff, since a NATS cluster may refuse a QoS 1 subscription while one of its nodes is down (deploy/nats/node.conf). ``online`` is
+published only once the broker granted every subscription, so whoever waits for it can publish safely.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,7 +45,8 @@ class MqttLink:
 
     def __init__(self, config: AgentConfig, on_message: MessageHandler, subscriptions: list[str],
                  on_connected: Callable[[], None] = lambda: None,
-                 on_congested: Callable[[], None] = lambda: None) -> None:
+                 on_congested: Callable[[], None] = lambda: None,
+                 on_fatal: Callable[[str], None] = lambda reason: None) -> None:
         self.config = config
         #: True while a publish waits for room in paho's queue: then only paho's network thread can make room, so
         #: it must not be held up (see Agent._receive).
@@ -45,9 +54,17 @@ class MqttLink:
         self._on_congested = on_congested
         self.subscriptions = subscriptions
         self.status_topic = config.topic("status")
-        self.counters: Counter[str] = Counter({"published": 0, "retried": 0, "failed": 0, "connects": 0})
+        self.counters: Counter[str] = Counter({"published": 0, "retried": 0, "failed": 0, "connects": 0,
+                                               "failovers": 0, "subscriptions_refused": 0})
         self._on_message = on_message
         self._on_connected = on_connected
+        self._on_fatal = on_fatal
+        self._brokers = config.brokers
+        self._broker = 0  # index of the broker paho connects to
+        self._subscribe_mid: int | None = None
+        #: set once the broker granted every subscription (the agent receives from then on)
+        self.subscribed = threading.Event()
+        self._retry_delay_s = 1.0
         v5 = config.mqtt_version == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -73,13 +90,20 @@ class MqttLink:
             )
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
+        client.on_connect_fail = self._connect_failed
+        client.on_subscribe = self._subscribed
         client.on_message = self._message
         self._client = client
         self._last: mqtt.MQTTMessageInfo | None = None
         self._stopping = False
 
+    @property
+    def broker(self) -> tuple[str, int]:
+        """The (host, port) in use, or tried next."""
+        return self._brokers[self._broker]
+
     def start(self) -> None:
-        host, port = self.config.host_port
+        host, port = self.broker
         if self.config.mqtt_version == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.config.session_expiry_s
@@ -98,16 +122,59 @@ class MqttLink:
             log.error("broker refused the connection: %s (will retry)", reason_code)
             return
         self.counters["connects"] += 1
-        log.info("connected (session present: %s)", flags.session_present)
-        client.subscribe([(topic, QOS) for topic in self.subscriptions])
-        self.publish(self.status_topic, b"online", retain=True)
+        log.info("connected to %s:%d (session present: %s)", *self.broker, flags.session_present)
+        self._retry_delay_s = 1.0
+        self._subscribe()
         self._on_connected()
+
+    def _subscribe(self) -> None:
+        if self._client.is_connected() and not self._stopping:
+            _, self._subscribe_mid = self._client.subscribe([(topic, QOS) for topic in self.subscriptions])
+
+    def _subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [f"{topic} ({code})" for topic, code in zip(self.subscriptions, reason_codes) if code.is_failure]
+        if not refused:
+            self.subscribed.set()
+            log.info("subscribed to %s", ", ".join(self.subscriptions))
+            self.publish(self.status_topic, b"online", retain=True)
+            return
+        self.counters["subscriptions_refused"] += 1
+        reason = (f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "
+                  "reading would arrive (NATS refuses one when the user may not subscribe, when it cannot place the "
+                  "subscription's consumer, e.g. with consumer_replicas 1 while a node is down, or when the session's "
+                  "max_ack_pending would pass 65535; check the broker's log and the user's permissions)")
+        if not self.subscribed.is_set():
+            self._on_fatal(reason)
+            return
+        log.error("%s; retrying in %.0f s", reason, self._retry_delay_s)
+        retry = threading.Timer(self._retry_delay_s, self._subscribe)
+        retry.daemon = True
+        retry.start()
+        self._retry_delay_s = min(self._retry_delay_s * 2, 30.0)
+
+    def _next_broker(self) -> None:
+        """Point paho at the next broker of the list; its reconnect loop then connects there."""
+        if len(self._brokers) < 2 or self._stopping:
+            return
+        self._broker = (self._broker + 1) % len(self._brokers)
+        # paho's public host/port setters refuse while its reconnect loop runs (the state is "connection lost",
+        # not "new"), and that loop reconnects to these two attributes: set them, there is no server-list API.
+        self._client._host, self._client._port = self.broker  # noqa: SLF001
+        self.counters["failovers"] += 1
+        log.info("failing over to %s:%d", *self.broker)
 
     def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         if self._stopping:
             log.info("disconnected")
-        else:
-            log.warning("disconnected: %s; paho reconnects with backoff", reason_code)
+            return
+        log.warning("disconnected from %s:%d: %s; paho reconnects with backoff", *self.broker, reason_code)
+        self._next_broker()
+
+    def _connect_failed(self, client, userdata) -> None:
+        log.warning("could not connect to %s:%d", *self.broker)
+        self._next_broker()
 
     def _message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         received = time.perf_counter_ns()

@@ -131,11 +131,14 @@ DEFAULT_LIMITS = ReadingLimits()
 
 
 def meter_of(topic: str, prefix: str) -> str | None:
-    """The meter id of ``<prefix>/<meter_id>/reading``, None for any other topic."""
-    parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != prefix or parts[2] != "reading" or not METER_ID.fullmatch(parts[1]):
+    """The meter id of ``<prefix>/<meter_id>/reading`` (``prefix`` may have several levels, e.g. a partition's
+    ``part/3/meter``), None for any other topic."""
+    if not topic.startswith(prefix + "/"):
         return None
-    return parts[1]
+    parts = topic[len(prefix) + 1 :].split("/")
+    if len(parts) != 2 or parts[1] != "reading" or not METER_ID.fullmatch(parts[0]):
+        return None
+    return parts[0]
 
 
 def _measurement(body: dict, name: str) -> float | None:

@@ -53,6 +53,14 @@ class RingBuffer:
         """The row ``age`` appends back (0 is the newest)."""
         return self.last(age + 1)[0]
 
+    def set_ago(self, age: int, row: np.ndarray) -> None:
+        """Overwrite the row ``age`` appends back (a late correction of a row already kept)."""
+        if not 0 <= age < self.size:
+            raise IndexError(f"no row {age} back among {self.size}")
+        i = (self._next - 1 - age) % self.capacity
+        self._data[i] = row
+        self._data[i + self.capacity] = row
+
     def clear(self) -> None:
         self._next = 0
         self.size = 0

@@ -48,6 +48,23 @@ class ErrorAccumulator:
         else:
             self.zero_targets += 1
 
+    def remove(self, predicted: float, actual: float) -> None:
+        """Take back one :meth:`add` (a prediction scored against a filled value whose real value came late)."""
+        err = predicted - actual
+        self.count -= 1
+        self.sum_sq -= err * err
+        self.sum_abs -= abs(err)
+        if actual != 0:
+            self.sum_abs_pct -= abs(err / actual)
+            self.pct_count -= 1
+        else:
+            self.zero_targets -= 1
+
+    def replace(self, predicted: float, old_actual: float, new_actual: float) -> None:
+        """Re-score one prediction: its actual was ``old_actual`` (a filled value) and is ``new_actual``."""
+        self.remove(predicted, old_actual)
+        self._add_one(predicted, new_actual)
+
     @property
     def mse(self) -> float:
         return self.sum_sq / self.count if self.count else float("nan")

@@ -4,12 +4,18 @@ Readings may arrive twice (QoS 1 is at-least-once), late, with minutes missing, 
 turns them into the gap-free, forward-filled minute rows the models were trained on, using the contract's
 :func:`~device.contract.forward_fill` (the very code the host ran over the training file), and says what it did so
 the agent can count it.
+
+A late reading for a minute that was forward-filled (a QoS 1 redelivery after newer readings: NATS after its
+``ack_wait``, Mosquitto after a restart) is not thrown away: it replaces the filled row, and the filled minutes after
+it that were filled from the same older value, up to the next minute that arrived (``Outcome.REFILLED``). The rows
+of filled minutes are kept for that, within the dedupe horizon: memory only for minutes that were filled.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,16 +23,28 @@ from device.contract import MEASUREMENTS, forward_fill
 from device.ringbuffer import RingBuffer
 
 
+def forget_through(by_minute: dict[int, Any], minute: int) -> None:
+    """Drop the entries at or before ``minute`` from a dict filled in minute order (oldest first)."""
+    while by_minute:
+        oldest = next(iter(by_minute))
+        if oldest > minute:
+            return
+        del by_minute[oldest]
+
+
 class Outcome(str, enum.Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicates"  # a reading for a minute already received
-    LATE = "late"  # older than the newest minute and not a duplicate: its minute was already filled forward
+    LATE = "late"  # older than the newest minute, not a duplicate and past the dedupe horizon (or before a reset)
+    REFILLED = "refilled"  # a late real value for a forward-filled minute: it replaced the filled rows
     UNFILLABLE = "unfillable"  # a null in a needed measurement with nothing before it to fill from
 
 
 @dataclass(frozen=True)
 class StreamUpdate:
-    """What one reading added: the minute rows (absent minutes first, then the reading itself)."""
+    """What one reading added: the minute rows (absent minutes first, then the reading itself); for
+    ``REFILLED``, the rows it replaced (its own minute first, then the minutes that had been filled from the same
+    older value), with ``replaced`` holding what they were before."""
 
     outcome: Outcome
     minutes: np.ndarray  # int64 (k,)
@@ -34,6 +52,7 @@ class StreamUpdate:
     filled: np.ndarray  # bool (k,): True where no reading (or a null in a needed value) supplied the row
     nulls: int = 0  # null values in the reading
     reset: bool = False  # the gap exceeded the limit, so the history before these rows was dropped
+    replaced: np.ndarray | None = None  # REFILLED: the filled rows these rows replace
 
     @classmethod
     def rejected(cls, outcome: Outcome, nulls: int = 0) -> StreamUpdate:
@@ -53,6 +72,10 @@ class MeterStream:
         self._needed = np.array([MEASUREMENTS.index(n) for n in needed], np.intp)
         self._last_row: np.ndarray | None = None
         self.rows_since_reset = 0
+        #: accepted readings in a row that each came after absent minutes (a broker splitting the meter's minutes)
+        self.holes_in_a_row = 0
+        #: minute -> the row a forward-filled (absent) minute holds, within the dedupe horizon, oldest first
+        self._filled_rows: dict[int, np.ndarray] = {}
 
     @property
     def last_minute(self) -> int | None:
@@ -68,6 +91,7 @@ class MeterStream:
             "received": np.flatnonzero(flags[:, 0]).tolist(),  # ages are implied: row i of flags.size rows
             "read": np.flatnonzero(flags[:, 1]).tolist(),
             "rows": len(flags),
+            "filled_rows": [[m, [None if np.isnan(v) else float(v) for v in r]] for m, r in self._filled_rows.items()],
         }
 
     def restore(self, state: dict) -> None:
@@ -79,6 +103,8 @@ class MeterStream:
         row = state["last_row"]
         self._last_row = None if row is None else np.array([np.nan if v is None else v for v in row], np.float64)
         self.rows_since_reset = int(state["rows_since_reset"])
+        self._filled_rows = {int(m): np.array([np.nan if v is None else v for v in r], np.float64)
+                             for m, r in state.get("filled_rows", [])}
 
     def filled_recently(self, n: int) -> bool:
         """Whether any of the newest ``n`` rows was filled rather than read (for the DROP fill policy)."""
@@ -90,8 +116,11 @@ class MeterStream:
         last = self.last_minute
         if last is not None and minute <= last:
             age = last - minute
-            received = age < self._flags.size and bool(self._flags.ago(age)[0])
-            return StreamUpdate.rejected(Outcome.DUPLICATE if received else Outcome.LATE, nulls)
+            if age < self._flags.size and bool(self._flags.ago(age)[0]):
+                return StreamUpdate.rejected(Outcome.DUPLICATE, nulls)
+            if minute in self._filled_rows:
+                return self._refill(minute, values, nulls)
+            return StreamUpdate.rejected(Outcome.LATE, nulls)
         absent = 0 if last is None else minute - last - 1
         reset = absent > self._max_gap
         previous = None if reset else self._last_row
@@ -106,14 +135,40 @@ class MeterStream:
                 return StreamUpdate.rejected(Outcome.UNFILLABLE, nulls)
         if reset:
             self._flags.clear()
+            self._filled_rows.clear()
             self.rows_since_reset = 0
         minutes = np.arange(minute - len(rows) + 1, minute + 1, dtype=np.int64)
+        if len(rows) > 1:
+            self._filled_rows.update(zip(minutes[:-1].tolist(), rows[:-1]))
+        if self._filled_rows:
+            forget_through(self._filled_rows, minute - self._flags.capacity)
         filled = np.ones(len(rows), bool)
         filled[-1] = nulls > 0 and bool(np.isnan(values[self._needed]).any())
         for i in range(len(rows) - 1):
             self._flags.append((False, False))  # an absent minute
         self._flags.append((True, not filled[-1]))  # even with a null in it: a resend of this minute is a duplicate
+        self.holes_in_a_row = self.holes_in_a_row + 1 if 0 < absent and not reset else 0
         self._last_minute = minute
         self._last_row = rows[-1].copy()
         self.rows_since_reset += len(rows)
         return StreamUpdate(Outcome.ACCEPTED, minutes, rows, filled, nulls, reset)
+
+    def _refill(self, minute: int, values: np.ndarray, nulls: int) -> StreamUpdate:
+        """A real value for a filled minute: it replaces that row and the filled rows after it, up to the next
+        minute that arrived (they were all filled from the same older value)."""
+        old = self._filled_rows.pop(minute)
+        self.holes_in_a_row = 0
+        missing = np.isnan(values)
+        row = np.where(missing, old, values)  # its own nulls keep the value they were filled with
+        read = not missing[self._needed].any()
+        minutes = [minute]
+        while minutes[-1] + 1 in self._filled_rows:
+            minutes.append(minutes[-1] + 1)
+        replaced = np.vstack([old] + [self._filled_rows[m] for m in minutes[1:]])
+        for m in minutes[1:]:
+            self._filled_rows[m] = row
+        self._flags.set_ago(self._last_minute - minute, (True, read))
+        filled = np.ones(len(minutes), bool)
+        filled[0] = not read
+        return StreamUpdate(Outcome.REFILLED, np.array(minutes, np.int64), np.tile(row, (len(minutes), 1)), filled,
+                            nulls, replaced=replaced)

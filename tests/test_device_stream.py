@@ -44,13 +44,26 @@ def test_a_second_reading_for_the_same_minute_is_a_duplicate():
     assert stream.accept(101, row(9.0)).outcome is Outcome.DUPLICATE
 
 
-def test_a_reading_for_a_minute_that_was_filled_is_late_and_changes_nothing():
+def test_a_late_reading_for_a_filled_minute_replaces_it_and_the_minutes_filled_from_the_same_value():
     stream = MeterStream(30, max_gap_minutes=15)
     stream.accept(100, row(1.0))
     stream.accept(103, row(4.0))
     update = stream.accept(101, row(2.0))
-    assert update.outcome is Outcome.LATE
+    assert update.outcome is Outcome.REFILLED
+    assert update.minutes.tolist() == [101, 102]
+    assert update.rows[:, GAP].tolist() == [2.0, 2.0] and update.replaced[:, GAP].tolist() == [1.0, 1.0]
+    assert update.filled.tolist() == [False, True]
     assert stream.last_minute == 103 and stream.rows_since_reset == 4
+    assert stream.accept(101, row(2.0)).outcome is Outcome.DUPLICATE
+
+
+def test_a_late_reading_past_the_dedupe_horizon_is_late_and_changes_nothing():
+    stream = MeterStream(3, max_gap_minutes=15)
+    stream.accept(100, row(1.0))
+    stream.accept(102, row(3.0))
+    stream.accept(103, row(4.0))
+    stream.accept(104, row(5.0))
+    assert stream.accept(101, row(2.0)).outcome is Outcome.LATE
 
 
 def test_absent_minutes_are_forward_filled_and_marked():
