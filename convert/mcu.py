@@ -21,6 +21,7 @@ from convert.fidelity import task_metrics
 from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
+from device.contract import MinMaxScaling, WindowSpec
 from device.families.tflite import TFLiteEntry, TFLitePredictor
 from device.manifest import sha256_of
 from train.artifacts import TrainedModel, load_trained_model
@@ -48,18 +49,22 @@ class WindowCache:
     by_key: dict[tuple[SplitSpec, tuple[str, ...]], AllTestWindows] = field(default_factory=dict)
 
     def test_windows(self, trained: TrainedModel) -> AllTestWindows:
-        """All test windows of ``trained``'s split and window; raises ValueError if the rebuilt split scales
-        otherwise than the model, since those would not be the windows it was trained for."""
+        """All test windows of ``trained``'s split and window (see :meth:`windows_for`)."""
         if trained.split is None:
             raise ValueError(f"{trained.name}: the hand-over records no split; re-run python -m train.search")
-        key = (trained.split, trained.window.features)
+        return self.windows_for(trained.split, trained.window, trained.scaling)
+
+    def windows_for(self, spec: SplitSpec, window: WindowSpec, scaling: MinMaxScaling) -> AllTestWindows:
+        """All test windows of the split ``spec`` cut for ``window``; raises ValueError if the rebuilt split scales
+        otherwise than ``scaling``, since those would not be the windows the model was trained for."""
+        key = (spec, window.features)
         if key not in self.by_key:
             self.by_key.clear()  # the full file's windows take about a gigabyte per feature set
-            split = load_split(trained.split)
-            windows = cut_windows(split.series, split.train, split.test, trained.window)
-            if windows.scaling != trained.scaling:
-                raise ValueError(f"the split rebuilt from {trained.split.data} for {trained.window.features} scales "
-                                 "differently from the model; these are not the windows it was trained for")
+            split = load_split(spec)
+            windows = cut_windows(split.series, split.train, split.test, window)
+            if windows.scaling != scaling:
+                raise ValueError(f"the split rebuilt from {spec.data} for {window.features} scales differently from "
+                                 "the model; these are not the windows it was trained for")
             self.by_key[key] = AllTestWindows(windows.x_test, windows.y_test)
         return self.by_key[key]
 

@@ -138,7 +138,10 @@ class MqttLink:
         if not refused:
             self.subscribed.set()
             log.info("subscribed to %s", ", ".join(self.subscriptions))
-            self.publish(self.status_topic, b"online", retain=True)
+            # Not on this thread: with a session present the backlog may already fill paho's queue, and only this
+            # (paho's network) thread drains it, so waiting here for room would stall every publish.
+            threading.Thread(target=self.publish, args=(self.status_topic, b"online", True), daemon=True,
+                             name="wattcast-online").start()
             return
         self.counters["subscriptions_refused"] += 1
         reason = (f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "

@@ -236,5 +236,5 @@ def test_force_regenerates_a_folder_with_only_what_the_run_makes(assets, tmp_pat
     with pytest.raises(WouldDropModels, match="lstm_float32, lstm_int8"):
         quantize(QuantizeConfig(run_dir=assets[0].parent, out=out, networks=()))
     manifest = quantize(QuantizeConfig(run_dir=assets[0].parent, out=out, networks=(), force=True))
-    assert sorted(manifest.models) == ["linreg", "linreg_q15", "persistence", "trend"]
+    assert sorted(manifest.models) == ["linreg", "linreg_q15", "persistence", "trend_line"]
     assert not (out / "lstm_int8.tflite").exists()

@@ -99,7 +99,7 @@ def test_the_recorded_int8_error_is_what_the_file_gives_on_every_test_window(ent
     from convert.mcu import WindowCache, full_test_metrics
     from train.search import SearchConfig
 
-    windows = WindowCache(SearchConfig(data=full_data)).test_windows(entry.window, entry.scaling)
+    windows = WindowCache().windows_for(SearchConfig(data=full_data).split, entry.window, entry.scaling)
     measured = full_test_metrics(entry, ASSETS / entry.file, windows)
     assert measured["n"] == 415_018
     assert measured["mse"] == pytest.approx(entry.metrics["full_test"]["int8"]["mse"], abs=1e-9)
