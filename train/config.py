@@ -39,7 +39,21 @@ PAPER_SEQ_LEN = {"1min": DEFAULT_SEQ_LEN, "1h": 24, "1D": 7, "1W": 8}
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class HandoverOptions:
+    """What every training command (``python -m train``, ``train.search``) does alike around its models: the
+    early-stopping tail, the seed, and what it hands over to the converter beside them."""
+
+    validation_split: float = option(0.05, "the most recent (chronological tail) fraction of training windows used "
+                                     "for early stopping")
+    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
+    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
+                                        "checks")
+    seed: int = option(0, "seed for the subset (notebook protocol), weight initialisation, shuffling and "
+                       "calibration windows")
+
+
+@dataclass(frozen=True)
+class TrainConfig(HandoverOptions):
     """Everything a run depends on (``python -m train --help`` is generated from these fields)."""
 
     data: Path = option(DEFAULT_DATA, "UCI data: the raw .txt, the .zip holding it, or the notebook's cleaned CSV "
@@ -68,7 +82,6 @@ class TrainConfig:
     batch_size: int = option(500, "training batch size")
     patience: int = option(10, "stop after this many epochs without a better validation loss (the best checkpoint "
                            "is kept)")
-    validation_split: float = option(0.05, "the most recent fraction of training windows used for early stopping")
     lr_seed_lstm: float = option(0.01, "Adam learning rate, seed LSTM")
     lr_augmented_lstm: float = option(0.001, "Adam learning rate, augmented LSTM")
     lr_cnn_bilstm: float = option(0.001, "Adam learning rate, CNN-BiLSTM")
@@ -76,10 +89,6 @@ class TrainConfig:
                                     "windows (the report says so when it applies); 2 CPU cores cannot fit it on "
                                     "millions")
     trend_k: int = option(DEFAULT_TREND_K, "readings the trend line is fitted to")
-    seed: int = option(0, "seed for the subset, weight initialisation, shuffling and calibration windows")
-    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
-    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
-                                        "checks")
     plot_points: int = option(500, "test windows shown in predictions.png")
 
     def __post_init__(self) -> None:

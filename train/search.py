@@ -27,6 +27,7 @@ from device.families.baselines import Persistence
 from device.families.linreg import LinearRegression
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
+from train.config import HandoverOptions
 from train.data import DEFAULT_DATA, PAPER_CUT_DATE, RULE_MINUTES, TRAIN_FRACTION, SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
@@ -58,7 +59,7 @@ COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "b
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(HandoverOptions):
     """Everything one search run depends on; written next to its results (``--help`` is generated from it)."""
 
     data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers")
@@ -83,11 +84,6 @@ class SearchConfig:
                            "kept)")
     train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
     cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
-    validation_split: float = option(0.05, "chronological tail of the training windows used for early stopping")
-    calibration_windows: int = option(1000, "training windows handed over for int8 calibration")
-    handover_test_windows: int = option(2000, "evenly spaced test windows handed over for conversion fidelity "
-                                        "checks")
-    seed: int = option(0, "seed for weights, shuffling and calibration")
     budget: Budget = option(MCU_SEARCH_BUDGET, cli=False)
 
     def __post_init__(self) -> None:

@@ -35,21 +35,14 @@ static inline int32_t wc_clamp(int32_t x, int32_t lo, int32_t hi) {
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
-/* x saturated to int16 / int8 (one SSAT instruction on the M4). */
-static inline int32_t wc_sat16(int32_t x) {
+/* x saturated to a signed BITS-bit integer: one SSAT instruction on the M4 (its width must be a constant, hence a
+ * macro), a clamp elsewhere. */
 #if defined(__ARM_FEATURE_SAT)
-    return __ssat(x, 16);
+#define WC_SAT(x, bits) __ssat((x), (bits))
 #else
-    return wc_clamp(x, INT16_MIN, INT16_MAX);
+#define WC_SAT(x, bits) wc_clamp((x), -(1L << ((bits) - 1)), (1L << ((bits) - 1)) - 1)
 #endif
-}
-
-static inline int32_t wc_sat8(int32_t x) {
-#if defined(__ARM_FEATURE_SAT)
-    return __ssat(x, 8);
-#else
-    return wc_clamp(x, INT8_MIN, INT8_MAX);
-#endif
-}
+#define wc_sat16(x) WC_SAT((x), 16)
+#define wc_sat8(x) WC_SAT((x), 8)
 
 #endif /* WATTCAST_WC_FIXED_H */
