@@ -100,7 +100,9 @@ def test_an_option_declared_again_keeps_its_flag_and_help_with_its_own_default()
 
 
 @pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
-                                    "bench.soak", "bench.throughput", "bench.inference"])
+                                    "convert.c_runtime", "firmware.run", "firmware.measure", "bench.soak",
+                                    "bench.throughput", "bench.inference", "bench.cluster", "bench.firmware",
+                                    "bench.resample"])
 def test_every_host_command_explains_every_option_with_its_default(module, capsys):
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit) as exit_info:
@@ -108,4 +110,14 @@ def test_every_host_command_explains_every_option_with_its_default(module, capsy
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     options = [line.split()[0] for line in text.splitlines() if line.startswith("  --")]
-    assert len(options) >= 3 and text.count("(default:") >= len(options) - text.count("unset")
+    explained = text.count("(default:") + text.count("(required)")
+    assert len(options) >= 2 and explained >= len(options) - text.count("unset")
+
+
+def test_the_firmware_bench_reads_the_full_data_named_by_the_environment(monkeypatch):
+    from bench.firmware import FULL_DATA_ENV, FirmwareBenchConfig
+    from train.data import DEFAULT_DATA
+    monkeypatch.delenv(FULL_DATA_ENV, raising=False)
+    assert FirmwareBenchConfig().data == DEFAULT_DATA
+    monkeypatch.setenv(FULL_DATA_ENV, "/data/household_power_consumption.zip")
+    assert FirmwareBenchConfig().data == Path("/data/household_power_consumption.zip")
