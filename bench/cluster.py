@@ -39,6 +39,15 @@ TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
+class Run:
+    """One broker's figures in one run."""
+
+    publish_per_s: float
+    delivered_per_s: float
+    lost: int
+
+
+@dataclass(frozen=True)
 class ClusterBenchConfig:
     assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
     models: tuple[str, ...] = option(("persistence",), "agent models")
@@ -47,13 +56,6 @@ class ClusterBenchConfig:
     agents: int = option(4, "cluster partitions, one agent each")
     publishers: int = option(8, "publisher connections, the meters split among them, spread over the nodes")
     runs: int = option(3, "runs per broker; the table shows medians")
-
-
-@dataclass(frozen=True)
-class Run:
-    publish_per_s: float
-    delivered_per_s: float
-    lost: int
 
 
 class Agents:

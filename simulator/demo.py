@@ -206,15 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     return build_options_parser(DemoConfig, "python -m simulator.demo", DESCRIPTION, log_level=None)
 
 
-def parse_config(argv: list[str] | None = None) -> DemoConfig:
-    return parse_options(DemoConfig, argv, build_parser())
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # SIGTERM (e.g. from `timeout`) unwinds like an exception, so the agent and the broker we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    result = run_demo(parse_config(argv))
+    result = run_demo(parse_options(DemoConfig, argv, build_parser()))
     print(f"report: {result.report.markdown}")
     for problem in result.problems:
         log.error("this run's figures cannot be trusted: %s", problem)

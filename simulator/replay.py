@@ -246,13 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     return build_options_parser(ReplayConfig, "python -m simulator.replay", DESCRIPTION, log_level=None)
 
 
-def parse_config(argv: list[str] | None = None) -> ReplayConfig:
-    return parse_options(ReplayConfig, argv, build_parser())
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    result = replay(parse_config(argv))
+    result = replay(parse_options(ReplayConfig, argv, build_parser()))
     print(f"published {result.published}  acknowledged {result.acknowledged}  refused {result.refused}  "
           f"meters {len(result.meters)}  {result.first_ts} .. {result.last_ts}  {result.seconds:.1f} s")
     return 0 if result.complete else 1

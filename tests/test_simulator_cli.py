@@ -56,19 +56,20 @@ def test_help_runs_from_any_directory(command, tmp_path):
 
 
 def test_replay_cli_fills_its_config():
-    config = replay.parse_config(
-        ["--speed", "60", "--meters", "3", "--days", "2", "--mqtt-version", "3.1.1", "--broker", "mqtts://h:8883"])
+    argv = ["--speed", "60", "--meters", "3", "--days", "2", "--mqtt-version", "3.1.1", "--broker", "mqtts://h:8883"]
+    config = parse_options(replay.ReplayConfig, argv, replay.build_parser())
     assert (config.speed, config.meters, config.days) == (60.0, 3, 2.0)
     assert (config.broker.mqtt_version, config.broker.tls, config.broker.port) == ("3.1.1", True, 8883)
 
 
 def test_demo_defaults_to_every_model_and_a_month_at_most():
-    config = demo.parse_config([])
+    config = parse_options(demo.DemoConfig, [], demo.build_parser())
     assert (config.models, config.days, config.broker) == ((), 31.0, None)
 
 
 def test_demo_models_may_be_comma_separated():
-    assert demo.parse_config(["--models", "linreg,persistence"]).models == ("linreg", "persistence")
+    config = parse_options(demo.DemoConfig, ["--models", "linreg,persistence"], demo.build_parser())
+    assert config.models == ("linreg", "persistence")
 
 
 def test_report_cli_requires_the_agents_files_and_fills_the_report_config(tmp_path):
