@@ -14,7 +14,6 @@ Prints a Markdown table of the medians over ``--runs`` and the cluster/Mosquitto
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import statistics
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.options import build_parser, option, parse_options
 from simulator.brokers import MosquittoBroker
 from simulator.fleet import FleetData, FleetPublisher
 from simulator.nats_cluster import AGENT_USER, HOST, METER_USER, NatsCluster
@@ -39,21 +39,23 @@ TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
-class ClusterBenchConfig:
-    assets: Path = Path("firmware_assets")
-    models: tuple[str, ...] = ("persistence",)
-    meters: int = 200
-    readings: int = 40
-    agents: int = 4
-    publishers: int = 8
-    runs: int = 3
-
-
-@dataclass(frozen=True)
 class Run:
+    """One broker's figures in one run."""
+
     publish_per_s: float
     delivered_per_s: float
     lost: int
+
+
+@dataclass(frozen=True)
+class ClusterBenchConfig:
+    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    models: tuple[str, ...] = option(("persistence",), "agent models")
+    meters: int = option(200, "meters")
+    readings: int = option(40, "readings per meter")
+    agents: int = option(4, "cluster partitions, one agent each")
+    publishers: int = option(8, "publisher connections, the meters split among them, spread over the nodes")
+    runs: int = option(3, "runs per broker; the table shows medians")
 
 
 class Agents:
@@ -195,24 +197,9 @@ def table(config: ClusterBenchConfig, results: dict[str, list[Run]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    d = ClusterBenchConfig()
-    parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assets", type=Path, default=d.assets,
-                        help="folder with manifest.json (default: %(default)s)")
-    parser.add_argument("--models", default=",".join(d.models), help="agent models (default: %(default)s)")
-    parser.add_argument("--meters", type=int, default=d.meters, help="meters (default: %(default)s)")
-    parser.add_argument("--readings", type=int, default=d.readings, help="readings per meter (default: %(default)s)")
-    parser.add_argument("--agents", type=int, default=d.agents,
-                        help="cluster partitions, one agent each (default: %(default)s)")
-    parser.add_argument("--publishers", type=int, default=d.publishers,
-                        help="publisher connections, the meters split among them, spread over the nodes "
-                        "(default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=d.runs, help="runs per broker; the table shows medians "
-                        "(default: %(default)s)")
-    args = parser.parse_args(argv)
+    parser = build_parser(ClusterBenchConfig, "python -m bench.cluster", __doc__.split("\n\n")[0], log_level=None)
+    config = parse_options(ClusterBenchConfig, argv, parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ClusterBenchConfig(args.assets, tuple(args.models.split(",")), args.meters, args.readings, args.agents,
-                                args.publishers, args.runs)
     print(run(config))
     return 0
 

@@ -9,8 +9,7 @@ of the runtime, beside the TFLM + CMSIS-NN facts the issue measured (not repeate
 
 from __future__ import annotations
 
-import argparse
-import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +17,14 @@ import numpy as np
 
 from convert.c_runtime_readme import TFLM_FACTS
 from convert.fidelity import task_metrics
+from device.options import build_parser, option, parse_options
 from firmware.heldout import MODELS, held_out_windows, reference_outputs, scaled_predictions
 from firmware.measure import REPEAT
 from firmware.run import run_model
+from train.data import DEFAULT_DATA
 
-log = logging.getLogger(__name__)
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "household_power_consumption.zip"
+#: The full UCI file where a machine has it; the bundled slice otherwise.
+FULL_DATA_ENV = "WATTCAST_FULL_DATA"
 DEFAULT_WINDOWS = 2000
 #: TFLM + CMSIS-NN's whole firmware in the issue: flash (both models), arena per model + 1.7 KB stack.
 TFLM_FLASH = "114,928 (both models)"
@@ -76,22 +77,24 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.firmware", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"the UCI file (or the bundled slice); default {DEFAULT_DATA}")
-    p.add_argument("--windows", type=int, default=DEFAULT_WINDOWS, help="held-out windows per model")
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to run")
-    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return p
+def default_data() -> Path:
+    """``$WATTCAST_FULL_DATA`` when set, else the bundled slice."""
+    return Path(os.environ.get(FULL_DATA_ENV) or DEFAULT_DATA)
+
+
+@dataclass(frozen=True)
+class FirmwareBenchConfig:
+    data: Path = option(default_factory=default_data, help="the UCI file (.txt or its .zip) or the bundled slice",
+                        shown=f"${FULL_DATA_ENV} when set, else the bundled slice {DEFAULT_DATA}")
+    windows: int = option(DEFAULT_WINDOWS, "held-out windows per model")
+    models: tuple[str, ...] = option(MODELS, "models to run", choices=MODELS)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    print(table([bench_model(m, args.data, args.windows) for m in args.models]))
-    print(f"\nHeld-out windows of {args.data.name}; the firmware ran in QEMU mps2-an386 (-icount shift=0), the "
+    config = parse_options(FirmwareBenchConfig, argv, build_parser(FirmwareBenchConfig, "python -m bench.firmware",
+                                                                   __doc__, "WARNING"))
+    print(table([bench_model(m, config.data, config.windows) for m in config.models]))
+    print(f"\nHeld-out windows of {config.data.name}; the firmware ran in QEMU mps2-an386 (-icount shift=0), the "
           "reference is tflite-micro's interpreter (state reset per window) or the Q15 predictor for linreg_q15. "
           "The TFLM columns are the issue's measurements.")
 

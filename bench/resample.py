@@ -8,14 +8,14 @@ is the resampler adding at most 5 µs per sample: its row minus the empty-call r
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from device.household_time import HouseholdTime
+from device.options import build_parser, option, parse_options
 from device.payload import DEFAULT_LIMITS, encode_reading, parse_reading
 from device.resample import Resampler
 from device.sources import Source
@@ -26,12 +26,8 @@ T0 = 1_795_000_000.0  # 2026-11-18, inside the default timestamp window
 
 @dataclass(frozen=True)
 class ResampleBenchConfig:
-    samples: int = 20_000
-    repeats: int = 7
-
-
-def _help() -> dict[str, str]:
-    return {"samples": "messages per run", "repeats": "runs per row; the table shows their median"}
+    samples: int = option(20_000, "messages per run")
+    repeats: int = option(7, "runs per row; the table shows their median")
 
 
 def per_message_us(make: Callable[[], Callable[[int], object]], samples: int, repeats: int) -> float:
@@ -100,13 +96,8 @@ def table(rows: list[tuple[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    helps = _help()
-    for f in fields(ResampleBenchConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                            help=f"{helps[f.name]} (default: {f.default})")
-    args = parser.parse_args(argv)
-    config = ResampleBenchConfig(**{f.name: getattr(args, f.name) for f in fields(ResampleBenchConfig)})
+    config = parse_options(ResampleBenchConfig, argv, build_parser(ResampleBenchConfig, "python -m bench.resample",
+                                                                   __doc__, log_level=None))
     print(table(run(config)))
 
 

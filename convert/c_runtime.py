@@ -8,7 +8,6 @@ only, with no parser and no allocation. Output: ``<model>_wc.h`` / ``<model>_wc.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 from convert.c_arrays import c_identifier
 from convert.c_runtime_table import measure_sigmoid_table, render_table
+from device.options import build_parser, option, parse_options
 
 log = logging.getLogger(__name__)
 
@@ -369,20 +369,19 @@ def write_c_runtime_assets(assets: Path, models: tuple[str, ...] = MODELS) -> li
     return written
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m convert.c_runtime", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--assets", type=Path, default=Path(__file__).resolve().parents[1] / "firmware_assets",
-                   help="directory holding the shipped .tflite files; the C files are written there")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models to emit")
-    return p
+@dataclass(frozen=True)
+class CRuntimeConfig:
+    assets: Path = option(Path(__file__).resolve().parents[1] / "firmware_assets",
+                          "directory holding the shipped .tflite files; the C files are written there")
+    models: tuple[str, ...] = option(MODELS, "models to emit", choices=MODELS)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    config = parse_options(CRuntimeConfig, argv, build_parser(CRuntimeConfig, "python -m convert.c_runtime", __doc__,
+                                                              log_level=None))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name in write_c_runtime_assets(args.assets, tuple(args.models)):
-        print(args.assets / name)
+    for name in write_c_runtime_assets(config.assets, config.models):
+        print(config.assets / name)
 
 
 if __name__ == "__main__":

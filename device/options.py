@@ -2,8 +2,9 @@
 
 Every command (the agent, ``python -m train``, ``python -m convert.quantize``, the benchmarks ...) declares its
 options as the fields of one frozen dataclass built with :func:`option`, so the flag, its help, its default and the
-constructor cannot drift apart. ``--help`` shows every default; a bool becomes ``--name/--no-name``. The parser
-leaves unset options at None, so a caller can layer other sources (the agent's TOML file and environment) under the
+constructor cannot drift apart. ``--help`` shows every default; a bool becomes ``--name/--no-name``; a field without a default is a
+required option; a field that is itself such a dataclass (a broker's settings) becomes a group of options. Another
+command offering the same option declares it with :func:`option_of`. The parser leaves unset options at None, so a caller can layer other sources (the agent's TOML file and environment) under the
 command line with :func:`values_from`.
 """
 
@@ -13,7 +14,7 @@ import argparse
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import MISSING, Field, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -37,12 +38,26 @@ def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MIS
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
+def option_of(cls: type, name: str, default: Any = MISSING) -> Any:
+    """Field ``name`` of ``cls`` declared again for another command (its flag, help, choices), so a command that offers
+    the same option does not word it twice; ``default`` overrides the default (and drops its ``shown`` wording)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    metadata = dict(f.metadata)
+    if default is MISSING:
+        return field(default=f.default, default_factory=f.default_factory, metadata=metadata)
+    return field(default=default, metadata={**metadata, "shown": None})
+
+
 def cli_fields(cls: type) -> list[Field]:
     return [f for f in fields(cls) if f.metadata.get("cli", True)]
 
 
 def flag_of(f: Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _required(f: Field) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
 
 
 def _default(f: Field) -> Any:
@@ -94,17 +109,23 @@ def convert(value: Any, kind: Any, separator: str | None = ",") -> Any:
     return text
 
 
-def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One argument per CLI field of ``cls``, left at None when not given; help ends with the default."""
+def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
+    """One argument per CLI field of ``cls``, left at None when not given; help ends with the default (or says the
+    option is required). A dataclass field adds its own fields as a group (their names must not clash with these)."""
     hints = get_type_hints(cls)
     for f in cli_fields(cls):
         kind, default, choices = hints[f.name], _default(f), f.metadata.get("choices")
+        if is_dataclass(kind):
+            add_options(parser.add_argument_group(f.name), kind)
+            continue
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             choices = tuple(member.value for member in kind)
         shown = f.metadata.get("shown") or ("unset" if default is None else _shown(default, kind))
-        help_text = f"{f.metadata['help']} (default: {shown})"
+        help_text = f"{f.metadata['help']} ({'required' if _required(f) else f'default: {shown}'})"
         help_text = help_text.replace("%", "%%")  # argparse formats help with %
-        if kind is bool:
+        if _required(f):
+            parser.add_argument(flag_of(f), dest=f.name, required=True, choices=choices, help=help_text)
+        elif kind is bool:
             parser.add_argument(flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
         elif f.metadata.get("repeat"):
@@ -117,10 +138,14 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def values_from(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The options given on the command line, typed; raises ValueError on an item outside a tuple's choices."""
+    """The options given on the command line, typed; raises ValueError on an item outside a tuple's choices. A
+    dataclass field is built from its group's options."""
     hints = get_type_hints(cls)
     values = {}
     for f in cli_fields(cls):
+        if is_dataclass(hints[f.name]):
+            values[f.name] = hints[f.name](**values_from(args, hints[f.name]))
+            continue
         raw = getattr(args, f.name)
         if raw is None:
             continue

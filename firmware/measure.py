@@ -4,10 +4,10 @@ runtime on the emulated Cortex-M4F, per firmware model; ``--write-manifest`` rec
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from convert.c_runtime import MODELS as C_RUNTIME_MODELS
 from convert.c_runtime import TABLE_NAME
 from device.entry import M4Measurement
 from device.manifest import describe_files, load_manifest, write_manifest
+from device.options import build_parser, option, parse_options
 from firmware.heldout import ASSETS, MODELS, held_out_windows
 from firmware.run import run_model
 
@@ -60,24 +61,20 @@ def write_to_manifest(records: dict[str, M4Measurement], assets: Path = ASSETS) 
     log.info("wrote m4 figures of %s into %s", ", ".join(records), assets / "manifest.json")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m firmware.measure", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to measure")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data file whose held-out windows are run")
-    p.add_argument("--windows", type=int, default=DEFAULT_WINDOWS, help="held-out windows per model")
-    p.add_argument("--assets", type=Path, default=ASSETS, help="firmware_assets directory (its manifest)")
-    p.add_argument("--write-manifest", action="store_true", help="record the figures in the manifest")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return p
+@dataclass(frozen=True)
+class MeasureConfig:
+    models: tuple[str, ...] = option(MODELS, "models to measure", choices=MODELS)
+    data: Path = option(DEFAULT_DATA, "data file whose held-out windows are run")
+    windows: int = option(DEFAULT_WINDOWS, "held-out windows per model")
+    assets: Path = option(ASSETS, "firmware_assets directory (its manifest)")
+    write_manifest: bool = option(False, "record the figures in the manifest")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    records = {m: measure(m, args.data, args.windows) for m in args.models}
-    if args.write_manifest:
-        write_to_manifest(records, args.assets)
+    config = parse_options(MeasureConfig, argv, build_parser(MeasureConfig, "python -m firmware.measure", __doc__))
+    records = {m: measure(m, config.data, config.windows) for m in config.models}
+    if config.write_manifest:
+        write_to_manifest(records, config.assets)
     print(json.dumps({m: r.to_dict() for m, r in records.items()}, indent=2))
 
 

@@ -12,13 +12,14 @@ scale and zero point), int16 Q15 for linreg_q15.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from device.options import build_parser, option, parse_options
 from firmware import image as images
 from firmware.qemu import MACHINE, run
 
@@ -66,23 +67,18 @@ def run_model(model: str, windows: np.ndarray, repeat: int = 1, opt: str = image
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m firmware.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, choices=sorted(images.INPUT_DTYPES), help="which model's image")
-    p.add_argument("--inputs", required=True, type=Path, help="windows.npy: quantised windows (n, seq_len, features)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="run each window this many times and divide (one SysTick step is 40 instructions)")
-    p.add_argument("--opt", default=images.DEFAULT_OPT, help="gcc optimisation flag for the image")
-    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return p
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = option(help="which model's image", choices=sorted(images.INPUT_DTYPES))
+    inputs: Path = option(help="windows.npy: quantised windows (n, seq_len, features)")
+    repeat: int = option(1, "run each window this many times and divide (one SysTick step is 40 instructions)")
+    opt: str = option(images.DEFAULT_OPT, "gcc optimisation flag for the image")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    windows = np.load(args.inputs)
-    print(json.dumps(run_model(args.model, windows, args.repeat, args.opt)))
+    config = parse_options(RunConfig, argv, build_parser(RunConfig, "python -m firmware.run", __doc__, "WARNING"))
+    windows = np.load(config.inputs)
+    print(json.dumps(run_model(config.model, windows, config.repeat, config.opt)))
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ Passwords never go on the command line (other users see it in ``ps``): they come
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+
+from device.options import option
 
 #: Not the agent's WATTCAST_USERNAME/WATTCAST_PASSWORD: the replay logs in as its own user (see deploy/acl).
 USERNAME_ENV = "WATTCAST_SIMULATOR_USERNAME"
@@ -23,13 +24,16 @@ PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 class BrokerSettings:
     """Where and how to connect. ``mqtts://`` (or a CA file) turns TLS on."""
 
-    url: str = "mqtt://127.0.0.1:1883"
-    mqtt_version: str = "5"
-    username: str | None = None
-    password_file: Path | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    url: str = option("mqtt://127.0.0.1:1883", "broker URL, mqtt://host:port or mqtts://host:port for TLS",
+                      flag="--broker")
+    mqtt_version: str = option("5", "MQTT version: 5 or 3.1.1 (e.g. for amqtt, which refuses 5)",
+                               choices=sorted(PROTOCOLS))
+    username: str | None = option(None, "login name; none = anonymous", shown=f"${USERNAME_ENV}")
+    password_file: Path | None = option(None, "file holding the password; never pass it on the command line",
+                                        shown=f"${PASSWORD_ENV}")
+    ca_file: Path | None = option(None, "CA certificate to verify the broker; turns TLS on", shown="none")
+    cert_file: Path | None = option(None, "client certificate for TLS client authentication", shown="none")
+    key_file: Path | None = option(None, "private key of --cert-file", shown="none")
 
     def __post_init__(self) -> None:
         if self.mqtt_version not in PROTOCOLS:
@@ -68,27 +72,6 @@ class BrokerSettings:
                 ca_certs=_str(self.ca_file), certfile=_str(self.cert_file), keyfile=_str(self.key_file)
             )
         return client
-
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser, default_url: str | None = "mqtt://127.0.0.1:1883") -> None:
-        group = parser.add_argument_group("broker")
-        group.add_argument("--broker", default=default_url, help=f"broker URL, mqtt://host:port or mqtts://host:port "
-                           f"for TLS (default: {default_url or 'see above'})")
-        group.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default="5",
-                           help="MQTT version: 5 (default) or 3.1.1 (e.g. for amqtt, which refuses 5)")
-        group.add_argument("--username", help=f"login name (default: ${USERNAME_ENV}; none = anonymous)")
-        group.add_argument("--password-file", type=Path,
-                           help=f"file holding the password (default: ${PASSWORD_ENV}); never pass it on the command line")
-        group.add_argument("--ca-file", type=Path, help="CA certificate to verify the broker; turns TLS on (default: none)")
-        group.add_argument("--cert-file", type=Path, help="client certificate for TLS client authentication (default: none)")
-        group.add_argument("--key-file", type=Path, help="private key of --cert-file (default: none)")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, url: str | None = None) -> BrokerSettings:
-        return cls(
-            url=url or args.broker, mqtt_version=args.mqtt_version, username=args.username, password_file=args.password_file,
-            ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
-        )
 
 
 def _str(path: Path | None) -> str | None:

@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from device.manifest import MANIFEST_NAME, load_manifest
+from device.options import build_parser as build_options_parser
+from device.options import option, option_of, parse_options
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import BinaryMissing, MosquittoBroker
 from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from device.payload import DEFAULT_PREFIX
 from simulator.predictions import read_prediction_rows
-from simulator.recommend import DEFAULT_MARGIN
-from simulator.replay import BUNDLED_DATA, ReplayConfig, ReplayResult, add_stream_arguments, replay
+from simulator.replay import ReplayConfig, ReplayResult, replay
 from simulator.report import ReportConfig, ReportFiles, write_report
 
 log = logging.getLogger(__name__)
@@ -47,26 +48,32 @@ REPO = Path(__file__).resolve().parents[1]
 class DemoConfig:
     """One end-to-end run."""
 
-    data: Path = BUNDLED_DATA
-    assets: Path = REPO / "firmware_assets"
-    out_dir: Path = REPO / "runs" / "demo"
+    data: Path = option_of(ReplayConfig, "data")
+    assets: Path = option(REPO / "firmware_assets", "firmware assets folder with manifest.json; converted first if "
+                          "missing", shown="firmware_assets of this repository")
+    out_dir: Path = option(REPO / "runs" / "demo", "where the report and the agent's files go", flag="--out",
+                           shown="runs/demo of this repository")
     #: None: our own broker on a free port (mosquitto if installed, else the embedded amqtt broker).
-    broker: str | None = None
-    mqtt_version: str = "5"
-    #: None: every model in the manifest.
-    models: tuple[str, ...] | None = None
-    start: str | None = None
-    end: str | None = None
+    broker: str | None = option(None, "use this broker (mqtt://host:port), which others may share: every client id "
+                                "and topic carries the run id, so runs never mix", shown="the demo's own broker on a "
+                                "free port, mosquitto if installed, else an embedded amqtt broker")
+    mqtt_version: str = option("5", "MQTT version with --broker or the demo's own mosquitto (the embedded amqtt "
+                               "broker always uses 3.1.1)", choices=sorted(PROTOCOLS))
+    #: Empty: every model in the manifest.
+    models: tuple[str, ...] = option((), "model names", shown="every model in the manifest")
+    start: str | None = option_of(ReplayConfig, "start")
+    end: str | None = option_of(ReplayConfig, "end")
     #: The held-out part of the full file is years long: a month answers the question in minutes.
-    days: float | None = 31.0
-    meters: int = 1
-    agent_id: str = "demo"
+    days: float | None = option_of(ReplayConfig, "days", default=31.0)
+    meters: int = option_of(ReplayConfig, "meters")
+    agent_id: str = option("demo", "the agent's id, followed by the run id")
     #: Goes into every client id and topic prefix; None: a fresh random one per run.
-    run_id: str | None = None
-    #: How long the agent may take to work through the readings after the replay is acknowledged.
-    drain_timeout_s: float = 300.0
-    margin: float = DEFAULT_MARGIN
-    progress: bool = True
+    run_id: str | None = option(None, "label of this run in every client id and topic: <agent-id>-<run-id>, "
+                                f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading", shown="random, 8 hex digits")
+    drain_timeout_s: float = option(300.0, "seconds the agent may take to catch up after the replay",
+                                    flag="--drain-timeout")
+    margin: float = option_of(ReportConfig, "margin")
+    progress: bool = option_of(ReplayConfig, "progress")
 
 
 def ensure_assets(config: DemoConfig) -> None:
@@ -189,46 +196,21 @@ def _run(config: DemoConfig) -> DemoResult:
     return DemoResult(files, result, metrics, agent.run.predictions_file, tuple(problems))
 
 
+DESCRIPTION = """Run the whole loop on this machine: convert the models if needed, start a broker of its own (or use
+--broker), start the device agent with every model, replay the held-out data at full speed, and write the report that
+compares the models and recommends one per device class. Exits 1, with an ERROR and a red box on top of the report, if
+the agent did not receive exactly the readings published."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    d = DemoConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m simulator.demo",
-        description="Run the whole loop on this machine: convert the models if needed, start a broker of its own "
-        "(or use --broker), start the device agent with every model, replay the held-out data at full speed, and "
-        "write the report that compares the models and recommends one per device class. Exits 1, with an ERROR and "
-        "a red box on top of the report, if the agent did not receive exactly the readings published.",
-    )
-    add_stream_arguments(parser, default_days=d.days)
-    parser.add_argument("--assets", type=Path, default=d.assets,
-                        help="firmware assets folder with manifest.json; converted first if missing (default: "
-                        "firmware_assets of this repository)")
-    parser.add_argument("--out", type=Path, default=d.out_dir, dest="out_dir",
-                        help="where the report and the agent's files go (default: runs/demo of this repository)")
-    parser.add_argument("--broker", help="use this broker (mqtt://host:port), which others may share: every client id "
-                        "and topic carries the run id, so runs never mix (default: the demo's own broker on a free "
-                        "port, mosquitto if installed, else an embedded amqtt broker)")
-    parser.add_argument("--mqtt-version", choices=sorted(PROTOCOLS), default=d.mqtt_version,
-                        help="MQTT version with --broker or the demo's own mosquitto (the embedded amqtt broker always "
-                        "uses 3.1.1) (default: %(default)s)")
-    parser.add_argument("--models", help="comma-separated model names (default: every model in the manifest)")
-    parser.add_argument("--agent-id", default=d.agent_id, help="the agent's id, followed by the run id (default: %(default)s)")
-    parser.add_argument("--run-id", help="label of this run in every client id and topic: <agent-id>-<run-id>, "
-                        f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading (default: random, 8 hex digits)")
-    parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout_s, dest="drain_timeout_s",
-                        help="seconds the agent may take to catch up after the replay (default: %(default)s)")
-    parser.add_argument("--margin", type=float, default=d.margin,
-                        help="relative MSE margin within which a cheaper model counts as good as the best (default: %(default)s)")
-    return parser
+    return build_options_parser(DemoConfig, "python -m simulator.demo", DESCRIPTION, log_level=None)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # SIGTERM (e.g. from `timeout`) unwinds like an exception, so the agent and the broker we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    args = build_parser().parse_args(argv)
-    models = tuple(m.strip() for m in args.models.split(",")) if args.models else None
-    config = DemoConfig(**{**vars(args), "models": models})
-    result = run_demo(config)
+    result = run_demo(parse_options(DemoConfig, argv, build_parser()))
     print(f"report: {result.report.markdown}")
     for problem in result.problems:
         log.error("this run's figures cannot be trusted: %s", problem)

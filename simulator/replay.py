@@ -22,6 +22,8 @@ import paho.mqtt.client as mqtt
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
+from device.options import build_parser as build_options_parser
+from device.options import option, parse_options
 from simulator.connection import BrokerSettings
 from device.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
 from train.data import Measurements, held_out_start, load_measurements
@@ -35,32 +37,33 @@ CONNECT_TIMEOUT_S = 10.0
 class ReplayConfig:
     """What to replay, to where, how fast."""
 
-    data: Path = BUNDLED_DATA
+    data: Path = option(BUNDLED_DATA, "raw UCI file (.txt or the .zip holding it) or the cleaned CSV",
+                        shown="the bundled slice")
     broker: BrokerSettings = field(default_factory=BrokerSettings)
-    #: 1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges.
-    speed: float = 0.0
-    #: First and last (exclusive) timestamp replayed, ISO (``2007-05-03`` or ``2007-05-03T12:00``); None = the
-    #: held-out part of the split.
-    start: str | None = None
-    end: str | None = None
-    #: Replay at most this many days from the start (the held-out part of the full file is years long).
-    days: float | None = None
-    meters: int = 1
+    speed: float = option(0.0, "1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges")
+    #: First and last (exclusive) timestamp replayed, ISO; None = the held-out part of the split.
+    start: str | None = option(None, "first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00",
+                               shown="the start of the held-out part of the split")
+    end: str | None = option(None, "stop before this timestamp", shown="the end of the data")
+    #: The held-out part of the full file is years long.
+    days: float | None = option(None, "replay at most this many days from the start", shown="no limit")
+    meters: int = option(1, "number of meters publishing at once, house1..N")
     #: Meter k starts this many minutes after meter k-1, so the fleet does not send identical readings.
-    meter_offset_minutes: int = 1440
-    meter_id_prefix: str = "house"
-    topic_prefix: str = DEFAULT_PREFIX
-    client_id: str = "wattcast-replay"
-    #: paho sends at most this many unacknowledged QoS 1 messages at once...
-    max_inflight: int = 100
-    #: ...and holds at most this many in memory; beyond, publish() says MQTT_ERR_QUEUE_SIZE and the replay waits.
-    max_queued: int = 1000
-    #: How long to wait for the last acknowledgements once everything is sent.
-    ack_timeout_s: float = 60.0
+    meter_offset_minutes: int = option(1440, "minutes of data between one meter's first reading and the next "
+                                       "meter's; every meter replays the same number of readings",
+                                       flag="--meter-offset", shown="1440, a day")
+    meter_id_prefix: str = option("house", "meter ids are this plus 1..N")
+    topic_prefix: str = option(DEFAULT_PREFIX, "first topic level: <prefix>/<meter_id>/reading", flag="--prefix")
+    client_id: str = option("wattcast-replay", "MQTT client id of the replay")
+    max_inflight: int = option(100, "unacknowledged QoS 1 messages paho sends at once")
+    #: Beyond it, publish() says MQTT_ERR_QUEUE_SIZE and the replay waits.
+    max_queued: int = option(1000, "messages paho holds before the replay waits for acknowledgements (it never "
+                             "drops)")
+    ack_timeout_s: float = option(60.0, "seconds to wait for the last acknowledgements", flag="--ack-timeout")
     #: With a consumer count (see :func:`replay`), stay at most this many readings ahead of it: a broker drops
     #: QoS 1 messages for a slow subscriber beyond its queue limit (Mosquitto's default max_queued_messages 1000).
-    max_lead: int = 800
-    progress: bool = True
+    max_lead: int = option(800, cli=False)
+    progress: bool = option(True, "a progress bar (there is none anyway when stderr is not a terminal)")
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -235,63 +238,17 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(delay)
 
 
-def add_stream_arguments(parser: argparse.ArgumentParser, default_days: float | None = None) -> None:
-    """The options that say what is replayed; the demo offers the same ones."""
-    d = ReplayConfig()
-    parser.add_argument("--data", type=Path, default=d.data,
-                        help="raw UCI file (.txt or the .zip holding it) or the cleaned CSV (default: the bundled slice)")
-    parser.add_argument("--start", help="first timestamp to replay, e.g. 2007-05-03 or 2007-05-03T12:00 "
-                        "(default: the start of the held-out part of the split)")
-    parser.add_argument("--end", help="stop before this timestamp (default: the end of the data)")
-    parser.add_argument("--days", type=float, default=default_days,
-                        help=f"replay at most this many days from the start (default: {default_days or 'no limit'})")
-    parser.add_argument("--meters", type=int, default=d.meters,
-                        help="number of meters publishing at once, house1..N (default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_false", dest="progress",
-                        help="no progress bar (there is none anyway when stderr is not a terminal)")
+DESCRIPTION = """Publish household power readings to meter/<meter_id>/reading at QoS 1, in time order, as one meter
+or a fleet. Default: the held-out part of the chronological split of the bundled 14-day slice."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m simulator.replay",
-        description="Publish household power readings to meter/<meter_id>/reading at QoS 1, in time order, as one "
-        "meter or a fleet. Default: the held-out part of the chronological split of the bundled 14-day slice.",
-    )
-    d = ReplayConfig()
-    add_stream_arguments(parser)
-    parser.add_argument("--speed", type=float, default=d.speed,
-                        help="1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges "
-                        "(default: %(default)s)")
-    parser.add_argument("--meter-offset", type=int, default=d.meter_offset_minutes, dest="meter_offset_minutes",
-                        help="minutes of data between one meter's first reading and the next meter's (default: a day); "
-                        "every meter replays the same number of readings")
-    parser.add_argument("--meter-id-prefix", default=d.meter_id_prefix, help="meter ids are this plus 1..N (default: %(default)s)")
-    parser.add_argument("--prefix", default=d.topic_prefix, dest="topic_prefix",
-                        help="first topic level: <prefix>/<meter_id>/reading (default: %(default)s)")
-    parser.add_argument("--client-id", default=d.client_id, help="MQTT client id of the replay (default: %(default)s)")
-    parser.add_argument("--max-inflight", type=int, default=d.max_inflight,
-                        help="unacknowledged QoS 1 messages paho sends at once (default: %(default)s)")
-    parser.add_argument("--max-queued", type=int, default=d.max_queued,
-                        help="messages paho holds before the replay waits for acknowledgements (it never drops) "
-                        "(default: %(default)s)")
-    parser.add_argument("--ack-timeout", type=float, default=d.ack_timeout_s, dest="ack_timeout_s",
-                        help="seconds to wait for the last acknowledgements (default: %(default)s)")
-    BrokerSettings.add_arguments(parser)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> ReplayConfig:
-    return ReplayConfig(
-        data=args.data, broker=BrokerSettings.from_args(args), speed=args.speed, start=args.start, end=args.end, days=args.days,
-        meters=args.meters, meter_offset_minutes=args.meter_offset_minutes, meter_id_prefix=args.meter_id_prefix,
-        topic_prefix=args.topic_prefix, client_id=args.client_id, max_inflight=args.max_inflight,
-        max_queued=args.max_queued, ack_timeout_s=args.ack_timeout_s, progress=args.progress,
-    )
+    return build_options_parser(ReplayConfig, "python -m simulator.replay", DESCRIPTION, log_level=None)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    result = replay(config_from_args(build_parser().parse_args(argv)))
+    result = replay(parse_options(ReplayConfig, argv, build_parser()))
     print(f"published {result.published}  acknowledged {result.acknowledged}  refused {result.refused}  "
           f"meters {len(result.meters)}  {result.first_ts} .. {result.last_ts}  {result.seconds:.1f} s")
     return 0 if result.complete else 1

@@ -19,6 +19,8 @@ from typing import Any
 
 from device.energy import DEVICE_CLASSES, DeviceClass
 from device.manifest import Manifest, load_manifest, locate_assets
+from device.options import build_parser as build_options_parser
+from device.options import option, parse_options
 from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from simulator.report_plots import model_styles, plot_accuracy_vs_cost, plot_latency, plot_predictions
@@ -50,10 +52,11 @@ REFERENCES: tuple[Reference, ...] = (
 class ReportConfig:
     """What the report compares against and how it decides."""
 
-    margin: float = DEFAULT_MARGIN
-    devices: tuple[DeviceClass, ...] = DEVICE_CLASSES
-    last_points: int = 500
-    references: tuple[Reference, ...] = REFERENCES
+    margin: float = option(DEFAULT_MARGIN, "relative MSE margin within which a cheaper model counts as good as the "
+                           "best")
+    devices: tuple[DeviceClass, ...] = option(DEVICE_CLASSES, cli=False)
+    last_points: int = option(500, cli=False)
+    references: tuple[Reference, ...] = option(REFERENCES, cli=False)
 
 
 @dataclass(frozen=True)
@@ -170,26 +173,27 @@ def write_report(metrics: Mapping[str, Any], predictions: Iterable[Mapping[str, 
     return ReportFiles(markdown, json_path, plots)
 
 
+@dataclass(frozen=True)
+class ReportCommand:
+    """The files ``python -m simulator.report`` rebuilds a report from, and where it goes."""
+
+    metrics: Path = option(help="the agent's metrics JSON (--metrics-file)")
+    predictions: Path = option(help="the agent's predictions file (--predictions-file), CSV or JSON lines")
+    assets: Path = option(Path("firmware_assets"), "folder holding manifest.json")
+    out: Path = option(Path("runs/demo"), "output folder")
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulator.report",
-                                     description="Rebuild the comparison report from an agent's metrics and predictions.")
-    parser.add_argument("--metrics", type=Path, required=True, help="the agent's metrics JSON (--metrics-file)")
-    parser.add_argument("--predictions", type=Path, required=True,
-                        help="the agent's predictions file (--predictions-file), CSV or JSON lines")
-    parser.add_argument("--assets", type=Path, default=Path("firmware_assets"),
-                        help="folder holding manifest.json (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: %(default)s)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                        help="relative MSE margin within which a cheaper model counts as good as the best "
-                        "(default: %(default)s)")
-    return parser
+    description = "Rebuild the comparison report from an agent's metrics and predictions."
+    return build_options_parser(ReportCommand, "python -m simulator.report", description, log_level=None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    command = parse_options(ReportCommand, argv, build_parser())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    files = write_report(json.loads(args.metrics.read_text()), read_prediction_rows(args.predictions),
-                         load_manifest(locate_assets(args.assets)), args.out, ReportConfig(margin=args.margin))
+    files = write_report(json.loads(command.metrics.read_text()), read_prediction_rows(command.predictions),
+                         load_manifest(locate_assets(command.assets)), command.out, command.report)
     print(files.markdown)
     return 0
 

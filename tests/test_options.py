@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from device.contract import FillPolicy
-from device.options import build_parser, option, parse_options
+from device.options import build_parser, option, option_of, parse_options
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,21 @@ class Example:
     limit: int | None = option(None, "at most this many; unset: no limit")
 
 
-def parse(*argv: str) -> Example:
-    return parse_options(Example, list(argv), build_parser(Example, "example", "An example.", log_level=None))
+@dataclass(frozen=True)
+class Login:
+    user: str = option("guest", "who logs in")
+    port: int = option(1883, "where")
+
+
+@dataclass(frozen=True)
+class Command:
+    inputs: Path = option(help="what to read")
+    login: Login = option(default_factory=Login, help="unused: a group's options carry their own help")
+    limit: int | None = option_of(Example, "limit", default=3)
+
+
+def parse(*argv: str, cls: type = Example):
+    return parse_options(cls, list(argv), build_parser(cls, "example", "An example.", log_level=None))
 
 
 def test_nothing_given_is_the_dataclass_defaults():
@@ -61,8 +74,35 @@ def test_help_shows_every_default_and_a_bool_reads_as_on_or_off(capsys):
     assert "unset: no limit (default: unset)" in text  # the help says what None means
 
 
+def test_a_field_without_a_default_is_a_required_option(capsys):
+    assert parse("--inputs", "w.npy", cls=Command).inputs == Path("w.npy")
+    with pytest.raises(SystemExit) as exit_info:
+        parse(cls=Command)
+    assert exit_info.value.code == 2 and "--inputs" in capsys.readouterr().err
+
+
+def test_a_dataclass_field_is_filled_from_its_group_of_options():
+    assert parse("--inputs", "w", "--port", "8883", cls=Command).login == Login(port=8883)
+
+
+def test_help_lists_a_group_under_its_name_and_says_what_is_required(capsys):
+    with pytest.raises(SystemExit):
+        parse("--help", cls=Command)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--inputs INPUTS what to read (required)" in text
+    assert "login: --user USER who logs in (default: guest)" in text
+
+
+def test_an_option_declared_again_keeps_its_flag_and_help_with_its_own_default():
+    assert parse("--inputs", "w", cls=Command).limit == 3
+    assert parse("--inputs", "w", "--limit", "9", cls=Command).limit == 9
+    assert "at most this many" in build_parser(Command, "example", "").format_help()
+
+
 @pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
-                                    "bench.soak", "bench.throughput", "bench.inference"])
+                                    "convert.c_runtime", "firmware.run", "firmware.measure", "bench.soak",
+                                    "bench.throughput", "bench.inference", "bench.cluster", "bench.firmware",
+                                    "bench.resample"])
 def test_every_host_command_explains_every_option_with_its_default(module, capsys):
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit) as exit_info:
@@ -70,4 +110,14 @@ def test_every_host_command_explains_every_option_with_its_default(module, capsy
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     options = [line.split()[0] for line in text.splitlines() if line.startswith("  --")]
-    assert len(options) >= 3 and text.count("(default:") >= len(options) - text.count("unset")
+    explained = text.count("(default:") + text.count("(required)")
+    assert len(options) >= 2 and explained >= len(options) - text.count("unset")
+
+
+def test_the_firmware_bench_reads_the_full_data_named_by_the_environment(monkeypatch):
+    from bench.firmware import FULL_DATA_ENV, FirmwareBenchConfig
+    from train.data import DEFAULT_DATA
+    monkeypatch.delenv(FULL_DATA_ENV, raising=False)
+    assert FirmwareBenchConfig().data == DEFAULT_DATA
+    monkeypatch.setenv(FULL_DATA_ENV, "/data/household_power_consumption.zip")
+    assert FirmwareBenchConfig().data == Path("/data/household_power_consumption.zip")

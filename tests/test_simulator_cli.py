@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from device import config as agent_config
+from device.options import parse_options
 from simulator import demo, replay, report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,13 +56,25 @@ def test_help_runs_from_any_directory(command, tmp_path):
 
 
 def test_replay_cli_fills_its_config():
-    args = replay.build_parser().parse_args(
-        ["--speed", "60", "--meters", "3", "--days", "2", "--mqtt-version", "3.1.1", "--broker", "mqtts://h:8883"])
-    config = replay.config_from_args(args)
+    argv = ["--speed", "60", "--meters", "3", "--days", "2", "--mqtt-version", "3.1.1", "--broker", "mqtts://h:8883"]
+    config = parse_options(replay.ReplayConfig, argv, replay.build_parser())
     assert (config.speed, config.meters, config.days) == (60.0, 3, 2.0)
     assert (config.broker.mqtt_version, config.broker.tls, config.broker.port) == ("3.1.1", True, 8883)
 
 
 def test_demo_defaults_to_every_model_and_a_month_at_most():
-    args = demo.build_parser().parse_args([])
-    assert (args.models, args.days, args.broker) == (None, 31.0, None)
+    config = parse_options(demo.DemoConfig, [], demo.build_parser())
+    assert (config.models, config.days, config.broker) == ((), 31.0, None)
+
+
+def test_demo_models_may_be_comma_separated():
+    config = parse_options(demo.DemoConfig, ["--models", "linreg,persistence"], demo.build_parser())
+    assert config.models == ("linreg", "persistence")
+
+
+def test_report_cli_requires_the_agents_files_and_fills_the_report_config(tmp_path):
+    command = parse_options(report.ReportCommand, ["--metrics", "m.json", "--predictions", "p.csv", "--margin", "0.1"],
+                            report.build_parser())
+    assert (command.metrics, command.predictions, command.report.margin) == (Path("m.json"), Path("p.csv"), 0.1)
+    with pytest.raises(SystemExit):
+        report.build_parser().parse_args(["--metrics", "m.json"])
