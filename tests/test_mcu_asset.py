@@ -95,6 +95,7 @@ def test_the_agent_scores_it_and_its_least_squares_online_as_offline():
 
 @pytest.mark.fulldata
 @pytest.mark.slow
+@pytest.mark.exhaustive
 def test_the_recorded_int8_error_is_what_the_file_gives_on_every_test_window(entry, full_data):
     from convert.mcu import WindowCache, full_test_metrics
     from train.search import SearchConfig
