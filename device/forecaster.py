@@ -165,7 +165,7 @@ class Forecaster:
         steps: list[Step] = []
         segment: list[_Accepted] = []
         for i, reading in enumerate(readings):
-            update = state.stream.accept(reading.minute, reading.values)
+            update = state.stream.accept(reading.minute, reading.values, reading.held)
             steps.append(Step(update, [], [], []))
             if update.outcome is Outcome.REFILLED:  # corrects rows already fed: finish the segment first
                 self._run_segment(state, readings[0].meter, segment, steps)

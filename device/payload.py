@@ -40,6 +40,9 @@ class Reading:
     meter: str
     minute: int
     values: np.ndarray  # float64, in MEASUREMENTS order
+    #: No sample fell inside this minute: the resampler held the value of an earlier one (a meter slower than a
+    #: minute), so the stream counts it as filled, like an absent minute, not as a measurement.
+    held: bool = False
 
     @property
     def ts(self) -> str:

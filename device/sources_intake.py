@@ -145,7 +145,7 @@ class SourceIntake:
             counts["filled_minutes"] += m.filled
             values = np.full(len(MEASUREMENTS), np.nan)
             values[_TARGET_COLUMN] = m.kw
-            readings.append(Reading(m.meter, m.minute, values))
+            readings.append(Reading(m.meter, m.minute, values, held=m.filled))
         return readings
 
     def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:

@@ -111,7 +111,8 @@ class MeterStream:
         n = min(n, self._flags.size)
         return not self._flags.last(n)[:, 1].all()
 
-    def accept(self, minute: int, values: np.ndarray) -> StreamUpdate:
+    def accept(self, minute: int, values: np.ndarray, held: bool = False) -> StreamUpdate:
+        """Take one minute's reading (``held``: a value carried over by the resampler, no sample of its own)."""
         nulls = int(np.isnan(values).sum())
         last = self.last_minute
         if last is not None and minute <= last:
@@ -143,7 +144,7 @@ class MeterStream:
         if self._filled_rows:
             forget_through(self._filled_rows, minute - self._flags.capacity)
         filled = np.ones(len(rows), bool)
-        filled[-1] = nulls > 0 and bool(np.isnan(values[self._needed]).any())
+        filled[-1] = held or (nulls > 0 and bool(np.isnan(values[self._needed]).any()))
         for i in range(len(rows) - 1):
             self._flags.append((False, False))  # an absent minute
         self._flags.append((True, not filled[-1]))  # even with a null in it: a resend of this minute is a duplicate

@@ -134,3 +134,13 @@ def test_timestamps_round_trip_through_whole_minutes():
     minute = parse_minute("2007-04-22T00:01:00")
     assert minute == int(np.datetime64("2007-04-22T00:01", "m").astype(np.int64))
     assert format_minute(minute) == "2007-04-22T00:01:00"
+
+
+def test_a_held_minute_counts_as_filled_not_as_a_measurement():
+    """A meter slower than a minute: the resampler holds its value for the minutes between (``held``)."""
+    stream = MeterStream(30, max_gap_minutes=15)
+    stream.accept(100, row(1.0))
+    update = stream.accept(101, row(1.0), held=True)
+    assert update.outcome is Outcome.ACCEPTED and update.filled.tolist() == [True]
+    assert stream.filled_recently(1) and not stream.filled_recently(0)
+    assert stream.accept(101, row(2.0)).outcome is Outcome.DUPLICATE  # the minute is taken, as any other

@@ -170,3 +170,20 @@ def test_decoder_state_is_kept_for_at_most_max_meters_devices():
     for device in ("a", "b", "c"):
         reader.decode(*shelly_gen2_message(device, T0, 100)[0], T0)
     assert list(reader.states) == ["b", "c"]
+
+
+def test_a_tasmota_minute_between_two_teleperiods_is_held_and_its_forecasts_say_they_used_a_filled_value(models):
+    """Tasmota's default TelePeriod is 300 s: the minutes between two SENSOR messages hold the last power."""
+    _, meter, build = EXAMPLES["tasmota"]
+    intake = intake_for(EXAMPLES["tasmota"][0])
+    readings: list[Reading] = []
+    for t in (T0, T0 + 300, T0 + 600):
+        for topic, payload in build(meter, t, 500.0):
+            readings += intake.read(topic, payload, arrival_s=t)
+    # minute 9 stays open: its grace period has not passed at the last sample
+    assert [r.minute - int(T0 // 60) for r in readings] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert [r.held for r in readings] == [False, True, True, True, True, False, True, True, True]
+    assert intake.snapshot()["tasmota"]["filled_minutes"] == 7
+    steps = Forecaster(models, 15).process_batch(readings)
+    made = [p for step in steps for p in step.predictions]
+    assert made and all(p.from_filled for p in made)  # every window from the 2nd minute on holds a held minute
