@@ -64,6 +64,14 @@ class Agent:
         self.config = config
         if config.tracemalloc_readings > 0:
             tracemalloc.start()  # loading is part of the sample: it is where most Python memory is allocated
+        try:
+            self._build(config)
+        except BaseException:
+            tracemalloc.stop()  # a refused start must not leave the embedding process traced (and slow)
+            raise
+
+    def _build(self, config: AgentConfig) -> None:
+        """Sources, models, forecaster, metrics, state and the MQTT link (inside the memory sample)."""
         household = HouseholdTime(config.timezone)
         self.intake = SourceIntake(config.source, household, config.reading_limits, config.reading_prefix,
                                    config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
@@ -108,6 +116,7 @@ class Agent:
         """Process what is already in the inbox, write the files, say offline; returns the final snapshot."""
         self._stopping.set()
         self._worker.join()
+        self.metrics.end_allocation_sample()
         snapshot = self._publish_metrics()
         if self._predictions:
             for meter in self.forecaster.meters.values():

@@ -127,7 +127,14 @@ class AgentMetrics:
         if self._trace_left <= 0:
             return
         self._trace_left -= readings
-        if self._trace_left <= 0 and tracemalloc.is_tracing():
+        if self._trace_left <= 0:
+            self.end_allocation_sample()
+
+    def end_allocation_sample(self) -> None:
+        """Keep the traced peak and stop tracing: after the sample's readings, or when the agent stops before them
+        (tracing slows every Python allocation of the process, which may be someone else's program)."""
+        self._trace_left = 0
+        if tracemalloc.is_tracing():
             self._trace_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
 

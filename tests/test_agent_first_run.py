@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,14 @@ def test_the_agent_started_elsewhere_without_assets_exits_2_and_says_where_it_lo
                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert agent.returncode == 2
     assert f"cannot start: no {MANIFEST_NAME} in {tmp_path / 'nowhere'}: point --assets at" in agent.stderr
+
+
+def test_a_refused_start_leaves_no_memory_tracing_behind(tmp_path):
+    """The agent traces Python allocations while it loads (a sample for its metrics); a start it refuses must stop
+    that, or every later allocation of the process that embeds it stays traced, and slow."""
+    from device.agent import Agent
+
+    assert not tracemalloc.is_tracing()
+    with pytest.raises(AssetIntegrityError):
+        Agent(AgentConfig(assets=tmp_path, tracemalloc_readings=200))
+    assert not tracemalloc.is_tracing()
