@@ -42,9 +42,14 @@ $(HANDOVER): | venv
 convert: $(HANDOVER) | venv
 	$(BIN)/python -m convert.quantize $(CONVERT_ARGS)
 
+# Tables, not pass/fail: each prints its medians side by side (cluster needs nats-server, firmware the ARM toolchain
+# and QEMU).
 bench: venv
 	$(BIN)/python -m bench.inference
 	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.resample
+	$(BIN)/python -m bench.cluster
+	$(BIN)/python -m bench.firmware
 
 # Every device dependency must have a wheel for 64-bit Raspberry Pi OS (Python 3.11, aarch64).
 check-pi: venv
