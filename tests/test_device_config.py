@@ -59,3 +59,10 @@ def test_an_unknown_toml_key_is_an_error(tmp_path):
 def test_mqtts_turns_tls_on_with_port_8883():
     config = AgentConfig(broker="mqtts://broker.local")
     assert config.tls and config.host_port == ("broker.local", 8883)
+
+
+def test_the_example_deploy_toml_loads_as_documented():
+    config = load_config(["--config", str(Path(__file__).parents[1] / "deploy" / "agent.toml")], environ={})
+    assert config.models == ("mcu_lstm_int8", "lstm_int8", "linreg", "persistence")
+    assert (config.timezone, [s.profile for s in config.source]) == ("Europe/Paris", ["wattcast"])
+    assert config.state_file == Path("/var/lib/wattcast/state.json")
