@@ -165,8 +165,9 @@ def test_broker_restart_mid_replay_loses_nothing(rig):
     result = r.replayed()
     r.agent.wait_until_received(result.published, WAIT_S)
     readings = wait_until_settled(r.agent)  # resends and late readings count as received too
-    log.info("broker restart: published %d, agent received %d, duplicates %d, late %d, reconnected in %.1f s",
-             result.published, readings["received"], readings["duplicates"], readings["late"], recovered_s)
+    log.info("broker restart: published %d, agent received %d, duplicates %d, late %d, refilled %d, reconnected in "
+             "%.1f s", result.published, readings["received"], readings["duplicates"], readings["late"],
+             readings.get("refilled", 0), recovered_s)
     assert result.acknowledged == result.published == 6000
     # Every minute is taken exactly once. QoS 1 resends are rejected: as duplicates, or as late when a newer
     # minute already arrived (the agent does not yet tell a late resend from a late first delivery).
