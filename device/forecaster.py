@@ -194,7 +194,7 @@ class Forecaster:
         ends = np.cumsum(lengths) - 1  # each reading's own row
         owner = np.repeat([a.index for a in segment], lengths).tolist()  # the reading each row came with
         since_reset = np.array([a.rows_since_reset for a in segment])
-        wall_minutes = minutes if self._local_minutes is None else self._local_minutes(minutes)
+        wall_minutes = self._wall_clock(minutes)
         for model in self.models:
             track = state.tracks[model.name]
             spec = model.entry.window
@@ -211,13 +211,18 @@ class Forecaster:
             self._score_and_queue(model, meter, track, minutes, rows[:, _TARGET_COLUMN], filled, owner, made, steps)
             forget_through(track.on_filled, int(minutes[-1]) - self._dedupe)
 
+    def _wall_clock(self, minutes: np.ndarray) -> np.ndarray:
+        """The household's wall-clock minutes of the stream's UTC ``minutes``, which the calendar features need."""
+        return minutes if self._local_minutes is None else self._local_minutes(minutes)
+
     def _refill(self, state: _Meter, update: StreamUpdate, step: Step) -> None:
         """A late real value replaced filled rows: rewrite them in every model's feature ring (where still held) and
         re-score the predictions that came due on them."""
         newest = state.stream.last_minute
+        wall_minutes = self._wall_clock(update.minutes)
         for model in self.models:
             track = state.tracks[model.name]
-            for minute, features in zip(update.minutes.tolist(), model_rows(model, update.minutes, update.rows)):
+            for minute, features in zip(update.minutes.tolist(), model_rows(model, wall_minutes, update.rows)):
                 if newest - minute < track.features.size:
                     track.features.set_ago(newest - minute, features)
             drop_filled = model.entry.window.fill_policy is FillPolicy.DROP

@@ -10,9 +10,11 @@ import pytest
 
 from device.contract import MEASUREMENTS
 from device.forecaster import Forecaster, Prediction
+from device.household_time import HouseholdTime
 from device.models import load_models
 from device.payload import Reading
 from device.scoring import ErrorAccumulator
+from tests.conftest import REPO
 from tests.device_assets import Series, build_assets
 
 MODELS = ("linreg", "persistence")
@@ -41,10 +43,10 @@ def late_order(n: int) -> list[int]:
     return order
 
 
-def replay(models, series: Series, order: list[int]) -> tuple[Forecaster, list[Prediction], list[Prediction],
-                                                              list[Prediction]]:
+def replay(models, series: Series, order: list[int], local_minutes=None) -> tuple[Forecaster, list[Prediction],
+                                                                                  list[Prediction], list[Prediction]]:
     """(forecaster, every prediction made, every scoring in the order it happened, the re-scorings alone)."""
-    forecaster = Forecaster(models, max_gap_minutes=15)
+    forecaster = Forecaster(models, max_gap_minutes=15, local_minutes=local_minutes)
     made, scorings, rescorings = [], [], []
     for i in order:
         step = forecaster.process(Reading("m1", int(series.minutes[i]), series.raw[i]))
@@ -100,6 +102,20 @@ def test_windows_after_the_late_values_arrived_use_the_real_values(models, serie
     clean = [p for p in late_made if not p.from_filled]
     assert len(clean) > 200
     assert all(p.predicted_kw == pytest.approx(ordered[(p.model, p.minute)], abs=1e-9) for p in clean)
+
+
+def test_a_late_value_rewrites_the_calendar_features_on_the_household_s_clock_too():
+    """The shipped mcu_lstm_int8 (the hour and day of week at every step of its window) with the agent's Paris clock:
+    windows holding refilled minutes equal those of the in-order replay."""
+    calendar = load_models(REPO / "firmware_assets", ("mcu_lstm_int8",))
+    series = Series.bundled(start=0, rows=300)
+    paris = HouseholdTime("Europe/Paris").local_minutes
+    _, late_made, _, rescorings = replay(calendar, series, late_order(len(series)), paris)
+    _, ordered_made, *_ = replay(calendar, series, list(range(len(series))), paris)
+    ordered = {p.minute: p.predicted_kw for p in ordered_made}
+    clean = [p for p in late_made if not p.from_filled]
+    assert rescorings and len(clean) > 200
+    assert all(p.predicted_kw == pytest.approx(ordered[p.minute], abs=1e-9) for p in clean)
 
 
 def test_a_late_value_arriving_after_a_restart_from_the_state_is_rescored_the_same(models, series):
