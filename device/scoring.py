@@ -37,32 +37,21 @@ class ErrorAccumulator:
         self.pct_count += int(nonzero.sum())
         self.zero_targets += int(err.size - nonzero.sum())
 
-    def _add_one(self, predicted: float, actual: float) -> None:
+    def _add_one(self, predicted: float, actual: float, sign: int = 1) -> None:
+        """One prediction in plain floats; ``sign`` -1 takes back an earlier add of the same pair."""
         err = predicted - actual
-        self.count += 1
-        self.sum_sq += err * err
-        self.sum_abs += abs(err)
+        self.count += sign
+        self.sum_sq += sign * err * err
+        self.sum_abs += sign * abs(err)
         if actual != 0:
-            self.sum_abs_pct += abs(err / actual)
-            self.pct_count += 1
+            self.sum_abs_pct += sign * abs(err / actual)
+            self.pct_count += sign
         else:
-            self.zero_targets += 1
-
-    def remove(self, predicted: float, actual: float) -> None:
-        """Take back one :meth:`add` (a prediction scored against a filled value whose real value came late)."""
-        err = predicted - actual
-        self.count -= 1
-        self.sum_sq -= err * err
-        self.sum_abs -= abs(err)
-        if actual != 0:
-            self.sum_abs_pct -= abs(err / actual)
-            self.pct_count -= 1
-        else:
-            self.zero_targets -= 1
+            self.zero_targets += sign
 
     def replace(self, predicted: float, old_actual: float, new_actual: float) -> None:
         """Re-score one prediction: its actual was ``old_actual`` (a filled value) and is ``new_actual``."""
-        self.remove(predicted, old_actual)
+        self._add_one(predicted, old_actual, -1)
         self._add_one(predicted, new_actual)
 
     @property
