@@ -158,11 +158,6 @@ class AgentConfig:
                 for url in map(urlparse, self.broker_urls)]
 
     @property
-    def host_port(self) -> tuple[str, int]:
-        """The first broker."""
-        return self.brokers[0]
-
-    @property
     def reading_prefix(self) -> str:
         """The topic levels before ``<meter_id>/reading``: ``meter``, or ``part/K/meter`` for a partition."""
         if not self.partition:
