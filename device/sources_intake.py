@@ -13,14 +13,13 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from device.contract import MEASUREMENTS, TARGET
-from typing import TYPE_CHECKING
-
 from device.household_time import HouseholdTime
-from device.payload import Reading, ReadingLimits, Rejected, parse_reading
+from device.payload import Reading, ReadingLimits, Rejected, meter_of, parse_reading
 from device.ratelog import RateLimitedLog
 from device.resample import Minute, Resampler
 from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
@@ -78,7 +77,7 @@ class SourceIntake:
         parsed = parse_reading(topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s,
                                self.household)
         if isinstance(parsed, Rejected):
-            self._reject(WATTCAST, topic.split("/")[1] if topic.count("/") == 2 else topic, topic, parsed)
+            self._reject(WATTCAST, meter_of(topic, self.topic_prefix) or topic, topic, parsed)
             return parsed
         self.counters[WATTCAST]["samples"] += 1
         remember(self._topics, parsed.meter, topic, self._max_meters)
