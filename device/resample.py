@@ -115,16 +115,12 @@ class Resampler:
                 continue
             total = known = 0.0
             previous = held
-            for t, kw in samples[:inside]:
+            for t, kw in (*samples[:inside], (end, math.nan)):  # each value holds until the next, the last to the end
                 if previous is not None and previous[1] == previous[1]:  # not NaN
                     span = t - max(previous[0], start)
                     total += previous[1] * span
                     known += span
                 previous = (t, kw)
-            if previous is not None and previous[1] == previous[1]:
-                span = end - max(previous[0], start)
-                total += previous[1] * span
-                known += span
             if inside:
                 state.carry = samples[inside - 1]
                 del samples[:inside]

@@ -154,7 +154,6 @@ class SourceReader:
             return meter, Rejected("out_of_range", f"{kw:g} kW")
         return meter, Sample(self.name, meter, t_s, kw)
 
-
     def _state(self, meter: str) -> dict:
         state = self.states.get(meter)
         if state is None:
