@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simulator.brokers import stop_process
 from simulator.connection import BrokerSettings
 from simulator.replay import AckingPublisher
 
@@ -156,15 +156,7 @@ class AgentProcess:
         """SIGTERM by PID (the agent then writes its final metrics), SIGKILL if it hangs; the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("agent ignored SIGTERM for %.0f s: killing pid %d", timeout_s, self.process.pid)
-                self.process.kill()
-                self.process.wait()
-        code, self.process = self.process.returncode, None
+        code, self.process = stop_process(self.process, timeout_s=timeout_s), None
         return code
 
     def __enter__(self) -> AgentProcess:

@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.brokers import find_binary, free_port, wait_for_port
+from simulator.brokers import find_binary, free_port, stop_process, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "nats"
 HOST = "127.0.0.1"
@@ -152,13 +152,8 @@ class NatsCluster:
     def stop_node(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop one node by its PID (SIGKILL if it ignores ``sig`` for 15 s)."""
         node = self.nodes[index]
-        if node.running:
-            node.process.send_signal(sig)
-            try:
-                node.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait()
+        if node.process is not None:
+            stop_process(node.process, sig, timeout_s=15)
         node.process = None
 
     def start_node(self, index: int) -> None:
