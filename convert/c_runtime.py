@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tflite_micro.python.tflite_micro.runtime import convert_bytearray_to_object, get_builtin_code_from_operator_code
+from tflite_micro.python.tflite_micro.runtime import convert_bytearray_to_object
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from convert.c_arrays import c_identifier
 from convert.c_runtime_table import measure_sigmoid_table, render_table
+from convert.flatbuffer import op_name
 from device.options import build_parser, option, parse_options
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 #: The int8 models the C runtime runs (the float and CNN models are not its job).
 MODELS = ("mcu_lstm_int8", "lstm_int8")
 TABLE_NAME = "wc_sigmoid_table.c"
-_OPS = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _NUMPY = {schema.TensorType.INT8: np.int8, schema.TensorType.INT16: np.int16, schema.TensorType.INT32: np.int32}
 
 #: TFLite's integer LSTM: gate pre-activations are int16 with scale 2^-12, gate outputs int16 with scale 2^-15.
@@ -133,8 +133,7 @@ class _Graph:
         if len(self.model.subgraphs) != 1:
             raise UnsupportedModel("only single-subgraph models are supported")
         self.graph = self.model.subgraphs[0]
-        self.ops = [(_OPS[get_builtin_code_from_operator_code(self.model.operatorCodes[op.opcodeIndex])], op)
-                    for op in self.graph.operators]
+        self.ops = [(op_name(self.model, op), op) for op in self.graph.operators]
 
     def tensor(self, index: int):
         return self.graph.tensors[index]

@@ -40,11 +40,15 @@ def _tensor_info(tensor) -> TensorInfo:
     return TensorInfo(shape, _TYPE_NAMES[tensor.type], scale, zero_point)
 
 
+def op_name(model, op) -> str:
+    """The builtin operator's name (``UNIDIRECTIONAL_SEQUENCE_LSTM``) of ``op`` in a parsed ``model``."""
+    return _OP_NAMES[get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])]
+
+
 def summarize(model_bytes: bytes) -> FlatbufferSummary:
     model = convert_bytearray_to_object(bytearray(model_bytes))
     graph = model.subgraphs[0]
-    ops = tuple(_OP_NAMES[get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])]
-                for op in graph.operators)
+    ops = tuple(op_name(model, op) for op in graph.operators)
     floats = tuple(
         t.name.decode() for g in model.subgraphs for t in g.tensors
         if _TYPE_NAMES[t.type].startswith("float") and t.shape is not None and np.prod(t.shape) > 0
