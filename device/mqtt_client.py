@@ -40,6 +40,13 @@ QOS = 1
 MessageHandler = Callable[[str, bytes, int, tuple[int, int]], None]
 
 
+def point_at(client: mqtt.Client, host: str, port: int) -> None:
+    """Make paho's reconnect loop connect to ``host:port`` next (a failover: paho knows one server only)."""
+    # paho's public host/port setters refuse while its reconnect loop runs (the state is "connection lost", not
+    # "new"), and that loop reconnects to these two attributes: set them, there is no server-list API.
+    client._host, client._port = host, port  # noqa: SLF001
+
+
 class MqttLink:
     """One paho client; ``on_message`` gets (topic, payload, receive time in perf_counter ns)."""
 
@@ -162,9 +169,7 @@ class MqttLink:
         if len(self._brokers) < 2 or self._stopping:
             return
         self._broker = (self._broker + 1) % len(self._brokers)
-        # paho's public host/port setters refuse while its reconnect loop runs (the state is "connection lost",
-        # not "new"), and that loop reconnects to these two attributes: set them, there is no server-list API.
-        self._client._host, self._client._port = self.broker  # noqa: SLF001
+        point_at(self._client, *self.broker)
         self.counters["failovers"] += 1
         log.info("failing over to %s:%d", *self.broker)
 

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from device.contract import MEASUREMENTS
+from device.mqtt_client import point_at
 from device.payload import encode_reading, reading_topic, timestamps
 from train.data import load_measurements
 
@@ -99,8 +100,7 @@ class FleetPublisher:
         self._connected.clear()
         if len(self._brokers) > 1:
             self._broker = (self._broker + 1) % len(self._brokers)
-            # paho has no server list and its host/port setters refuse while it reconnects (see device/mqtt_client.py)
-            self.client._host, self.client._port = self._brokers[self._broker]  # noqa: SLF001
+            point_at(self.client, *self._brokers[self._broker])
 
     def publish(self, messages: list[tuple[str, bytes]], timeout_s: float = 60.0) -> int:
         """Publish at QoS 1 and wait for every PUBACK; returns how many were acknowledged."""
