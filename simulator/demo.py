@@ -80,7 +80,7 @@ def ensure_assets(config: DemoConfig) -> None:
     """Train the small models and convert them if the assets are missing (once, on a clone without them)."""
     if (config.assets / MANIFEST_NAME).is_file():
         return
-    run_dir = "runs/demo"
+    run_dir = "runs/demo_training"  # not the demo's own out_dir: its report.md would be overwritten
     log.info("no %s in %s: running python -m train and python -m convert.quantize (once)", MANIFEST_NAME,
              config.assets)
     for command in (["train", "--data", str(config.data), "--out", run_dir, "--models", "persistence", "trend_line",
