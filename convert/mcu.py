@@ -78,16 +78,22 @@ def full_test_metrics(entry: TFLiteEntry, path: Path, windows: AllTestWindows) -
     return task_metrics(predictions, windows.y, entry.scaling)
 
 
-def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: WindowCache, tflm: bool) -> Shipped:
-    """``<name>.tflite`` (full int8, fused LSTM), its C array and manifest entry, with the int8 error on every test
-    window next to the float model's (the search's Keras figure, same windows) under ``metrics["full_test"]``."""
-    converter = NetworkConverter(trained, out, tflm)
-    reference = converter.reference()
+def ship_int8(converter: NetworkConverter, name: str, reference: np.ndarray | None) -> TFLiteEntry:
+    """``<name>.tflite`` in full int8 with its C array, scored against ``reference`` (float32 LiteRT predictions of
+    the held-out windows) when given; a refusal raises :class:`ConversionFailed`, as an MCU model has no other mode
+    to fall back on."""
     int8_bytes = converter.try_convert("int8")
     if int8_bytes is None:
         raise ConversionFailed(converter.shipped.attempts[-1]["error"])
     converter.ship(name, "int8", int8_bytes, reference)
-    entry = converter.shipped.entries[-1]
+    return converter.shipped.entries[-1]
+
+
+def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: WindowCache, tflm: bool) -> Shipped:
+    """``<name>.tflite`` (full int8, fused LSTM), its C array and manifest entry, with the int8 error on every test
+    window next to the float model's (the search's Keras figure, same windows) under ``metrics["full_test"]``."""
+    converter = NetworkConverter(trained, out, tflm)
+    entry = ship_int8(converter, name, converter.reference())
     windows = cache.test_windows(trained)
     int8 = full_test_metrics(entry, out / entry.file, windows)
     float_test = trained.metrics["test"]

@@ -56,12 +56,15 @@ def _write_texts(directory: Path, texts: dict[str, str]) -> list[str]:
 class NetworkConverter:
     """Converts one trained network into ``out``; ``entry_name(mode)`` names what is shipped."""
 
-    def __init__(self, trained: TrainedModel, out: Path, tflm: bool) -> None:
+    def __init__(self, trained: TrainedModel, out: Path, tflm: bool, macs: int | None = None) -> None:
+        """``macs`` when the caller knows them (a :class:`train.mcu_models.McuConfig` counts its own); otherwise
+        they are counted from the saved model in a child process, which costs a TensorFlow import."""
         if trained.keras_path is None:
             raise FileNotFoundError(f"{trained.name}: no .keras file in the hand-over folder")
         self.trained, self.out, self.tflm = trained, Path(out), tflm
         self.shipped = Shipped()
-        self.macs = run_isolated(f"{trained.name}: counting MACs", keras_macs, trained.keras_path)
+        self.macs = macs if macs is not None else run_isolated(f"{trained.name}: counting MACs", keras_macs,
+                                                               trained.keras_path)
 
     def try_convert(self, mode: str) -> bytes | None:
         """The flatbuffer, or None with the refusal recorded (the run goes on with the other modes)."""

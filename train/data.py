@@ -228,6 +228,18 @@ def train_test_by_date(minutes: np.ndarray, cut_date: str = PAPER_CUT_DATE) -> t
     return slice(0, cut), slice(cut, len(minutes))
 
 
+def rows_between(minutes: np.ndarray, start: str, end: str) -> slice:
+    """Rows from ``start`` (midnight) up to, not including, ``end``; ``minutes`` since the epoch, sorted. Raises
+    ValueError unless the data cover the whole period, so a model never silently trains or is tested on less."""
+    first, last = (np.datetime64(d, "m").astype(np.int64) for d in (start, end))
+    if first >= last:
+        raise ValueError(f"the period {start}..{end} is empty")
+    if first < minutes[0] or last - 1 > minutes[-1]:
+        covered = " to ".join(str(np.datetime64(int(m), "m")) for m in (minutes[0], minutes[-1]))
+        raise ValueError(f"the period {start}..{end} is not inside the data, which run from {covered}")
+    return slice(int(np.searchsorted(minutes, first)), int(np.searchsorted(minutes, last)))
+
+
 def held_out_start(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
                    train_fraction: float = TRAIN_FRACTION) -> int:
     """First row that the default (notebook-protocol) training never saw: the start of its test part.

@@ -16,8 +16,8 @@ from device.contract import FillPolicy
 from device.families.baselines import Persistence, TrendLine
 from device.families.linreg import LinearRegression
 from train.artifacts import TrainedModel, save_trained_model
-from train.config import KERAS_MODELS, MODEL_FEATURES, TrainConfig
-from train.data import load_split
+from train.config import KERAS_MODELS, MODEL_FEATURES, HandoverOptions, TrainConfig
+from train.data import SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.plots import plot_loss_curves, plot_predictions
 from train.report import RunSummary, markdown_table, write_report
@@ -37,18 +37,27 @@ def _spaced(n: int, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int)) if n else np.empty(0, int)
 
 
-def hand_over(models_dir: Path, name: str, windows: SplitWindows, evaluation: Evaluation, config: TrainConfig,
-              extra: dict[str, Any] | None = None, keras_path: Path | None = None) -> None:
-    """Write the :mod:`train.artifacts` files ``convert`` reads (the ``.keras`` checkpoint is already there)."""
+def handed_over(name: str, windows: SplitWindows, evaluation: Evaluation, config: HandoverOptions,
+                split: SplitSpec | None, extra: dict[str, Any] | None = None,
+                keras_path: Path | None = None) -> TrainedModel:
+    """What ``convert`` needs of one trained model: seeded calibration windows from the training part, evenly
+    spaced held-out windows, the offline metrics; ``split`` None when the rows are not a :class:`SplitSpec`
+    protocol (then only this process can rebuild its test part)."""
     rng = np.random.default_rng(config.seed)
     calibration = np.sort(rng.choice(len(windows.x_train), min(config.calibration_windows, len(windows.x_train)),
                                      replace=False))
     held_out = _spaced(len(windows.x_test), config.handover_test_windows)
     metrics = {k: v for k, v in evaluation.summary().items() if k not in ("name", "features", "loss", "val_loss")}
-    save_trained_model(models_dir, TrainedModel(
+    return TrainedModel(
         name=name, window=windows.spec, scaling=windows.scaling, calibration=windows.x_train[calibration],
         x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=evaluation.parameters,
-        metrics=metrics, extra=extra or {}, keras_path=keras_path, split=config.split))
+        metrics=metrics, extra=extra or {}, keras_path=keras_path, split=split)
+
+
+def hand_over(models_dir: Path, name: str, windows: SplitWindows, evaluation: Evaluation, config: TrainConfig,
+              extra: dict[str, Any] | None = None, keras_path: Path | None = None) -> None:
+    """Write the :mod:`train.artifacts` files ``convert`` reads (the ``.keras`` checkpoint is already there)."""
+    save_trained_model(models_dir, handed_over(name, windows, evaluation, config, config.split, extra, keras_path))
 
 
 def evaluate_baselines(config: TrainConfig, windows: SplitWindows, models_dir: Path) -> list[Evaluation]:
