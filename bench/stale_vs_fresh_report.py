@@ -70,6 +70,13 @@ def weeks_won(rows: list[WeekRow]) -> dict[str, int]:
     return {role: sum(r.winner == role for r in rows) for role in ROLES}
 
 
+def epochs_of(settings: dict[str, Any]) -> str:
+    fresh = settings.get("fresh_epochs")
+    if fresh is None or fresh == settings["epochs"]:
+        return str(settings["epochs"])
+    return f"{settings['epochs']} (stale) and {fresh} (fresh)"
+
+
 def change(stale: float, fresh: float) -> str:
     return f"{100 * (fresh - stale) / stale:+.1f}%"
 
@@ -82,10 +89,10 @@ def markdown(models: list[ModelRow], rows: list[WeekRow], settings: dict[str, An
         f"Stale vs fresh, `{settings['model']}` in full int8 under LiteRT: MSE in kW² on every test window of each "
         f"held-out week (inputs and target inside the week). Stale: trained on {settings['stale_from']} .. "
         f"{settings['stale_to']} (exclusive). Fresh: retrained on the {settings['fresh_days']} days before each week. "
-        f"Same settings for all: at most {settings['epochs']} epochs, patience {settings['patience']}, batch "
-        f"{settings['batch_size']}, learning rate {settings['learning_rate']}, chronological validation tail "
-        f"{settings['validation_split']:.0%}, seed {settings['seed']}; each model's min-max scaling fitted on its own "
-        f"training rows. Data: {Path(settings['data']).name}, {fill}.",
+        f"Training settings (train.search's): at most {epochs_of(settings)} epochs, patience "
+        f"{settings['patience']}, batch {settings['batch_size']}, learning rate {settings['learning_rate']}, "
+        f"chronological validation tail {settings['validation_split']:.0%}, seed {settings['seed']}; each model's "
+        f"min-max scaling fitted on its own training rows. Data: {Path(settings['data']).name}, {fill}.",
         "",
         "| held-out week | test windows | filled minutes | stale int8 MSE | fresh int8 MSE | persistence MSE | "
         "fresh vs stale | winner |",

@@ -10,8 +10,8 @@ from bench.stale_vs_fresh import StaleFreshConfig, main
 from tests.conftest import BUNDLED_DATA
 from train.data import rows_between
 
-TINY = ["--data", str(BUNDLED_DATA), "--stale-from", "2007-04-22", "--stale-to", "2007-04-27",
-        "--weeks", "2007-04-28", "--fresh-days", "5", "--epochs", "1", "--calibration-windows", "100",
+TINY = ["--data", str(BUNDLED_DATA), "--stale-from", "2007-04-22", "--stale-to", "2007-04-27", "--weeks", "2007-04-28",
+        "--fresh-days", "5", "--epochs", "1", "--fresh-epochs", "2", "--calibration-windows", "100",
         "--handover-test-windows", "100"]
 
 
@@ -40,8 +40,9 @@ def test_each_model_trained_on_its_own_period_and_shipped_an_int8_file(bench_dir
     models = {m["role"]: m for m in json.loads((bench_dir / "results.json").read_text())["models"]}
     assert (models["stale"]["trained_from"], models["stale"]["trained_to"]) == ("2007-04-22", "2007-04-27")
     assert (models["fresh"]["trained_from"], models["fresh"]["trained_to"]) == ("2007-04-23", "2007-04-28")
+    assert (models["stale"]["epochs"], models["fresh"]["epochs"]) == (1, 2)  # --epochs, --fresh-epochs
     for m in models.values():
-        assert m["training_windows"] == 5 * 1440 - 30 - 5 + 1 and m["epochs"] == 1 and m["train_seconds"] > 0
+        assert m["training_windows"] == 5 * 1440 - 30 - 5 + 1 and m["train_seconds"] > 0
         assert (bench_dir / "int8" / f"{m['name']}.tflite").stat().st_size == m["int8_bytes"]
 
 
@@ -52,6 +53,7 @@ def test_the_table_holds_the_week_the_median_and_both_models(bench_dir):
     week = results["weeks"][0]
     assert f"| 2007-04-28 | 10,046 | 3,723 | {week['stale']['mse']:.4f} | {week['fresh']['mse']:.4f} | " in table
     assert f"| **median of 1** | | | **{week['stale']['mse']:.4f}** |" in table
+    assert "at most 1 (stale) and 2 (fresh) epochs" in table
     assert "| stale | 2007-04-22 .. 2007-04-27 | 7,166 |" in table and "| fresh_2007-04-28 |" in table
     assert (bench_dir / "mse_per_week.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
