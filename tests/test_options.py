@@ -102,7 +102,7 @@ def test_an_option_declared_again_keeps_its_flag_and_help_with_its_own_default()
 @pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
                                     "convert.c_runtime", "firmware.run", "firmware.measure", "bench.soak",
                                     "bench.throughput", "bench.inference", "bench.cluster", "bench.firmware",
-                                    "bench.resample"])
+                                    "bench.resample", "bench.stale_vs_fresh"])
 def test_every_host_command_explains_every_option_with_its_default(module, capsys):
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit) as exit_info:
