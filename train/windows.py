@@ -38,7 +38,7 @@ class SplitWindows:
 def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec: WindowSpec) -> SplitWindows:
     """Fit the scaling on ``train_rows``, then cut full windows inside each part and streaming windows in the test
     part. ``series`` must be filled (no NaN); its ``missing`` flags drive the DROP policy."""
-    features = feature_matrix(series.values, series.minutes, spec.features)
+    features = feature_matrix(series.values, series.clock_minutes, spec.features)
     target = series.values[TARGET]
     scaling = MinMaxScaling.fit(features[train_rows], target[train_rows])
 
