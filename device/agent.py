@@ -35,6 +35,7 @@ from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, Rejected, format_minute  # noqa: E402
 from device.ratelog import RateLimitedLog  # noqa: E402
+from device.recorder import Recorder  # noqa: E402
 from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
 from device.stream import Outcome  # noqa: E402
@@ -101,6 +102,7 @@ class Agent:
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
+        self.recorder = Recorder(config.record, config.record_days, household) if config.record else None
         self._out_of_order_log = RateLimitedLog(log)
         self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
         self._changed_meters: set[str] = set()
@@ -117,6 +119,8 @@ class Agent:
         self._stopping.set()
         self._worker.join()
         self.metrics.end_allocation_sample()
+        if self.recorder:
+            self.recorder.close()
         snapshot = self._publish_metrics()
         if self._predictions:
             for meter in self.forecaster.meters.values():
@@ -251,6 +255,10 @@ class Agent:
         steps = self.forecaster.process_batch(readings)
         if self.config.shared_group and self._split_meter(readings):
             return
+        if self.recorder:
+            for reading, step in zip(readings, steps):
+                self.recorder.record(reading.meter, step.update, reading.values)
+            self.recorder.flush()
         self._log_out_of_order(readings, steps)
         published = self._publish_predictions(steps, received)
         if self._predictions:
@@ -334,6 +342,8 @@ class Agent:
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
         snapshot["sources"] = self.intake.snapshot()
+        if self.recorder:
+            snapshot["recording"] = self.recorder.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
         for meter in self._changed_meters:
             self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
