@@ -36,6 +36,8 @@ class AgentConfig:
                        "the connection drops or cannot be made")
     assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists; a relative "
                         "one missing from the working directory is taken from beside the device package (logged)")
+    reload_check_s: float = _opt(5.0, "look at <assets>/manifest.json this often (seconds) and reload the models "
+                                 "when it changed, as on SIGHUP; 0: only on SIGHUP")
     #: Empty: every model in the manifest. The agent runs on a Pi-class device, which has room for every model
     #: shipped, so by default it scores them all, the recommended one included.
     models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side",
