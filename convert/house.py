@@ -127,20 +127,29 @@ def shipped_candidates(assets: Path, shipped: str, available: tuple[str, ...], s
                           f"recording has ({', '.join(sorted(fits))}) on these days stands in for it."]
 
 
-def _shipped_rows(assets: Path, names: list[str], split: Split, reference: SplitWindows) -> list[Scored]:
-    """Each shipped model under LiteRT on the held-out days, with its own scaling and inputs; the windows must
+def shipped_row(assets: Path, shipped: str, split: Split, reference: SplitWindows) -> tuple[Scored | None, list[str]]:
+    """The shipped model under LiteRT on the held-out days, with its own scaling and inputs computed over the
+    recording (or the best stand-in, :func:`shipped_candidates`), and notes saying which and why. Its windows must
     forecast the same minutes as ``reference``'s."""
+    names, notes = shipped_candidates(assets, shipped, split.series.available, reference.spec.seq_len,
+                                      reference.spec.horizon)
     rows = []
-    for loaded in load_models(assets, tuple(names), runtime="litert"):
+    for loaded in load_models(assets, tuple(names), runtime="litert") if names else []:  # (): every model
         window = replace(loaded.entry.window, fill_policy=reference.spec.fill_policy)
         own = cut_windows(split.series, split.train, split.test, window, scaling=loaded.scaling)
         targets, expected = loaded.scaling.inverse_target(own.y_test), reference.scaling.inverse_target(reference.y_test)
         if len(targets) != len(expected) or not np.allclose(targets, expected, atol=SAME_TARGET_KW):
             raise ValueError(f"{loaded.name}: its windows do not forecast the same minutes as the retrained model's")
         predictions = loaded.predictor.predict(own.x_test, own.n_real_test)
-        rows.append(Scored(loaded.name, "shipped, int8 (LiteRT)", window.features,
-                           task_metrics(predictions, own.y_test, loaded.scaling)))
-    return rows
+        what = "shipped, int8 (LiteRT)" + ("" if loaded.name == shipped else f"; stands in for {shipped}")
+        rows.append(Scored(loaded.name, what, window.features, task_metrics(predictions, own.y_test, loaded.scaling)))
+    if not rows:
+        return None, notes
+    best = min(rows, key=lambda r: r.metrics["mse"])
+    if len(rows) > 1:
+        others = ", ".join(f"{r.name} {r.metrics['mse']:.4f}" for r in rows if r is not best)
+        notes.append(f"Stand-in: {best.name} (MSE of the others on these days: {others}).")
+    return best, notes
 
 
 def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -> SideBySide:
@@ -160,11 +169,8 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
             Scored(twin.name, "retrained least squares, float", spec.features,
                    task_metrics(linreg.predict(x, n_real), y, windows.scaling))]
 
-    names, notes = shipped_candidates(assets, shipped, split.series.available, spec.seq_len, spec.horizon)
-    scored = _shipped_rows(assets, names, split, windows)
-    stand_in = min(scored, key=lambda r: r.metrics["mse"]) if scored else None
-    if stand_in is not None:
-        rows.append(stand_in)
+    compared, notes = shipped_row(assets, shipped, split, windows)
+    rows += [compared] if compared is not None else []
 
     model_bytes = convert_model(trained.keras_path, "int8", trained.calibration)  # what --mcu-model ships
     flatbuffer = summarize(model_bytes)
@@ -174,9 +180,6 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
         predictions = litert_predict(path, spec, (flatbuffer.input, flatbuffer.output), x)
     rows.append(Scored(candidate, "retrained, int8 (LiteRT)", spec.features, task_metrics(predictions, y,
                                                                                            windows.scaling)))
-    if stand_in is not None and len(scored) > 1:
-        others = ", ".join(f"{r.name} {r.metrics['mse']:.4f}" for r in scored if r is not stand_in)
-        notes.append(f"Stand-in: {stand_in.name} (MSE of the others on these days: {others}).")
-    result = SideBySide(rows, stand_in.name if stand_in else None, candidate, notes)
+    result = SideBySide(rows, compared.name if compared else None, candidate, notes)
     log.info("%s", result.summary())
     return result

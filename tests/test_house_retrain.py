@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from convert.config import QuantizeConfig
-from convert.house import shipped_candidates
+from convert.house import shipped_candidates, shipped_row
 from convert.quantize import WouldReplaceModel, quantize
 from device.contract import CALENDAR_FEATURES, MEASUREMENTS, TARGET
 from device.manifest import load_manifest, sha256_of, verify_file
@@ -27,6 +27,7 @@ from device.recording_format import HEADER, METER_FILE, day_file, format_line, m
 from train.__main__ import main as train_main
 from train.data import fingerprint, load_measurements
 from train.mcu_models import SHIPPED, candidate
+from train.windows import cut_windows
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "firmware_assets"
@@ -145,6 +146,11 @@ def test_a_recording_without_sub_meters_trains_on_the_reading_and_the_calendar(t
     meta = json.loads((run.models_dir / f"{run.member.name}.json").read_text())
     assert tuple(meta["window"]["features"]) == (TARGET, *CALENDAR_FEATURES)
     assert (run.models_dir / "linreg_gap_hour_dow.json").is_file()
+    windows = cut_windows(run.split.series, run.split.train, run.split.test, run.member.window)
+    row, notes = shipped_row(COMMITTED, "mcu_lstm_int8", run.split, windows)  # what the report compares it with
+    assert (row.name, row.what) == ("lstm_int8", "shipped, int8 (LiteRT); stands in for mcu_lstm_int8")
+    assert row.metrics["n"] == len(windows.y_test) and 0 < row.metrics["mse"] < 10
+    assert "the recording lacks sm1, sm2, sm3" in notes[0]
 
 
 def test_without_the_shipped_models_inputs_the_best_shipped_int8_model_on_its_inputs_stands_in():

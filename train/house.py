@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from device.contract import CALENDAR_FEATURES, TARGET
+from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy
 from device.families.baselines import Persistence
 from device.recording_format import METER_FILE, meter_folder
 from train.artifacts import COPIED_FROM
@@ -189,9 +189,12 @@ def write_report(run: HouseRun, config: TrainConfig, table: str, side_by_side: d
     test = run.split.test
     filled = int(series.missing[test].sum())
     recording = {**e.to_dict(), COPIED_FROM: str(run.copied_from)}
-    held_out = (f"{filled:,} of the {test.stop - test.start:,} held-out minutes were filled (no real reading): the "
-                "agent forward-fills them, and they are scored like the others." if filled else
-                "Every held-out minute is a real reading.")
+    scored = ("every window or target touching one is dropped (--fill-policy drop)"
+              if config.fill_policy is FillPolicy.DROP else
+              "forward-filled as the agent fills them, they are scored like the others (--fill-policy drop leaves "
+              "them out)")
+    held_out = (f"{filled:,} of the {test.stop - test.start:,} held-out minutes were filled (no real reading): "
+                f"{scored}." if filled else "Every held-out minute is a real reading.")
     markdown = "\n".join([
         f"# Retrained on the house of meter {e.meter}", "",
         f"Recording: `{run.copied_from}`, copied to `{e.folder}` (fingerprint `{e.fingerprint[:16]}…`): "
