@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 SNAPSHOT = "recording"
 #: What ``python -m convert.quantize --mcu-name`` the report suggests.
 SHIP_AS = "mcu_lstm_house"
-_DAY_MINUTES = 24 * 60
 
 
 class RecordingRefused(ValueError):
@@ -50,7 +49,7 @@ class RecordingRefused(ValueError):
 
 @dataclass(frozen=True)
 class HouseFit(HandoverOptions):
-    """What :func:`train.search.candidate_row` and :func:`train.pipeline.hand_over` read: the search's training
+    """What :func:`train.search.train_candidate` and :func:`train.pipeline.hand_over` read: the search's training
     knobs, on the recording's split."""
 
     split: SplitSpec = field(default_factory=SplitSpec)
@@ -102,6 +101,9 @@ def snapshot(path: Path, out: Path) -> Path:
     an earlier copy; returns that folder."""
     meter, files = day_files(path)
     target = Path(out) / SNAPSHOT / meter_folder(meter)
+    if Path(path).resolve().is_relative_to(target.parent.resolve()):
+        raise RecordingRefused(f"{path} is the copy an earlier run made in {out}: pass the agent's recording (its "
+                               f"copy is replaced), or another --out")
     shutil.rmtree(target.parent, ignore_errors=True)
     target.mkdir(parents=True)
     for file in [*files, files[0].parent / METER_FILE]:
