@@ -177,6 +177,58 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _complete(values: np.ndarray) -> np.ndarray:
+    """Rows (n, len(MEASUREMENTS)) holding every measurement the source sends: one it never sends (a plug's
+    sub-meters) does not make every row missing."""
+    sent = ~np.isnan(values).all(axis=0)
+    return ~np.isnan(values[:, sent]).any(axis=1) & sent.any()
+
+
+@dataclass(frozen=True)
+class RecordingExtent:
+    """How much history one meter's recording holds: what retraining needs enough of, and what a model's manifest
+    entry records about the data it came from."""
+
+    folder: str
+    meter: str
+    fingerprint: str
+    first_minute: int  # UTC minutes since the epoch
+    last_minute: int
+    real_minutes: int  # minutes with a real reading (not filled, every measurement the source sends present)
+
+    @property
+    def days(self) -> float:
+        """Days from the first to the last minute, both included."""
+        return (self.last_minute - self.first_minute + 1) / (24 * 60)
+
+    @property
+    def real_days(self) -> float:
+        return self.real_minutes / (24 * 60)
+
+    def to_dict(self) -> dict[str, Any]:
+        first, last = (f"{np.datetime64(m, 'm')}Z" for m in (self.first_minute, self.last_minute))
+        return {"folder": self.folder, "meter": self.meter, "fingerprint": self.fingerprint,
+                "first_minute_utc": first, "last_minute_utc": last, "days": round(self.days, 4),
+                "real_minutes": self.real_minutes}
+
+
+def recording_extent(path: Path) -> RecordingExtent:
+    """The extent of the recording at ``path`` (a meter's folder, a root holding one meter, or a day file)."""
+    recorded = read_recording(path)
+    return RecordingExtent(str(path), recorded.meter, fingerprint(path), int(recorded.minutes[0]),
+                           int(recorded.minutes[-1]), int(_complete(recorded.raw).sum()))
+
+
+def data_source(path: Path) -> dict[str, Any]:
+    """What a model was trained on, for its manifest entry: a data file's name and sha256, or a recording's
+    :class:`RecordingExtent` (folder, meter, fingerprint, first and last UTC minute, days, real minutes)."""
+    path = Path(path)
+    if is_recording(path):
+        described = recording_extent(path).to_dict()
+        return {"data": described.pop("folder"), **described}
+    return {"data": path.name, "data_sha256": fingerprint(path)}
+
+
 def _category_minutes(column: pd.Series, fmt: str) -> np.ndarray:
     """Parse each distinct date or time once, then broadcast by category code (minutes since the epoch/midnight)."""
     parsed = pd.to_datetime(column.cat.categories, format=fmt)
@@ -199,7 +251,7 @@ def _on_regular_grid(minutes: np.ndarray, raw: np.ndarray, source: str) -> Measu
     grid = np.arange(minutes[0], minutes[-1] + 1, dtype=np.int64)
     values = np.full((len(grid), raw.shape[1]), np.nan)
     values[minutes - minutes[0]] = raw
-    missing = np.isnan(values).any(axis=1)
+    missing = ~_complete(values)
     return Measurements(grid, {m: values[:, i] for i, m in enumerate(MEASUREMENTS)}, missing, 1, source,
                         absent_minutes=len(grid) - len(minutes))
 
