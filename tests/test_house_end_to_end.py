@@ -13,14 +13,15 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from convert.quantize import main as convert_main
 from device.contract import MIN_HISTORY
+from device.manifest import load_manifest, write_manifest
 from device.models import load_models
 from device.payload import format_minute
 from simulator.agent_process import AgentProcess, AgentRun
+from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
 from simulator.replay import AckingPublisher, ReplayConfig, replay
 from tests.collector import Collector
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "household_power_14d.txt"
 RECORDED_DAYS = 10  # of the slice's 14; the rest is replayed after the reload
 SHIP_AS = "mcu_lstm_house"
+HEAVY = ("augmented_lstm_int8", "cnn_bilstm_int8")
 WAIT_S = 120.0
 #: The bundled slice is 14 days, so the test retrains on 10 of them with the thresholds and the held-out part scaled
 #: down (the defaults, 14 days of history, 7 of them real, 7 held out, are checked in test_house_retrain.py).
@@ -39,13 +41,34 @@ SMALL_HOUSE = ("--min-days", "7", "--min-real-days", "5", "--test-days", "2", "-
                "--calibration-windows", "300", "--handover-test-windows", "300")
 
 
+def light_assets(folder: Path) -> Path:
+    """The committed assets without the two heavy reference networks (milliseconds a window each, which would make
+    this test minutes long), kept otherwise byte for byte: the manifest lists exactly the files left."""
+    shutil.copytree(REPO / "firmware_assets", folder)
+    manifest = load_manifest(folder)
+    for name in HEAVY:
+        file = manifest.models.pop(name).file
+        manifest.files.pop(file)
+        (folder / file).unlink()
+    write_manifest(folder, manifest)
+    return folder
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto that queues everything for the agent's session (its default keeps 1,000), so days of readings
+    can be published at once and the agent takes them in large batches, as after an outage."""
+    broker = MosquittoBroker(tmp_path / "broker", extra_config="max_queued_messages 0\n").start()
+    yield broker
+    broker.stop()
+
+
 def replay_rows(broker, agent: AgentProcess, rows: slice) -> None:
-    """Publish the slice's rows as meter house1 (its naive stamps read as Europe/Paris time by the agent), paced by
-    what the agent took, then wait until the agent has handled all of them (an end marker behind them)."""
+    """Publish the slice's rows as meter house1 (its naive stamps read as Europe/Paris time by the agent), then wait
+    until the agent has handled all of them (an end marker behind them)."""
     sent = load_measurements(BUNDLED).rows(rows)
-    config = ReplayConfig(broker=BrokerSettings(broker.url), client_id="replay", progress=False, ack_timeout_s=WAIT_S,
-                          max_lead=300)
-    result = replay(config, sent, consumed=agent.received)
+    config = ReplayConfig(broker=BrokerSettings(broker.url), client_id="replay", progress=False, ack_timeout_s=WAIT_S)
+    result = replay(config, sent)
     assert result.acknowledged == len(sent)
     marker = AckingPublisher(BrokerSettings(broker.url), "end-marker", max_inflight=1, max_queued=0)
     try:
@@ -71,24 +94,22 @@ def stamps(rows: slice) -> set[str]:
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_record_retrain_ship_and_reload_without_a_missing_forecast(mosquitto, tmp_path):
-    assets = tmp_path / "assets"
-    shutil.copytree(REPO / "firmware_assets", assets)
+def test_record_retrain_ship_and_reload_without_a_missing_forecast(broker, tmp_path):
+    assets = light_assets(tmp_path / "assets")
     recording = tmp_path / "recording"
-    run = AgentRun(BrokerSettings(mosquitto.url), assets, (), tmp_path / "agent", agent_id="pi01",
+    run = AgentRun(BrokerSettings(broker.url), assets, (), tmp_path / "agent", agent_id="pi01",
                    session_expiry_s=3600,
                    extra_args=("--record", str(recording), "--timezone", "Europe/Paris", "--ha-discovery",
                                "--reload-check-s", "0"))  # the reload comes from the SIGHUP alone
     recorded, after = slice(0, RECORDED_DAYS * 1440), slice(RECORDED_DAYS * 1440, None)
-    discovery = Collector(BrokerSettings(mosquitto.url), ["homeassistant/sensor/pi01/+/config"])
+    discovery = Collector(BrokerSettings(broker.url), ["homeassistant/sensor/pi01/+/config"])
     agent = AgentProcess(run).start()
     try:
-        replay_rows(mosquitto, agent, recorded)
+        replay_rows(broker, agent, recorded)
         before = agent.metrics()
         shipped_before = set(before["models"])
 
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(io.StringIO()):
             train_main(["--data", str(recording / "house1"), "--out", str(tmp_path / "run"), *SMALL_HOUSE])
         handover = next((tmp_path / "run" / "models").glob("house_*.keras")).with_suffix("")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -100,7 +121,7 @@ def test_record_retrain_ship_and_reload_without_a_missing_forecast(mosquitto, tm
         while ((agent.metrics() or {}).get("reloads") or {}).get("done", 0) < 1:
             assert time.monotonic() < deadline, f"no reload within {WAIT_S:.0f} s; see {run.log_file}"
             time.sleep(0.2)
-        replay_rows(mosquitto, agent, after)
+        replay_rows(broker, agent, after)
         assert agent.stop() == 0
         metrics = agent.metrics()
     finally:
@@ -134,4 +155,4 @@ def test_record_retrain_ship_and_reload_without_a_missing_forecast(mosquitto, tm
         assert online["scored"] == offline["n"], name
         assert online["mse"] == pytest.approx(offline["mse"], rel=1e-9), name
         assert online["mae"] == pytest.approx(offline["mae"], rel=1e-9), name
-    assert "retrained" in printed.getvalue()
+    assert "house_res18_hour_dow_sm" in (tmp_path / "run" / "report.md").read_text()
