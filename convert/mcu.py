@@ -17,21 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from convert.config import MCU_NAME, twin_name
 from convert.fidelity import task_metrics
 from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
 from device.contract import MinMaxScaling, WindowSpec
 from device.families.tflite import TFLiteEntry, TFLitePredictor
-from device.manifest import sha256_of
-from train.artifacts import TrainedModel, load_trained_model
-from train.data import SplitSpec, load_split
+from train.artifacts import COPIED_FROM, TrainedModel, load_trained_model
+from train.data import SplitSpec, data_source, load_split
 from train.windows import cut_windows
 
 log = logging.getLogger(__name__)
-#: What the shipped files are called: the int8 LSTM and the least squares on its inputs.
-MCU_NAME = "mcu_lstm_int8"
-LINREG_TWIN_NAME = "linreg_cal"
 
 
 @dataclass(frozen=True)
@@ -115,20 +112,23 @@ def least_squares_twin(models_dir: Path, trained: TrainedModel) -> TrainedModel:
                             "(it hands over every least-squares baseline)")
 
 
-def ship_mcu_model(handover: Path, out: Path, tflm: bool) -> Shipped:
-    """The search candidate at ``handover`` (``runs/search/models/<name>``) as :data:`MCU_NAME`, and its least-squares
-    twin as :data:`LINREG_TWIN_NAME`, into ``out``; every entry records where it came from."""
+def ship_mcu_model(handover: Path, out: Path, tflm: bool, name: str = MCU_NAME) -> Shipped:
+    """The microcontroller model handed over at ``handover`` (``runs/search/models/<candidate>``, or a house's
+    ``runs/house/models/<name>``) as ``name``, and its least-squares twin as :func:`convert.config.twin_name`, into
+    ``out``; every entry records where it came from (:func:`train.data.data_source`: a file's sha256, or a
+    recording's folder, meter, fingerprint, first and last minute)."""
     models_dir, candidate = Path(handover).parent, Path(handover).name
     trained = load_trained_model(models_dir, candidate)
-    shipped = convert_candidate(trained, Path(out), MCU_NAME, WindowCache(), tflm)
+    shipped = convert_candidate(trained, Path(out), name, WindowCache(), tflm)
     twin = least_squares_twin(models_dir, trained)
     twin_entry, twin_files = write_linreg_json(
-        twin, Path(out), LINREG_TWIN_NAME, notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
-        f" (the inputs of {MCU_NAME}), so the comparison is fair; JSON only (the C export reads raw readings only)")
+        twin, Path(out), twin_name(name), notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
+        f" (the inputs of {name}), so the comparison is fair; JSON only (the C export reads raw readings only)")
     shipped.entries.append(twin_entry)
     shipped.files += twin_files
-    data = trained.split.data
-    source = {"hand_over": str(handover), "data": data.name, "data_sha256": sha256_of(data)}
+    source = {"hand_over": str(handover), **data_source(trained.split.data)}
+    if COPIED_FROM in trained.extra:
+        source[COPIED_FROM] = trained.extra[COPIED_FROM]
     for entry in shipped.entries:
-        entry.metrics["source"] = {**source, "trained_as": trained.name if entry.name == MCU_NAME else twin.name}
+        entry.metrics["source"] = {**source, "trained_as": trained.name if entry.name == name else twin.name}
     return shipped

@@ -14,11 +14,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from convert import readme
+from convert.c_runtime import MODELS as C_RUNTIME_MODELS
 from convert.c_runtime import write_c_runtime_assets
-from convert.config import QuantizeConfig
+from convert.config import NETWORKS, QuantizeConfig, twin_name
 from convert.linreg_assets import write_linreg
-from convert.mcu import LINREG_TWIN_NAME, MCU_NAME, ship_mcu_model
+from convert.mcu import ship_mcu_model
 from convert.networks import Shipped, convert_big, convert_seed
+from convert.tflite_convert import MODES
 from convert.trained import TrainingRun, training_run
 from device.entry import ModelEntry
 from device.families import family
@@ -74,15 +76,39 @@ class WouldDropModels(RuntimeError):
     """Regenerating the asset folder would delete models of its manifest that this run does not write again."""
 
 
+class WouldReplaceModel(RuntimeError):
+    """``--mcu-name`` names a model that ``--mcu-model`` did not ship (re-adding one of its own replaces it)."""
+
+
+#: The models every regeneration writes.
+BASE_MODELS = frozenset({"linreg", "linreg_q15", "persistence", "trend_line"})
+
+
+def _network_names(network: str, modes: tuple[str, ...]) -> set[str]:
+    """What a network ships as: the seed LSTM in int8 and float32, a big one under one of ``modes``."""
+    return {"lstm_int8", "lstm_float32"} if network == "seed_lstm" else {f"{network}_{mode}" for mode in modes}
+
+
 def planned_models(config: QuantizeConfig, run: TrainingRun) -> set[str]:
     """Every manifest name a full regeneration from ``run`` may write (a big network ships under one of its modes)."""
-    names = {"linreg", "linreg_q15", "persistence", "trend_line"}
+    names = set(BASE_MODELS)
     for network in (n for n in config.networks if n in run.available):
-        names |= {"lstm_int8", "lstm_float32"} if network == "seed_lstm" else {
-            f"{network}_{mode}" for mode in config.big_model_modes}
+        names |= _network_names(network, config.big_model_modes)
     if config.mcu_model is not None:
-        names |= {MCU_NAME, LINREG_TWIN_NAME}
+        names |= {config.mcu_name, twin_name(config.mcu_name)}
     return names
+
+
+def refuse_replacing_models(config: QuantizeConfig, out: Path) -> None:
+    """Raise :class:`WouldReplaceModel` if ``--mcu-name`` or its twin's name is taken by a model a regeneration
+    writes, or (with ``--add``) by one of ``out``'s manifest that ``--mcu-model`` did not ship."""
+    taken = set(BASE_MODELS).union(*(_network_names(n, MODES) for n in NETWORKS))
+    if config.add:
+        taken |= {n for n, e in load_manifest(out).models.items() if "hand_over" not in e.metrics.get("source", {})}
+    clash = sorted({config.mcu_name, twin_name(config.mcu_name)} & taken)
+    if clash:
+        raise WouldReplaceModel(f"--mcu-name {config.mcu_name} would replace {', '.join(clash)}, which --mcu-model did "
+                                "not ship: choose another name")
 
 
 def refuse_dropping_models(config: QuantizeConfig, out: Path, run: TrainingRun) -> None:
@@ -139,6 +165,8 @@ def quantize(config: QuantizeConfig) -> Manifest:
     ``config.add`` only the microcontroller model, merged into the existing manifest with every other entry and file
     kept byte for byte."""
     out = Path(config.out)
+    if config.mcu_model is not None:
+        refuse_replacing_models(config, out)
     if config.add:
         kept, shipped = _verified_manifest(out), Shipped()
         source = kept.extra.get("source", {})
@@ -146,13 +174,13 @@ def quantize(config: QuantizeConfig) -> Manifest:
         kept = Manifest(models={})
         shipped, source = _regenerate_all(config, out)
     if config.mcu_model is not None:
-        mcu = ship_mcu_model(Path(config.mcu_model), out, config.tflm)
+        mcu = ship_mcu_model(Path(config.mcu_model), out, config.tflm, config.mcu_name)
         for entry in mcu.entries:
             entry.metrics["source"]["versions"] = _versions()
         shipped.entries += mcu.entries
         shipped.files += mcu.files
         shipped.attempts += mcu.attempts
-    shipped.files += write_c_runtime_assets(out)
+    shipped.files += write_c_runtime_assets(out, tuple(dict.fromkeys((*C_RUNTIME_MODELS, config.mcu_name))))
 
     replaced = {a["model"] for a in shipped.attempts}
     earlier = [a for a in kept.extra.get("conversions", []) if a["model"] not in replaced]
@@ -174,7 +202,8 @@ bisection); the linear regression as JSON (float and Q15) and C; the bigger netw
 C arrays of every .tflite; and manifest.json with sizes, sha256, MACs, arena and fidelity. Never trains: run
 `python -m train --models linreg seed_lstm` (or `make train`) first. Refuses to regenerate a folder whose manifest
 lists models this run would not write again, unless --force. --mcu-model adds the microcontroller search's winner
-(and --add merges only it into the existing assets)."""
+or a model retrained on a house's recording (`python -m train --data RECORDING`), --add merges only it into the
+existing assets, and --mcu-name ships it beside the shipped one (e.g. mcu_lstm_house)."""
 
 
 def build_parser():
@@ -187,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_options(QuantizeConfig, argv, parser)
     try:
         manifest = quantize(config)
-    except (WouldDropModels, FileNotFoundError) as error:
+    except (WouldDropModels, WouldReplaceModel, FileNotFoundError) as error:
         parser.exit(1, f"{parser.prog}: error: {error}\n")
     print(readme.size_table(manifest))
     print(f"\nWrote {len(manifest.files)} files and {MANIFEST_NAME} to {config.out}")

@@ -4,7 +4,7 @@ it never disagrees with what was written."""
 from __future__ import annotations
 
 from convert.c_runtime_readme import render_section as c_runtime_section
-from convert.config import AGREEMENT_STEPS
+from convert.config import AGREEMENT_STEPS, LINREG_TWIN_NAME, MCU_NAME, twin_name
 from device.entry import ModelEntry
 from device.manifest import Manifest
 
@@ -99,14 +99,13 @@ and the linear regression from `linreg.json` with numpy (float and Q15 from the 
 _MCU_TEXT = """\
 ## The microcontroller model (`{name}`)
 
-Added by `python -m convert.quantize --mcu-model {hand_over} --add`, which converts only it and its least
+Added by `python -m convert.quantize --mcu-model {hand_over} --add{name_flag}`, which converts only it and its least
 squares and keeps every other file and entry byte for byte (their hashes are checked first);
-`python -m convert.quantize --run-dir {base_run_dir} --mcu-model {hand_over}` regenerates the
-whole folder, this model included. Trained by `python -m train.search` on {data} as `{trained_as}` (the commands
-are in the top-level README, section "A microcontroller-sized forecaster"): {parameters:,} parameters, {macs:,} MACs
+`python -m convert.quantize --run-dir {base_run_dir} --mcu-model {hand_over}{name_flag}` regenerates the
+whole folder, this model included. {origin}: {parameters:,} parameters, {macs:,} MACs
 per forecast, full int8, TFLM arena {arena:,} bytes.
 
-On every one of the {windows:,} test windows of the search's protocol (LiteRT, state reset before each window):
+On every one of the {windows:,} test windows of {protocol} (LiteRT, state reset before each window):
 int8 MSE {int8_mse:.4f} kW², MAE {int8_mae:.4f} kW; the float Keras model on the same windows: MSE {float_mse:.4f},
 MAE {float_mae:.4f}. `{twin}` is least squares on the same inputs (JSON only, served by the agent with numpy):
 MSE {twin_mse:.4f}, MAE {twin_mae:.4f} on the same windows.
@@ -119,15 +118,35 @@ Register the ops {ops} in the op resolver and `Reset()` before every window, as 
 """
 
 
-def mcu_section(manifest: Manifest, name: str = "mcu_lstm_int8", twin: str = "linreg_cal") -> str:
+def _origin(source: dict) -> tuple[str, str]:
+    """Who trained the model on what, and which test windows that means."""
+    if "meter" in source:  # a house's recording (train.data.data_source)
+        recording = source.get("copied_from", source["data"])
+        return (f"Retrained by `python -m train --data {recording}` on the recording of meter `{source['meter']}` "
+                f"({source['days']:.1f} days, {source['first_minute_utc']} to {source['last_minute_utc']}, "
+                f"{source['real_minutes']:,} real minutes; fingerprint `{source['fingerprint'][:16]}…`) as "
+                f"`{source['trained_as']}`", "its held-out last days")
+    return (f"Trained by `python -m train.search` on {source['data']} as `{source['trained_as']}` (the commands\n"
+            "are in the top-level README, section \"A microcontroller-sized forecaster\")", "the search's protocol")
+
+
+def mcu_sections(manifest: Manifest) -> str:
+    """A section per microcontroller model ``--mcu-model`` shipped (the default name first)."""
+    names = sorted((n for n, e in manifest.models.items() if "full_test" in e.metrics), key=lambda n: n != MCU_NAME)
+    return "".join(mcu_section(manifest, name, twin_name(name)) for name in names)
+
+
+def mcu_section(manifest: Manifest, name: str = MCU_NAME, twin: str = LINREG_TWIN_NAME) -> str:
     """How the microcontroller model was added and what it scored on the full test part; empty if absent."""
     entry = manifest.models.get(name)
     if entry is None or "full_test" not in entry.metrics:
         return ""
     full, source, base = entry.metrics["full_test"], entry.metrics["source"], manifest.extra.get("source", {})
     twin_test = manifest.models[twin].metrics["training"]["test"]
+    origin, protocol = _origin(source)
     return _MCU_TEXT.format(
-        name=name, hand_over=source["hand_over"], data=source["data"], trained_as=source["trained_as"],
+        name=name, hand_over=source["hand_over"], origin=origin, protocol=protocol,
+        name_flag="" if name == MCU_NAME else f" --mcu-name {name}",
         base_run_dir=base.get("run_dir", "?"),
         parameters=entry.parameters, macs=entry.macs, arena=entry.arena_bytes or 0, windows=full["windows"], int8_mse=full["int8"]["mse"], int8_mae=full["int8"]["mae"],
         float_mse=full["float_keras"]["mse"], float_mae=full["float_keras"]["mae"], twin=twin,
@@ -140,5 +159,5 @@ def render(manifest: Manifest) -> str:
     source = manifest.extra.get("source", {})
     versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     return _TEXT.format(data=source.get("data", "?"), run_dir=source.get("run_dir", "?"),
-                        seed=source.get("seed", "?"), table=size_table(manifest), mcu=mcu_section(manifest),
+                        seed=source.get("seed", "?"), table=size_table(manifest), mcu=mcu_sections(manifest),
                         conversions=_conversions(manifest), versions=versions, c_runtime=c_runtime_section(manifest))

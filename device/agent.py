@@ -7,6 +7,10 @@ paho-mqtt and a TFLite runtime.
 Threads: paho's network thread only timestamps each message and puts it in an inbox; one worker thread owns all
 state (streams, models, scores), so nothing on the hot path takes a lock except the metrics counters, and a publish
 that has to wait for paho's queue never blocks the network thread that drains it.
+
+Reloading (SIGHUP, :meth:`Agent.request_reload`, or a change of ``<assets>/manifest.json`` seen every
+``--reload-check-s``): the worker re-reads the assets between two batches (device/reload.py verifies every file
+before building anything), so a batch always runs on one model set and a refused reload leaves the old one serving.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ from device import homeassistant  # noqa: E402
 from device.config import AgentConfig, build_parser, load_config  # noqa: E402
 from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
 from device.household_time import HouseholdTime  # noqa: E402
-from device.manifest import AssetIntegrityError  # noqa: E402
+from device.entry import ModelEntry  # noqa: E402
+from device.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets  # noqa: E402
 from device.metrics import AgentMetrics  # noqa: E402
 from device.models import load_models  # noqa: E402
 from device.mqtt_client import MqttLink  # noqa: E402
 from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
 from device.payload import Reading, Rejected, format_minute  # noqa: E402
 from device.ratelog import RateLimitedLog  # noqa: E402
+from device.recorder import Recorder  # noqa: E402
+from device.reload import plan_reload  # noqa: E402
 from device.sources_intake import SourceIntake  # noqa: E402
 from device.state import load_state, save_state  # noqa: E402
 from device.stream import Outcome  # noqa: E402
@@ -76,8 +83,11 @@ class Agent:
         self.intake = SourceIntake(config.source, household, config.reading_limits, config.reading_prefix,
                                    config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
                                    config.max_meters)
-        models = load_models(config.assets, config.models, config.runtime, config.num_threads)
-        models = self.intake.usable_models(models, chosen=bool(config.models))
+        self.assets = locate_assets(config.assets)
+        self._manifest_seen = self._manifest_signature()  # before reading it: a change while loading is seen
+        self._next_manifest_check = time.monotonic() + config.reload_check_s
+        self._reload_requested = threading.Event()
+        models = load_models(self.assets, config.models, config.runtime, config.num_threads, usable=self._usable)
         self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,
                                      household.local_minutes)
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
@@ -101,10 +111,11 @@ class Agent:
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
+        self.recorder = Recorder(config.record, config.record_days, household) if config.record else None
         self._out_of_order_log = RateLimitedLog(log)
         self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
         self._changed_meters: set[str] = set()
-        self._announce_meters = threading.Event()
+        self._announce = threading.Event()  # every discovery config is due (the worker owns the model and meter lists)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Agent:
@@ -117,6 +128,8 @@ class Agent:
         self._stopping.set()
         self._worker.join()
         self.metrics.end_allocation_sample()
+        if self.recorder:
+            self.recorder.close()
         snapshot = self._publish_metrics()
         if self._predictions:
             for meter in self.forecaster.meters.values():
@@ -151,13 +164,13 @@ class Agent:
         self._inbox.put((topic, payload, received_ns, ack))
 
     def _announce_all(self) -> None:
-        """(Re)publish every discovery config; called on connect and when Home Assistant comes back."""
-        if not self.config.ha_discovery:
-            return
-        names = [m.name for m in self.forecaster.models]
-        for topic, payload in homeassistant.model_configs(self.config, names):
-            self.link.publish(topic, _json(payload), retain=True)
-        self._announce_meters.set()  # the worker owns the meter list
+        """Have the worker (re)publish every discovery config; called on connect and when Home Assistant comes back."""
+        if self.config.ha_discovery:
+            self._announce.set()
+
+    def request_reload(self) -> None:
+        """Reload the models from the assets folder between two batches (thread-safe; what SIGHUP calls)."""
+        self._reload_requested.set()
 
     # --- worker thread ---------------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -174,10 +187,11 @@ class Agent:
             self._acknowledge(force=not batch and self._stopping.is_set())
             if not batch and self._stopping.is_set():
                 return
-            if self._announce_meters.is_set():
-                self._announce_meters.clear()
-                for meter in self.forecaster.meters:
-                    self._announce_meter(meter)
+            if self._reload_requested.is_set() or self._manifest_changed():
+                self._reload()
+            if self._announce.is_set():
+                self._announce.clear()
+                self._publish_discovery([m.name for m in self.forecaster.models])
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + _TICK_S
                 closed = self.intake.tick(time.time())
@@ -186,6 +200,63 @@ class Agent:
             if time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + self.config.metrics_interval_s
                 self._publish_metrics()
+
+    def _usable(self, entries: list[ModelEntry]) -> list[ModelEntry]:
+        """The models these sources can feed, at start and on every reload alike."""
+        return self.intake.usable_models(entries, chosen=bool(self.config.models))
+
+    def _manifest_signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.assets / MANIFEST_NAME).stat()
+        except OSError:
+            return None  # gone: a reload would be refused; it is tried once it comes back
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _manifest_changed(self) -> bool:
+        """Whether the manifest file is not the one last loaded or refused (looked at every ``reload_check_s``)."""
+        if self.config.reload_check_s <= 0 or time.monotonic() < self._next_manifest_check:
+            return False
+        self._next_manifest_check = time.monotonic() + self.config.reload_check_s
+        if self._manifest_signature() == self._manifest_seen:
+            return False
+        log.info("%s changed: reloading", self.assets / MANIFEST_NAME)
+        return True
+
+    def _reload(self) -> None:
+        """Swap in the assets' models; refused as a whole (logged, counted) if anything is wrong with them, and then
+        not retried for this manifest file until it changes again (or on a new request)."""
+        self._reload_requested.clear()
+        self._manifest_seen = self._manifest_signature()
+        try:
+            plan = plan_reload(self.forecaster.models, self.assets, self.config.models, self.config.runtime,
+                               self.config.num_threads, self._usable)
+        except Exception as exc:  # whatever fails reading, verifying or building them, the running models serve on
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("refused to reload %s: %s; the running models keep serving", self.assets, reason)
+            self.metrics.reload_refused(reason)
+            return
+        let_go = self.forecaster.swap_models(plan.models)
+        if self._predictions:
+            for p in let_go:  # the changed and dropped models' forecasts that will never be scored
+                self._predictions.write(p)
+        for meter, latest in self._latest.items():  # the meters' Home Assistant state forgets the dropped models
+            if latest.keys() & set(plan.dropped):
+                for name in plan.dropped:
+                    latest.pop(name, None)
+                self._changed_meters.add(meter)
+        log.info("reloaded %s: %s", self.assets, plan.summary())
+        if self.config.ha_discovery:
+            self._publish_discovery(plan.added + plan.changed)
+            self._publish_discovery(plan.dropped, remove=True)
+        if self.config.state_file:
+            self._save_state()  # its model descriptions follow the new set
+        self.metrics.reloaded(plan)  # last: a reload counted as done is complete
+
+    def _publish_discovery(self, models: list[str], remove: bool = False) -> None:
+        """The discovery configs of ``models`` on every known meter; ``remove``: empty retained payloads, which
+        delete those entities in Home Assistant."""
+        for topic, payload in homeassistant.discovery_configs(self.config, models, list(self.forecaster.meters)):
+            self.link.publish(topic, b"" if remove else _json(payload), retain=True)
 
     def _acknowledge(self, force: bool = False) -> None:
         """Acknowledge handled readings: at once without a state file; with one, only after saving the state that
@@ -251,6 +322,10 @@ class Agent:
         steps = self.forecaster.process_batch(readings)
         if self.config.shared_group and self._split_meter(readings):
             return
+        if self.recorder:
+            for reading, step in zip(readings, steps):
+                self.recorder.record(reading.meter, step.update, reading.values)
+            self.recorder.flush()
         self._log_out_of_order(readings, steps)
         published = self._publish_predictions(steps, received)
         if self._predictions:
@@ -334,6 +409,8 @@ class Agent:
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
         snapshot["sources"] = self.intake.snapshot()
+        if self.recorder:
+            snapshot["recording"] = self.recorder.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
         for meter in self._changed_meters:
             self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
@@ -347,15 +424,20 @@ class Agent:
 
 
 def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:
-    """Run until ``stop_event`` is set (or SIGINT/SIGTERM in the main thread); returns the final metrics."""
+    """Run until ``stop_event`` is set (or SIGINT/SIGTERM in the main thread, where SIGHUP reloads the models);
+    returns the final metrics."""
     stop_event = stop_event or threading.Event()
+    hangup = threading.Event()  # SIGHUP: reload the models (one that comes while they load is served once started)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: hangup.set())
     agent = Agent(config).start()
     log.info("agent %s running models %s", config.agent_id, ",".join(m.name for m in agent.forecaster.models))
     while not stop_event.wait(_IDLE_POLL_S) and not agent.failed.is_set():
-        pass
+        if hangup.is_set():
+            hangup.clear()
+            agent.request_reload()
     log.info("stopping")
     snapshot = agent.stop()
     if agent.failure:

@@ -36,6 +36,8 @@ class AgentConfig:
                        "the connection drops or cannot be made")
     assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists; a relative "
                         "one missing from the working directory is taken from beside the device package (logged)")
+    reload_check_s: float = _opt(5.0, "look at <assets>/manifest.json this often (seconds) and reload the models "
+                                 "when it changed, as on SIGHUP; 0: only on SIGHUP")
     #: Empty: every model in the manifest. The agent runs on a Pi-class device, which has room for every model
     #: shipped, so by default it scores them all, the recommended one included.
     models: tuple[str, ...] = _opt((), "comma-separated manifest model names, run side by side",
@@ -106,6 +108,11 @@ class AgentConfig:
     metrics_file: Path | None = _opt(None, "write the metrics snapshot (JSON) here periodically and at exit")
     predictions_file: Path | None = _opt(None, "write every prediction (CSV: meter,model,ts,target_ts,predicted,"
                                          "actual) here")
+    record: Path | None = _opt(None, "append every closed minute of every meter (UTC and local time, the measurements "
+                               "the source sends, filled or real) to DIR/<meter>/<UTC day>.csv, the CSV layout "
+                               "python -m train --data reads (device/README.md, Recording your house)")
+    record_days: int = _opt(90, "keep each meter's newest this many UTC days of --record, by the data's time (90: "
+                            "8 weeks to train on and a week held out, with room to spare)")
     batch_predictions: bool = _opt(False, "publish each batch's predictions as one JSON list on "
                                    "<device_prefix>/<agent_id>/predictions instead of one message per prediction on "
                                    ".../prediction: for a fleet, where a message per forecast costs more than the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from device.contract import MinMaxScaling, WindowSpec
+from device.contract import MEASUREMENTS, MinMaxScaling, WindowSpec
 from device.kinds import ModelKind
 
 
@@ -57,6 +57,11 @@ class ModelEntry:
     m4: M4Measurement | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+
+    @property
+    def needed_measurements(self) -> tuple[str, ...]:
+        """The measured (not calendar) features: what a meter must send for this model to run."""
+        return tuple(f for f in self.window.features if f in MEASUREMENTS)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -85,7 +85,6 @@ class _Accepted:
 
     index: int  # position in the batch
     update: StreamUpdate
-    rows_since_reset: int
     filled_recently: dict[int, bool]  # seq_len -> any filled row among the newest seq_len
 
 
@@ -104,18 +103,44 @@ class Forecaster:
                  max_meters: int = 10_000, local_minutes: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``local_minutes`` maps the stream's UTC minutes to the household's wall-clock minutes for the calendar
         features (default: none, the minutes are used as they are)."""
-        self.models = models
-        uses_calendar = any(set(m.entry.window.features) & set(CALENDAR_FEATURES) for m in models)
-        self._local_minutes = local_minutes if local_minutes is not None and uses_calendar else None
+        self._household_minutes = local_minutes
         self._max_gap = max_gap_minutes
-        self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
-                                    key=MEASUREMENTS.index))
-        self._dedupe = max(dedupe_minutes, *(model.entry.window.seq_len for model in models))
-        self._window_lengths = sorted({m.entry.window.seq_len for m in models})
+        self._dedupe_minutes = dedupe_minutes
         self.max_meters = max_meters
         self.meters: dict[str, _Meter] = {}  # least recently heard first
         self.evicted_meters = 0
-        self._calls = {m.name: 0 for m in models}  # model calls so far, for sampling the CPU clock per model
+        self._calls: dict[str, int] = {}  # model calls so far, for sampling the CPU clock per model
+        self._configure(models)
+
+    def _configure(self, models: list[LoadedModel]) -> None:
+        """Everything that follows from the model set: at start, and again when the models are swapped."""
+        self.models = models
+        uses_calendar = any(set(m.entry.window.features) & set(CALENDAR_FEATURES) for m in models)
+        self._local_minutes = self._household_minutes if uses_calendar else None
+        self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
+                                    key=MEASUREMENTS.index))
+        self._dedupe = max(self._dedupe_minutes, *(model.entry.window.seq_len for model in models))
+        self._window_lengths = sorted({m.entry.window.seq_len for m in models})
+        self._calls = {m.name: self._calls.get(m.name, 0) for m in models}
+
+    def swap_models(self, models: list[LoadedModel]) -> list[Prediction]:
+        """Run ``models`` from now on (call between batches). Every meter keeps its stream; a model whose
+        :class:`LoadedModel` object stays (the reload planner keeps an unchanged model's object) keeps its track on
+        every meter (window, pending predictions, scores), any other model starts an empty one: its window fills
+        again and its scores start fresh. Returns the pending predictions of the tracks let go (of the changed and
+        the dropped models), unscored, for the predictions file."""
+        running = {m.name: m for m in self.models}
+        kept = {m.name for m in models if running.get(m.name) is m}
+        let_go: list[Prediction] = []
+        for name in running.keys() - kept:
+            self._calls.pop(name, None)
+            for state in self.meters.values():
+                let_go.extend(state.tracks[name].pending.values())
+        self._configure(models)
+        for state in self.meters.values():
+            state.tracks = {m.name: state.tracks[m.name] if m.name in kept else self._new_track(m) for m in models}
+            state.stream.reconfigure(self._dedupe, self._needed)
+        return let_go
 
     def errors(self, model: str) -> ErrorAccumulator:
         """The model's online errors over every meter (merged on demand: the hot path adds to one accumulator)."""
@@ -156,10 +181,12 @@ class Forecaster:
         return dropped
 
     def _new_meter(self) -> _Meter:
-        return _Meter(
-            MeterStream(self._dedupe, self._max_gap, self._needed),
-            {m.name: _ModelTrack(RingBuffer(m.entry.window.seq_len, m.entry.window.n_features)) for m in self.models},
-        )
+        return _Meter(MeterStream(self._dedupe, self._max_gap, self._needed),
+                      {m.name: self._new_track(m) for m in self.models})
+
+    @staticmethod
+    def _new_track(model: LoadedModel) -> _ModelTrack:
+        return _ModelTrack(RingBuffer(model.entry.window.seq_len, model.entry.window.n_features))
 
     def _process_meter(self, state: _Meter, readings: list[Reading]) -> list[Step]:
         steps: list[Step] = []
@@ -177,8 +204,7 @@ class Forecaster:
                 self._run_segment(state, readings[0].meter, segment, steps)
                 segment = []
                 steps[i].dropped.extend(self._reset(state))
-            segment.append(_Accepted(i, update, state.stream.rows_since_reset,
-                                     {n: state.stream.filled_recently(n) for n in self._window_lengths}))
+            segment.append(_Accepted(i, update, {n: state.stream.filled_recently(n) for n in self._window_lengths}))
         self._run_segment(state, readings[0].meter, segment, steps)
         return steps
 
@@ -193,13 +219,14 @@ class Forecaster:
         lengths = [len(u.minutes) for u in updates]
         ends = np.cumsum(lengths) - 1  # each reading's own row
         owner = np.repeat([a.index for a in segment], lengths).tolist()  # the reading each row came with
-        since_reset = np.array([a.rows_since_reset for a in segment])
         wall_minutes = self._wall_clock(minutes)
         for model in self.models:
             track = state.tracks[model.name]
             spec = model.entry.window
             features = model_rows(model, wall_minutes, rows)
-            n_real = np.minimum(since_reset, spec.seq_len)
+            # The rows this model has seen since the meter's last reset: the stream's, unless the model came in later
+            # (a reload, a model changed since the state was saved), whose window starts empty like a new meter's.
+            n_real = np.minimum(track.features.size + ends + 1, spec.seq_len)
             ok = n_real >= MIN_HISTORY
             from_filled = np.array([a.filled_recently[spec.seq_len] for a in segment])
             if spec.fill_policy is FillPolicy.DROP:

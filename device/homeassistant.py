@@ -93,3 +93,10 @@ def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tu
                 expire_after=config.ha_expire_after_s)
         for name in models
     ]
+
+
+def discovery_configs(config: AgentConfig, models: list[str], meters: list[str]) -> list[tuple[str, dict]]:
+    """Every config topic and payload of ``models``: their own sensors and their forecast sensor on each meter. A
+    reload publishes these for new and changed models, and an empty retained payload on the topics of dropped
+    ones (Home Assistant's way to delete an entity)."""
+    return model_configs(config, models) + [c for meter in meters for c in meter_configs(config, meter, models)]

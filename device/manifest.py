@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.atomic import write_atomic
 from device.entry import ModelEntry
 from device.families import entry_from_dict
 
@@ -46,6 +47,10 @@ class Manifest:
             "versions": self.versions,
             **self.extra,
         }
+
+    def sha256(self, file: str | None) -> str | None:
+        """The hash the manifest lists for ``file`` (None for a fileless model)."""
+        return None if file is None else self.files[file]["sha256"]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
@@ -82,8 +87,9 @@ def describe_files(directory: Path, names: list[str]) -> dict[str, dict[str, Any
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` atomically: an agent watching it (or reloading on SIGHUP) never reads half of one."""
     path = Path(directory) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
+    write_atomic(path, (json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n").encode(), durable=True)
     return path
 
 
@@ -99,6 +105,16 @@ def verify_file(directory: Path, manifest: Manifest, name: str) -> Path:
     if actual != expected:
         raise AssetIntegrityError(f"{name}: sha256 mismatch: manifest says {expected}, file has {actual}")
     return path
+
+
+def verify_assets(directory: Path, manifest: Manifest) -> None:
+    """Check every file the manifest lists, and that every model's file is listed, before anything is built: raises
+    :class:`AssetIntegrityError` naming the first file that is missing, unlisted or differs."""
+    for name in manifest.files:
+        verify_file(directory, manifest, name)
+    for entry in manifest.models.values():
+        if entry.file is not None and entry.file not in manifest.files:
+            raise AssetIntegrityError(f"model {entry.name!r}: its file {entry.file} is not listed in {MANIFEST_NAME}")
 
 
 def locate_assets(directory: Path) -> Path:

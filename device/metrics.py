@@ -13,12 +13,14 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from device.energy import M4F, PI4B, energy, mcu_time, measured_cpu_time
 from device.forecaster import Forecaster, Prediction
+from device.reload import ReloadPlan
 from device.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
 from device.stream import Outcome, StreamUpdate
@@ -57,6 +59,10 @@ def rss_bytes() -> tuple[int, int]:
     return current, max(peak, current)  # the kernel updates its high-water mark lazily
 
 
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _errors(acc: ErrorAccumulator) -> dict:
     def num(v: float) -> float | None:
         return None if np.isnan(v) else v
@@ -78,14 +84,47 @@ class AgentMetrics:
         self._predictions: Counter[str] = Counter()
         self._from_filled: Counter[str] = Counter()  # published forecasts whose window held a filled row
         self._rescored: Counter[str] = Counter()  # scored predictions whose actual was replaced by a late real value
-        self._latency = {m.name: LatencyRing(latency_window) for m in forecaster.models}
-        self._cpu = {m.name: LatencyRing(latency_window) for m in forecaster.models}
-        self._end_to_end = {m.name: LatencyRing(latency_window) for m in forecaster.models}
+        self._latency_window = latency_window
+        self._latency: dict[str, LatencyRing] = {}
+        self._cpu: dict[str, LatencyRing] = {}
+        self._end_to_end: dict[str, LatencyRing] = {}
+        for model in forecaster.models:
+            self._start_model(model.name)
         self._trace_left = tracemalloc_readings
         self.meters_evicted = 0
         self.inbox_waits = 0  # times the network thread waited for room in the inbox
         self.state: dict = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
+        #: model reloads (device/reload.py): "last" is what the newest one changed, or why it was refused
+        self.reloads: dict = {"done": 0, "refused": 0, "last": None}
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
+
+    def _forget_model(self, name: str) -> None:
+        for per_model in (self._latency, self._cpu, self._end_to_end, self._predictions, self._from_filled,
+                          self._rescored):
+            per_model.pop(name, None)
+
+    def _start_model(self, name: str) -> None:
+        """Empty rings and counters for a model: at start, and for a model a reload added or changed (whose
+        figures would otherwise mix two models)."""
+        self._forget_model(name)
+        for rings in (self._latency, self._cpu, self._end_to_end):
+            rings[name] = LatencyRing(self._latency_window)
+
+    def reloaded(self, plan: ReloadPlan) -> None:
+        """Follow a reload the forecaster took: fresh figures for added and changed models, none for dropped ones."""
+        with self._lock:
+            for name in plan.dropped:
+                self._forget_model(name)
+            for name in plan.added + plan.changed:
+                self._start_model(name)
+            self.reloads["done"] += 1
+            self.reloads["last"] = {"at": _utc_now(), "added": plan.added, "changed": plan.changed,
+                                    "dropped": plan.dropped, "unchanged": len(plan.unchanged)}
+
+    def reload_refused(self, reason: str) -> None:
+        with self._lock:
+            self.reloads["refused"] += 1
+            self.reloads["last"] = {"at": _utc_now(), "refused": reason}
 
     def reject(self, reason: str) -> None:
         with self._lock:
@@ -169,6 +208,7 @@ class AgentMetrics:
                 "meters_evicted": self.meters_evicted,
                 "inbox_waits": self.inbox_waits,
                 "state": dict(self.state),
+                "reloads": dict(self.reloads),
                 "publish": dict(self.publish),
                 "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},
                 "models": {m.name: self._model(m.name) for m in self._forecaster.models},

@@ -1,22 +1,27 @@
 """Loading the models a manifest lists, after checking every file's sha256.
 
-One entry point, :func:`load_models`, turns manifest names into ready predictors with what they cost (file bytes,
-tensor bytes, MACs), so the agent and the benchmark run exactly the same objects. Loading goes one way: the manifest
-gives the entry, the entry's family (:mod:`device.families`) builds its predictor.
+:func:`build_model` is the one way a manifest entry becomes a ready predictor with what it costs (file bytes,
+tensor bytes, MACs): :func:`load_models` (the agent's start, the benchmark) and :mod:`device.reload` both go through
+it, so every caller runs exactly the same objects. Loading goes one way: the manifest gives the entry, the entry's
+family (:mod:`device.families`) builds its predictor.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.contract import MEASUREMENTS, MinMaxScaling
+from device.contract import MinMaxScaling
 from device.entry import ModelEntry
 from device.families import Predictor, family
-from device.manifest import load_manifest, locate_assets, verify_file
+from device.manifest import Manifest, load_manifest, locate_assets, verify_file
 
 log = logging.getLogger(__name__)
+#: Narrows the chosen entries to those that can run here (the agent's source intake refuses or leaves out models
+#: its meters cannot feed); raises ValueError to refuse the whole set.
+EntryFilter = Callable[[list[ModelEntry]], list[ModelEntry]]
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,11 @@ class LoadedModel:
     flash_bytes: int
     arena_bytes: int | None
     runtime: str
+    file_sha256: str | None = None  # of the file it was built from: a reload compares it to the new manifest's
 
     @property
     def needed_measurements(self) -> tuple[str, ...]:
-        return tuple(f for f in self.entry.window.features if f in MEASUREMENTS)
+        return self.entry.needed_measurements
 
 
 def _identity_scaling(entry: ModelEntry) -> MinMaxScaling:
@@ -42,28 +48,37 @@ def _identity_scaling(entry: ModelEntry) -> MinMaxScaling:
     return MinMaxScaling((0.0,) * n, (1.0,) * n, 0.0, 1.0)
 
 
-def load_models(
-    directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1
-) -> list[LoadedModel]:
-    """Load ``names`` (none: every model) from ``directory/manifest.json`` (see :func:`locate_assets` for a relative
-    ``directory``); raises AssetIntegrityError on any hash mismatch."""
-    directory = locate_assets(directory)
-    manifest = load_manifest(directory)
+def chosen_entries(directory: Path, manifest: Manifest, names: tuple[str, ...]) -> list[ModelEntry]:
+    """The entries of ``names`` (none: every model of the manifest), in that order; raises KeyError for a name the
+    manifest lacks and ValueError for an entry whose kind needs a file and names none."""
     names = names or tuple(manifest.models)
     missing = [n for n in names if n not in manifest.models]
     if missing:
         raise KeyError(f"models {missing} are not in {directory}/manifest.json (it has {sorted(manifest.models)})")
-    loaded = []
-    for name in names:
-        entry = manifest.models[name]
-        owner = family(entry.kind)
-        if owner.needs_file and entry.file is None:
-            raise ValueError(f"model {name!r} of kind {entry.kind} names no file")
-        path = verify_file(directory, manifest, entry.file) if entry.file else None  # verified before it is opened
-        built = owner.build(entry, path, runtime, num_threads)
-        flash = int(manifest.files[entry.file]["bytes"]) if entry.file else 0
-        arena = entry.arena_bytes if entry.arena_bytes is not None else built.tensor_bytes
-        loaded.append(LoadedModel(name, entry, built.predictor, entry.scaling or _identity_scaling(entry), flash,
-                                  arena, built.runtime))
-        log.info("loaded %s (%s, %s, %d file bytes)", name, entry.kind, built.runtime, flash)
-    return loaded
+    entries = [manifest.models[name] for name in names]
+    for entry in entries:
+        if family(entry.kind).needs_file and entry.file is None:
+            raise ValueError(f"model {entry.name!r} of kind {entry.kind} names no file")
+    return entries
+
+
+def build_model(directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str = "auto",
+                num_threads: int = 1) -> LoadedModel:
+    """Build one entry's predictor; its file is verified right before it is opened (AssetIntegrityError)."""
+    path = verify_file(directory, manifest, entry.file) if entry.file else None
+    built = family(entry.kind).build(entry, path, runtime, num_threads)
+    flash = int(manifest.files[entry.file]["bytes"]) if entry.file else 0
+    arena = entry.arena_bytes if entry.arena_bytes is not None else built.tensor_bytes
+    log.info("loaded %s (%s, %s, %d file bytes)", entry.name, entry.kind, built.runtime, flash)
+    return LoadedModel(entry.name, entry, built.predictor, entry.scaling or _identity_scaling(entry), flash, arena,
+                       built.runtime, manifest.sha256(entry.file))
+
+
+def load_models(directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1,
+                usable: EntryFilter = list) -> list[LoadedModel]:
+    """Load ``names`` (none: every model) from ``directory/manifest.json`` (see :func:`locate_assets` for a relative
+    ``directory``), keeping those ``usable`` keeps; raises AssetIntegrityError on any hash mismatch."""
+    directory = locate_assets(directory)
+    manifest = load_manifest(directory)
+    return [build_model(directory, manifest, entry, runtime, num_threads)
+            for entry in usable(chosen_entries(directory, manifest, names))]

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
+from device.atomic import write_atomic
 from device.forecaster import Prediction
 from device.payload import format_minute
 
 PREDICTION_COLUMNS = ("meter", "model", "ts", "target_ts", "predicted", "actual")
-
-
-def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
-    """Write via a temp file and rename, so a reader never sees half a file; ``durable`` also syncs it to disk
-    before the rename, so a power cut leaves the old file or the new one, never an empty one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

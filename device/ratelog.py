@@ -1,4 +1,4 @@
-"""Logging that a flood of bad messages cannot turn into a flood of log lines."""
+"""Logging that a flood of bad messages (or of failing writes) cannot turn into a flood of log lines."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ class RateLimitedLog:
         self._suppressed: Counter[str] = Counter()
 
     def warning(self, key: str, message: str, *args: object) -> None:
+        self._log(logging.WARNING, key, message, *args)
+
+    def error(self, key: str, message: str, *args: object) -> None:
+        self._log(logging.ERROR, key, message, *args)
+
+    def _log(self, level: int, key: str, message: str, *args: object) -> None:
         now = time.monotonic()
         if now - self._last.get(key, -self._interval) < self._interval:
             self._suppressed[key] += 1
@@ -24,4 +30,4 @@ class RateLimitedLog:
         self._last[key] = now
         skipped = self._suppressed.pop(key, 0)
         suffix = f" ({skipped} more suppressed)" if skipped else ""
-        self._logger.warning(message + suffix, *args)
+        self._logger.log(level, message + suffix, *args)

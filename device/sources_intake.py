@@ -25,7 +25,7 @@ from device.resample import Minute, Resampler
 from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
 
 if TYPE_CHECKING:
-    from device.models import LoadedModel
+    from device.entry import ModelEntry
 
 log = logging.getLogger("wattcast.sources")
 SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
@@ -83,10 +83,11 @@ class SourceIntake:
         remember(self._topics, parsed.meter, topic, self._max_meters)
         return [parsed]
 
-    def usable_models(self, models: list[LoadedModel], chosen: bool) -> list[LoadedModel]:
-        """The models that can run on these sources. Meters other than wattcast send power only, so a model that
-        needs more (voltage, sub-meters) cannot run on them: refused at start if the user chose it (``chosen``),
-        else left out with a warning naming it and what it needs."""
+    def usable_models(self, models: list[ModelEntry], chosen: bool) -> list[ModelEntry]:
+        """The models that can run on these sources (checked on the manifest entries, before anything is built, at
+        start and on every reload). Meters other than wattcast send power only, so a model that needs more
+        (voltage, sub-meters) cannot run on them: refused if the user chose it (``chosen``), else left out with a
+        warning naming it and what it needs."""
         unfit = {m.name: [f for f in m.needed_measurements if f != TARGET] for m in models} if self.readers else {}
         unfit = {name: needs for name, needs in unfit.items() if needs}
         if not unfit:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.forecaster import Forecaster
-from device.outputs import write_atomic
+from device.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1

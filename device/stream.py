@@ -106,6 +106,19 @@ class MeterStream:
         self._filled_rows = {int(m): np.array([np.nan if v is None else v for v in r], np.float64)
                              for m, r in state.get("filled_rows", [])}
 
+    def reconfigure(self, dedupe_minutes: int, needed: tuple[str, ...]) -> None:
+        """Take the dedupe horizon and needed measurements of a new model set (the agent reloaded its models): the
+        newest flags and filled rows that fit the new horizon are kept, so duplicates and late real values are
+        still recognised across the reload; the rows already taken stay as they were filled."""
+        self._needed = np.array([MEASUREMENTS.index(n) for n in needed], np.intp)
+        if dedupe_minutes == self._flags.capacity:
+            return
+        kept = self._flags.last(min(self._flags.size, dedupe_minutes)).copy()
+        self._flags = RingBuffer(dedupe_minutes, 2, np.bool_)
+        self._flags.restore(kept)
+        if self._last_minute is not None:
+            forget_through(self._filled_rows, self._last_minute - dedupe_minutes)
+
     def filled_recently(self, n: int) -> bool:
         """Whether any of the newest ``n`` rows was filled rather than read (for the DROP fill policy)."""
         n = min(n, self._flags.size)

@@ -135,7 +135,8 @@ def test_a_chosen_model_that_needs_more_than_power_is_refused_at_start_on_a_powe
 
 def test_models_not_chosen_by_name_that_need_more_than_power_are_left_out_with_a_warning(fit_and_unfit, caplog):
     intake = SourceIntake((Source("tasmota"),), HouseholdTime("UTC"), DEFAULT_LIMITS)
-    usable = intake.usable_models(load_models(fit_and_unfit, ("power_only", "needs_v")), chosen=False)
+    usable = load_models(fit_and_unfit, ("power_only", "needs_v"),
+                         usable=lambda entries: intake.usable_models(entries, chosen=False))
     assert [m.name for m in usable] == ["power_only"]
     assert "not running {'needs_v': ['v']}" in caplog.text
 

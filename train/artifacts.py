@@ -21,6 +21,10 @@ import numpy as np
 from device.contract import MinMaxScaling, WindowSpec
 from train.data import SplitSpec
 
+#: The hand-over key naming the recording a house model's training copy was made from (``train.house`` writes it,
+#: ``convert.mcu`` records it in the manifest entry's source).
+COPIED_FROM = "copied_from"
+
 
 @dataclass
 class TrainedModel:

@@ -15,9 +15,12 @@ from train.data import (
     RULE_MINUTES,
     SUBSET_FRACTION,
     SUBSET_MIN_ROWS,
+    TEST_DAYS,
     TRAIN_FRACTION,
     SplitSpec,
 )
+from train.mcu_models import SEARCH_TRAINING
+from train.recording import is_recording
 
 PROTOCOLS = ("notebook", "paper")
 #: Every model ``python -m train`` knows, in report order; the first three need no training loop.
@@ -53,13 +56,48 @@ class HandoverOptions:
 
 
 @dataclass(frozen=True)
+class HouseOptions:
+    """Retraining on an agent's recording (:mod:`train.house`): how much history it needs, how the shipped
+    microcontroller architecture is trained on it (the search's settings, not the reference models' --epochs,
+    --batch-size, --patience), and which shipped model it is compared with."""
+
+    min_days: float = option(14.0, "a recording: refuse one spanning fewer days from its first to its last minute")
+    min_real_days: float = option(7.0, "a recording: refuse one holding fewer days of real (not filled) minutes")
+    test_days: int = option(TEST_DAYS, "a recording: its last this many days are held out, and the shipped and the "
+                            "retrained model compared on them")
+    house_epochs: int = option(SEARCH_TRAINING.epochs, "a recording: maximum epochs (the microcontroller search's)")
+    house_patience: int = option(SEARCH_TRAINING.patience, "a recording: epochs without a better validation loss "
+                                 "before stopping (the best checkpoint is kept)")
+    house_batch_size: int = option(SEARCH_TRAINING.batch_size, "a recording: training batch size")
+    house_learning_rate: float = option(SEARCH_TRAINING.learning_rate, "a recording: Adam learning rate")
+    assets: Path = option(Path("firmware_assets"), "a recording: the shipped assets (manifest.json) the retrained "
+                          "model is compared with")
+    shipped: str = option("mcu_lstm_int8", "a recording: the shipped int8 model to compare with; if the recording "
+                          "lacks its inputs, the best shipped int8 model on inputs it has stands in (the table says "
+                          "so)")
+
+    def __post_init__(self) -> None:
+        if self.test_days >= self.min_days:
+            raise ValueError(f"--test-days {self.test_days} leaves nothing to train on in a recording of --min-days "
+                             f"{self.min_days:g}: hold out fewer days, or ask for more")
+
+
+#: Where a run goes when --out is not given.
+DEFAULT_OUT = Path("runs/latest")
+HOUSE_OUT = Path("runs/house")
+
+
+@dataclass(frozen=True)
 class TrainConfig(HandoverOptions):
     """Everything a run depends on (``python -m train --help`` is generated from these fields)."""
 
     data: Path = option(DEFAULT_DATA, "UCI data: the raw .txt, the .zip holding it, or the notebook's cleaned CSV "
-                        "with a Datetime column")
-    out_dir: Path = option(Path("runs/latest"), "output folder for the report, plots and models/ (the hand-over "
-                           "python -m convert.quantize reads)", flag="--out")
+                        "with a Datetime column; or an agent's recording (--record DIR: one meter's folder, a root "
+                        "holding one meter, or one day file), which retrains the shipped microcontroller model on "
+                        "that house instead (the options marked 'a recording')")
+    out_dir: Path | None = option(None, "output folder for the report, plots and models/ (the hand-over python -m "
+                                  "convert.quantize reads)", flag="--out",
+                                  shown=f"{DEFAULT_OUT}; {HOUSE_OUT} for a recording")
     protocol: str = option("notebook", "notebook: a contiguous 1% subset (at least --subset-min-rows), first 80% "
                            "train, rest test; paper: train before --cut-date, test from it on", choices=PROTOCOLS)
     resample: str = option("1min", "average the series over minutes, hours, days or weeks before windowing",
@@ -90,8 +128,11 @@ class TrainConfig(HandoverOptions):
                                     "millions")
     trend_k: int = option(DEFAULT_TREND_K, "readings the trend line is fitted to")
     plot_points: int = option(500, "test windows shown in predictions.png")
+    house: HouseOptions = option(default_factory=HouseOptions, help="retraining on a recording")
 
     def __post_init__(self) -> None:
+        if self.out_dir is None:
+            object.__setattr__(self, "out_dir", HOUSE_OUT if is_recording(self.data) else DEFAULT_OUT)
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.resample not in PAPER_SEQ_LEN:
@@ -123,7 +164,13 @@ class TrainConfig(HandoverOptions):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the resolved window length and horizon."""
-        d = {k: (str(v) if isinstance(v, Path) else v.value if isinstance(v, FillPolicy) else v)
-             for k, v in asdict(self).items()}
+        d = _plain(asdict(self))
         d.update(seq_len=self.window_length, horizon=self.window_horizon, models=list(self.models))
         return d
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with paths and enums as JSON takes them (nested dicts too)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return str(value) if isinstance(value, Path) else value.value if isinstance(value, FillPolicy) else value

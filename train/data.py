@@ -13,6 +13,7 @@ are parsed once per distinct value (1,442 days, 1,440 times of day) instead of o
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from device.contract import MEASUREMENTS, UCI_COLUMNS, FillPolicy, forward_fill
+from train.recording import is_recording, read_recording
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ class Measurements:
     step_minutes: int = 1
     source: str = ""
     absent_minutes: int = field(default=0)
+    #: The household's wall-clock minute of each row, where it differs from ``minutes`` (a recording keeps UTC
+    #: minutes, which never jump, and the local clock the calendar features need); None: ``minutes`` are wall clock.
+    wall_minutes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.minutes)
@@ -75,39 +80,52 @@ class Measurements:
     def missing_rows(self) -> int:
         return int(self.missing.sum())
 
+    @property
+    def clock_minutes(self) -> np.ndarray:
+        """The minutes the calendar features are computed from: the household's wall clock."""
+        return self.minutes if self.wall_minutes is None else self.wall_minutes
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        """The measurements the source has: those with at least one value (a Tasmota plug has no sub-meters)."""
+        return tuple(m for m in MEASUREMENTS if not np.isnan(self.values[m]).all())
+
     def rows(self, rows: slice) -> Measurements:
         """A contiguous part (a chronological split), as a view."""
+        return self._with(rows)
+
+    def _with(self, rows: slice | np.ndarray, values: dict[str, np.ndarray] | None = None) -> Measurements:
+        """The rows ``rows`` (optionally with other values for them), everything else kept."""
         return Measurements(
             self.minutes[rows],
-            {k: v[rows] for k, v in self.values.items()},
+            {k: v[rows] for k, v in self.values.items()} if values is None else values,
             self.missing[rows],
             self.step_minutes,
             self.source,
             self.absent_minutes,
+            None if self.wall_minutes is None else self.wall_minutes[rows],
         )
 
     def fill(self, policy: FillPolicy = FillPolicy.FORWARD_FILL) -> tuple[Measurements, FillReport]:
         """Forward-fill every gap (both policies: windows need continuity; DROP then discards touched windows via
-        ``missing``) and drop the leading rows nothing can fill from."""
+        ``missing``) and drop the leading rows nothing can fill from. A measurement the source never sends stays
+        NaN and does not make rows unfillable."""
         stacked = forward_fill(np.stack([self.values[m] for m in MEASUREMENTS], axis=1))
-        unfillable = np.isnan(stacked).any(axis=1)
+        present = [MEASUREMENTS.index(m) for m in self.available]
+        unfillable = np.isnan(stacked[:, present]).any(axis=1)
         leading = int(np.argmin(unfillable)) if not unfillable.all() else len(unfillable)
-        filled = Measurements(
-            self.minutes[leading:],
-            {m: stacked[leading:, i] for i, m in enumerate(MEASUREMENTS)},
-            self.missing[leading:],
-            self.step_minutes,
-            self.source,
-            self.absent_minutes,
-        )
+        filled = self._with(slice(leading, None), {m: stacked[leading:, i] for i, m in enumerate(MEASUREMENTS)})
         report = FillReport(policy, len(self), self.missing_rows, self.absent_minutes, leading)
         log.info("%s: %s", self.source or "data", report.describe())
         return filled, report
 
 
 def load_measurements(path: Path = DEFAULT_DATA) -> Measurements:
-    """Read the raw UCI ``.txt``/``.zip`` or the cleaned ``Datetime`` CSV onto a regular one-minute grid."""
+    """Read the raw UCI ``.txt``/``.zip``, the cleaned ``Datetime`` CSV, or an agent's recording (a folder or one of
+    its day files, :mod:`train.recording`) onto a regular one-minute grid."""
     path = Path(path)
+    if is_recording(path):
+        return load_recording(path)
     header = pd.read_csv(path, sep=";", nrows=0).columns
     if "Date" in header and "Time" in header:
         frame = pd.read_csv(path, sep=";", na_values="?", dtype={"Date": "category", "Time": "category"})
@@ -127,6 +145,88 @@ def load_measurements(path: Path = DEFAULT_DATA) -> Measurements:
     log.info("%s: %d rows from %s to %s", path.name, len(measurements), *(
         np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]))
     return measurements
+
+
+def load_recording(path: Path) -> Measurements:
+    """One meter's recording on a regular grid of UTC minutes; filled and absent minutes are missing rows, and each
+    row keeps its wall-clock minute (an absent minute takes the offset of the row before it)."""
+    recorded = read_recording(path)
+    measurements = _on_regular_grid(recorded.minutes, recorded.raw, f"{path} (meter {recorded.meter})")
+    rows = recorded.minutes - recorded.minutes[0]
+    offsets = np.zeros(len(measurements), np.int64)
+    offsets[rows] = recorded.wall_minutes - recorded.minutes
+    last_recorded = np.zeros(len(measurements), np.intp)
+    last_recorded[rows] = rows
+    measurements.wall_minutes = measurements.minutes + offsets[np.maximum.accumulate(last_recorded)]
+    log.info("%s: meter %s, %d day files, %d minutes from %s to %s UTC, %d real; %d corrected lines, %d incomplete "
+             "lines dropped", path, recorded.meter, recorded.files, len(measurements),
+             *(np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]), int((~measurements.missing).sum()),
+             recorded.corrections, recorded.bad_lines)
+    return measurements
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of a data file, or of a folder (a recording): over each file's relative path and sha256, in order, so
+    the manifest can say exactly which data a model came from."""
+    path = Path(path)
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}\0{hashlib.sha256(file.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _complete(values: np.ndarray) -> np.ndarray:
+    """Rows (n, len(MEASUREMENTS)) holding every measurement the source sends: one it never sends (a plug's
+    sub-meters) does not make every row missing."""
+    sent = ~np.isnan(values).all(axis=0)
+    return ~np.isnan(values[:, sent]).any(axis=1) & sent.any()
+
+
+@dataclass(frozen=True)
+class RecordingExtent:
+    """How much history one meter's recording holds: what retraining needs enough of, and what a model's manifest
+    entry records about the data it came from."""
+
+    folder: str
+    meter: str
+    fingerprint: str
+    first_minute: int  # UTC minutes since the epoch
+    last_minute: int
+    real_minutes: int  # minutes with a real reading (not filled, every measurement the source sends present)
+
+    @property
+    def days(self) -> float:
+        """Days from the first to the last minute, both included."""
+        return (self.last_minute - self.first_minute + 1) / (24 * 60)
+
+    @property
+    def real_days(self) -> float:
+        return self.real_minutes / (24 * 60)
+
+    def to_dict(self) -> dict[str, Any]:
+        first, last = (f"{np.datetime64(m, 'm')}Z" for m in (self.first_minute, self.last_minute))
+        return {"folder": self.folder, "meter": self.meter, "fingerprint": self.fingerprint,
+                "first_minute_utc": first, "last_minute_utc": last, "days": round(self.days, 4),
+                "real_minutes": self.real_minutes}
+
+
+def recording_extent(path: Path) -> RecordingExtent:
+    """The extent of the recording at ``path`` (a meter's folder, a root holding one meter, or a day file)."""
+    recorded = read_recording(path)
+    return RecordingExtent(str(path), recorded.meter, fingerprint(path), int(recorded.minutes[0]),
+                           int(recorded.minutes[-1]), int(_complete(recorded.raw).sum()))
+
+
+def data_source(path: Path) -> dict[str, Any]:
+    """What a model was trained on, for its manifest entry: a data file's name and sha256, or a recording's
+    :class:`RecordingExtent` (folder, meter, fingerprint, first and last UTC minute, days, real minutes)."""
+    path = Path(path)
+    if is_recording(path):
+        described = recording_extent(path).to_dict()
+        return {"data": described.pop("folder"), **described}
+    return {"data": path.name, "data_sha256": fingerprint(path)}
 
 
 def _category_minutes(column: pd.Series, fmt: str) -> np.ndarray:
@@ -151,7 +251,7 @@ def _on_regular_grid(minutes: np.ndarray, raw: np.ndarray, source: str) -> Measu
     grid = np.arange(minutes[0], minutes[-1] + 1, dtype=np.int64)
     values = np.full((len(grid), raw.shape[1]), np.nan)
     values[minutes - minutes[0]] = raw
-    missing = np.isnan(values).any(axis=1)
+    missing = ~_complete(values)
     return Measurements(grid, {m: values[:, i] for i, m in enumerate(MEASUREMENTS)}, missing, 1, source,
                         absent_minutes=len(grid) - len(minutes))
 
@@ -180,7 +280,8 @@ def resample(measurements: Measurements, rule: str) -> Measurements:
 
     values = {m: block_mean(v) for m, v in measurements.values.items()}
     missing = np.logical_and.reduceat(measurements.missing, starts)
-    return Measurements(stamps, values, missing, block, measurements.source, measurements.absent_minutes)
+    wall = None if measurements.wall_minutes is None else measurements.wall_minutes[starts]
+    return Measurements(stamps, values, missing, block, measurements.source, measurements.absent_minutes, wall)
 
 
 # --- Chronological splits only: a forecaster must never train on minutes that come after the ones it is tested on.
@@ -188,14 +289,17 @@ def resample(measurements: Measurements, rule: str) -> Measurements:
 # - ``notebook``: a contiguous subset (1% of the rows, about 20.7k on the full file; see :func:`contiguous_subset` for
 #   small files), then the first 80% of it to train and the last 20% to test;
 # - ``fraction``: the first 80% of the whole file to train, the rest to test (the microcontroller search's);
-# - ``paper`` (Le et al. 2019): train before 2009-12-16, test from that day on.
+# - ``paper`` (Le et al. 2019): train before 2009-12-16, test from that day on;
+# - ``recent``: the last ``test_days`` days to test, everything before them to train (retraining on a recording).
 
-PROTOCOLS = ("notebook", "fraction", "paper")
+PROTOCOLS = ("notebook", "fraction", "paper", "recent")
 #: The notebook protocol's defaults, shared by :class:`train.config.TrainConfig` and :func:`held_out_start`.
 SUBSET_FRACTION = 0.01
 SUBSET_MIN_ROWS = 20_000
 TRAIN_FRACTION = 0.8
 PAPER_CUT_DATE = "2009-12-16"
+#: The recent protocol's held-out tail: the last week, every weekday once.
+TEST_DAYS = 7
 
 
 def contiguous_subset(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
@@ -240,6 +344,15 @@ def rows_between(minutes: np.ndarray, start: str, end: str) -> slice:
     return slice(int(np.searchsorted(minutes, first)), int(np.searchsorted(minutes, last)))
 
 
+def train_test_by_days(n_rows: int, step_minutes: int, test_days: int = TEST_DAYS) -> tuple[slice, slice]:
+    """Everything before the last ``test_days`` days to train, those days to test."""
+    test_rows = test_days * 24 * 60 // step_minutes
+    if not 0 < test_rows < n_rows:
+        raise ValueError(f"holding out the last {test_days} days leaves no rows to train on: the data hold "
+                         f"{n_rows * step_minutes / (24 * 60):.1f} days")
+    return slice(0, n_rows - test_rows), slice(n_rows - test_rows, n_rows)
+
+
 def held_out_start(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
                    train_fraction: float = TRAIN_FRACTION) -> int:
     """First row that the default (notebook-protocol) training never saw: the start of its test part.
@@ -265,6 +378,7 @@ class SplitSpec:
     train_fraction: float = TRAIN_FRACTION  # notebook (of the subset) and fraction (of the file)
     cut_date: str = PAPER_CUT_DATE  # paper
     seed: int = 0  # notebook: where the subset starts
+    test_days: int = TEST_DAYS  # recent
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -298,6 +412,9 @@ def load_split(spec: SplitSpec) -> Split:
     if spec.protocol == "paper":
         train, test = train_test_by_date(series.minutes, spec.cut_date)
         description = f"paper (Le et al. 2019): train before {spec.cut_date}, test from it on."
+    elif spec.protocol == "recent":
+        train, test = train_test_by_days(len(series), series.step_minutes, spec.test_days)
+        description = f"recent: the last {spec.test_days} days to test, the {train.stop:,} rows before them to train."
     elif spec.protocol == "fraction":
         train, test = train_test_by_fraction(len(series), spec.train_fraction)
         description = (f"fraction: the first {spec.train_fraction:.0%} of all {len(series):,} rows to train and the "

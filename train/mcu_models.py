@@ -85,6 +85,24 @@ CANDIDATES: tuple[McuConfig, ...] = (
 )
 
 
+#: The candidate ``firmware_assets/``' ``mcu_lstm_int8`` was trained as (the search's winner); retraining on a
+#: house's recording (:mod:`train.house`) trains its units and residual again.
+SHIPPED = "res18_hour_dow_sm"
+
+
+@dataclass(frozen=True)
+class SearchTraining:
+    """How the search trains every candidate, and a house retrains the shipped one: the option defaults of both."""
+
+    epochs: int = 12
+    patience: int = 3
+    batch_size: int = 1024
+    learning_rate: float = 2e-3
+
+
+SEARCH_TRAINING = SearchTraining()
+
+
 def candidate(name: str) -> McuConfig:
     """Look a candidate up by name; raises KeyError listing the known names."""
     by_name = {c.name: c for c in CANDIDATES}

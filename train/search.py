@@ -30,7 +30,16 @@ from device.options import option, parse_options
 from train.config import HandoverOptions
 from train.data import DEFAULT_DATA, PAPER_CUT_DATE, RULE_MINUTES, TRAIN_FRACTION, SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
-from train.mcu_models import CANDIDATES, DOW, HOUR, SUBMETERS, McuConfig, build_model, candidate
+from train.mcu_models import (
+    CANDIDATES,
+    DOW,
+    HOUR,
+    SEARCH_TRAINING,
+    SUBMETERS,
+    McuConfig,
+    build_model,
+    candidate,
+)
 from train.pipeline import hand_over
 from train.search_report import (
     SearchRow,
@@ -77,11 +86,11 @@ class SearchConfig(HandoverOptions):
                                          "train (none: the baselines only, e.g. to refresh them next to candidates "
                                          "trained earlier into the same --out-dir)",
                                          choices=tuple(c.name for c in CANDIDATES))
-    epochs: int = option(12, "maximum epochs per candidate")
-    batch_size: int = option(1024, "training batch size")
-    learning_rate: float = option(2e-3, "Adam learning rate")
-    patience: int = option(3, "epochs without a better validation loss before stopping (the best checkpoint is "
-                           "kept)")
+    epochs: int = option(SEARCH_TRAINING.epochs, "maximum epochs per candidate")
+    batch_size: int = option(SEARCH_TRAINING.batch_size, "training batch size")
+    learning_rate: float = option(SEARCH_TRAINING.learning_rate, "Adam learning rate")
+    patience: int = option(SEARCH_TRAINING.patience, "epochs without a better validation loss before stopping (the "
+                           "best checkpoint is kept)")
     train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
     cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
     budget: Budget = option(MCU_SEARCH_BUDGET, cli=False)
@@ -132,20 +141,36 @@ def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_d
     rows = []
     for handover_name, features in tqdm(BASELINE_FEATURES.items(), desc="baselines", unit="fit", disable=None):
         windows = windows_for(features)
-        spec = windows.spec
         if features == (TARGET,):
-            rows.append(as_row(evaluate("persistence", Persistence(spec).predict, windows), "persistence", 0))
-        linreg = least_squares(spec, windows.x_train, windows.y_train)
-        name = f"least squares ({'+'.join(features)})"
-        evaluation = evaluate(name, linreg.predict, windows, parameters=linreg.coef.size + 1)
-        hand_over(models_dir, handover_name, windows, evaluation, config, extra=linreg.to_dict())
-        rows.append(as_row(evaluation, "linreg", linreg.coef.size))
-        log.info("%s: test MSE %.4f", name, rows[-1].float_mse)
+            rows.append(as_row(evaluate("persistence", Persistence(windows.spec).predict, windows), "persistence", 0))
+        evaluation = least_squares_row(handover_name, windows, config, models_dir)
+        rows.append(as_row(evaluation, "linreg", evaluation.parameters - 1))
     return rows
 
 
+def least_squares_row(handover_name: str, windows: SplitWindows, config: HandoverOptions,
+                      models_dir: Path) -> Evaluation:
+    """Least squares on every lag of ``windows``' inputs (closed form), scored and handed over as ``handover_name``
+    (a ``linreg_*`` name: ``convert`` ships the one on a candidate's own inputs beside it). ``config`` also gives the
+    hand-over its ``split``."""
+    spec = windows.spec
+    linreg = least_squares(spec, windows.x_train, windows.y_train)
+    evaluation = evaluate(f"least squares ({'+'.join(spec.features)})", linreg.predict, windows,
+                          parameters=linreg.coef.size + 1)
+    hand_over(models_dir, handover_name, windows, evaluation, config, extra=linreg.to_dict())
+    log.info("%s: test MSE %.4f", evaluation.name, evaluation.test["mse"])
+    return evaluation
+
+
 def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path) -> SearchRow:
-    """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over."""
+    """Train, score and hand over one candidate (:func:`train_candidate`): its row of the table."""
+    return as_row(train_candidate(mcu, windows, config, models_dir), "lstm", mcu.macs)
+
+
+def train_candidate(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path,
+                    extra: dict | None = None) -> Evaluation:
+    """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over as
+    ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``."""
     from train.fit import FitSettings, train_keras_model  # TensorFlow loads only when a network is trained
 
     settings = FitSettings(config.learning_rate, config.epochs, config.batch_size, config.patience,
@@ -159,10 +184,10 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
     hand_over(models_dir, mcu.name, windows, evaluation, config, keras_path=fit.checkpoint,
               extra={"macs": mcu.macs, "units": mcu.units, "residual": mcu.residual,
-                     "learning_rate": config.learning_rate})
+                     "learning_rate": config.learning_rate, **(extra or {})})
     log.info("%s: float test MSE %.4f after %d epochs (best %d), %.0f s", mcu.name, evaluation.test["mse"],
              fit.epochs_run, fit.best_epoch, fit.train_seconds)
-    return as_row(evaluation, "lstm", mcu.macs)
+    return evaluation
 
 
 def settings_of(config: SearchConfig) -> dict:

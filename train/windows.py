@@ -35,12 +35,14 @@ class SplitWindows:
         return np.full(len(self.x_test), self.spec.seq_len)
 
 
-def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec: WindowSpec) -> SplitWindows:
-    """Fit the scaling on ``train_rows``, then cut full windows inside each part and streaming windows in the test
-    part. ``series`` must be filled (no NaN); its ``missing`` flags drive the DROP policy."""
-    features = feature_matrix(series.values, series.minutes, spec.features)
+def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec: WindowSpec,
+                scaling: MinMaxScaling | None = None) -> SplitWindows:
+    """Fit the scaling on ``train_rows`` (or take ``scaling``: a model trained on other data, scored on these rows),
+    then cut full windows inside each part and streaming windows in the test part. ``series`` must be filled (no
+    NaN); its ``missing`` flags drive the DROP policy."""
+    features = feature_matrix(series.values, series.clock_minutes, spec.features)
     target = series.values[TARGET]
-    scaling = MinMaxScaling.fit(features[train_rows], target[train_rows])
+    scaling = scaling or MinMaxScaling.fit(features[train_rows], target[train_rows])
 
     def part(rows: slice) -> tuple[np.ndarray, np.ndarray]:
         return scaling.transform(features[rows]), scaling.transform_target(target[rows])
