@@ -89,7 +89,7 @@ def ship_int8(converter: NetworkConverter, name: str, reference: np.ndarray | No
 def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: WindowCache, tflm: bool) -> Shipped:
     """``<name>.tflite`` (full int8, fused LSTM), its C array and manifest entry, with the int8 error on every test
     window next to the float model's (the search's Keras figure, same windows) under ``metrics["full_test"]``."""
-    converter = NetworkConverter(trained, out, tflm)
+    converter = NetworkConverter(trained, out, tflm, macs=trained.extra.get("macs"))  # the search counted them
     entry = ship_int8(converter, name, converter.reference())
     windows = cache.test_windows(trained)
     int8 = full_test_metrics(entry, out / entry.file, windows)
