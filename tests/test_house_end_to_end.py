@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "household_power_14d.txt"
 RECORDED_DAYS = 10  # of the slice's 14; the rest is replayed after the reload
 SHIP_AS = "mcu_lstm_house"
-HEAVY = ("augmented_lstm_int8", "cnn_bilstm_int8")
+HEAVY = ("augmented_lstm_int8", "cnn_bilstm_int8", "lstm_float32")
 WAIT_S = 120.0
 #: The bundled slice is 14 days, so the test retrains on 10 of them with the thresholds and the held-out part scaled
 #: down (the defaults, 14 days of history, 7 of them real, 7 held out, are checked in test_house_retrain.py).
