@@ -85,7 +85,7 @@ def default_data() -> Path:
 @dataclass(frozen=True)
 class FirmwareBenchConfig:
     data: Path = option(default_factory=default_data, help="the UCI file (.txt or its .zip) or the bundled slice",
-                        shown=f"${FULL_DATA_ENV} when set, else the bundled slice {DEFAULT_DATA}")
+                        shown=f"${FULL_DATA_ENV} when set, else the bundled slice {DEFAULT_DATA}", exists=True)
     windows: int = option(DEFAULT_WINDOWS, "held-out windows per model")
     models: tuple[str, ...] = option(MODELS, "models to run", choices=MODELS)
 

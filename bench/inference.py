@@ -37,7 +37,7 @@ class InferenceBenchConfig:
     keras: Path | None = option(None, "a .keras model (with its hand-over .json) for the Keras ratio; unset: the seed "
                                 "LSTM's architecture, untrained")
     keras_row: bool = option(True, "time Keras model(x) too, for the ratio")
-    data: Path = option(DEFAULT_DATA, "readings to cut windows from")
+    data: Path = option(DEFAULT_DATA, "readings to cut windows from", exists=True)
     windows: int = option(2000, "windows per model")
     keras_windows: int = option(100, "windows for Keras, which is ~1000x slower")
     repeats: int = option(3, "runs per model; the median is shown")

@@ -24,17 +24,18 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MISSING,
            choices: Sequence[str] | None = None, flag: str | None = None, separator: str | None = ",",
-           cli: bool = True, repeat: bool = False, shown: str | None = None) -> Any:
+           cli: bool = True, repeat: bool = False, shown: str | None = None, exists: bool = False) -> Any:
     """A dataclass field that is also a command-line option.
 
     ``choices`` limit a str (or each item of a tuple); ``flag`` overrides ``--<name-with-dashes>``; a tuple's items
     may come as several arguments and each is split on ``separator`` (None: on whitespace), so ``--models a,b`` and
     ``--models a b`` mean the same; ``repeat`` lets the flag be given several times, each adding to the tuple
     (``--source tasmota --source shelly-gen2``); ``shown`` is the default as ``--help`` words it, where the value
-    alone would not say it (an empty tuple meaning "all"); ``cli=False`` keeps a field off the command line.
+    alone would not say it (an empty tuple meaning "all"); ``cli=False`` keeps a field off the command line;
+    ``exists`` makes a path given on the command line that is not there a usage error naming it, not a traceback.
     """
     metadata = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag, "separator": separator,
-                "cli": cli, "repeat": repeat, "shown": shown}
+                "cli": cli, "repeat": repeat, "shown": shown, "exists": exists}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -150,6 +151,8 @@ def values_from(args: argparse.Namespace, cls: type) -> dict[str, Any]:
         if raw is None:
             continue
         value = convert(raw, hints[f.name], f.metadata.get("separator", ","))
+        if f.metadata.get("exists") and value is not None and not Path(value).exists():
+            raise ValueError(f"{flag_of(f)}: {value} does not exist (no such file or folder)")
         choices = f.metadata.get("choices")
         if isinstance(value, tuple) and choices and set(value) - set(choices):
             raise ValueError(f"{flag_of(f)}: unknown {sorted(set(value) - set(choices))}; choose from {list(choices)}")

@@ -64,7 +64,7 @@ def write_to_manifest(records: dict[str, M4Measurement], assets: Path = ASSETS) 
 @dataclass(frozen=True)
 class MeasureConfig:
     models: tuple[str, ...] = option(MODELS, "models to measure", choices=MODELS)
-    data: Path = option(DEFAULT_DATA, "data file whose held-out windows are run")
+    data: Path = option(DEFAULT_DATA, "data file whose held-out windows are run", exists=True)
     windows: int = option(DEFAULT_WINDOWS, "held-out windows per model")
     assets: Path = option(ASSETS, "firmware_assets directory (its manifest)")
     write_manifest: bool = option(False, "record the figures in the manifest")

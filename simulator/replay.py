@@ -38,7 +38,7 @@ class ReplayConfig:
     """What to replay, to where, how fast."""
 
     data: Path = option(BUNDLED_DATA, "raw UCI file (.txt or the .zip holding it) or the cleaned CSV",
-                        shown="the bundled slice")
+                        shown="the bundled slice", exists=True)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     speed: float = option(0.0, "1 = real time, 60 = an hour a minute, 0 = as fast as the broker acknowledges")
     #: First and last (exclusive) timestamp replayed, ISO; None = the held-out part of the split.

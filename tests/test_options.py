@@ -64,6 +64,16 @@ def test_an_item_outside_the_choices_is_a_usage_error_naming_it(capsys):
     assert "['z']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("module", ["train.__main__", "train.search", "simulator.replay", "simulator.demo",
+                                    "firmware.measure", "bench.inference", "bench.firmware", "bench.stale_vs_fresh"])
+def test_a_data_path_that_is_not_there_is_a_usage_error_naming_it_not_a_traceback(module, tmp_path, capsys):
+    missing = tmp_path / "household_power_consumption.zip"
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(["--data", str(missing)])
+    assert exit_info.value.code == 2
+    assert f"--data: {missing} does not exist" in capsys.readouterr().err
+
+
 def test_help_shows_every_default_and_a_bool_reads_as_on_or_off(capsys):
     with pytest.raises(SystemExit):
         parse("--help")

@@ -94,7 +94,7 @@ class TrainConfig(HandoverOptions):
     data: Path = option(DEFAULT_DATA, "UCI data: the raw .txt, the .zip holding it, or the notebook's cleaned CSV "
                         "with a Datetime column; or an agent's recording (--record DIR: one meter's folder, a root "
                         "holding one meter, or one day file), which retrains the shipped microcontroller model on "
-                        "that house instead (the options marked 'a recording')")
+                        "that house instead (the options marked 'a recording')", exists=True)
     out_dir: Path | None = option(None, "output folder for the report, plots and models/ (the hand-over python -m "
                                   "convert.quantize reads)", flag="--out",
                                   shown=f"{DEFAULT_OUT}; {HOUSE_OUT} for a recording")

@@ -71,7 +71,7 @@ COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "b
 class SearchConfig(HandoverOptions):
     """Everything one search run depends on; written next to its results (``--help`` is generated from it)."""
 
-    data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers")
+    data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers", exists=True)
     out_dir: Path = option(Path("runs/search"), "where results.json, table.md, the PNGs and models/ (the hand-over "
                            "folders) go")
     protocol: str = option("fraction", "fraction: chronological --train-fraction split of the whole file (the "
