@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 from device.household_time import HouseholdTime
 from device.payload import METER_ID, ReadingLimits, Rejected, parse_time
-from device.sources_profiles import PROFILES, Profile
+from device.sources_profiles import PROFILES, Net, Profile
 
 WATTCAST = "wattcast"
 UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
@@ -171,8 +171,11 @@ def remember(mapping: dict, key: str, value: object, limit: int) -> object:
 
 
 def power_kw(value: object, per_kw: float) -> float | None:
-    """kW from a number, a numeric string (``"00.196"``) or a list of phases (summed); NaN for a missing value
-    (``unavailable``, ``unknown``, null, NaN); None if it is none of these."""
+    """kW from a number, a numeric string (``"00.196"``), a list of phases (summed) or a :class:`Net` (delivered minus
+    returned); NaN for a missing value (``unavailable``, ``unknown``, null, NaN); None if it is none of these."""
+    if isinstance(value, Net):
+        delivered, returned = power_kw(value.delivered, per_kw), power_kw(value.returned, per_kw)
+        return None if delivered is None or returned is None else delivered - returned
     if isinstance(value, list):
         phases = [power_kw(v, per_kw) for v in value]
         return None if not phases or any(p is None for p in phases) else math.fsum(phases)  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 One decoder per project, each reading exactly the payload its project documents (cited in tests/test_sources_*.py).
 A decoder returns ``(value, ts)`` with the value still in the project's unit and shape (a number, a numeric string,
-a list of phases, ``"unavailable"``) or a :class:`~device.payload.Rejected` with the reason; turning the value into
-kW, the timestamp into UTC and the topic into a meter id is the same for every project (device/sources.py).
+a list of phases, a :class:`Net` of drawn and returned power, ``"unavailable"``) or a
+:class:`~device.payload.Rejected` with the reason; turning the value into kW, the timestamp into UTC and the topic
+into a meter id is the same for every project (device/sources.py).
 
 Decoders that need history (Shelly Gen2 sends only what changed; Shelly Gen1 sends each phase on its own topic)
 keep it in the per-meter ``state`` dict they are given.
@@ -31,6 +32,15 @@ class Profile:
     unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
     decode: Decoder
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
+
+
+@dataclass(frozen=True)
+class Net:
+    """Power drawn from the grid and power returned to it, each as sent: a meter behind solar panels reports them
+    apart, and the house's net power is their difference (negative while exporting)."""
+
+    delivered: object
+    returned: object
 
 
 def _text(payload: bytes) -> str | Rejected:
@@ -62,8 +72,8 @@ def lookup(body: dict, path: str) -> object:
 
 
 def plain(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
-    """A bare number (or state string) as the whole payload: ESPHome, emonhub, HA statestream, DSMR-reader split
-    topics."""
+    """A bare number (or state string) as the whole payload: ESPHome, emonhub, HA statestream, DSMR-reader's split
+    topic telegram."""
     text = _text(payload)
     return text if isinstance(text, Rejected) else (text, None)
 
@@ -96,6 +106,25 @@ def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> R
     channel = levels[0] if levels else "0"
     state[channel] = text
     return [state[c] for c in sorted(state)], None
+
+
+#: DSMR-reader's JSON telegram fields (its default mapping) of the power drawn and returned, kW.
+_DSMR_DELIVERED, _DSMR_RETURNED = "electricity_currently_delivered", "electricity_currently_returned"
+
+
+def dsmr_reader(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``dsmr/json``: DSMR-reader's JSON telegram, ``{"timestamp": "2018-01-01T00:00:00Z",
+    "electricity_currently_delivered": "0.523", "electricity_currently_returned": "0.000", ...}`` (decimals as
+    strings, kW; the meter's own time in UTC with ``Z``, or with the local offset if DSMR-reader is told to use its
+    time zone). The power is delivered minus returned. DSMR-reader stores both for every telegram (returned is 0
+    without panels), so a telegram without one was shaped by an edited mapping: rejected, never read as 0."""
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    for key, reason in ((_DSMR_DELIVERED, "no_power"), (_DSMR_RETURNED, "no_returned")):
+        if key not in body:
+            return Rejected(reason, f"no {key} in {str(list(body))[:60]}")
+    return Net(body[_DSMR_DELIVERED], body[_DSMR_RETURNED]), body.get("timestamp")
 
 
 #: Gen2/Gen3 components that carry a meter's active power, and their power key.
@@ -144,7 +173,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
     Profile("esphome", "+/sensor/power/state", None, plain),
     Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
-    Profile("dsmr-reader", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
+    Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
+    Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
     Profile("emonhub", "emon/+/power1", "W", plain),
     Profile("statestream", "homeassistant/sensor/+/state", None, plain),
 )}

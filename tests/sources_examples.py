@@ -14,8 +14,15 @@ documents it:
   discovery config (esphome.io, MQTT component: ``get_default_topic_for_("state")``).
 - Zigbee2MQTT, ``zigbee2mqtt/<friendly_name>``: the device's state as JSON, ``power`` in W (zigbee2mqtt.io device
   pages, e.g. smart plugs exposing ``power``, ``energy``, ``voltage``).
-- DSMR-reader, ``dsmr/reading/electricity_currently_delivered``: a numeric string in kW such as ``"00.196"``
-  (DSMR-reader's split-topic MQTT; kW as HA's dsmr_reader definitions in home-assistant/core#28701).
+- DSMR-reader, ``dsmr/json`` ("Telegram: JSON"; default topic and mapping in dsmrreader/dsmr-reader
+  dsmr_mqtt/models/settings/telegram.py): the reading's fields by name, ``timestamp`` plus
+  ``electricity_currently_delivered`` and ``electricity_currently_returned`` in kW (dsmr_datalogger/models/reading.py,
+  where both are required: 0 returned without panels), serialised by Django's DjangoJSONEncoder
+  (dsmr_mqtt/services/callbacks.py ``publish_json_data``): decimals as strings (``"1.500"``, ``"0.025"`` in its API
+  docs' reading), the time as ISO with ``Z`` (``"2018-01-01T00:00:00Z"``), or ``"2018-01-01T01:00:00+01:00"`` with
+  "use local timezone" (dsmr_mqtt/tests/services/test_telegram.py).
+- DSMR-reader split topic, ``dsmr/reading/electricity_currently_delivered``: a numeric string in kW such as
+  ``"00.196"`` (same settings file; kW as HA's dsmr_reader definitions in home-assistant/core#28701).
 - emonhub, ``emon/<node>/<input>``: ``topic: basetopic/emontx/power1, message: 100`` (emonhub's nodevar format,
   openenergymonitor forum node 12091).
 - HA mqtt_statestream, ``<base_topic>/sensor/<object_id>/state``: the raw state string, ``unavailable`` possible
@@ -68,7 +75,26 @@ def zigbee2mqtt_message(meter: str, t_s: float, watts: float) -> list[Message]:
     return [(f"zigbee2mqtt/{meter}", json.dumps(body).encode())]
 
 
-def dsmr_message(meter: str, t_s: float, watts: float) -> list[Message]:
+def dsmr_json_message(meter: str, t_s: float, watts: float) -> list[Message]:
+    return [("dsmr/json", json.dumps(dsmr_json(t_s, f"{watts / 1000:.3f}", "0.000")).encode())]
+
+
+def dsmr_json(t_s: float, delivered: str, returned: str) -> dict:
+    """DSMR-reader's default JSON telegram at ``t_s`` (UTC, ``Z``) of a one-phase meter without a gas meter, the
+    values as DSMR-reader sends them."""
+    stamp = datetime.fromtimestamp(t_s, timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"id": 4343119, "timestamp": stamp, "electricity_delivered_1": "2000.000",
+            "electricity_returned_1": "0.000", "electricity_delivered_2": "3000.000",
+            "electricity_returned_2": "0.000", "electricity_currently_delivered": delivered,
+            "electricity_currently_returned": returned, "phase_currently_delivered_l1": delivered,
+            "phase_currently_delivered_l2": None, "phase_currently_delivered_l3": None,
+            "phase_currently_returned_l1": returned, "phase_currently_returned_l2": None,
+            "phase_currently_returned_l3": None, "extra_device_timestamp": None, "extra_device_delivered": None,
+            "phase_voltage_l1": "231.0", "phase_voltage_l2": None, "phase_voltage_l3": None,
+            "phase_power_current_l1": 2, "phase_power_current_l2": None, "phase_power_current_l3": None}
+
+
+def dsmr_split_message(meter: str, t_s: float, watts: float) -> list[Message]:
     return [("dsmr/reading/electricity_currently_delivered", f"{watts / 1000:06.3f}".encode())]
 
 
@@ -95,16 +121,17 @@ HAND_MEANS_KW = [sum(WATTS[3 * m: 3 * m + 3]) / 3 / 1000 for m in range(len(WATT
 
 #: profile -> (source spec for the agent, the meter id it will report, a builder); arrival-stamped profiles take
 #: the time the message arrives, the others the time in the payload.
-EXAMPLES: dict[str, tuple[str, str, Builder]] = {
+EXAMPLES: dict[str, tuple[str | dict, str, Builder]] = {
     "tasmota": ("tasmota", "plug1", tasmota_message),
     "shelly-gen1": ("shelly-gen1", "shellyem3-abc", shelly_gen1_messages),
     "shelly-gen2": ("shelly-gen2", "shellypro3em-abc", shelly_gen2_message),
     "esphome": ("esphome:W", "node1", esphome_message),
     "zigbee2mqtt": ("zigbee2mqtt", "kitchen_plug", zigbee2mqtt_message),
-    "dsmr-reader": ("dsmr-reader", "dsmr", dsmr_message),
+    "dsmr-reader": ("dsmr-reader", "dsmr", dsmr_json_message),
+    "dsmr-reader-split": ({"profile": "dsmr-reader-split", "meter": "dsmr-split"}, "dsmr-split", dsmr_split_message),
     "emonhub": ("emonhub", "emontx", emonhub_message),
     "statestream": ("statestream:W", "house_power", statestream_message),
 }
-STAMPED = {"tasmota", "shelly-gen2"}
+STAMPED = {"tasmota", "shelly-gen2", "dsmr-reader"}
 
 

@@ -1,5 +1,6 @@
-"""Real meters through a real Mosquitto into the agent: Tasmota and Shelly Gen2 forecasts equal those of the same
-minutes sent as wattcast JSON, every message of every source is counted, and what cannot run is refused at start."""
+"""Real meters through a real Mosquitto into the agent: Tasmota, Shelly Gen2 and DSMR-reader forecasts equal those of
+the same minutes sent as wattcast JSON, every message of every source is counted, and what cannot run is refused at
+start."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def assets(tmp_path_factory) -> Path:
     return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled(rows=600))
 
 
-def start(broker, assets: Path, sources: tuple[str, ...], **options) -> Agent:
+def start(broker, assets: Path, sources: tuple[str | dict, ...], **options) -> Agent:
     config = AgentConfig(broker=broker.url, assets=assets, agent_id="pi01", models=("linreg", "persistence"),
                          source=tuple(Source.parse(s) for s in sources), timezone="Europe/Paris",
                          tracemalloc_readings=0, metrics_interval_s=0.2, **options)
@@ -64,9 +65,9 @@ def by_ts(payloads: list[bytes], meter: str) -> dict[tuple[str, str], float]:
     return {(b["model"], b["ts"]): b["predicted_kw"] for b in bodies if b["meter"] == meter}
 
 
-def test_tasmota_and_shelly_gen2_forecasts_equal_those_of_their_minute_means_as_wattcast_json(mosquitto, assets):
+def test_timestamped_sources_forecasts_equal_those_of_their_minute_means_as_wattcast_json(mosquitto, assets):
     collector = Collector(BrokerSettings(mosquitto.url), [PREDICTIONS])
-    agent = start(mosquitto, assets, ("wattcast", "tasmota", "shelly-gen2"))
+    agent = start(mosquitto, assets, ("wattcast", *(EXAMPLES[p][0] for p in sorted(STAMPED))))
     client = publisher(mosquitto.port)
     messages = []
     for profile in sorted(STAMPED):
@@ -77,9 +78,9 @@ def test_tasmota_and_shelly_gen2_forecasts_equal_those_of_their_minute_means_as_
         messages.append(("meter/ref/reading", encode_reading(f"{ts}Z", values)))
     publish_all(client, messages)
     expected = 2 * (len(HAND_MEANS_KW) - 1)  # two models, from the second minute on
-    meters = ("ref", "plug1", "shellypro3em-abc")
+    meters = ("ref", *(EXAMPLES[p][1] for p in sorted(STAMPED)))
     wait_for(lambda: all(len(by_ts(collector.payloads(PREDICTIONS), m)) >= expected for m in meters),
-             "the predictions of all three meters")
+             "the predictions of every meter")
     agent.stop()
     reference = by_ts(collector.payloads(PREDICTIONS), "ref")
     assert len(reference) == expected
@@ -100,7 +101,8 @@ def test_every_message_of_every_source_is_counted_nothing_dropped_silently(mosqu
             ("zigbee2mqtt/kitchen_plug", b'{"state":"ON","linkquality":120}'),
             ("node1/sensor/power/state", b"abc"), ("homeassistant/sensor/house_power/state", b"unavailable"),
             shelly_gen2_voltage_only("shellypro3em-abc", T0 + 200), ("meter/ref/reading", b"[]"),
-            ("shellypro3em-abc/events/rpc", b'{"method":"NotifyEvent","params":{"ts":1}}')]
+            ("shellypro3em-abc/events/rpc", b'{"method":"NotifyEvent","params":{"ts":1}}'),
+            ("dsmr/json", b'{"timestamp":"2026-11-20T10:00:00Z","electricity_currently_delivered":"0.5"}')]
     publish_all(client, messages + junk)
     wait_for(lambda: sum(c["messages"] for c in list(agent.intake.counters.values())) == len(messages) + len(junk),
              "every message")
@@ -112,7 +114,7 @@ def test_every_message_of_every_source_is_counted_nothing_dropped_silently(mosqu
     rejected = {name: counts["rejected"] for name, counts in sources.items() if counts["rejected"]}
     assert rejected == {"tasmota": {"not_json": 1, "no_power": 1}, "zigbee2mqtt": {"no_power": 1},
                         "esphome": {"bad_value": 1}, "wattcast": {"not_an_object": 1},
-                        "shelly-gen2": {"not_a_status": 1}}
+                        "shelly-gen2": {"not_a_status": 1}, "dsmr-reader": {"no_returned": 1}}
     assert sources["statestream"]["missing_values"] == 1
     assert sources["shelly-gen1"]["messages"] == 3 * 6  # three phases, one topic each
 

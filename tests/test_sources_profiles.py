@@ -29,7 +29,7 @@ def models(tmp_path_factory):
     return load_models(assets, ("linreg", "persistence"))
 
 
-def intake_for(spec: str) -> SourceIntake:
+def intake_for(spec: str | dict) -> SourceIntake:
     return SourceIntake((Source.parse(spec),), PARIS, DEFAULT_LIMITS, grace_s=5.0)
 
 
@@ -119,8 +119,8 @@ def test_a_plain_number_profile_without_a_declared_unit_is_refused_with_what_to_
         intake_for("esphome")
 
 
-def test_dsmr_reader_reads_kilowatts_from_a_numeric_string():
-    reader = SourceReader.build(Source("dsmr-reader"), PARIS, DEFAULT_LIMITS)
+def test_dsmr_reader_split_reads_kilowatts_drawn_from_a_numeric_string():
+    reader = SourceReader.build(Source("dsmr-reader-split"), PARIS, DEFAULT_LIMITS)
     meter, sample = reader.decode("dsmr/reading/electricity_currently_delivered", b"00.196", T0)
     assert (meter, sample.kw) == ("dsmr", pytest.approx(0.196))
 
