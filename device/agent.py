@@ -93,7 +93,8 @@ class Agent:
         self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
                                     config.tracemalloc_readings)
         if config.state_file:
-            self.metrics.state["restore"] = load_state(config.state_file, self.forecaster).outcome
+            restored = load_state(config.state_file, self.forecaster, self.intake)
+            self.metrics.state["restore"] = restored.outcome
         self._unacked: list[tuple[int, int]] = []  # handled, waiting for the next state save to be acknowledged
         self._saved_at = time.monotonic()
         self._ha_status = f"{config.ha_prefix}/status"
@@ -259,8 +260,9 @@ class Agent:
             self.link.publish(topic, b"" if remove else _json(payload), retain=True)
 
     def _acknowledge(self, force: bool = False) -> None:
-        """Acknowledge handled readings: at once without a state file; with one, only after saving the state that
-        holds them (at most every ``state_interval_s``), so a crash never loses a reading the broker let go."""
+        """Acknowledge handled messages: at once without a state file; with one, only after saving the state that
+        holds them (at most every ``state_interval_s``), so a crash never loses a reading the broker let go. The state
+        holds the sources' open minutes too: a sample that closed no minute yet is as safe as a reading."""
         if not self._unacked:
             return
         if self.config.state_file:
@@ -275,7 +277,7 @@ class Agent:
     def _save_state(self) -> None:
         started = time.perf_counter_ns()
         try:
-            size = save_state(self.config.state_file, self.forecaster)
+            size = save_state(self.config.state_file, self.forecaster, self.intake)
         except (OSError, ValueError) as exc:  # a full disk must not stop the forecasts; the guarantee is lost
             self.metrics.state["failed"] += 1
             log.error("could not save the state to %s: %s", self.config.state_file, exc)

@@ -6,6 +6,8 @@ sample at least ``grace_s`` past its end has arrived, or, for a meter that went 
 (:meth:`Resampler.tick`); a sample for an already closed minute is late. A source slower than a minute (Tasmota's
 default TelePeriod is 300 s) leaves minutes without a sample: they hold the last value and are marked filled. A value
 older than ``max_hold_minutes`` is not held: the minutes after it are left absent, for the stream to fill or reset.
+The open minutes go into the agent's state file (:meth:`Resampler.state`), so a restart computes them from every
+sample, not only from those after it.
 
 Per sample this is a list append and a comparison; the arithmetic runs once per closed minute.
 """
@@ -46,7 +48,9 @@ class _Meter:
         self.close_at = math.inf  # the newest sample time that closes it (its end plus the grace), set by Resampler
         self.samples: list[tuple[float, float]] = []
         self.carry: tuple[float, float] | None = None
-        self.offset_s = arrival_s - t_s  # the meter's clock against ours, for closing minutes of a quiet meter
+        #: the meter's clock against ours, for closing minutes of a quiet meter (infinite, so never, for a restored
+        #: meter until its next sample)
+        self.offset_s = arrival_s - t_s
         self.quiet = False  # nothing left to close until a new sample arrives
         self.warned = False
 
@@ -61,6 +65,9 @@ class Resampler:
         self._meters: dict[str, _Meter] = {}
         self.evicted: Counter[str] = Counter()  # per source: meters dropped, open minutes and all, to admit a new one
         self._log = RateLimitedLog(log)
+
+    def __len__(self) -> int:
+        return len(self._meters)
 
     def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> Sequence[Minute] | None:
         """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late."""
@@ -96,6 +103,31 @@ class Resampler:
         for meter in [m for m, state in self._meters.items() if state.quiet]:
             del self._meters[meter]  # nothing left to hold: forget it, so memory follows the meters still sending
         return closed
+
+    def state(self) -> dict:
+        """Every meter's open minutes as JSON-ready values, oldest meter first: its source, its first open minute, the
+        samples from there on and the one before them (which holds into it); a missing value (NaN) as None. A quiet
+        meter holds nothing to close and is left out."""
+        return {meter: {"source": s.source, "open": s.open, "samples": [_saved(p) for p in s.samples],
+                        "carry": None if s.carry is None else _saved(s.carry)}
+                for meter, s in self._meters.items() if not s.quiet}
+
+    def restore(self, saved: dict, sources: set[str]) -> None:
+        """Take over a saved :meth:`state`, for the meters of ``sources`` (those still configured). The agent was away,
+        and the broker may hold samples sent meanwhile: a restored meter's minutes are closed by its next sample, never
+        by the agent's clock (its clock offset is unknown until then; the values are the same, only later). Raises
+        KeyError/TypeError/ValueError on a malformed state, leaving the resampler as it was."""
+        meters: dict[str, _Meter] = {}
+        for meter, kept in saved.items():
+            if kept["source"] not in sources:
+                log.warning("state: dropped the open minutes of meter %s: its source %s is not configured any more",
+                            meter, kept["source"])
+                continue
+            state = meters[str(meter)] = _Meter(str(kept["source"]), int(kept["open"]) * 60, arrival_s=math.inf)
+            state.samples = [_sample(p) for p in kept["samples"]]  # in their order: equal times keep the last
+            state.carry = None if kept["carry"] is None else _sample(kept["carry"])
+            state.close_at = (state.open + 1) * 60 + self.grace_s
+        self._meters = dict(list(meters.items())[-self.max_meters :])
 
     def _close(self, meter: str, state: _Meter, until_s: float) -> list[Minute]:
         """Close every open minute that ends at or before ``until_s``."""
@@ -134,3 +166,13 @@ class Resampler:
             state.open += 1
         state.close_at = (state.open + 1) * 60 + self.grace_s
         return closed
+
+
+def _saved(sample: tuple[float, float]) -> list:
+    t, kw = sample
+    return [t, None if math.isnan(kw) else kw]
+
+
+def _sample(saved: list) -> tuple[float, float]:
+    t, kw = saved
+    return float(t), math.nan if kw is None else float(kw)

@@ -5,10 +5,16 @@ device/payload.py as before (a rejected one comes back as :class:`~device.payloa
 counters). Messages of the other sources become samples (device/sources.py), then minutes (device/resample.py),
 then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
 in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
+
+A meter id belongs to the first source that publishes it: two devices of different sources with one id (a Tasmota
+and a Shelly both named ``house``) would otherwise be mixed into one stream, minutes of neither meter. The other
+source's messages for it are rejected as ``meter_id_clash``. Which source owns which id, the resampler's open minutes
+and the decoders' memory go into the agent's state file (:meth:`SourceIntake.state`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
@@ -53,6 +59,7 @@ class SourceIntake:
         self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
         self._log = RateLimitedLog(log)
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
+        self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
         self._max_meters = max_meters
 
     @property
@@ -76,6 +83,8 @@ class SourceIntake:
             return []
         parsed = parse_reading(topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s,
                                self.household)
+        if not isinstance(parsed, Rejected):
+            parsed = self._claim(WATTCAST, parsed.meter, topic) or parsed
         if isinstance(parsed, Rejected):
             self._reject(WATTCAST, meter_of(topic, self.topic_prefix) or topic, topic, parsed)
             return parsed
@@ -120,6 +129,8 @@ class SourceIntake:
         counts = self.counters[reader.name]
         counts["messages"] += 1
         meter, sample = reader.decode(topic, payload, arrival_s)
+        if not isinstance(sample, Rejected):
+            sample = self._claim(reader.name, meter, topic) or sample
         if isinstance(sample, Rejected):
             self._reject(reader.name, meter, topic, sample)
             return []
@@ -137,6 +148,18 @@ class SourceIntake:
             return []
         return self._readings(closed)
 
+    def _claim(self, source: str, meter: str, topic: str) -> Rejected | None:
+        """None if ``meter`` is ``source``'s (now or from before), else why its message is refused."""
+        owner = self._owners.get(meter)
+        if owner is None:
+            remember(self._owners, meter, source, self._max_meters)
+        elif owner != source:
+            return Rejected("meter_id_clash",
+                            f"meter id {meter} is already source {owner}'s, which published it first; give one device "
+                            f"its own id: rename it, or declare its topic ({topic}) with a fixed meter = \"<id>\" in a "
+                            "[[source]] table of --config")
+        return None
+
     def _readings(self, minutes: Sequence[Minute]) -> list[Reading]:
         readings = []
         for m in minutes:
@@ -152,6 +175,29 @@ class SourceIntake:
         self.rejected[source][rejected.reason] += 1
         self._log.warning(f"{source}:{rejected.reason}", "rejected a %s message from meter %s on %s (%s): %s",
                           source, meter, topic, rejected.reason, rejected.detail)
+
+    def state(self) -> dict:
+        """What a restart needs to go on as if there had been none, JSON-ready: the owner of each meter id, the
+        resampler's open minutes and the decoders' per-meter memory (Shelly Gen2's merged status, Gen1's channels;
+        kept as JSON text, since a payload's NaN is valid to Python's JSON but not to the state file's)."""
+        return {"owners": self._owners, "resampler": self.resampler.state(),
+                "decoders": [[r.name, r.topic, json.dumps({m: kept for m, kept in r.states.items() if kept})]
+                             for r in self.readers]}
+
+    def restore(self, state: dict) -> None:
+        """Take over a saved :meth:`state` for the sources configured now (a source since removed gives up its meter
+        ids and open minutes; a decoder's memory is kept only for the same profile and topic). Raises
+        KeyError/TypeError/ValueError on a malformed state, leaving the intake as it was."""
+        names = set(self.counters) - {UNMATCHED}
+        owners = {str(meter): source for meter, source in state["owners"].items() if source in names}
+        saved = {(name, topic): text for name, topic, text in state["decoders"]}
+        decoders = [json.loads(saved.get((r.name, r.topic), "{}")) for r in self.readers]
+        if not all(isinstance(d, dict) and all(isinstance(k, dict) for k in d.values()) for d in decoders):
+            raise ValueError("a decoder's memory is not an object of objects")
+        self.resampler.restore(state["resampler"], {r.name for r in self.readers})
+        self._owners = dict(list(owners.items())[-self._max_meters :])
+        for reader, kept in zip(self.readers, decoders):
+            reader.states = dict(list(kept.items())[-self._max_meters :])
 
     def snapshot(self) -> dict:
         """Per source: its counters and rejections by reason (sources that saw nothing included)."""

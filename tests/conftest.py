@@ -28,9 +28,15 @@ def pytest_runtest_makereport(item, call):
             report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """An exhaustive check (minutes of CPU over the full file) runs only on request, so the suite stays within its
-    ten minutes wherever the full file happens to be; the README's "Developing" says how to ask."""
+    """A test that uses the ``mosquitto`` fixture starts a broker, so it is marked ``broker`` whether or not its
+    author said so (``make test-fast`` leaves those out). An exhaustive check (minutes of CPU over the full file) runs
+    only on request, so the suite stays within its ten minutes wherever the full file happens to be; the README's
+    "Developing" says how to ask."""
+    for item in items:
+        if "mosquitto" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
     if os.environ.get("WATTCAST_EXHAUSTIVE") == "1":
         return
     skip = pytest.mark.skip(reason="exhaustive full-file check: run with WATTCAST_EXHAUSTIVE=1 (and the full file)")

@@ -1,4 +1,5 @@
-"""The agent's state file: what a restarted agent remembers, and what it refuses to believe."""
+"""The agent's state file: what a restarted agent remembers (the streams and models, the sources' open minutes), and
+what it refuses to believe."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from device.forecaster import Forecaster
+from device.household_time import HouseholdTime
 from device.models import load_models
-from device.payload import Reading
+from device.payload import DEFAULT_LIMITS, Reading
+from device.sources import Source
+from device.sources_intake import SourceIntake
 from device.state import load_state, save_state
 from tests.device_assets import Series, build_assets
+from tests.sources_examples import SAMPLE_TIMES, WATTS, shelly_gen1_messages, tasmota_message
 
 MODELS = ("linreg", "persistence", "trend_line")
 
@@ -96,3 +101,45 @@ def test_a_model_whose_window_changed_since_the_save_starts_empty(assets, readin
     assert load_state(path, restored).outcome == "restored"
     assert restored.meters["a"].tracks["trend_line"].features.size == 0
     assert restored.meters["a"].tracks["linreg"].errors == saved.meters["a"].tracks["linreg"].errors
+
+
+def sources_intake() -> SourceIntake:
+    return SourceIntake((Source("tasmota"), Source("shelly-gen1")), HouseholdTime("Europe/Paris"), DEFAULT_LIMITS)
+
+
+def meter_messages() -> list[tuple[float, str, bytes]]:
+    """A Tasmota stamping its samples and a Shelly 3EM (arrival-stamped, one phase per message), every 20 s."""
+    return [(t, topic, payload) for t, w in zip(SAMPLE_TIMES, WATTS)
+            for topic, payload in tasmota_message("plug1", t, w) + shelly_gen1_messages("em3", t, w)]
+
+
+def closed_minutes(intake: SourceIntake, forecaster: Forecaster, messages, end_s: float | None = None) -> list:
+    readings = [r for t, topic, payload in messages for r in intake.read(topic, payload, arrival_s=t)]
+    readings += intake.tick(end_s) if end_s else []
+    forecaster.process_batch(readings)
+    return [(r.meter, r.minute, float(r.values[0]), r.held) for r in readings]
+
+
+def test_a_restart_mid_minute_resumes_the_meters_open_minutes_so_they_equal_an_uninterrupted_run(assets, tmp_path):
+    models = load_models(assets, ("persistence",))
+    messages = meter_messages()
+    end_s = SAMPLE_TIMES[-1] + 60  # the clock closes the last minute
+    expected = closed_minutes(sources_intake(), Forecaster(models, 15), messages, end_s)
+    cut = 4 * 4 + 2  # after T0 + 80 s's Tasmota sample and the 3EM's first phase: minute 1 is open, mid-sample
+    first_intake, first_life = sources_intake(), Forecaster(models, 15)
+    closed = closed_minutes(first_intake, first_life, messages[:cut])
+    save_state(tmp_path / "state.json", first_life, first_intake)
+    second_intake, second_life = sources_intake(), Forecaster(models, 15)
+    assert load_state(tmp_path / "state.json", second_life, second_intake).outcome == "restored"
+    closed += closed_minutes(second_intake, second_life, messages[cut:], end_s)
+    assert closed == expected and len(expected) == 2 * 7
+    assert list(second_life.meters) == ["plug1", "em3"]
+
+
+def test_a_state_file_written_before_the_sources_part_existed_still_restores_the_forecaster(assets, readings, tmp_path):
+    saved = Forecaster(load_models(assets, MODELS), max_gap_minutes=15)
+    saved.process_batch(readings[:100])
+    save_state(tmp_path / "state.json", saved)  # no intake: as an agent before it was saved
+    restored, intake = Forecaster(load_models(assets, MODELS), max_gap_minutes=15), sources_intake()
+    assert load_state(tmp_path / "state.json", restored, intake).outcome == "restored"
+    assert list(restored.meters) == ["a", "b"] and len(intake.resampler) == 0

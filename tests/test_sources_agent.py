@@ -65,6 +65,15 @@ def by_ts(payloads: list[bytes], meter: str) -> dict[tuple[str, str], float]:
     return {(b["model"], b["ts"]): b["predicted_kw"] for b in bodies if b["meter"] == meter}
 
 
+def reference_readings() -> list[tuple[str, bytes]]:
+    """Meter ``ref``: the hand-computed minute means as wattcast JSON, to compare the resampled meters' forecasts to."""
+    messages = []
+    for ts, kw in zip(timestamps(int(T0 // 60) + np.arange(len(HAND_MEANS_KW))), HAND_MEANS_KW):
+        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": kw}
+        messages.append(("meter/ref/reading", encode_reading(f"{ts}Z", values)))
+    return messages
+
+
 def test_timestamped_sources_forecasts_equal_those_of_their_minute_means_as_wattcast_json(mosquitto, assets):
     collector = Collector(BrokerSettings(mosquitto.url), [PREDICTIONS])
     agent = start(mosquitto, assets, ("wattcast", *(EXAMPLES[p][0] for p in sorted(STAMPED))))
@@ -73,10 +82,7 @@ def test_timestamped_sources_forecasts_equal_those_of_their_minute_means_as_watt
     for profile in sorted(STAMPED):
         _, meter, build = EXAMPLES[profile]
         messages += [m for t, w in zip(SAMPLE_TIMES, WATTS) for m in build(meter, t, w)]
-    for ts, kw in zip(timestamps(int(T0 // 60) + np.arange(len(HAND_MEANS_KW))), HAND_MEANS_KW):
-        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": kw}
-        messages.append(("meter/ref/reading", encode_reading(f"{ts}Z", values)))
-    publish_all(client, messages)
+    publish_all(client, messages + reference_readings())
     expected = 2 * (len(HAND_MEANS_KW) - 1)  # two models, from the second minute on
     meters = ("ref", *(EXAMPLES[p][1] for p in sorted(STAMPED)))
     wait_for(lambda: all(len(by_ts(collector.payloads(PREDICTIONS), m)) >= expected for m in meters),
@@ -153,3 +159,43 @@ def test_an_agent_id_home_assistant_cannot_take_is_refused_with_the_rule(capsys)
 def test_a_plain_number_source_without_its_unit_stops_the_agent_before_it_connects(tmp_path):
     with pytest.raises(ValueError, match="esphome sends plain numbers"):
         Agent(AgentConfig(assets=tmp_path, source=(Source("esphome"),)))
+
+
+@pytest.mark.broker
+def test_an_agent_restarted_mid_minute_with_its_state_file_forecasts_as_if_it_never_stopped(mosquitto, assets,
+                                                                                            tmp_path):
+    """The first life stops with plug1's minute 1 half-sampled; the rest is published while no agent runs (the
+    broker queues it for the agent's session) and the second life restores the open minute from the state file."""
+    collector = Collector(BrokerSettings(mosquitto.url), [PREDICTIONS])
+    client = publisher(mosquitto.port)
+    _, meter, build = EXAMPLES["tasmota"]
+    samples = [m for t, w in zip(SAMPLE_TIMES, WATTS) for m in build(meter, t, w)]
+    cut = 5  # up to T0 + 80 s: minute 1 holds two samples
+    first_life = start(mosquitto, assets, ("wattcast", "tasmota"), state_file=tmp_path / "state.json")
+    publish_all(client, samples[:cut] + reference_readings())
+    wait_for(lambda: first_life.intake.counters["tasmota"]["samples"] == cut
+             and first_life.intake.counters["wattcast"]["samples"] == len(HAND_MEANS_KW), "the first life's messages")
+    first_life.stop()
+    publish_all(client, samples[cut:])
+    second_life = start(mosquitto, assets, ("wattcast", "tasmota"), state_file=tmp_path / "state.json")
+    expected = 2 * (len(HAND_MEANS_KW) - 1)
+    wait_for(lambda: len(by_ts(collector.payloads(PREDICTIONS), meter)) >= expected, "plug1's predictions")
+    snapshot = second_life.stop()
+    assert snapshot["state"]["restore"] == "restored" and snapshot["sources"]["tasmota"]["late"] == 0
+    reference, got = by_ts(collector.payloads(PREDICTIONS), "ref"), by_ts(collector.payloads(PREDICTIONS), meter)
+    assert len(reference) == expected and sorted(got)[:expected] == sorted(reference)
+    np.testing.assert_allclose([got[k] for k in sorted(reference)], [reference[k] for k in sorted(reference)],
+                               rtol=1e-9)
+
+
+@pytest.mark.broker
+def test_a_second_source_publishing_a_meter_id_is_counted_in_the_agents_metrics_not_mixed_in(mosquitto, assets):
+    agent = start(mosquitto, assets, ("tasmota", "shelly-gen2"))
+    client = publisher(mosquitto.port)
+    tasmota, shelly = EXAMPLES["tasmota"][2], EXAMPLES["shelly-gen2"][2]
+    messages = [m for t, w in zip(SAMPLE_TIMES[:9], WATTS) for m in tasmota("house", t, w) + shelly("house", t, 5.0)]
+    publish_all(client, messages)
+    wait_for(lambda: agent.intake.counters["shelly-gen2"]["messages"] == 9, "every Shelly message")
+    sources = agent.stop()["sources"]
+    assert sources["shelly-gen2"]["rejected"] == {"meter_id_clash": 9} and sources["shelly-gen2"]["samples"] == 0
+    assert (sources["tasmota"]["samples"], sources["tasmota"]["minutes"]) == (9, 2)

@@ -3,6 +3,7 @@ value (filled, warned once), and late samples."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -92,3 +93,40 @@ def test_past_max_meters_the_oldest_meter_is_dropped_and_counted_per_source():
         resampler.add("tasmota", meter, T0, 1.0, arrival_s=T0)
     assert resampler.evicted == {"tasmota": 1}
     assert [m.meter for m in resampler.add("tasmota", "b", T0 + 60, 1.0, arrival_s=T0 + 60)] == ["b"]  # kept
+
+
+def restarted(resampler: Resampler, sources: set[str] = frozenset({"src"})) -> Resampler:
+    """A new resampler that took over ``resampler``'s state through the state file's strict JSON."""
+    successor = Resampler(resampler.grace_s, resampler.max_hold_s // 60, resampler.max_meters)
+    successor.restore(json.loads(json.dumps(resampler.state(), allow_nan=False)), set(sources))
+    return successor
+
+
+def test_a_restored_resampler_closes_the_same_minutes_as_one_that_never_stopped():
+    samples = [(T0 + 7 * i, float(i % 5) if i % 6 else float("nan")) for i in range(40)]  # missing values too
+    for m in range(3):
+        samples.append((T0 + 400 + 300 * m, 0.5 * m))  # then slower than a minute: held values
+    never_stopped, first_life = Resampler(grace_s=5), Resampler(grace_s=5)
+    expected = add_all(never_stopped, samples) + never_stopped.tick(now_s=T0 + 3600)
+    cut = 18  # the first life ends at T0 + 119 s: minute 1 open with 9 samples, minute 0's last one holding into it
+    closed = add_all(first_life, samples[:cut])
+    second_life = restarted(first_life)
+    closed += add_all(second_life, samples[cut:]) + second_life.tick(now_s=T0 + 3600)
+    assert closed == expected and len(expected) > 15
+
+
+def test_a_restored_meter_waits_for_its_next_sample_not_the_clock_since_the_broker_may_still_hold_its_samples():
+    first_life = Resampler(grace_s=5)
+    add_all(first_life, [(T0, 1.0), (T0 + 30, 3.0)])
+    second_life = restarted(first_life)
+    assert second_life.tick(now_s=T0 + 3600) == []  # an hour later by the clock: still open
+    (minute,) = second_life.add("src", "m", T0 + 65, 1.0, arrival_s=T0 + 3600)  # a queued sample closes it
+    assert (minute.minute, minute.kw, minute.filled) == (T0 // 60, 2.0, False)
+
+
+def test_the_open_minutes_of_a_source_no_longer_configured_are_dropped_with_a_warning(caplog):
+    first_life = Resampler(grace_s=5)
+    add_all(first_life, [(T0, 1.0)], meter="gone")
+    first_life.add("tasmota", "kept", T0, 1.0, arrival_s=T0)
+    assert list(restarted(first_life, {"tasmota"}).state()) == ["kept"]
+    assert "meter gone: its source src is not configured" in caplog.text
