@@ -28,8 +28,10 @@ from pathlib import Path
 
 from device.options import build_parser, option, parse_options
 from simulator.brokers import MosquittoBroker
-from simulator.fleet import FleetData, FleetPublisher
-from simulator.nats_cluster import AGENT_USER, HOST, METER_USER, NatsCluster
+from simulator.connection import BrokerSettings
+from simulator.fleet import FleetData, fleet_publisher
+from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster
+from simulator.publisher import AckingPublisher
 
 log = logging.getLogger(__name__)
 AGENT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
@@ -113,10 +115,10 @@ def by_publisher(messages: list[tuple[str, bytes]], publishers: int) -> list[lis
     return shares
 
 
-def measure(agents: Agents, publishers: list[FleetPublisher], messages: list[tuple[str, bytes]]) -> Run:
+def measure(agents: Agents, publishers: list[AckingPublisher], messages: list[tuple[str, bytes]]) -> Run:
     """Every publisher sends its share at once, each in its own thread."""
     shares = by_publisher(messages, len(publishers))
-    threads = [threading.Thread(target=p.publish, args=(share, TIMEOUT_S)) for p, share in zip(publishers, shares)]
+    threads = [threading.Thread(target=p.publish_all, args=(share, TIMEOUT_S)) for p, share in zip(publishers, shares)]
     try:
         start = time.perf_counter()
         for thread in threads:
@@ -138,7 +140,8 @@ def run_mosquitto(work: Path, config: ClusterBenchConfig, messages: list[tuple[s
     broker = MosquittoBroker(work / "mosquitto", extra_config=UNBOUNDED_MOSQUITTO).start()
     try:
         agents = Agents(work / "mosquitto-agents", config, [["--broker", broker.url]])
-        publishers = [FleetPublisher([(HOST, broker.port)], f"bench-meters{i}") for i in range(config.publishers)]
+        settings = BrokerSettings(broker.url, mqtt_version="3.1.1", persistent_session=True)
+        publishers = [fleet_publisher(settings, f"bench-meters{i}") for i in range(config.publishers)]
         return measure(agents, publishers, messages)
     finally:
         broker.stop()
@@ -146,15 +149,13 @@ def run_mosquitto(work: Path, config: ClusterBenchConfig, messages: list[tuple[s
 
 def run_cluster(work: Path, config: ClusterBenchConfig, messages: list[tuple[str, bytes]]) -> Run:
     with NatsCluster(work / "nats", partitions=config.agents) as cluster:
-        password = work / "agent.password"
-        password.write_text(cluster.agent_password + "\n")
+        password = cluster.password_file(AGENT_USER)
         commands = [["--broker", cluster.broker_list(k),
                      "--partition", f"{k}/{config.agents}", "--username", AGENT_USER, "--password-file", str(password)]
                     for k in range(config.agents)]
         agents = Agents(work / "nats-agents", config, commands)
-        nodes = [(HOST, node.mqtt_port) for node in cluster.nodes]
-        publishers = [FleetPublisher(nodes[i % 3:] + nodes[: i % 3], f"bench-meters{i}", METER_USER,
-                                     cluster.meter_password) for i in range(config.publishers)]
+        publishers = [fleet_publisher(cluster.settings(METER_USER, first=i), f"bench-meters{i}")
+                      for i in range(config.publishers)]
         return measure(agents, publishers, messages)
 
 

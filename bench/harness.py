@@ -16,7 +16,7 @@ from device.payload import encode_reading, timestamps
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
-from simulator.replay import AckingPublisher
+from simulator.publisher import AckingPublisher
 
 #: The broker never drops: no queue limit for a slow subscriber, 100 unacknowledged messages in flight to it.
 UNBOUNDED_BROKER = "max_queued_messages 0\nmax_inflight_messages 100\n"

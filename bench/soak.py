@@ -29,7 +29,7 @@ from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, syn
 from device.options import build_parser, option, parse_options
 from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
-from simulator.replay import AckingPublisher
+from simulator.publisher import AckingPublisher
 
 MB = 2**20
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from simulator.brokers import stop_process
 from simulator.connection import BrokerSettings
-from simulator.replay import AckingPublisher
+from simulator.publisher import AckingPublisher
 
 log = logging.getLogger(__name__)
 AGENT_SCRIPT = Path(__file__).resolve().parents[1] / "device" / "agent.py"

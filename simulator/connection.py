@@ -1,4 +1,5 @@
-"""How the simulator reaches a broker: URL, protocol version, credentials and TLS, in one dataclass.
+"""How the simulator reaches a broker: URL (or a failover list of them), protocol version, session, credentials
+and TLS, in one dataclass.
 
 Passwords never go on the command line (other users see it in ``ps``): they come from a file or the environment.
 """
@@ -24,10 +25,14 @@ PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 class BrokerSettings:
     """Where and how to connect. ``mqtts://`` (or a CA file) turns TLS on."""
 
-    url: str = option("mqtt://127.0.0.1:1883", "broker URL, mqtt://host:port or mqtts://host:port for TLS",
-                      flag="--broker")
+    url: str = option("mqtt://127.0.0.1:1883", "broker URL, mqtt://host:port or mqtts://host:port for TLS; a "
+                      "comma-separated list (e.g. the nodes of a NATS cluster) fails over to the next URL whenever "
+                      "the connection drops or cannot be made", flag="--broker")
     mqtt_version: str = option("5", "MQTT version: 5 or 3.1.1 (e.g. for amqtt, which refuses 5)",
                                choices=sorted(PROTOCOLS))
+    #: MQTT 3.1.1 ``clean_session=False``: the broker keeps the session across reconnects (and failovers), as the
+    #: fleet's meters connect to NATS, which speaks 3.1.1 only.
+    persistent_session: bool = option(False, cli=False)
     username: str | None = option(None, "login name; none = anonymous", shown=f"${USERNAME_ENV}")
     password_file: Path | None = option(None, "file holding the password; never pass it on the command line",
                                         shown=f"${PASSWORD_ENV}")
@@ -38,20 +43,36 @@ class BrokerSettings:
     def __post_init__(self) -> None:
         if self.mqtt_version not in PROTOCOLS:
             raise ValueError(f"mqtt_version must be one of {sorted(PROTOCOLS)}, got {self.mqtt_version!r}")
-        if urlsplit(self.url).scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"broker URL must start with mqtt:// or mqtts://, got {self.url!r}")
+        schemes = {urlsplit(url).scheme for url in self.urls}
+        if not self.urls or not schemes <= {"mqtt", "mqtts"} or len(schemes) != 1:
+            raise ValueError(f"broker URLs must start with mqtt:// or mqtts:// (all of one scheme), got {self.url!r}")
+        if self.persistent_session and self.mqtt_version != "3.1.1":
+            raise ValueError("persistent_session is MQTT 3.1.1's clean_session=False; MQTT 5 would need a session "
+                             "expiry, which the simulator does not set")
 
     @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+    def urls(self) -> list[str]:
+        """The broker URLs in failover order."""
+        return [url.strip() for url in self.url.split(",") if url.strip()]
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
+        return urlsplit(self.urls[0]).scheme == "mqtts" or self.ca_file is not None
+
+    @property
+    def brokers(self) -> list[tuple[str, int]]:
+        """(host, port) of every URL, in failover order."""
+        return [(url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883)) for url in map(urlsplit, self.urls)]
+
+    @property
+    def host(self) -> str:
+        """The first broker's host."""
+        return self.brokers[0][0]
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+        """The first broker's port."""
+        return self.brokers[0][1]
 
     def credentials(self) -> tuple[str, str | None] | None:
         """(username, password) from the settings, the password file or the environment; None for anonymous."""
@@ -64,7 +85,8 @@ class BrokerSettings:
 
     def client(self, client_id: str) -> mqtt.Client:
         """A paho client configured with these settings (not yet connected)."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[self.mqtt_version])
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[self.mqtt_version],
+                             clean_session=not self.persistent_session if self.mqtt_version == "3.1.1" else None)
         if (creds := self.credentials()) is not None:
             client.username_pw_set(*creds)
         if self.tls:

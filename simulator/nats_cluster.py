@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.brokers import find_binary, free_port, stop_process, wait_for_port
+from simulator.connection import BrokerSettings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "nats"
 HOST = "127.0.0.1"
@@ -95,6 +96,18 @@ class NatsCluster:
         urls = self.mqtt_urls
         first %= len(urls)
         return ",".join(urls[first:] + urls[:first])
+
+    def password_file(self, user: str) -> Path:
+        """A file in the work folder holding ``user``'s password (passwords never go on a command line)."""
+        path = self.workdir / f"{user}.password"
+        path.write_text({AGENT_USER: self.agent_password, METER_USER: self.meter_password}[user] + "\n")
+        return path
+
+    def settings(self, user: str, first: int = 0) -> BrokerSettings:
+        """How a simulator client reaches the cluster as ``user``: every node in :meth:`broker_list` order, MQTT
+        3.1.1 (all NATS speaks) with a persistent session."""
+        return BrokerSettings(self.broker_list(first), mqtt_version="3.1.1", username=user,
+                              password_file=self.password_file(user), persistent_session=True)
 
     def _env(self, node: NatsNode) -> dict[str, str]:
         routes = {f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}"

@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from simulator.connection import BrokerSettings
+from simulator.publisher import AckingPublisher
 from device.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
 from train.data import Measurements, held_out_start, load_measurements
 
 log = logging.getLogger(__name__)
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
-CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -116,71 +114,6 @@ def fleet_starts(n_rows: int, meters: int, offset: int) -> tuple[list[int], int]
         raise ValueError(f"{meters} meters {offset} minutes apart need more than {n_rows} readings; "
                          "lower --meters or --meter-offset, or widen --start/--end")
     return [k * offset for k in range(meters)], length
-
-
-class AckingPublisher:
-    """A connected paho client that publishes at QoS 1 and counts PUBACKs; a full queue makes it wait, never drop."""
-
-    def __init__(self, settings: BrokerSettings, client_id: str, max_inflight: int, max_queued: int) -> None:
-        self.client = settings.client(client_id)
-        self.client.max_inflight_messages_set(max_inflight)
-        self.client.max_queued_messages_set(max_queued)
-        self.published = 0
-        self.acknowledged = 0
-        self.refused = 0
-        self.queue_full_waits = 0
-        self._settled = threading.Condition()
-        self._connack: mqtt.ReasonCode | None = None
-        self.client.on_connect = self._on_connect
-        self.client.on_publish = self._on_publish
-        self.client.connect_async(settings.host, settings.port)
-        self.client.loop_start()
-        with self._settled:
-            self._settled.wait_for(lambda: self._connack is not None, CONNECT_TIMEOUT_S)
-        if self._connack is None or self._connack.is_failure:
-            self.close()
-            raise ConnectionError(f"broker {settings.url} refused or did not answer: {self._connack}")
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        with self._settled:
-            self._connack = reason_code
-            self._settled.notify_all()
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        with self._settled:
-            if reason_code.is_failure:  # MQTT 5 PUBACK with e.g. "Not authorized"
-                self.refused += 1
-            else:
-                self.acknowledged += 1
-            self._settled.notify_all()
-
-    @property
-    def settled(self) -> int:
-        return self.acknowledged + self.refused
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1; while paho's queue is full, wait for an acknowledgement and try again."""
-        while True:
-            info = self.client.publish(topic, payload, qos=1)
-            # NO_CONN still queues a QoS 1 message: paho sends it after reconnecting.
-            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                self.published += 1
-                return
-            if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
-                raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
-            self.queue_full_waits += 1
-            with self._settled:
-                settled = self.settled
-                self._settled.wait_for(lambda: self.settled > settled, timeout=1.0)
-
-    def wait_all(self, timeout_s: float) -> bool:
-        """Wait until every published message is acknowledged or refused; False if the timeout passed first."""
-        with self._settled:
-            return self._settled.wait_for(lambda: self.settled >= self.published, timeout_s)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def replay(config: ReplayConfig, readings: Measurements | None = None,

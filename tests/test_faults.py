@@ -26,7 +26,8 @@ from device.models import load_models
 from device.payload import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
-from simulator.replay import AckingPublisher, ReplayConfig, ReplayResult, replay
+from simulator.publisher import AckingPublisher
+from simulator.replay import ReplayConfig, ReplayResult, replay
 from simulator.brokers import MosquittoBroker
 from tests.device_assets import Series, build_assets
 from train.data import load_measurements

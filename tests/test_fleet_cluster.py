@@ -19,8 +19,9 @@ import pytest
 from device.agent import Agent
 from device.config import AgentConfig
 from device.payload import parse_minute
-from simulator.fleet import FleetData, FleetPublisher
-from simulator.nats_cluster import AGENT_USER, HOST, METER_USER, NatsCluster, partition_of
+from simulator.fleet import FleetData, fleet_publisher
+from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster, partition_of
+from simulator.publisher import AckingPublisher
 from tests.device_assets import Series, build_assets
 
 pytestmark = pytest.mark.slow
@@ -57,9 +58,9 @@ def start_agents(cluster: NatsCluster, assets: Path, name: str, partitions: rang
     return agents
 
 
-def publisher(cluster: NatsCluster, name: str) -> FleetPublisher:
-    return FleetPublisher([(HOST, node.mqtt_port) for node in reversed(cluster.nodes)], name, METER_USER,
-                          cluster.meter_password)
+def publisher(cluster: NatsCluster, name: str) -> AckingPublisher:
+    """The meters, connected to the last node first."""
+    return fleet_publisher(cluster.settings(METER_USER, first=-1), name)
 
 
 def wait_for(predicate, what: str, timeout_s: float = TIMEOUT_S) -> None:
@@ -79,7 +80,7 @@ def test_each_meter_is_forecast_by_exactly_one_agent_the_one_of_its_fnv1a_partit
     data = FleetData.bundled(METERS, readings)
     agents = start_agents(cluster, assets, "part")
     pub = publisher(cluster, "meters-part")
-    assert pub.publish(data.messages(), TIMEOUT_S) == METERS * readings
+    assert pub.publish_all(data.messages(), TIMEOUT_S) == METERS * readings
     wait_for(lambda: accepted(agents) >= METERS * readings, "every reading")
     snapshots = [agent.stop() for agent in agents]
     pub.close()
@@ -164,7 +165,7 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
     child.start()
     others = start_agents(cluster, assets, "kill", range(1, PARTITIONS))
     pub = publisher(cluster, "meters-kill")
-    sending = threading.Thread(target=pub.publish, args=(data.messages(), TIMEOUT_S))
+    sending = threading.Thread(target=pub.publish_all, args=(data.messages(), TIMEOUT_S))
     sending.start()
     wait_for(lambda: child.metrics()["readings"]["accepted"] >= 10 * len(mine), "the agent to be mid-stream")
     child.stop(signal.SIGKILL)  # it holds readings it took but had not saved, so never acknowledged
@@ -221,7 +222,7 @@ def test_a_node_sigtermed_mid_stream_its_agents_fail_over_and_nothing_is_lost(cl
     data = FleetData.bundled(METERS, readings)
     agents = start_agents(cluster, assets, "failover")
     pub = publisher(cluster, "meters-failover")  # connected to the last node: the meters keep publishing
-    sending = threading.Thread(target=pub.publish, args=(data.messages(), TIMEOUT_S))
+    sending = threading.Thread(target=pub.publish_all, args=(data.messages(), TIMEOUT_S))
     sending.start()
     wait_for(lambda: accepted(agents) >= METERS * readings // 4, "a quarter of the readings")
     cluster.stop_node(0, signal.SIGTERM)

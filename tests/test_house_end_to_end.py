@@ -23,7 +23,8 @@ from device.payload import format_minute
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
-from simulator.replay import AckingPublisher, ReplayConfig, replay
+from simulator.publisher import AckingPublisher
+from simulator.replay import ReplayConfig, replay
 from tests.collector import Collector
 from tests.device_assets import Series, offline_metrics
 from train.__main__ import main as train_main

@@ -26,7 +26,8 @@ from device.recording_format import HEADER, METER_FILE, day_file, format_line, m
 from device.stream import MeterStream, Outcome, StreamUpdate
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
-from simulator.replay import AckingPublisher, ReplayConfig, replay
+from simulator.publisher import AckingPublisher
+from simulator.replay import ReplayConfig, replay
 from tests.device_assets import BUNDLED, Series, build_assets
 from train.data import Measurements, load_measurements
 from train.recording import read_recording
