@@ -8,7 +8,6 @@ offset, so a test can tell every meter's real values apart from filled ones. The
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from train.data import load_measurements
 
-log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "household_power_14d.txt"
 _GAP = MEASUREMENTS.index("gap")
 
