@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from device.atomic import write_atomic
 from device.household_time import HouseholdTime
-from device.outputs import write_atomic
 from device.ratelog import RateLimitedLog
-from device.recording_format import DAY_FILE, HEADER, METER_FILE, format_line, meter_folder
+from device.recording_format import DAY_FILE, HEADER, METER_FILE, day_file, format_line, meter_folder
 from device.stream import Outcome, StreamUpdate
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,8 @@ class Recorder:
         """Append every touched day file's new lines (one write each), fsync what is due, and apply retention for
         the meters that started a new day."""
         pending, self._pending = self._pending, {}
-        for (folder, day), lines in pending.items():
-            self._append(self.root / folder / f"{_day_name(day)}.csv", lines)
+        for (_, day), lines in pending.items():
+            self._append(day_file(self.root, lines.meter, _day_name(day)), lines)
         self._sync(due_only=True)
         for folder in self._new_day:
             self._expire(self.root / folder)
