@@ -23,7 +23,6 @@ from convert.fidelity import litert_predict, task_metrics
 from convert.flatbuffer import summarize
 from convert.mcu import least_squares_twin
 from convert.tflite_convert import convert_model
-from device.contract import MEASUREMENTS
 from device.entry import ModelEntry
 from device.families.baselines import Persistence
 from device.families.linreg import LinearRegression
@@ -102,11 +101,6 @@ def _int8_entries(manifest_models: dict[str, ModelEntry]) -> dict[str, ModelEntr
             if e.kind == ModelKind.TFLITE and e.input is not None and e.input.dtype == "int8"}
 
 
-def _needs(entry: ModelEntry) -> set[str]:
-    """The measurements a model reads (calendar features come from the timestamp, which every recording has)."""
-    return {f for f in entry.window.features if f in MEASUREMENTS}
-
-
 def shipped_candidates(assets: Path, shipped: str, available: tuple[str, ...], seq_len: int,
                        horizon: int) -> tuple[list[str], list[str]]:
     """The shipped int8 models to score: ``shipped`` if the recording has its inputs, else every shipped int8 model
@@ -114,11 +108,11 @@ def shipped_candidates(assets: Path, shipped: str, available: tuple[str, ...], s
     int8 = _int8_entries(load_manifest(locate_assets(assets)).models)
     if shipped not in int8:
         raise KeyError(f"{assets}: no int8 TFLite model {shipped!r} in its manifest (int8 models: {sorted(int8)})")
-    fits = {n for n, e in int8.items() if _needs(e) <= set(available)
+    fits = {n for n, e in int8.items() if set(e.needed_measurements) <= set(available)
             and (e.window.seq_len, e.window.horizon) == (seq_len, horizon)}
     if shipped in fits:
         return [shipped], []
-    lacking = sorted(_needs(int8[shipped]) - set(available))
+    lacking = sorted(set(int8[shipped].needed_measurements) - set(available))
     why = f"the recording lacks {', '.join(lacking)}" if lacking else "its window differs from the retrained model's"
     if not fits:
         return [], [f"{shipped} is not compared: {why}, and no other shipped int8 model takes the inputs the "
