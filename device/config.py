@@ -15,8 +15,8 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import urlparse
 
+from device.broker_urls import addresses, is_tls, split_urls
 from device.options import add_options, cli_fields, convert, values_from
 from device.options import option as _opt
 from device.payload import ReadingLimits
@@ -134,9 +134,7 @@ class AgentConfig:
                              f"part of the discovery topic), got {self.agent_id!r}")
         if self.mqtt_version not in ("5", "3.1.1"):
             raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
-        schemes = {urlparse(url).scheme for url in self.broker_urls}
-        if not self.broker_urls or not schemes <= {"mqtt", "mqtts"} or len(schemes) != 1:
-            raise ValueError(f"broker must be mqtt:// or mqtts:// URLs (all of one scheme), got {self.broker!r}")
+        split_urls(self.broker)  # raises ValueError naming a malformed list
         if self.partition:
             _partition_index(self.partition)
         if self.partition and self.shared_group:
@@ -152,17 +150,16 @@ class AgentConfig:
 
     @property
     def broker_urls(self) -> list[str]:
-        return [url.strip() for url in self.broker.split(",") if url.strip()]
+        return split_urls(self.broker)
 
     @property
     def tls(self) -> bool:
-        return urlparse(self.broker_urls[0]).scheme == "mqtts" or self.ca_file is not None
+        return is_tls(self.broker_urls) or self.ca_file is not None
 
     @property
     def brokers(self) -> list[tuple[str, int]]:
         """(host, port) of every broker URL, in failover order."""
-        return [(url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883))
-                for url in map(urlparse, self.broker_urls)]
+        return addresses(self.broker_urls, self.tls)
 
     @property
     def reading_prefix(self) -> str:

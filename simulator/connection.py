@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
+from device.broker_urls import addresses, is_tls, split_urls
 from device.options import option
 
 #: Not the agent's WATTCAST_USERNAME/WATTCAST_PASSWORD: the replay logs in as its own user (see deploy/acl).
@@ -43,9 +43,7 @@ class BrokerSettings:
     def __post_init__(self) -> None:
         if self.mqtt_version not in PROTOCOLS:
             raise ValueError(f"mqtt_version must be one of {sorted(PROTOCOLS)}, got {self.mqtt_version!r}")
-        schemes = {urlsplit(url).scheme for url in self.urls}
-        if not self.urls or not schemes <= {"mqtt", "mqtts"} or len(schemes) != 1:
-            raise ValueError(f"broker URLs must start with mqtt:// or mqtts:// (all of one scheme), got {self.url!r}")
+        split_urls(self.url)  # raises ValueError naming a malformed list
         if self.persistent_session and self.mqtt_version != "3.1.1":
             raise ValueError("persistent_session is MQTT 3.1.1's clean_session=False; MQTT 5 would need a session "
                              "expiry, which the simulator does not set")
@@ -53,16 +51,16 @@ class BrokerSettings:
     @property
     def urls(self) -> list[str]:
         """The broker URLs in failover order."""
-        return [url.strip() for url in self.url.split(",") if url.strip()]
+        return split_urls(self.url)
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.urls[0]).scheme == "mqtts" or self.ca_file is not None
+        return is_tls(self.urls) or self.ca_file is not None
 
     @property
     def brokers(self) -> list[tuple[str, int]]:
         """(host, port) of every URL, in failover order."""
-        return [(url.hostname or "127.0.0.1", url.port or (8883 if self.tls else 1883)) for url in map(urlsplit, self.urls)]
+        return addresses(self.urls, self.tls)
 
     @property
     def host(self) -> str:
