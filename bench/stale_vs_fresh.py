@@ -30,10 +30,9 @@ from device.families.tflite import TFLiteEntry
 from device.options import build_parser, option, option_of, parse_options
 from train.config import HandoverOptions
 from train.data import Measurements, load_measurements, rows_between
-from train.evaluate import evaluate
-from train.mcu_models import CANDIDATES, McuConfig, build_model, candidate
+from train.mcu_models import CANDIDATES, McuConfig, candidate
 from train.pipeline import handed_over
-from train.search import SearchConfig, settings_of
+from train.search import SearchConfig, fit_member, settings_of
 from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
@@ -99,15 +98,13 @@ def day(date: str, offset_days: int) -> str:
 def train_int8(name: str, role: str, period: tuple[str, str], windows: SplitWindows, mcu: McuConfig,
                config: StaleFreshConfig, filled: int) -> Int8Model:
     """Train ``mcu`` on ``windows``' training part as :mod:`train.search` does, and convert it to full int8."""
-    from train.fit import FitSettings, train_keras_model  # TensorFlow loads only when a network is trained
+    from train.fit import FitSettings  # TensorFlow loads only when a network is trained
 
     out = Path(config.out_dir)
     epochs = config.fresh_epochs if role == "fresh" and config.fresh_epochs else config.epochs
     settings = FitSettings(config.learning_rate, epochs, config.batch_size, config.patience,
                            config.validation_split, config.seed)
-    fit = train_keras_model(name, mcu.window, windows.x_train, windows.y_train, settings,
-                            out / "models" / f"{name}.keras", build=lambda spec: build_model(mcu))
-    evaluation = evaluate(name, fit.predict, windows, parameters=mcu.parameters)
+    fit, evaluation = fit_member(mcu, name, windows, settings, out / "models" / f"{name}.keras")
     trained = handed_over(name, windows, evaluation, config, None, keras_path=fit.checkpoint,
                           extra={"trained_on": list(period)})
     (out / "int8").mkdir(parents=True, exist_ok=True)

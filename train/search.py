@@ -17,6 +17,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -50,6 +51,9 @@ from train.search_report import (
 )
 from train.window_cache import WindowsByFeatures
 from train.windows import SplitWindows
+
+if TYPE_CHECKING:  # train.fit imports TensorFlow
+    from train.fit import FitResult, FitSettings
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("fraction", "paper")
@@ -167,21 +171,31 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     return as_row(train_candidate(mcu, windows, config, models_dir), "lstm", mcu.macs)
 
 
+def fit_member(mcu: McuConfig, name: str, windows: SplitWindows, settings: FitSettings,
+               checkpoint: Path) -> tuple[FitResult, Evaluation]:
+    """Train a member of the family on ``windows``' training part (:func:`train.fit.train_keras_model`, best
+    checkpoint at ``checkpoint``) and score it on their test part (:func:`train.evaluate.evaluate`), the training
+    figures (seconds, epochs, losses) on the evaluation."""
+    from train.fit import train_keras_model  # TensorFlow loads only when a network is trained
+
+    fit = train_keras_model(name, mcu.window, windows.x_train, windows.y_train, settings, checkpoint,
+                            build=lambda spec: build_model(mcu))
+    evaluation = evaluate(name, fit.predict, windows, parameters=mcu.parameters)
+    evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
+                                                                              fit.best_epoch)
+    evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
+    return fit, evaluation
+
+
 def train_candidate(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path,
                     extra: dict | None = None) -> Evaluation:
     """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over as
     ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``."""
-    from train.fit import FitSettings, train_keras_model  # TensorFlow loads only when a network is trained
+    from train.fit import FitSettings  # TensorFlow loads only when a network is trained
 
     settings = FitSettings(config.learning_rate, config.epochs, config.batch_size, config.patience,
                            config.validation_split, config.seed)
-    fit = train_keras_model(mcu.name, mcu.window, windows.x_train, windows.y_train, settings,
-                            models_dir / f"{mcu.name}.keras", build=lambda spec: build_model(mcu))
-
-    evaluation = evaluate(mcu.name, fit.predict, windows, parameters=mcu.parameters)
-    evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
-                                                                              fit.best_epoch)
-    evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
+    fit, evaluation = fit_member(mcu, mcu.name, windows, settings, models_dir / f"{mcu.name}.keras")
     hand_over(models_dir, mcu.name, windows, evaluation, config, keras_path=fit.checkpoint,
               extra={"macs": mcu.macs, "units": mcu.units, "residual": mcu.residual,
                      "learning_rate": config.learning_rate, **(extra or {})})
