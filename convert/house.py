@@ -21,7 +21,7 @@ import numpy as np
 
 from convert.fidelity import litert_predict, task_metrics
 from convert.flatbuffer import summarize
-from convert.mcu import least_squares_twin
+from convert.mcu import least_squares_twin, rebuilt_windows
 from convert.tflite_convert import convert_model
 from device.entry import ModelEntry
 from device.families.baselines import Persistence
@@ -30,7 +30,7 @@ from device.kinds import ModelKind
 from device.manifest import load_manifest, locate_assets
 from device.models import load_models
 from train.artifacts import load_trained_model
-from train.data import Split, load_split
+from train.data import Split
 from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
@@ -151,11 +151,9 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
     every held-out window of the split the hand-over ``models_dir/candidate`` records."""
     trained = load_trained_model(models_dir, candidate)
     twin = least_squares_twin(models_dir, trained)
-    split = load_split(trained.split)
-    windows = cut_windows(split.series, split.train, split.test, trained.window)
-    if windows.scaling != trained.scaling or twin.scaling != trained.scaling:
-        raise ValueError(f"the split rebuilt from {trained.split.data} scales differently from {candidate}'s "
-                         "hand-over: these are not the windows it was trained for")
+    split, windows = rebuilt_windows(trained.split, trained.window, trained.scaling)
+    if twin.scaling != trained.scaling:
+        raise ValueError(f"{twin.name} scales differently from {candidate}: they were not trained on the same windows")
     x, y, n_real, spec = windows.x_test, windows.y_test, windows.n_real_test, trained.window
     linreg = LinearRegression.from_dict(twin.window, twin.extra)
     rows = [Scored("persistence", "the last reading", (spec.features[0],),

@@ -25,8 +25,8 @@ from convert.tflite_convert import ConversionFailed
 from device.contract import MinMaxScaling, WindowSpec
 from device.families.tflite import TFLiteEntry, TFLitePredictor
 from train.artifacts import COPIED_FROM, TrainedModel, load_trained_model
-from train.data import SplitSpec, data_source, load_split
-from train.windows import cut_windows
+from train.data import Split, SplitSpec, data_source, load_split
+from train.windows import SplitWindows, cut_windows
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,20 @@ class WindowCache:
         key = (spec, window.features)
         if key not in self.by_key:
             self.by_key.clear()  # the full file's windows take about a gigabyte per feature set
-            split = load_split(spec)
-            windows = cut_windows(split.series, split.train, split.test, window)
-            if windows.scaling != scaling:
-                raise ValueError(f"the split rebuilt from {spec.data} for {window.features} scales differently from "
-                                 "the model; these are not the windows it was trained for")
+            _, windows = rebuilt_windows(spec, window, scaling)
             self.by_key[key] = AllTestWindows(windows.x_test, windows.y_test)
         return self.by_key[key]
+
+
+def rebuilt_windows(spec: SplitSpec, window: WindowSpec, scaling: MinMaxScaling) -> tuple[Split, SplitWindows]:
+    """The split ``spec`` rebuilt and cut for ``window``; raises ValueError if it scales otherwise than ``scaling``,
+    since those would not be the windows the model was trained for."""
+    split = load_split(spec)
+    windows = cut_windows(split.series, split.train, split.test, window)
+    if windows.scaling != scaling:
+        raise ValueError(f"the split rebuilt from {spec.data} for {window.features} scales differently from the "
+                         "model; these are not the windows it was trained for")
+    return split, windows
 
 
 def full_test_metrics(entry: TFLiteEntry, path: Path, windows: AllTestWindows) -> dict[str, Any]:
