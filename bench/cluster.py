@@ -32,6 +32,7 @@ from simulator.connection import BrokerSettings
 from simulator.fleet import FleetData, fleet_publisher
 from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster
 from simulator.publisher import AckingPublisher
+from device.models.manifest import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
 AGENT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
@@ -51,7 +52,7 @@ class Run:
 
 @dataclass(frozen=True)
 class ClusterBenchConfig:
-    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    assets: Path = option(DEFAULT_ASSETS, "folder with manifest.json")
     models: tuple[str, ...] = option(("persistence",), "agent models")
     meters: int = option(200, "meters")
     readings: int = option(40, "readings per meter")

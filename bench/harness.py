@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
-from device.payload import encode_reading, timestamps
+from device.wire import encode_reading, timestamps
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings

@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
-from device.models import LoadedModel, load_models
-from device.manifest import load_manifest
-from device.families.tflite import TFLM
+from device.models.load import LoadedModel, load_models
+from device.models.manifest import DEFAULT_ASSETS, load_manifest
+from device.models.families.tflite import TFLM
 from device.options import build_parser, option, parse_options
 from train.data import DEFAULT_DATA, load_measurements
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InferenceBenchConfig:
-    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    assets: Path = option(DEFAULT_ASSETS, "folder with manifest.json")
     models: tuple[str, ...] = option((), "manifest model names; none: every model in the manifest")
     keras: Path | None = option(None, "a .keras model (with its hand-over .json) for the Keras ratio; unset: the seed "
                                 "LSTM's architecture, untrained")

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device.household_time import HouseholdTime
+from device.clock import HouseholdTime
 from device.options import build_parser, option, parse_options
-from device.payload import DEFAULT_LIMITS, encode_reading, parse_reading
-from device.resample import Resampler
-from device.sources import Source
-from device.sources_intake import SourceIntake
+from device.readings import DEFAULT_LIMITS
+from device.wire import encode_reading, parse_reading
+from device.sources.resample import Resampler
+from device.sources.reader import Source
+from device.sources.intake import SourceIntake
 
 T0 = 1_795_000_000.0  # 2026-11-18, inside the default timestamp window
 

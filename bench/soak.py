@@ -30,13 +30,14 @@ from device.options import build_parser, option, parse_options
 from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
 from simulator.publisher import AckingPublisher
+from device.models.manifest import DEFAULT_ASSETS
 
 MB = 2**20
 
 
 @dataclass(frozen=True)
 class SoakConfig:
-    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    assets: Path = option(DEFAULT_ASSETS, "folder with manifest.json")
     models: tuple[str, ...] = option(("linreg", "persistence"), "models the agent runs side by side")
     readings: int = option(200_000, "readings in all")
     meters: int = option(50, "meters they come from, round-robin")

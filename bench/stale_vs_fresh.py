@@ -25,8 +25,8 @@ from bench.stale_vs_fresh_report import ModelRow, WeekRow, write_outputs
 from convert.fidelity import task_metrics
 from convert.mcu import AllTestWindows, full_test_metrics, ship_int8
 from convert.networks import NetworkConverter
-from device.families.baselines import Persistence
-from device.families.tflite import TFLiteEntry
+from device.models.families.baselines import Persistence
+from device.models.families.tflite import TFLiteEntry
 from device.options import build_parser, option, option_of, parse_options
 from train.config import HandoverOptions
 from train.data import Measurements, load_measurements, rows_between

@@ -24,6 +24,7 @@ from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, syn
 from device.options import build_parser, option, parse_options
 from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
+from device.models.manifest import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
 #: label -> extra agent options; every model runs in each.
@@ -35,7 +36,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class ThroughputBenchConfig:
-    assets: Path = option(Path("firmware_assets"), "folder with manifest.json")
+    assets: Path = option(DEFAULT_ASSETS, "folder with manifest.json")
     models: tuple[str, ...] = option(("lstm_int8", "linreg"), "models, one agent run each per variant")
     readings: int = option(20_000, "readings in the flood")
     meters: int = option(10, "meters they come from")

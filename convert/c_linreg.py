@@ -7,7 +7,7 @@ then summed in int32, plus the bias), and the input quantizer rounds like numpy 
 
 from __future__ import annotations
 
-from device.families.linreg import LinearRegression, LinearRegressionQ15
+from device.models.families.linreg import LinearRegression, LinearRegressionQ15
 
 HEADER_NAME = "linreg.h"
 SOURCE_NAME = "linreg.c"

@@ -21,6 +21,7 @@ from convert.c_arrays import c_identifier
 from convert.c_runtime_table import measure_sigmoid_table, render_table
 from convert.flatbuffer import op_name
 from device.options import build_parser, option, parse_options
+from device.models.manifest import SHIPPED_ASSETS
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ def write_c_runtime_assets(assets: Path, models: tuple[str, ...] = MODELS) -> li
 
 @dataclass(frozen=True)
 class CRuntimeConfig:
-    assets: Path = option(Path(__file__).resolve().parents[1] / "firmware_assets",
+    assets: Path = option(SHIPPED_ASSETS,
                           "directory holding the shipped .tflite files; the C files are written there")
     models: tuple[str, ...] = option(MODELS, "models to emit", choices=MODELS)
 

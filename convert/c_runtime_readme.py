@@ -3,7 +3,7 @@ rendered from the manifest (the ``m4`` figures that ``python -m firmware.measure
 
 from __future__ import annotations
 
-from device.manifest import Manifest
+from device.models.manifest import Manifest
 
 #: The firmware models and the TFLM + CMSIS-NN figures the issue measured for them (outside this repository).
 TFLM_FACTS = {

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert.tflite_convert import MODES
-from device.families.baselines import DEFAULT_TREND_K
+from device.models.families.baselines import DEFAULT_TREND_K
 from device.options import option
+from device.models.manifest import DEFAULT_ASSETS
 
 #: The networks a run may hold; the seed LSTM ships as ``lstm_int8`` / ``lstm_float32``, the others as
 #: ``<name>_<mode>``.
@@ -34,7 +35,7 @@ class QuantizeConfig:
 
     run_dir: Path = option(Path("runs/latest"), "training run folder holding report.json and models/ (python -m "
                            "train --out); it must hold at least linreg (python -m train --models linreg seed_lstm)")
-    out: Path = option(Path("firmware_assets"), "where the assets and manifest.json are written")
+    out: Path = option(DEFAULT_ASSETS, "where the assets and manifest.json are written")
     networks: tuple[str, ...] = option(NETWORKS, "networks to convert when the run folder has them (linreg and the "
                                        "baselines always ship)", choices=NETWORKS)
     big_model_modes: tuple[str, ...] = option(BIG_MODEL_MODES, "quantization modes tried in order for the augmented "

@@ -12,7 +12,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from device.contract import MinMaxScaling, WindowSpec
-from device.families.tflite import TensorInfo, TFLitePredictor
+from device.models.families.tflite import TensorInfo, TFLitePredictor
 from device.scoring import error_metrics
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from tflite_micro.python.tflite_micro.runtime import convert_bytearray_to_object, get_builtin_code_from_operator_code
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from device.families.tflite import TensorInfo
+from device.models.families.tflite import TensorInfo
 
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}

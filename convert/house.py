@@ -23,12 +23,12 @@ from convert.fidelity import litert_predict, task_metrics
 from convert.flatbuffer import summarize
 from convert.mcu import least_squares_twin, rebuilt_windows
 from convert.tflite_convert import convert_model
-from device.entry import ModelEntry
-from device.families.baselines import Persistence
-from device.families.linreg import LinearRegression
-from device.kinds import ModelKind
-from device.manifest import load_manifest, locate_assets
-from device.models import load_models
+from device.models.entry import ModelEntry
+from device.models.families.baselines import Persistence
+from device.models.families.linreg import LinearRegression
+from device.models.kinds import ModelKind
+from device.models.manifest import load_manifest, locate_assets
+from device.models.load import load_models
 from train.artifacts import load_trained_model
 from train.data import Split
 from train.windows import SplitWindows, cut_windows

@@ -9,10 +9,10 @@ import numpy as np
 
 from convert import c_linreg
 from convert.fidelity import compare, task_metrics
-from device.entry import ModelEntry
-from device.families import family
-from device.families.linreg import LinearRegression, LinregDocument, write_document
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.families import family
+from device.models.families.linreg import LinearRegression, LinregDocument, write_document
+from device.models.kinds import ModelKind
 from train.artifacts import TrainedModel
 
 

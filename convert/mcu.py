@@ -23,7 +23,7 @@ from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
 from convert.tflite_convert import ConversionFailed
 from device.contract import MinMaxScaling, WindowSpec
-from device.families.tflite import TFLiteEntry, TFLitePredictor
+from device.models.families.tflite import TFLiteEntry, TFLitePredictor
 from train.artifacts import COPIED_FROM, TrainedModel, load_trained_model
 from train.data import Split, SplitSpec, data_source, load_split
 from train.windows import SplitWindows, cut_windows

@@ -21,9 +21,9 @@ from convert.flatbuffer import summarize
 from convert.isolated import run_isolated
 from convert.tflite_convert import ConversionFailed, convert_model
 from convert.tflm import prove_on_tflm
-from device.entry import ModelEntry
-from device.families import family
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.families import family
+from device.models.kinds import ModelKind
 from train.artifacts import TrainedModel
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from convert.mcu import ship_mcu_model
 from convert.networks import Shipped, convert_big, convert_seed
 from convert.tflite_convert import MODES
 from convert.trained import TrainingRun, training_run
-from device.entry import ModelEntry
-from device.families import family
-from device.kinds import ModelKind
-from device.manifest import (
+from device.models.entry import ModelEntry
+from device.models.families import family
+from device.models.kinds import ModelKind
+from device.models.manifest import (
     MANIFEST_NAME,
     Manifest,
     describe_files,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from convert.c_runtime_readme import render_section as c_runtime_section
 from convert.config import AGREEMENT_STEPS, LINREG_TWIN_NAME, MCU_NAME, twin_name
-from device.entry import ModelEntry
-from device.manifest import Manifest
+from device.models.entry import ModelEntry
+from device.models.manifest import Manifest
 
 README_NAME = "README.md"
 

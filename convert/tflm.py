@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convert.isolated import ChildCrashed, run_isolated
-from device.families.tflite import TensorInfo, dequantize, quantize
+from device.models.families.tflite import TensorInfo, dequantize, quantize
 
 log = logging.getLogger(__name__)
 

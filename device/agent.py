@@ -9,7 +9,7 @@ state (streams, models, scores), so nothing on the hot path takes a lock except 
 that has to wait for paho's queue never blocks the network thread that drains it.
 
 Reloading (SIGHUP, :meth:`Agent.request_reload`, or a change of ``<assets>/manifest.json`` seen every
-``--reload-check-s``): the worker re-reads the assets between two batches (device/reload.py verifies every file
+``--reload-check-s``): the worker re-reads the assets between two batches (device/models/reload.py verifies every file
 before building anything), so a batch always runs on one model set and a refused reload leaves the old one serving.
 """
 
@@ -25,26 +25,23 @@ import time
 import tracemalloc
 from pathlib import Path
 
-if not __package__:  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from device import homeassistant  # noqa: E402
-from device.config import AgentConfig, build_parser, load_config  # noqa: E402
-from device.forecaster import Forecaster, Prediction, Step  # noqa: E402
-from device.household_time import HouseholdTime  # noqa: E402
-from device.entry import ModelEntry  # noqa: E402
-from device.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets  # noqa: E402
-from device.metrics import AgentMetrics  # noqa: E402
-from device.models import load_models  # noqa: E402
-from device.mqtt_client import MqttLink  # noqa: E402
-from device.outputs import PredictionLog, write_json_atomic  # noqa: E402
-from device.payload import Reading, Rejected, format_minute  # noqa: E402
-from device.ratelog import RateLimitedLog  # noqa: E402
-from device.recorder import Recorder  # noqa: E402
-from device.reload import plan_reload  # noqa: E402
-from device.sources_intake import SourceIntake  # noqa: E402
-from device.state import load_state, save_state  # noqa: E402
-from device.stream import Outcome  # noqa: E402
+from device.mqtt import homeassistant
+from device.config import AgentConfig, build_parser, load_config
+from device.forecasting.forecaster import Forecaster, Prediction, Step
+from device.clock import HouseholdTime
+from device.models.entry import ModelEntry
+from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets
+from device.io.metrics import AgentMetrics
+from device.models.load import load_models
+from device.mqtt.link import MqttLink
+from device.io.outputs import PredictionLog, write_json_atomic
+from device.readings import Reading, Rejected, format_minute
+from device.io.ratelog import RateLimitedLog
+from device.io.recorder import Recorder
+from device.models.reload import plan_reload
+from device.sources.intake import SourceIntake
+from device.io.state import load_state, save_state
+from device.forecasting.stream import Outcome
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from device.broker_urls import addresses, is_tls, split_urls
+from device.mqtt.settings import addresses, is_tls, split_urls
 from device.options import add_options, cli_fields, convert, values_from
 from device.options import option as _opt
-from device.payload import ReadingLimits
-from device.sources import SOURCE_NAMES, Source
+from device.readings import ReadingLimits
+from device.sources.reader import SOURCE_NAMES, Source
+from device.models.manifest import DEFAULT_ASSETS
 
 ENV_PREFIX = "WATTCAST_"
 #: Home Assistant's rule for a discovery topic's node id, which the agent id is.
@@ -34,7 +35,7 @@ class AgentConfig:
     broker: str = _opt("mqtt://127.0.0.1:1883", "broker URL: mqtt://host:port, or mqtts://host:port for TLS; a "
                        "comma-separated list (e.g. the nodes of a NATS cluster) fails over to the next URL whenever "
                        "the connection drops or cannot be made")
-    assets: Path = _opt(Path("firmware_assets"), "folder with manifest.json and the model files it lists; a relative "
+    assets: Path = _opt(DEFAULT_ASSETS, "folder with manifest.json and the model files it lists; a relative "
                         "one missing from the working directory is taken from beside the device package (logged)")
     reload_check_s: float = _opt(5.0, "look at <assets>/manifest.json this often (seconds) and reload the models "
                                  "when it changed, as on SIGHUP; 0: only on SIGHUP")
@@ -89,7 +90,7 @@ class AgentConfig:
     max_batch: int = _opt(256, "readings that queued while the last batch ran are handled together, up to this "
                           "many: the models run once per meter and batch, so a busy agent keeps up")
     max_payload_bytes: int = _opt(4096, "larger payloads are rejected unread")
-    # Range checks (device.payload.ReadingLimits, which says why these defaults): outside them a reading is
+    # Range checks (device.readings.ReadingLimits, which says why these defaults): outside them a reading is
     # rejected as out_of_range or ts_out_of_range.
     max_power_kw: float = _opt(50.0, "gap and grp above this many kW (or below 0) are rejected as out_of_range")
     max_voltage_v: float = _opt(500.0, "v above this many volts (or below 0) is rejected as out_of_range")

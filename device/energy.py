@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from device.entry import ModelEntry
+from device.models.entry import ModelEntry
 
 PREDICTIONS_PER_DAY = 24 * 60  # one prediction a minute
 SECONDS_PER_DAY = 86_400.0

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_windows
-from device.entry import ModelEntry
-from device.families.linreg import LinearRegressionQ15
-from device.families.tflite import dequantize, quantize
-from device.manifest import load_manifest, verify_file
-from device.models import load_models
+from device.models.entry import ModelEntry
+from device.models.families.linreg import LinearRegressionQ15
+from device.models.families.tflite import dequantize, quantize
+from device.models.manifest import SHIPPED_ASSETS, load_manifest, verify_file
+from device.models.load import load_models
 from train.data import TRAIN_FRACTION, held_out_start, load_measurements
 
 
-ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
+ASSETS = SHIPPED_ASSETS
 LSTM_MODELS = ("mcu_lstm_int8", "lstm_int8")
 #: Arena for the reference runs: roomy (the size never changes TFLM's outputs, a tight one can crash it).
 TFLM_ARENA = 64 * 1024

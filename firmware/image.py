@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.brokers import find_binary
+from device.models.manifest import SHIPPED_ASSETS
 
 log = logging.getLogger(__name__)
 
 FIRMWARE_DIR = Path(__file__).resolve().parent
-ASSETS_DIR = FIRMWARE_DIR.parent / "firmware_assets"
+ASSETS_DIR = SHIPPED_ASSETS
 #: Models the image runs, and the dtype of the windows each reads.
 INPUT_DTYPES = {"mcu_lstm_int8": "int8", "lstm_int8": "int8", "linreg_q15": "int16"}
 DEFAULT_OPT = "-O2"

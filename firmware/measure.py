@@ -15,8 +15,8 @@ import numpy as np
 from convert import readme
 from convert.c_runtime import MODELS as C_RUNTIME_MODELS
 from convert.c_runtime import TABLE_NAME
-from device.entry import M4Measurement
-from device.manifest import describe_files, load_manifest, write_manifest
+from device.models.entry import M4Measurement
+from device.models.manifest import describe_files, load_manifest, write_manifest
 from device.options import build_parser, option, parse_options
 from firmware.heldout import ASSETS, MODELS, held_out_windows
 from firmware.run import run_model

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from device.broker_urls import addresses, is_tls, split_urls
+from device.mqtt.settings import addresses, is_tls, split_urls
 from device.options import option
 
 #: Not the agent's WATTCAST_USERNAME/WATTCAST_PASSWORD: the replay logs in as its own user (see deploy/acl).

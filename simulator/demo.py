@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.manifest import MANIFEST_NAME, load_manifest
+from device.models.manifest import MANIFEST_NAME, SHIPPED_ASSETS, load_manifest
 from device.options import build_parser as build_options_parser
 from device.options import option, option_of, parse_options
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import BinaryMissing, MosquittoBroker
 from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from device.payload import DEFAULT_PREFIX
+from device.wire import DEFAULT_PREFIX
 from simulator.predictions import read_prediction_rows
 from simulator.replay import ReplayConfig, ReplayResult, replay
 from simulator.report import ReportConfig, ReportFiles, write_report
@@ -49,7 +49,7 @@ class DemoConfig:
     """One end-to-end run."""
 
     data: Path = option_of(ReplayConfig, "data")
-    assets: Path = option(REPO / "firmware_assets", "firmware assets folder with manifest.json; converted first if "
+    assets: Path = option(SHIPPED_ASSETS, "firmware assets folder with manifest.json; converted first if "
                           "missing", shown="firmware_assets of this repository")
     out_dir: Path = option(REPO / "runs" / "demo", "where the report and the agent's files go", flag="--out",
                            shown="runs/demo of this repository")

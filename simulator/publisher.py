@@ -14,7 +14,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from device.mqtt_client import point_at
+from device.mqtt.link import point_at
 from simulator.connection import BrokerSettings
 
 log = logging.getLogger(__name__)

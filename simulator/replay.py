@@ -24,7 +24,7 @@ from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
-from device.payload import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
+from device.wire import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
 from train.data import Measurements, held_out_start, load_measurements
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from device.energy import DEVICE_CLASSES, DeviceClass
-from device.manifest import Manifest, load_manifest, locate_assets
+from device.models.manifest import DEFAULT_ASSETS, Manifest, load_manifest, locate_assets
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from simulator.predictions import read_prediction_rows, series_by_model
@@ -179,7 +179,7 @@ class ReportCommand:
 
     metrics: Path = option(help="the agent's metrics JSON (--metrics-file)")
     predictions: Path = option(help="the agent's predictions file (--predictions-file), CSV or JSON lines")
-    assets: Path = option(Path("firmware_assets"), "folder holding manifest.json")
+    assets: Path = option(DEFAULT_ASSETS, "folder holding manifest.json")
     out: Path = option(Path("runs/demo"), "output folder")
     report: ReportConfig = field(default_factory=ReportConfig)
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from device.energy import DeviceClass, EnergyFigures
-from device.entry import ModelEntry
-from device.manifest import Manifest
+from device.models.entry import ModelEntry
+from device.models.manifest import Manifest
 from simulator.recommend import Candidate
 from simulator.units import MISSING, count, duration_us, energy_uj, is_missing, number, significant, size_bytes
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS, FillPolicy, MinMaxScaling, WindowSpec, feature_matrix, make_windows
-from device.families import family
-from device.families.linreg import LinearRegression, LinregDocument, write_document
-from device.families.tflite import TensorInfo
-from device.kinds import ModelKind
-from device.manifest import Manifest, describe_files, write_manifest
+from device.models.families import family
+from device.models.families.linreg import LinearRegression, LinregDocument, write_document
+from device.models.families.tflite import TensorInfo
+from device.models.kinds import ModelKind
+from device.models.manifest import Manifest, describe_files, write_manifest
 from train.data import Measurements, load_measurements
 
 REPO = Path(__file__).resolve().parents[1]

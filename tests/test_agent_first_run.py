@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from device.config import AgentConfig, build_parser
-from device.manifest import MANIFEST_NAME, AssetIntegrityError, load_manifest, locate_assets
-from device.models import load_models
+from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, load_manifest, locate_assets
+from device.models.load import load_models
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "firmware_assets"
@@ -41,7 +41,7 @@ def test_the_help_says_the_default_is_every_model():
 
 
 def test_from_another_directory_the_default_assets_are_found_beside_the_package_and_logged(elsewhere, caplog):
-    with caplog.at_level(logging.INFO, logger="device.manifest"):
+    with caplog.at_level(logging.INFO, logger="device.models.manifest"):
         assert locate_assets(AgentConfig().assets) == SHIPPED
     assert f"no {MANIFEST_NAME} in {elsewhere / 'firmware_assets'}: using {SHIPPED}" in caplog.text
 

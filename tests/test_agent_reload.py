@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.forecaster import Forecaster
-from device.manifest import AssetIntegrityError, load_manifest, write_manifest
-from device.models import load_models
-from device.payload import Reading
-from device.reload import plan_reload
-from device.stream import MeterStream, Outcome
+from device.forecasting.forecaster import Forecaster
+from device.models.manifest import AssetIntegrityError, load_manifest, write_manifest
+from device.models.load import load_models
+from device.readings import Reading
+from device.models.reload import plan_reload
+from device.forecasting.stream import MeterStream, Outcome
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from tests.collector import Collector

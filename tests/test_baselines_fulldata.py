@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from device.contract import TARGET, WindowSpec
-from device.families.baselines import Persistence
-from device.families.linreg import LinearRegression
+from device.models.families.baselines import Persistence
+from device.models.families.linreg import LinearRegression
 from train.data import load_measurements, resample, train_test_by_date, train_test_by_fraction
 from train.evaluate import evaluate
 from train.windows import cut_windows

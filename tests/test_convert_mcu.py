@@ -8,7 +8,7 @@ import pytest
 
 from convert.config import QuantizeConfig
 from convert.quantize import build_parser, quantize
-from device.manifest import load_manifest, sha256_of
+from device.models.manifest import load_manifest, sha256_of
 
 pytestmark = pytest.mark.slow  # trains a search candidate and converts it
 

@@ -22,10 +22,10 @@ from convert.quantize import WouldDropModels, build_parser, main, quantize  # no
 from convert.tflite_convert import ConversionFailed, convert_model  # noqa: E402
 from convert.tflm import arena_works  # noqa: E402
 from device.contract import WindowSpec  # noqa: E402
-from device.manifest import sha256_of  # noqa: E402
-from device.models import load_models  # noqa: E402
-from device.families.linreg import LinearRegression  # noqa: E402
-from device.families.tflite import quantize as quantize_input  # noqa: E402
+from device.models.manifest import sha256_of  # noqa: E402
+from device.models.load import load_models  # noqa: E402
+from device.models.families.linreg import LinearRegression  # noqa: E402
+from device.models.families.tflite import quantize as quantize_input  # noqa: E402
 from tests.conftest import BUNDLED_DATA, REPO  # noqa: E402
 from train.artifacts import TrainedModel, save_trained_model  # noqa: E402
 from train.data import load_measurements, train_test_by_fraction  # noqa: E402

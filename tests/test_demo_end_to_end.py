@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from device.contract import MIN_HISTORY, TARGET, feature_matrix, streaming_windows
-from device.manifest import MANIFEST_NAME, load_manifest
-from device.models import LoadedModel, load_models
+from device.models.manifest import MANIFEST_NAME, load_manifest
+from device.models.load import LoadedModel, load_models
 from device.scoring import error_metrics
 from simulator.demo import DemoConfig, DemoResult, run_demo
 from simulator.embedded_broker import EmbeddedBroker

@@ -20,7 +20,7 @@ import pytest
 from device.contract import MEASUREMENTS
 from simulator.brokers import MosquittoBroker, find_mosquitto
 from simulator.connection import BrokerSettings
-from device.payload import encode_reading
+from device.wire import encode_reading
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS, FillPolicy
-from device.forecaster import Forecaster
-from device.models import load_models
-from device.payload import Reading
+from device.forecasting.forecaster import Forecaster
+from device.models.load import load_models
+from device.readings import Reading
 from tests.device_assets import Series, build_assets, offline_metrics
 
 MODELS = ("linreg", "linreg_q15", "persistence", "trend_line")

@@ -6,9 +6,9 @@ import pytest
 
 from device.contract import WindowSpec
 from device.energy import M4F, PI4B, Battery, energy, mcu_time, measured_cpu_time
-from device.entry import M4Measurement
-from device.families import family
-from device.kinds import ModelKind
+from device.models.entry import M4Measurement
+from device.models.families import family
+from device.models.kinds import ModelKind
 
 
 def lstm_entry(macs: int, m4: M4Measurement | None = None):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from device.contract import WindowSpec, window_rows
-from device.families import entry_from_dict, family
-from device.families.tflite import TensorInfo, dequantize, interpreter_class, quantize
-from device.kinds import ModelKind
-from device.manifest import AssetIntegrityError, sha256_of
-from device.models import load_models
+from device.models.families import entry_from_dict, family
+from device.models.families.tflite import TensorInfo, dequantize, interpreter_class, quantize
+from device.models.kinds import ModelKind
+from device.models.manifest import AssetIntegrityError, sha256_of
+from device.models.load import load_models
 from tests.device_assets import Series, build_assets
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.forecaster import Forecaster
-from device.models import load_models
-from device.payload import Reading
+from device.forecasting.forecaster import Forecaster
+from device.models.load import load_models
+from device.readings import Reading
 from tests.device_assets import TFLITE_MODELS, Series, build_assets, build_assets_in_child, offline_metrics
 
 REAL_ASSETS = Path(__file__).resolve().parents[1] / "firmware_assets"
@@ -66,7 +66,7 @@ def test_tflite_models_score_the_same_online_as_offline(tflite_assets, series):
 @pytest.mark.slow  # the CNN-BiLSTM, one window at a time
 @pytest.mark.skipif(not (REAL_ASSETS / "manifest.json").is_file(), reason="firmware_assets/ not converted yet")
 def test_converted_models_score_the_same_online_as_offline(series):
-    from device.manifest import load_manifest
+    from device.models.manifest import load_manifest
 
     names = tuple(load_manifest(REAL_ASSETS).models)
     assert_online_equals_offline(load_models(REAL_ASSETS, names), series)

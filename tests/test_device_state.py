@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from device.forecaster import Forecaster
-from device.household_time import HouseholdTime
-from device.models import load_models
-from device.payload import DEFAULT_LIMITS, Reading
-from device.sources import Source
-from device.sources_intake import SourceIntake
-from device.state import load_state, save_state
+from device.forecasting.forecaster import Forecaster
+from device.clock import HouseholdTime
+from device.models.load import load_models
+from device.readings import DEFAULT_LIMITS, Reading
+from device.sources.reader import Source
+from device.sources.intake import SourceIntake
+from device.io.state import load_state, save_state
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import SAMPLE_TIMES, WATTS, shelly_gen1_messages, tasmota_message
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.payload import Reading, Rejected, format_minute, parse_minute, parse_reading
-from device.ringbuffer import RingBuffer
-from device.stream import MeterStream, Outcome
+from device.readings import Reading, Rejected, format_minute, parse_minute
+from device.wire import parse_reading
+from device.forecasting.ringbuffer import RingBuffer
+from device.forecasting.stream import MeterStream, Outcome
 
 GAP = MEASUREMENTS.index("gap")
 

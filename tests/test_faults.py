@@ -21,9 +21,9 @@ import pytest
 
 from bench.harness import vm_rss_bytes
 from device.contract import MEASUREMENTS
-from device.forecaster import Forecaster
-from device.models import load_models
-from device.payload import Reading
+from device.forecasting.forecaster import Forecaster
+from device.models.load import load_models
+from device.readings import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher

@@ -13,7 +13,7 @@ import pytest
 
 from convert.linreg_assets import write_linreg
 from device.contract import WindowSpec
-from device.families.linreg import LinearRegression, LinearRegressionQ15, read_document
+from device.models.families.linreg import LinearRegression, LinearRegressionQ15, read_document
 from tests.conftest import BUNDLED_DATA
 from train.artifacts import TrainedModel
 from train.data import load_measurements, train_test_by_fraction

@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from device.manifest import load_manifest
+from device.models.manifest import load_manifest
 from firmware.heldout import ASSETS, held_out_windows, reference_outputs
 from firmware.run import check_windows, main, run_model
 from tests.conftest import BUNDLED_DATA

@@ -18,7 +18,7 @@ import pytest
 
 from device.agent import Agent
 from device.config import AgentConfig
-from device.payload import parse_minute
+from device.readings import parse_minute
 from simulator.fleet import FleetData, fleet_publisher
 from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster, partition_of
 from simulator.publisher import AckingPublisher

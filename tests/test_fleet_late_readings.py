@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.forecaster import Forecaster, Prediction
-from device.household_time import HouseholdTime
-from device.models import load_models
-from device.payload import Reading
+from device.forecasting.forecaster import Forecaster, Prediction
+from device.clock import HouseholdTime
+from device.models.load import load_models
+from device.readings import Reading
 from device.scoring import ErrorAccumulator
 from tests.conftest import REPO
 from tests.device_assets import Series, build_assets

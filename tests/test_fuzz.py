@@ -20,7 +20,7 @@ from paho.mqtt.client import topic_matches_sub
 from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
-from device.payload import encode_reading, timestamps
+from device.wire import encode_reading, timestamps
 from tests.device_assets import LINREG_SPEC, Series, build_assets
 from tests.test_agent_mqtt import publisher, wait_for
 

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from device import homeassistant
+from device.mqtt import homeassistant
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
-from device.payload import encode_reading, timestamps
+from device.wire import encode_reading, timestamps
 from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets

@@ -17,9 +17,9 @@ import pytest
 
 from convert.quantize import main as convert_main
 from device.contract import MIN_HISTORY
-from device.manifest import load_manifest, write_manifest
-from device.models import load_models
-from device.payload import format_minute
+from device.models.manifest import load_manifest, write_manifest
+from device.models.load import load_models
+from device.readings import format_minute
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings

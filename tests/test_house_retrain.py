@@ -22,7 +22,7 @@ from convert.config import QuantizeConfig
 from convert.house import shipped_candidates, shipped_row
 from convert.quantize import WouldReplaceModel, quantize
 from device.contract import CALENDAR_FEATURES, MEASUREMENTS, TARGET
-from device.manifest import load_manifest, sha256_of, verify_file
+from device.models.manifest import load_manifest, sha256_of, verify_file
 from device.recording_format import HEADER, METER_FILE, day_file, format_line, meter_folder
 from train.__main__ import main as train_main
 from train.data import fingerprint, load_measurements
@@ -193,7 +193,7 @@ def test_the_manifest_says_which_recording_the_model_came_from_and_its_error_on_
 
 @pytest.mark.slow
 def test_the_agent_loads_the_new_model_from_the_manifest(shipped):
-    from device.models import load_models
+    from device.models.load import load_models
 
     loaded = {m.name: m for m in load_models(shipped[1], ())}  # the agent's default: every model of the manifest
     assert {"mcu_lstm_house", "mcu_lstm_house_linreg", "mcu_lstm_int8"} <= set(loaded)

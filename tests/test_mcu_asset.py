@@ -11,9 +11,9 @@ import pytest
 from convert.flatbuffer import summarize
 from convert.isolated import run_isolated
 from convert.tflm import arena_works, tflm_outputs
-from device.manifest import load_manifest, verify_file
-from device.models import load_models
-from device.families.tflite import dequantize, quantize
+from device.models.manifest import load_manifest, verify_file
+from device.models.load import load_models
+from device.models.families.tflite import dequantize, quantize
 from tests.device_assets import Series
 from tests.test_device_scoring import assert_online_equals_offline
 from train.mcu_models import candidate

@@ -20,10 +20,10 @@ import pytest
 from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
-from device.household_time import HouseholdTime
-from device.recorder import Recorder
+from device.clock import HouseholdTime
+from device.io.recorder import Recorder
 from device.recording_format import HEADER, METER_FILE, day_file, format_line, meter_folder
-from device.stream import MeterStream, Outcome, StreamUpdate
+from device.forecasting.stream import MeterStream, Outcome, StreamUpdate
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
@@ -110,7 +110,7 @@ def test_what_is_recorded_reads_back_identically_with_the_household_clock_across
 
 
 def test_retention_keeps_the_newest_days_by_data_time_not_by_today(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="device.recorder")
+    caplog.set_level(logging.INFO, logger="device.io.recorder")
     day = minute_of("2008-01-01T12:00")
     recorder = Recorder(tmp_path, 3, HouseholdTime("UTC"))
     for d in range(5):

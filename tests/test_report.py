@@ -10,9 +10,9 @@ import pytest
 
 from device.contract import WindowSpec
 from device.energy import DEVICE_CLASSES, Budget, DeviceClass, EnergyFigures
-from device.families import family
-from device.kinds import ModelKind
-from device.manifest import Manifest
+from device.models.families import family
+from device.models.kinds import ModelKind
+from device.models.manifest import Manifest
 from simulator.recommend import Candidate, recommend
 from simulator.report import ReportFiles, problems_banner, write_report
 

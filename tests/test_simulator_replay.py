@@ -11,7 +11,7 @@ import pytest
 from device.contract import MEASUREMENTS
 from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from device.payload import encode_reading, reading_topic, timestamps
+from device.wire import encode_reading, reading_topic, timestamps
 import simulator.replay as replay_module
 from simulator.brokers import MosquittoBroker
 from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay

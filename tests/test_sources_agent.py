@@ -14,14 +14,15 @@ import pytest
 from device.agent import Agent, main
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS, WindowSpec
-from device.families import family
-from device.household_time import HouseholdTime
-from device.kinds import ModelKind
-from device.manifest import Manifest, write_manifest
-from device.models import load_models
-from device.payload import DEFAULT_LIMITS, encode_reading, timestamps
-from device.sources import Source
-from device.sources_intake import SourceIntake
+from device.models.families import family
+from device.clock import HouseholdTime
+from device.models.kinds import ModelKind
+from device.models.manifest import Manifest, write_manifest
+from device.models.load import load_models
+from device.readings import DEFAULT_LIMITS
+from device.wire import encode_reading, timestamps
+from device.sources.reader import Source
+from device.sources.intake import SourceIntake
 from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets

@@ -4,7 +4,7 @@ their own topic, meter, unit and field, and the environment variable; the househ
 from __future__ import annotations
 
 from device.config import load_config
-from device.sources import Source
+from device.sources.reader import Source
 
 
 def test_source_is_repeatable_on_the_command_line_and_defaults_to_wattcast():

@@ -25,10 +25,10 @@ import json
 
 import pytest
 
-from device.household_time import HouseholdTime
-from device.payload import DEFAULT_LIMITS
-from device.sources import Source, SourceReader
-from device.sources_intake import SourceIntake
+from device.clock import HouseholdTime
+from device.readings import DEFAULT_LIMITS
+from device.sources.reader import Source, SourceReader
+from device.sources.intake import SourceIntake
 from tests.sources_examples import T0, dsmr_json
 
 PARIS = HouseholdTime("Europe/Paris")

@@ -10,10 +10,11 @@ import math
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.household_time import HouseholdTime
-from device.payload import DEFAULT_LIMITS, Reading, Rejected, encode_reading
-from device.sources import Source
-from device.sources_intake import SourceIntake
+from device.clock import HouseholdTime
+from device.readings import DEFAULT_LIMITS, Reading, Rejected
+from device.wire import encode_reading
+from device.sources.reader import Source
+from device.sources.intake import SourceIntake
 from tests.sources_examples import SAMPLE_TIMES, WATTS, shelly_gen2_message, tasmota_message
 
 PARIS = HouseholdTime("Europe/Paris")

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.forecaster import Forecaster
-from device.household_time import HouseholdTime
-from device.models import load_models
-from device.payload import DEFAULT_LIMITS, Reading, encode_reading, parse_reading, timestamps
-from device.sources import Source, SourceReader
-from device.sources_intake import SourceIntake
+from device.forecasting.forecaster import Forecaster
+from device.clock import HouseholdTime
+from device.models.load import load_models
+from device.readings import DEFAULT_LIMITS, Reading
+from device.wire import encode_reading, parse_reading, timestamps
+from device.sources.reader import Source, SourceReader
+from device.sources.intake import SourceIntake
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, T0, WATTS, shelly_gen2_message,
                                     shelly_gen2_voltage_only)

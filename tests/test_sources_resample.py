@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from device.resample import Resampler
+from device.sources.resample import Resampler
 
 T0 = 1_795_000_020 - 1_795_000_020 % 60  # a whole minute
 

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 
 from device.contract import MinMaxScaling, WindowSpec, feature_matrix
-from device.forecaster import Forecaster
-from device.household_time import HouseholdTime
-from device.families import family
-from device.kinds import ModelKind
-from device.models import LoadedModel
-from device.payload import DEFAULT_LIMITS, Reading, parse_minute, parse_reading
-from device.families.baselines import Persistence
-from device.sources import Source
-from device.sources_intake import SourceIntake
-from device.stream import MeterStream
+from device.forecasting.forecaster import Forecaster
+from device.clock import HouseholdTime
+from device.models.families import family
+from device.models.kinds import ModelKind
+from device.models.load import LoadedModel
+from device.readings import DEFAULT_LIMITS, Reading, parse_minute
+from device.wire import parse_reading
+from device.models.families.baselines import Persistence
+from device.sources.reader import Source
+from device.sources.intake import SourceIntake
+from device.forecasting.stream import MeterStream
 from tests.sources_examples import tasmota_message, utc
 
 PARIS = HouseholdTime("Europe/Paris")

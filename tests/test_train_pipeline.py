@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.families.linreg import LinearRegression
+from device.models.families.linreg import LinearRegression
 from train.__main__ import build_parser, main
 from train.artifacts import load_trained_model
 from train.config import MODELS, TrainConfig

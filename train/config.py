@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, MEASUREMENTS, TARGET, FillPolicy
-from device.families.baselines import DEFAULT_TREND_K
+from device.models.families.baselines import DEFAULT_TREND_K
 from device.options import option
 from train.data import (
     DEFAULT_DATA,
@@ -21,6 +21,7 @@ from train.data import (
 )
 from train.mcu_models import SEARCH_TRAINING
 from train.recording import is_recording
+from device.models.manifest import DEFAULT_ASSETS
 
 PROTOCOLS = ("notebook", "paper")
 #: Every model ``python -m train`` knows, in report order; the first three need no training loop.
@@ -70,7 +71,7 @@ class HouseOptions:
                                  "before stopping (the best checkpoint is kept)")
     house_batch_size: int = option(SEARCH_TRAINING.batch_size, "a recording: training batch size")
     house_learning_rate: float = option(SEARCH_TRAINING.learning_rate, "a recording: Adam learning rate")
-    assets: Path = option(Path("firmware_assets"), "a recording: the shipped assets (manifest.json) the retrained "
+    assets: Path = option(DEFAULT_ASSETS, "a recording: the shipped assets (manifest.json) the retrained "
                           "model is compared with")
     shipped: str = option("mcu_lstm_int8", "a recording: the shipped int8 model to compare with; if the recording "
                           "lacks its inputs, the best shipped int8 model on inputs it has stands in (the table says "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from device.contract import CALENDAR_FEATURES, TARGET, FillPolicy
-from device.families.baselines import Persistence
+from device.models.families.baselines import Persistence
 from device.recording_format import METER_FILE, meter_folder
 from train.artifacts import COPIED_FROM
 from train.config import HandoverOptions, HouseOptions, TrainConfig

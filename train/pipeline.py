@@ -13,8 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import FillPolicy
-from device.families.baselines import Persistence, TrendLine
-from device.families.linreg import LinearRegression
+from device.models.families.baselines import Persistence, TrendLine
+from device.models.families.linreg import LinearRegression
 from train.artifacts import TrainedModel, save_trained_model
 from train.config import KERAS_MODELS, MODEL_FEATURES, HandoverOptions, TrainConfig
 from train.data import SplitSpec, load_split

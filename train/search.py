@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from device.contract import CALENDAR_FEATURES, DEFAULT_HORIZON, DEFAULT_SEQ_LEN, TARGET, WindowSpec
 from device.energy import MCU_SEARCH_BUDGET, Budget
-from device.families.baselines import Persistence
-from device.families.linreg import LinearRegression
+from device.models.families.baselines import Persistence
+from device.models.families.linreg import LinearRegression
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from train.config import HandoverOptions

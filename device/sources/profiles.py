@@ -3,8 +3,8 @@
 One decoder per project, each reading exactly the payload its project documents (cited in tests/test_sources_*.py).
 A decoder returns ``(value, ts)`` with the value still in the project's unit and shape (a number, a numeric string,
 a list of phases, a :class:`Net` of drawn and returned power, ``"unavailable"``) or a
-:class:`~device.payload.Rejected` with the reason; turning the value into kW, the timestamp into UTC and the topic
-into a meter id is the same for every project (device/sources.py).
+:class:`~device.readings.Rejected` with the reason; turning the value into kW, the timestamp into UTC and the topic
+into a meter id is the same for every project (device/sources/reader.py).
 
 Decoders that need history (Shelly Gen2 sends only what changed; Shelly Gen1 sends each phase on its own topic)
 keep it in the per-meter ``state`` dict they are given.
@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device.payload import Rejected
+from device.readings import Rejected
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw

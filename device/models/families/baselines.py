@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from device.contract import WindowSpec
-from device.entry import ModelEntry
-from device.families import Built, Family, target_column
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.families import Built, Family, target_column
+from device.models.kinds import ModelKind
 
 #: Readings the trend line fits, as the notebook did.
 DEFAULT_TREND_K = 10

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.forecaster import Forecaster
+from device.forecasting.forecaster import Forecaster
 from device.atomic import write_atomic
 
 if TYPE_CHECKING:
-    from device.sources_intake import SourceIntake
+    from device.sources.intake import SourceIntake
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1

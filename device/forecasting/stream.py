@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from device.contract import MEASUREMENTS, forward_fill
-from device.ringbuffer import RingBuffer
+from device.forecasting.ringbuffer import RingBuffer
 
 
 def forget_through(by_minute: dict[int, Any], minute: int) -> None:

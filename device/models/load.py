@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.contract import MinMaxScaling
-from device.entry import ModelEntry
-from device.families import Predictor, family
-from device.manifest import Manifest, load_manifest, locate_assets, verify_file
+from device.models.entry import ModelEntry
+from device.models.families import Predictor, family
+from device.models.manifest import Manifest, load_manifest, locate_assets, verify_file
 
 log = logging.getLogger(__name__)
 #: Narrows the chosen entries to those that can run here (the agent's source intake refuses or leaves out models

@@ -1,10 +1,10 @@
 """Meter sources: which topics the agent reads, and how a message on one becomes power samples in kW, UTC.
 
-``wattcast`` (the default) is the agent's own one-reading-a-minute JSON, parsed by device/payload.py and fed to the
-models as it is. Every other profile (device/sources_profiles.py: Tasmota, Shelly, ESPHome, Zigbee2MQTT, DSMR-reader,
+``wattcast`` (the default) is the agent's own one-reading-a-minute JSON, parsed by device/wire.py and fed to the
+models as it is. Every other profile (device/sources/profiles.py: Tasmota, Shelly, ESPHome, Zigbee2MQTT, DSMR-reader,
 emonhub, Home Assistant statestream) sends power samples at its own pace; :class:`SourceReader` turns each message
-into a :class:`Sample` (meter id from the topic, value in kW, time in UTC) or a :class:`~device.payload.Rejected`,
-and device/resample.py makes minutes of them.
+into a :class:`Sample` (meter id from the topic, value in kW, time in UTC) or a :class:`~device.readings.Rejected`,
+and device/sources/resample.py makes minutes of them.
 
 A unit is never guessed: a profile whose payload does not say (plain numbers) must be given one, or the agent does
 not start.
@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-from device.household_time import HouseholdTime
-from device.payload import METER_ID, ReadingLimits, Rejected, parse_time
-from device.sources_profiles import PROFILES, Net, Profile
+from device.clock import HouseholdTime
+from device.readings import METER_ID, ReadingLimits, Rejected, parse_time
+from device.sources.profiles import PROFILES, Net, Profile
 
 WATTCAST = "wattcast"
 UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}

@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from device.atomic import write_atomic
-from device.entry import ModelEntry
-from device.families import entry_from_dict
+from device.models.entry import ModelEntry
+from device.models.families import entry_from_dict
 
 MANIFEST_NAME = "manifest.json"
 #: 2: the trend line's kind is ``trend_line`` (format 1 called it ``trend``).
 FORMAT_VERSION = 2
 _KINDS_RENAMED_SINCE_1 = {"trend": "trend_line"}
 #: The folder the ``device`` package sits in (the repository, on a Pi a copy of it).
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+#: Where every command reads and writes the assets unless told otherwise (relative: see :func:`locate_assets`).
+DEFAULT_ASSETS = Path("firmware_assets")
+#: The assets this checkout ships, whatever the working directory.
+SHIPPED_ASSETS = PACKAGE_ROOT / DEFAULT_ASSETS
 log = logging.getLogger(__name__)
 
 

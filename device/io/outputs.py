@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from device.atomic import write_atomic
-from device.forecaster import Prediction
-from device.payload import format_minute
+from device.forecasting.forecaster import Prediction
+from device.readings import format_minute
 
 PREDICTION_COLUMNS = ("meter", "model", "ts", "target_ts", "predicted", "actual")
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from device.contract import WindowSpec
-from device.entry import ModelEntry
-from device.families import Built, Family
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.families import Built, Family
+from device.models.kinds import ModelKind
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`family` finds the :class:`Family` of a :class:`~device.kinds.ModelKind` in the module the kind names; the
 manifest decodes entries through it, the converter and the test assets write entries through it, and
-:func:`device.models.load_models` loads through it. Nothing here imports a family module until a kind asks for it,
+:func:`device.models.load.load_models` loads through it. Nothing here imports a family module until a kind asks for it,
 so a device without TFLM or LiteRT still loads its numpy models.
 """
 
@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from device.contract import TARGET, WindowSpec
-from device.entry import ModelEntry
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.kinds import ModelKind
 
 
 class Predictor(Protocol):
@@ -61,7 +61,7 @@ def family(kind: ModelKind | str) -> Family:
         kind = ModelKind(kind)
     except ValueError:
         raise ValueError(f"unknown model kind {kind!r}; known: {[k.value for k in ModelKind]}") from None
-    return importlib.import_module(f"device.families.{kind.family_module}").FAMILIES[kind]
+    return importlib.import_module(f"device.models.families.{kind.family_module}").FAMILIES[kind]
 
 
 def entry_from_dict(d: dict[str, Any]) -> ModelEntry:

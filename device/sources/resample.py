@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from device.ratelog import RateLimitedLog
+from device.io.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

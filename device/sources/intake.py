@@ -1,8 +1,8 @@
 """Every configured source in, minute readings out, every message accounted for per source.
 
 The agent hands each message here. ``wattcast`` messages are already one reading a minute and go through
-device/payload.py as before (a rejected one comes back as :class:`~device.payload.Rejected`, for the agent's own
-counters). Messages of the other sources become samples (device/sources.py), then minutes (device/resample.py),
+device/wire.py as before (a rejected one comes back as :class:`~device.readings.Rejected`, for the agent's own
+counters). Messages of the other sources become samples (device/sources/reader.py), then minutes (device/sources/resample.py),
 then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
 in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
 
@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from device.contract import MEASUREMENTS, TARGET
-from device.household_time import HouseholdTime
-from device.payload import Reading, ReadingLimits, Rejected, meter_of, parse_reading
-from device.ratelog import RateLimitedLog
-from device.resample import Minute, Resampler
-from device.sources import WATTCAST, Source, SourceReader, remember, topic_matches
+from device.clock import HouseholdTime
+from device.readings import Reading, ReadingLimits, Rejected
+from device.wire import meter_of, parse_reading
+from device.io.ratelog import RateLimitedLog
+from device.sources.resample import Minute, Resampler
+from device.sources.reader import WATTCAST, Source, SourceReader, remember, topic_matches
 
 if TYPE_CHECKING:
-    from device.entry import ModelEntry
+    from device.models.entry import ModelEntry
 
 log = logging.getLogger("wattcast.sources")
 SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from device.contract import CALENDAR_FEATURES, MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix, window_rows
-from device.models import LoadedModel
-from device.payload import Reading
-from device.ringbuffer import RingBuffer
+from device.models.load import LoadedModel
+from device.readings import Reading
+from device.forecasting.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
-from device.stream import MeterStream, Outcome, StreamUpdate, forget_through
+from device.forecasting.stream import MeterStream, Outcome, StreamUpdate, forget_through
 
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 #: The thread's CPU clock is a system call (slow where a virtual machine or a busy core makes it one): read it on

@@ -3,9 +3,9 @@
 A reload is all or nothing. The new manifest is read and every file it lists is verified before a single predictor
 is built, so a bad manifest, a missing file or a tampered one refuses the whole reload (an exception: the running
 models are untouched and keep serving). Each model is then classified against what runs now: an unchanged one (same
-entry, same file hash) keeps its :class:`~device.models.LoadedModel` object, so its interpreter is not rebuilt and
+entry, same file hash) keeps its :class:`~device.models.load.LoadedModel` object, so its interpreter is not rebuilt and
 the forecaster keeps its windows and scores; changed and added ones are built through
-:func:`device.models.build_model`, the start's own path; the others are dropped.
+:func:`device.models.load.build_model`, the start's own path; the others are dropped.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.entry import ModelEntry
-from device.manifest import MANIFEST_NAME, Manifest, load_manifest, verify_assets
-from device.models import EntryFilter, LoadedModel, build_model, chosen_entries
+from device.models.entry import ModelEntry
+from device.models.manifest import MANIFEST_NAME, Manifest, load_manifest, verify_assets
+from device.models.load import EntryFilter, LoadedModel, build_model, chosen_entries
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from device.contract import MEASUREMENTS, MinMaxScaling, WindowSpec
-from device.kinds import ModelKind
+from device.models.kinds import ModelKind
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from device.atomic import write_atomic
-from device.household_time import HouseholdTime
-from device.ratelog import RateLimitedLog
+from device.clock import HouseholdTime
+from device.io.ratelog import RateLimitedLog
 from device.recording_format import DAY_FILE, HEADER, METER_FILE, day_file, format_line, meter_folder
-from device.stream import Outcome, StreamUpdate
+from device.forecasting.stream import Outcome, StreamUpdate
 
 log = logging.getLogger(__name__)
 #: The counters of the metrics snapshot's ``recording`` section.

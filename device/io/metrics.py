@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from device.energy import M4F, PI4B, energy, mcu_time, measured_cpu_time
-from device.forecaster import Forecaster, Prediction
-from device.reload import ReloadPlan
-from device.ringbuffer import RingBuffer
+from device.forecasting.forecaster import Forecaster, Prediction
+from device.models.reload import ReloadPlan
+from device.forecasting.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
-from device.stream import Outcome, StreamUpdate
+from device.forecasting.stream import Outcome, StreamUpdate
 
 #: ``refilled`` readings are counted in ``accepted`` too: late real values that replaced forward-filled minutes.
 READING_COUNTERS = ("received", "accepted", "duplicates", "late", "refilled", "filled_minutes", "null_values")
@@ -94,7 +94,7 @@ class AgentMetrics:
         self.meters_evicted = 0
         self.inbox_waits = 0  # times the network thread waited for room in the inbox
         self.state: dict = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
-        #: model reloads (device/reload.py): "last" is what the newest one changed, or why it was refused
+        #: model reloads (device/models/reload.py): "last" is what the newest one changed, or why it was refused
         self.reloads: dict = {"done": 0, "refused": 0, "last": None}
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from device.contract import MinMaxScaling, WindowSpec
-from device.entry import ModelEntry
-from device.families import Built, Family
-from device.kinds import ModelKind
+from device.models.entry import ModelEntry
+from device.models.families import Built, Family
+from device.models.kinds import ModelKind
 
 Q15_ONE = 32767
 

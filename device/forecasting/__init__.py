@@ -1,0 +1,1 @@
+"""Per-meter streams, windows and the models run over them."""

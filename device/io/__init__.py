@@ -1,0 +1,1 @@
+"""What the agent keeps and writes: state, metrics, prediction log, recording."""

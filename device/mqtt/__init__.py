@@ -1,0 +1,1 @@
+"""The one MQTT layer of the agent, the simulator and the benchmarks, and Home Assistant discovery."""

@@ -1,0 +1,1 @@
+"""Meter sources: every dialect's messages in, minute readings out."""
