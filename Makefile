@@ -10,7 +10,7 @@ CONVERT_ARGS ?=
 # What `make convert` converts: python -m train's hand-over (train first if it is not there).
 HANDOVER := runs/latest/models/linreg.json
 
-.PHONY: demo test test-fast venv train convert bench check-pi clean
+.PHONY: demo test test-fast lint format docs venv train convert bench check-pi clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,21 @@ test: venv
 # The unit tests only (no training, no broker, no emulator): the loop to run while editing.
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not broker" $(PYTEST_ARGS)
+
+# Style and types: ruff (format check and rules, pyproject.toml) and mypy (strict on device/, checked on the rest).
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Rewrites the code in the project's style (what `make lint` checks) and fixes what ruff can.
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The documentation site (mkdocs.yml, docs/) into build/site; --strict fails on a broken link or a page left out.
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 train: venv
 	$(BIN)/python -m train

@@ -14,6 +14,7 @@ Prints a Markdown table of the medians over ``--runs`` and the cluster/Mosquitto
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -26,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.models.manifest import DEFAULT_ASSETS
 from device.options import build_parser, option, parse_options
 from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
 from simulator.fleet import FleetData, fleet_publisher
 from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster
 from simulator.publisher import AckingPublisher
-from device.models.manifest import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
 AGENT = Path(__file__).resolve().parents[1] / "device" / "agent.py"
@@ -71,11 +72,33 @@ class Agents:
         self.processes = []
         for k, command in enumerate(commands):
             with self.logs[k].open("w") as out:
-                self.processes.append(subprocess.Popen(
-                    [sys.executable, str(AGENT), *command, "--assets", str(config.assets), "--models",
-                     ",".join(config.models), "--agent-id", f"bench{k}", "--mqtt-version", "3.1.1",
-                     "--metrics-file", str(self.metrics[k]), "--metrics-interval-s", "0.2", "--no-ha-discovery",
-                     "--tracemalloc-readings", "0", "--batch-predictions"], stdout=out, stderr=subprocess.STDOUT))
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            str(AGENT),
+                            *command,
+                            "--assets",
+                            str(config.assets),
+                            "--models",
+                            ",".join(config.models),
+                            "--agent-id",
+                            f"bench{k}",
+                            "--mqtt-version",
+                            "3.1.1",
+                            "--metrics-file",
+                            str(self.metrics[k]),
+                            "--metrics-interval-s",
+                            "0.2",
+                            "--no-ha-discovery",
+                            "--tracemalloc-readings",
+                            "0",
+                            "--batch-predictions",
+                        ],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         self._wait(lambda: all("subscribed to" in path.read_text() for path in self.logs), "the agents to subscribe")
 
     def _wait(self, done: Callable[[], bool], what: str) -> None:
@@ -91,10 +114,8 @@ class Agents:
     def accepted(self) -> int:
         total = 0
         for path in self.metrics:
-            try:
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
                 total += json.loads(path.read_text())["readings"]["accepted"]
-            except (FileNotFoundError, json.JSONDecodeError):
-                pass
         return total
 
     def wait_accepted(self, count: int) -> None:
@@ -133,8 +154,9 @@ def measure(agents: Agents, publishers: list[AckingPublisher], messages: list[tu
         for publisher in publishers:
             publisher.close()
         agents.stop()
-    return Run(len(messages) / (published - start), len(messages) / (delivered - start),
-               len(messages) - agents.accepted())
+    return Run(
+        len(messages) / (published - start), len(messages) / (delivered - start), len(messages) - agents.accepted()
+    )
 
 
 def run_mosquitto(work: Path, config: ClusterBenchConfig, messages: list[tuple[str, bytes]]) -> Run:
@@ -151,12 +173,23 @@ def run_mosquitto(work: Path, config: ClusterBenchConfig, messages: list[tuple[s
 def run_cluster(work: Path, config: ClusterBenchConfig, messages: list[tuple[str, bytes]]) -> Run:
     with NatsCluster(work / "nats", partitions=config.agents) as cluster:
         password = cluster.password_file(AGENT_USER)
-        commands = [["--broker", cluster.broker_list(k),
-                     "--partition", f"{k}/{config.agents}", "--username", AGENT_USER, "--password-file", str(password)]
-                    for k in range(config.agents)]
+        commands = [
+            [
+                "--broker",
+                cluster.broker_list(k),
+                "--partition",
+                f"{k}/{config.agents}",
+                "--username",
+                AGENT_USER,
+                "--password-file",
+                str(password),
+            ]
+            for k in range(config.agents)
+        ]
         agents = Agents(work / "nats-agents", config, commands)
-        publishers = [fleet_publisher(cluster.settings(METER_USER, first=i), f"bench-meters{i}")
-                      for i in range(config.publishers)]
+        publishers = [
+            fleet_publisher(cluster.settings(METER_USER, first=i), f"bench-meters{i}") for i in range(config.publishers)
+        ]
         return measure(agents, publishers, messages)
 
 
@@ -167,8 +200,13 @@ def run(config: ClusterBenchConfig) -> str:
         for i in range(config.runs):
             for name, runner in (("mosquitto", run_mosquitto), ("nats", run_cluster)):
                 result = runner(Path(tmp) / f"{name}{i}", config, messages)
-                log.info("run %d %s: publish %.0f/s, delivered %.0f/s", i + 1, name, result.publish_per_s,
-                         result.delivered_per_s)
+                log.info(
+                    "run %d %s: publish %.0f/s, delivered %.0f/s",
+                    i + 1,
+                    name,
+                    result.publish_per_s,
+                    result.delivered_per_s,
+                )
                 results[name].append(result)
     return table(config, results)
 
@@ -189,8 +227,11 @@ def table(config: ClusterBenchConfig, results: dict[str, list[Run]]) -> str:
         "|---|---:|---:|---:|",
     ]
     for label, name in rows:
-        lines.append(f"| {label} | {median(name, 'publish_per_s'):,.0f} | {median(name, 'delivered_per_s'):,.0f} "
-                     f"| {max(r.lost for r in results[name])} |")
+        lines.append(
+            f"| {label} | {median(name, 'publish_per_s'):,.0f} | {median(name, 'delivered_per_s'):,.0f} "
+            f"| {max(r.lost for r in results[name])} |"
+        )
+
     def ratio(field: str) -> float:
         return median("nats", field) / median("mosquitto", field)
 

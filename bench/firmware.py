@@ -53,27 +53,34 @@ def bench_model(model: str, data: Path, count: int) -> Row:
     steps = np.abs(got - expected)
     scaling = windows.entry.scaling
     return Row(
-        model=model, windows=len(got), exact=float(np.mean(steps == 0)), within_one=float(np.mean(steps <= 1)),
+        model=model,
+        windows=len(got),
+        exact=float(np.mean(steps == 0)),
+        within_one=float(np.mean(steps <= 1)),
         max_steps=int(steps.max()),
         mse_firmware=task_metrics(scaled_predictions(model, got, windows), windows.y, scaling)["mse"],
         mse_reference=task_metrics(scaled_predictions(model, expected, windows), windows.y, scaling)["mse"],
-        instructions=np.asarray(result["instructions"]), flash_bytes=result["flash_bytes"],
+        instructions=np.asarray(result["instructions"]),
+        flash_bytes=result["flash_bytes"],
         ram_bytes=result["ram_bytes"],
     )
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| model | windows | bit-exact | within 1 step | max steps | task MSE firmware (kW²) | task MSE reference "
-             "| instructions median (range) | TFLM + CMSIS-NN instructions | TFLM reference kernels | flash bytes | "
-             "TFLM flash | RAM bytes | TFLM RAM |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | windows | bit-exact | within 1 step | max steps | task MSE firmware (kW²) | task MSE reference "
+        "| instructions median (range) | TFLM + CMSIS-NN instructions | TFLM reference kernels | flash bytes | "
+        "TFLM flash | RAM bytes | TFLM RAM |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         cmsis, reference = TFLM_FACTS[r.model]
         lines.append(
             f"| {r.model} | {r.windows:,} | {100 * r.exact:.2f}% | {100 * r.within_one:.2f}% | {r.max_steps} | "
             f"{r.mse_firmware:.5f} | {r.mse_reference:.5f} | {int(np.median(r.instructions)):,} "
             f"({r.instructions.min():,}-{r.instructions.max():,}) | {cmsis} | {reference} | {r.flash_bytes:,} | "
-            f"{TFLM_FLASH} | {r.ram_bytes:,} | {TFLM_RAM[r.model]} |")
+            f"{TFLM_FLASH} | {r.ram_bytes:,} | {TFLM_RAM[r.model]} |"
+        )
     return "\n".join(lines)
 
 
@@ -84,19 +91,26 @@ def default_data() -> Path:
 
 @dataclass(frozen=True)
 class FirmwareBenchConfig:
-    data: Path = option(default_factory=default_data, help="the UCI file (.txt or its .zip) or the bundled slice",
-                        shown=f"${FULL_DATA_ENV} when set, else the bundled slice {DEFAULT_DATA}", exists=True)
+    data: Path = option(
+        default_factory=default_data,
+        help="the UCI file (.txt or its .zip) or the bundled slice",
+        shown=f"${FULL_DATA_ENV} when set, else the bundled slice {DEFAULT_DATA}",
+        exists=True,
+    )
     windows: int = option(DEFAULT_WINDOWS, "held-out windows per model")
     models: tuple[str, ...] = option(MODELS, "models to run", choices=MODELS)
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_options(FirmwareBenchConfig, argv, build_parser(FirmwareBenchConfig, "python -m bench.firmware",
-                                                                   __doc__, "WARNING"))
+    config = parse_options(
+        FirmwareBenchConfig, argv, build_parser(FirmwareBenchConfig, "python -m bench.firmware", __doc__, "WARNING")
+    )
     print(table([bench_model(m, config.data, config.windows) for m in config.models]))
-    print(f"\nHeld-out windows of {config.data.name}; the firmware ran in QEMU mps2-an386 (-icount shift=0), the "
-          "reference is tflite-micro's interpreter (state reset per window) or the Q15 predictor for linreg_q15. "
-          "The TFLM columns are the issue's measurements.")
+    print(
+        f"\nHeld-out windows of {config.data.name}; the firmware ran in QEMU mps2-an386 (-icount shift=0), the "
+        "reference is tflite-micro's interpreter (state reset per window) or the Q15 predictor for linreg_q15. "
+        "The TFLM columns are the issue's measurements."
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,11 @@ def synthetic_payloads(count: int, meters: int) -> list[tuple[str, bytes]]:
     gap = 1.0 + 0.8 * np.sin(np.arange(per_meter) * 2 * np.pi / 1440)
     values = {m: np.full(per_meter, 1.0) for m in MEASUREMENTS} | {"gap": gap}
     stamps = timestamps(minutes)
-    return [(f"meter/b{k}/reading", encode_reading(str(stamps[i]), {m: values[m][i] for m in MEASUREMENTS}))
-            for i in range(per_meter) for k in range(meters)]
+    return [
+        (f"meter/b{k}/reading", encode_reading(str(stamps[i]), {m: values[m][i] for m in MEASUREMENTS}))
+        for i in range(per_meter)
+        for k in range(meters)
+    ]
 
 
 def vm_rss_bytes(pid: int) -> int:
@@ -41,16 +44,31 @@ def vm_rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def bench_agent(broker: MosquittoBroker, assets: Path, models: tuple[str, ...], work: Path,
-                extra_args: tuple[str, ...] = (), metrics_interval_s: float = 0.2,
-                session_expiry_s: int = 0) -> AgentProcess:
+def bench_agent(
+    broker: MosquittoBroker,
+    assets: Path,
+    models: tuple[str, ...],
+    work: Path,
+    extra_args: tuple[str, ...] = (),
+    metrics_interval_s: float = 0.2,
+    session_expiry_s: int = 0,
+) -> AgentProcess:
     """The agent as :mod:`simulator.agent_process` runs it, quiet and unsampled (no tracemalloc, no predictions
     file), its files in ``work/<models>``; not started yet."""
     name = "-".join(models)
-    return AgentProcess(AgentRun(
-        BrokerSettings(broker.url), assets, models, work / name, agent_id=f"bench-{name}",
-        metrics_interval_s=metrics_interval_s, session_expiry_s=session_expiry_s, write_predictions=False,
-        extra_args=("--tracemalloc-readings", "0", "--log-level", "WARNING", *extra_args)))
+    return AgentProcess(
+        AgentRun(
+            BrokerSettings(broker.url),
+            assets,
+            models,
+            work / name,
+            agent_id=f"bench-{name}",
+            metrics_interval_s=metrics_interval_s,
+            session_expiry_s=session_expiry_s,
+            write_predictions=False,
+            extra_args=("--tracemalloc-readings", "0", "--log-level", "WARNING", *extra_args),
+        )
+    )
 
 
 def publisher(broker: MosquittoBroker) -> AckingPublisher:
@@ -58,12 +76,15 @@ def publisher(broker: MosquittoBroker) -> AckingPublisher:
     return AckingPublisher(BrokerSettings(broker.url), "bench-meters", max_inflight=100, max_queued=0)
 
 
-def publish(client: AckingPublisher, messages: list[tuple[str, bytes]], rate: float | None,
-            progress: bool = True) -> None:
+def publish(
+    client: AckingPublisher, messages: list[tuple[str, bytes]], rate: float | None, progress: bool = True
+) -> None:
     """Every message at QoS 1 (never dropped), paced at ``rate``/s, or as fast as it goes; ``client.wait_all``
     then waits for their acknowledgements."""
     start = time.perf_counter()
-    for i, (topic, payload) in enumerate(tqdm(messages, desc="publishing", leave=False, disable=None if progress else True)):
+    for i, (topic, payload) in enumerate(
+        tqdm(messages, desc="publishing", leave=False, disable=None if progress else True)
+    ):
         client.publish(topic, payload)
         if rate:
             delay = start + (i + 1) / rate - time.perf_counter()

@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
+from device.models.families.tflite import TFLM
 from device.models.load import LoadedModel, load_models
 from device.models.manifest import DEFAULT_ASSETS, load_manifest
-from device.models.families.tflite import TFLM
 from device.options import build_parser, option, parse_options
 from train.data import DEFAULT_DATA, load_measurements
 
@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 class InferenceBenchConfig:
     assets: Path = option(DEFAULT_ASSETS, "folder with manifest.json")
     models: tuple[str, ...] = option((), "manifest model names; none: every model in the manifest")
-    keras: Path | None = option(None, "a .keras model (with its hand-over .json) for the Keras ratio; unset: the seed "
-                                "LSTM's architecture, untrained")
+    keras: Path | None = option(
+        None,
+        "a .keras model (with its hand-over .json) for the Keras ratio; unset: the seed LSTM's architecture, untrained",
+    )
     keras_row: bool = option(True, "time Keras model(x) too, for the ratio")
     data: Path = option(DEFAULT_DATA, "readings to cut windows from", exists=True)
     windows: int = option(2000, "windows per model")
@@ -98,8 +100,9 @@ def _keras_call(path: Path | None, data: Path, count: int) -> tuple[Callable[[in
 def _timed(model: LoadedModel, config: InferenceBenchConfig) -> Row:
     x, n_real = stream_windows(config.data, model.entry.window, model.scaling, config.windows)
     predict = model.predictor.predict
-    p50, p99 = time_calls(lambda i: predict(x[i : i + 1], n_real[i : i + 1]), len(x), config.repeats,
-                          f"{model.name} {model.runtime}")
+    p50, p99 = time_calls(
+        lambda i: predict(x[i : i + 1], n_real[i : i + 1]), len(x), config.repeats, f"{model.name} {model.runtime}"
+    )
     return Row(model.name, model.runtime, p50, p99)
 
 
@@ -132,8 +135,9 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_options(InferenceBenchConfig, argv, build_parser(InferenceBenchConfig, "python -m bench.inference",
-                                                                     __doc__, "WARNING"))
+    config = parse_options(
+        InferenceBenchConfig, argv, build_parser(InferenceBenchConfig, "python -m bench.inference", __doc__, "WARNING")
+    )
     print(table(run(config)))
 
 

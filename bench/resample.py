@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from device.clock import HouseholdTime
 from device.options import build_parser, option, parse_options
 from device.readings import DEFAULT_LIMITS
-from device.wire import encode_reading, parse_reading
-from device.sources.resample import Resampler
-from device.sources.reader import Source
 from device.sources.intake import SourceIntake
+from device.sources.reader import Source
+from device.sources.resample import Resampler
+from device.wire import encode_reading, parse_reading
 
 T0 = 1_795_000_000.0  # 2026-11-18, inside the default timestamp window
 
@@ -44,10 +44,16 @@ def per_message_us(make: Callable[[], Callable[[int], object]], samples: int, re
 
 
 def _wattcast() -> Callable[[int], object]:
-    payloads = [encode_reading(f"2026-11-18T{h:02d}:{m:02d}:00", {k: 0.5 for k in
-                ("gap", "grp", "v", "gi", "sm1", "sm2", "sm3")}) for h in range(24) for m in range(60)]
-    return lambda i: parse_reading("meter/m1/reading", payloads[i % len(payloads)], "meter", 4096, DEFAULT_LIMITS,
-                                   T0 + 86_400 * 30)
+    payloads = [
+        encode_reading(
+            f"2026-11-18T{h:02d}:{m:02d}:00", {k: 0.5 for k in ("gap", "grp", "v", "gi", "sm1", "sm2", "sm3")}
+        )
+        for h in range(24)
+        for m in range(60)
+    ]
+    return lambda i: parse_reading(
+        "meter/m1/reading", payloads[i % len(payloads)], "meter", 4096, DEFAULT_LIMITS, T0 + 86_400 * 30
+    )
 
 
 def _resampler() -> Callable[[int], object]:
@@ -55,8 +61,9 @@ def _resampler() -> Callable[[int], object]:
     return lambda i: resampler.add("shelly-gen2", "m1", T0 + i, 0.4 + (i % 7) * 0.1, T0 + i)
 
 
-def _intake(source: str, message: Callable[[int], tuple[str, bytes]],
-            samples: int) -> Callable[[], Callable[[int], object]]:
+def _intake(
+    source: str, message: Callable[[int], tuple[str, bytes]], samples: int
+) -> Callable[[], Callable[[int], object]]:
     messages = [message(i) for i in range(samples)]  # built once, outside the timed loop
 
     def make() -> Callable[[int], object]:
@@ -97,8 +104,11 @@ def table(rows: list[tuple[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_options(ResampleBenchConfig, argv, build_parser(ResampleBenchConfig, "python -m bench.resample",
-                                                                   __doc__, log_level=None))
+    config = parse_options(
+        ResampleBenchConfig,
+        argv,
+        build_parser(ResampleBenchConfig, "python -m bench.resample", __doc__, log_level=None),
+    )
     print(table(run(config)))
 
 

@@ -26,11 +26,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, synthetic_payloads, vm_rss_bytes
+from device.models.manifest import DEFAULT_ASSETS
 from device.options import build_parser, option, parse_options
 from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
 from simulator.publisher import AckingPublisher
-from device.models.manifest import DEFAULT_ASSETS
 
 MB = 2**20
 
@@ -44,8 +44,11 @@ class SoakConfig:
     max_growth_mb: float = option(10.0, "allowed RSS growth after warm-up, MB")
     max_lead: int = option(5000, "publish at most this many readings ahead of what the agent accepted (0: no limit)")
     sample_s: float = option(1.0, "seconds between samples of RSS and progress")
-    stall_timeout_s: float = option(60.0, "give up when the agent takes no reading for this long (it died or "
-                                    "stalled), not after a fixed time: its speed changes from machine to machine")
+    stall_timeout_s: float = option(
+        60.0,
+        "give up when the agent takes no reading for this long (it died or "
+        "stalled), not after a fixed time: its speed changes from machine to machine",
+    )
     progress: bool = option(True, "a progress bar (only on a terminal)")
 
     @property
@@ -87,7 +90,8 @@ class SoakResult:
         readings = self.final["readings"]
         expected_predictions = self.config.readings - self.config.meters
         return {"readings": self.config.readings - readings["accepted"]} | {
-            name: expected_predictions - m["predictions"] for name, m in self.final["models"].items()}
+            name: expected_predictions - m["predictions"] for name, m in self.final["models"].items()
+        }
 
     @property
     def extra(self) -> dict[str, int]:
@@ -95,14 +99,20 @@ class SoakResult:
         readings = self.final["readings"]
         rejected = dict(self.final["rejected"])
         rejected["not_json"] = rejected.get("not_json", 0) - 1  # the end marker
-        return {"received_beyond_sent": readings["received"] - self.config.readings - 1,
-                "duplicates": readings["duplicates"], "late": readings["late"],
-                **{reason: n for reason, n in rejected.items() if n}}
+        return {
+            "received_beyond_sent": readings["received"] - self.config.readings - 1,
+            "duplicates": readings["duplicates"],
+            "late": readings["late"],
+            **{reason: n for reason, n in rejected.items() if n},
+        }
 
     @property
     def passed(self) -> bool:
-        return (not any(self.lost.values()) and not any(self.extra.values())
-                and self.growth_bytes <= self.config.max_growth_mb * MB)
+        return (
+            not any(self.lost.values())
+            and not any(self.extra.values())
+            and self.growth_bytes <= self.config.max_growth_mb * MB
+        )
 
 
 def _accepted(agent: AgentProcess) -> int:
@@ -115,7 +125,7 @@ def _flood(client: AckingPublisher, agent: AgentProcess, messages: list[tuple[st
     for start in range(0, len(messages), chunk):
         while max_lead and _accepted(agent) < start - max_lead:
             time.sleep(0.01)
-        publish(client, messages[start:start + chunk], rate=None, progress=False)
+        publish(client, messages[start : start + chunk], rate=None, progress=False)
 
 
 def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
@@ -128,16 +138,20 @@ def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
             snapshot = agent.metrics() or {}
             now_accepted = snapshot.get("readings", {}).get("accepted", accepted)
             agent.received()  # raises with the agent's log if it died
-            result.samples.append(Sample(time.monotonic() - began, now_accepted, vm_rss_bytes(agent.process.pid),
-                                         snapshot.get("inbox", 0)))
+            result.samples.append(
+                Sample(
+                    time.monotonic() - began, now_accepted, vm_rss_bytes(agent.process.pid), snapshot.get("inbox", 0)
+                )
+            )
             if now_accepted >= config.quarter and not result.first_quarter:
                 result.first_quarter = snapshot
             if now_accepted != accepted:
                 bar.update(now_accepted - accepted)
                 accepted, last_change = now_accepted, time.monotonic()
             elif time.monotonic() - last_change > config.stall_timeout_s:
-                raise RuntimeError(f"the agent took no reading for {config.stall_timeout_s:.0f} s "
-                                   f"({accepted} of {config.readings})")
+                raise RuntimeError(
+                    f"the agent took no reading for {config.stall_timeout_s:.0f} s ({accepted} of {config.readings})"
+                )
 
 
 def run(config: SoakConfig) -> SoakResult:
@@ -145,8 +159,14 @@ def run(config: SoakConfig) -> SoakResult:
     messages = synthetic_payloads(config.readings, config.meters)
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoBroker(Path(tmp) / "broker", extra_config=UNBOUNDED_BROKER).start()
-        agent = bench_agent(broker, config.assets, config.models, Path(tmp),
-                            ("--latency-window", str(config.quarter)), metrics_interval_s=0.5)
+        agent = bench_agent(
+            broker,
+            config.assets,
+            config.models,
+            Path(tmp),
+            ("--latency-window", str(config.quarter)),
+            metrics_interval_s=0.5,
+        )
         client = publisher(broker)
         try:
             agent.start()  # online: subscribed
@@ -166,24 +186,33 @@ def run(config: SoakConfig) -> SoakResult:
 def tables(result: SoakResult) -> str:
     c = result.config
     mb = [s.rss_bytes / MB for s in result.samples]
-    lines = [f"Soak: {c.readings:,} readings over {c.meters} meters, models {','.join(c.models)}, one agent process, "
-             f"{result.samples[-1].seconds:.0f} s ({c.readings / result.samples[-1].seconds:,.0f} readings/s), "
-             f"publisher at most {f'{c.max_lead:,}' if c.max_lead else 'unlimited'} readings ahead", "",
-             "| RSS MB: start | end of warm-up (1st quarter) | max after warm-up | end | growth after warm-up | bound "
-             "| max inbox | lost | extra |", "|---:|---:|---:|---:|---:|---:|---:|---|---|",
-             f"| {mb[0]:.1f} | {result.warm_rss_bytes / MB:.1f} | {(result.warm_rss_bytes + result.growth_bytes) / MB:.1f}"
-             f" | {mb[-1]:.1f} | {result.growth_bytes / MB:.2f} | {c.max_growth_mb:.0f} | "
-             f"{max(s.inbox for s in result.samples):,} | {_counts(result.lost)} | {_counts(result.extra)} |", "",
-             "| model | latency p99 µs, 1st quarter | last quarter | end-to-end p99 µs, 1st quarter | last quarter |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"Soak: {c.readings:,} readings over {c.meters} meters, models {','.join(c.models)}, one agent process, "
+        f"{result.samples[-1].seconds:.0f} s ({c.readings / result.samples[-1].seconds:,.0f} readings/s), "
+        f"publisher at most {f'{c.max_lead:,}' if c.max_lead else 'unlimited'} readings ahead",
+        "",
+        "| RSS MB: start | end of warm-up (1st quarter) | max after warm-up | end | growth after warm-up | bound "
+        "| max inbox | lost | extra |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| {mb[0]:.1f} | {result.warm_rss_bytes / MB:.1f} | {(result.warm_rss_bytes + result.growth_bytes) / MB:.1f}"
+        f" | {mb[-1]:.1f} | {result.growth_bytes / MB:.2f} | {c.max_growth_mb:.0f} | "
+        f"{max(s.inbox for s in result.samples):,} | {_counts(result.lost)} | {_counts(result.extra)} |",
+        "",
+        "| model | latency p99 µs, 1st quarter | last quarter | end-to-end p99 µs, 1st quarter | last quarter |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name in c.models:
         first, last = result.first_quarter["models"][name], result.final["models"][name]
-        lines.append(f"| {name} | {first['latency_us']['p99']:,.0f} | {last['latency_us']['p99']:,.0f} | "
-                     f"{first['end_to_end_us']['p99']:,.0f} | {last['end_to_end_us']['p99']:,.0f} |")
+        lines.append(
+            f"| {name} | {first['latency_us']['p99']:,.0f} | {last['latency_us']['p99']:,.0f} | "
+            f"{first['end_to_end_us']['p99']:,.0f} | {last['end_to_end_us']['p99']:,.0f} |"
+        )
     lines += ["", "| seconds | readings accepted | inbox | RSS MB |", "|---:|---:|---:|---:|"]
     step = max(len(result.samples) // 10, 1)
-    lines += [f"| {s.seconds:.0f} | {s.accepted:,} | {s.inbox:,} | {s.rss_bytes / MB:.1f} |"
-              for s in result.samples[::step] + result.samples[-1:]]
+    lines += [
+        f"| {s.seconds:.0f} | {s.accepted:,} | {s.inbox:,} | {s.rss_bytes / MB:.1f} |"
+        for s in result.samples[::step] + result.samples[-1:]
+    ]
     lines += ["", f"Verdict: {'PASS' if result.passed else 'FAIL'}"]
     return "\n".join(lines)
 

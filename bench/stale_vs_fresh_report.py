@@ -99,9 +99,11 @@ def markdown(models: list[ModelRow], rows: list[WeekRow], settings: dict[str, An
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        lines.append(f"| {r.week} | {r.windows:,} | {r.filled_minutes:,} | {r.stale['mse']:.4f} | "
-                     f"{r.fresh['mse']:.4f} | {r.persistence['mse']:.4f} | {change(r.stale['mse'], r.fresh['mse'])} "
-                     f"| {r.winner} |")
+        lines.append(
+            f"| {r.week} | {r.windows:,} | {r.filled_minutes:,} | {r.stale['mse']:.4f} | "
+            f"{r.fresh['mse']:.4f} | {r.persistence['mse']:.4f} | {change(r.stale['mse'], r.fresh['mse'])} "
+            f"| {r.winner} |"
+        )
     lines += [
         f"| **median of {len(rows)}** | | | **{med['stale']:.4f}** | **{med['fresh']:.4f}** | "
         f"**{med['persistence']:.4f}** | {change(med['stale'], med['fresh'])} | **{overall}** |",
@@ -113,8 +115,11 @@ def markdown(models: list[ModelRow], rows: list[WeekRow], settings: dict[str, An
         "| model | trained on | training windows | filled minutes in them | epochs (best) | train s | int8 bytes |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {m.name} | {m.trained_from} .. {m.trained_to} | {m.training_windows:,} | {m.filled_minutes:,} | "
-              f"{m.epochs} ({m.best_epoch}) | {m.train_seconds:.0f} | {m.int8_bytes:,} |" for m in models]
+    lines += [
+        f"| {m.name} | {m.trained_from} .. {m.trained_to} | {m.training_windows:,} | {m.filled_minutes:,} | "
+        f"{m.epochs} ({m.best_epoch}) | {m.train_seconds:.0f} | {m.int8_bytes:,} |"
+        for m in models
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -122,8 +127,9 @@ def plot(rows: list[WeekRow], path: Path) -> None:
     """Grouped bars per week: stale int8, fresh int8, persistence."""
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(rows) + 2), 4))
-    for i, (key, label) in enumerate((("stale", "stale int8"), ("fresh", "fresh int8"),
-                                      ("persistence", "persistence"))):
+    for i, (key, label) in enumerate(
+        (("stale", "stale int8"), ("fresh", "fresh int8"), ("persistence", "persistence"))
+    ):
         ax.bar(x + (i - 1) * 0.27, [getattr(r, key)["mse"] for r in rows], 0.27, label=label)
     ax.set_xticks(x, [r.week for r in rows], rotation=30, ha="right")
     ax.set(ylabel="MSE (kW²)", title="MSE per held-out week")
@@ -137,10 +143,20 @@ def write_outputs(settings: dict[str, Any], fill: str, models: list[ModelRow], r
     """results.json, results.md and the PNG into ``settings["out_dir"]`` (rewritten after every week)."""
     out = Path(settings["out_dir"])
     med = medians(rows)
-    (out / "results.json").write_text(json.dumps({
-        "config": settings, "fill": fill, "models": [asdict(m) for m in models],
-        "weeks": [{**asdict(r), "winner": r.winner} for r in rows],
-        "median_mse": med, "winner": winner_of(med["stale"], med["fresh"]), "weeks_won": weeks_won(rows),
-    }, indent=2) + "\n")
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "config": settings,
+                "fill": fill,
+                "models": [asdict(m) for m in models],
+                "weeks": [{**asdict(r), "winner": r.winner} for r in rows],
+                "median_mse": med,
+                "winner": winner_of(med["stale"], med["fresh"]),
+                "weeks_won": weeks_won(rows),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (out / "results.md").write_text(markdown(models, rows, settings, fill))
     plot(rows, out / PNG_NAME)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, synthetic_payloads
+from device.models.manifest import DEFAULT_ASSETS
 from device.options import build_parser, option, parse_options
 from simulator.agent_process import AgentProcess
 from simulator.brokers import MosquittoBroker
-from device.models.manifest import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
 #: label -> extra agent options; every model runs in each.
@@ -57,10 +57,18 @@ class Row:
     rss_mb: float
 
 
-def _agent(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, args: tuple[str, ...], work: Path,
-           session_expiry_s: int = 0, metrics_interval_s: float = 0.2) -> AgentProcess:
-    return bench_agent(broker, config.assets, (model,), work, (*config.agent_args, *args), metrics_interval_s,
-                       session_expiry_s)
+def _agent(
+    broker: MosquittoBroker,
+    config: ThroughputBenchConfig,
+    model: str,
+    args: tuple[str, ...],
+    work: Path,
+    session_expiry_s: int = 0,
+    metrics_interval_s: float = 0.2,
+) -> AgentProcess:
+    return bench_agent(
+        broker, config.assets, (model,), work, (*config.agent_args, *args), metrics_interval_s, session_expiry_s
+    )
 
 
 def _drain_rate(agent: AgentProcess, count: int, timeout_s: float = 600.0) -> float:
@@ -72,8 +80,7 @@ def _drain_rate(agent: AgentProcess, count: int, timeout_s: float = 600.0) -> fl
     return (count - first["readings"]["accepted"]) / (time.perf_counter() - started)
 
 
-def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, variant: str,
-                work: Path) -> Row:
+def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, variant: str, work: Path) -> Row:
     flood = synthetic_payloads(config.readings, config.meters)
     paced = synthetic_payloads(int(config.rate * config.seconds), config.meters)
     client = publisher(broker)
@@ -100,32 +107,52 @@ def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: s
         client.close()
     expected_predictions = len(flood) - config.meters
     e2e = paced_metrics["models"][model]["end_to_end_us"]
-    return Row(model, variant, offered, readings_per_s, expected_predictions - flooded["models"][model]["predictions"],
-               e2e["p50"], e2e["p99"], flooded["process"]["peak_rss_bytes"] / 2**20)
+    return Row(
+        model,
+        variant,
+        offered,
+        readings_per_s,
+        expected_predictions - flooded["models"][model]["predictions"],
+        e2e["p50"],
+        e2e["p99"],
+        flooded["process"]["peak_rss_bytes"] / 2**20,
+    )
 
 
 def run(config: ThroughputBenchConfig) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoBroker(Path(tmp) / "broker", extra_config=UNBOUNDED_BROKER).start()
         try:
-            return [bench_model(broker, config, model, variant, Path(tmp))
-                    for model in config.models for variant in VARIANTS]
+            return [
+                bench_model(broker, config, model, variant, Path(tmp))
+                for model in config.models
+                for variant in VARIANTS
+            ]
         finally:
             broker.stop()
 
 
 def table(rows: list[Row], config: ThroughputBenchConfig) -> str:
-    lines = [f"| model | predictions published as | publisher readings/s | agent readings/s (QoS 1, {config.readings:,} "
-             f"over {config.meters} meters) | lost | added latency p50 µs at {config.rate:,.0f}/s | p99 µs | "
-             "peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {r.variant} | {r.offered_per_s:,.0f} | {r.readings_per_s:,.0f} | {r.lost} | "
-              f"{r.e2e_p50_us:,.0f} | {r.e2e_p99_us:,.0f} | {r.rss_mb:,.0f} |" for r in rows]
+    lines = [
+        f"| model | predictions published as | publisher readings/s | agent readings/s (QoS 1, {config.readings:,} "
+        f"over {config.meters} meters) | lost | added latency p50 µs at {config.rate:,.0f}/s | p99 µs | "
+        "peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {r.variant} | {r.offered_per_s:,.0f} | {r.readings_per_s:,.0f} | {r.lost} | "
+        f"{r.e2e_p50_us:,.0f} | {r.e2e_p99_us:,.0f} | {r.rss_mb:,.0f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_options(ThroughputBenchConfig, argv, build_parser(ThroughputBenchConfig, "python -m bench.throughput",
-                                                                     __doc__, "WARNING"))
+    config = parse_options(
+        ThroughputBenchConfig,
+        argv,
+        build_parser(ThroughputBenchConfig, "python -m bench.throughput", __doc__, "WARNING"),
+    )
     print(table(run(config), config))
 
 

@@ -129,11 +129,22 @@ def render(model: LinearRegression, fixed: LinearRegressionQ15, scaling) -> dict
     spec = model.spec
     span = [hi - lo if hi > lo else 1.0 for lo, hi in zip(scaling.data_min, scaling.data_max)]
     target_span = (scaling.target_max - scaling.target_min) or 1.0
-    header = _HEADER.format(target="global active power (kW)", horizon=spec.horizon, seq_len=spec.seq_len,
-                            n_features=spec.n_features, features=", ".join(spec.features), shift=fixed.shift)
+    header = _HEADER.format(
+        target="global active power (kW)",
+        horizon=spec.horizon,
+        seq_len=spec.seq_len,
+        n_features=spec.n_features,
+        features=", ".join(spec.features),
+        shift=fixed.shift,
+    )
     source = _SOURCE.format(
-        coef=_join(model.coef, _f), intercept=_f(model.intercept), weights_q=_join(fixed.weights_q, str),
-        bias_q=int(fixed.bias_q), data_min=_join(scaling.data_min, _f), data_span=_join(span, _f),
-        target_min=_f(scaling.target_min), target_span=_f(target_span),
+        coef=_join(model.coef, _f),
+        intercept=_f(model.intercept),
+        weights_q=_join(fixed.weights_q, str),
+        bias_q=int(fixed.bias_q),
+        data_min=_join(scaling.data_min, _f),
+        data_span=_join(span, _f),
+        target_min=_f(scaling.target_min),
+        target_span=_f(target_span),
     )
     return {HEADER_NAME: header, SOURCE_NAME: source}

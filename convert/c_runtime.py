@@ -20,8 +20,8 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from convert.c_arrays import c_identifier
 from convert.c_runtime_table import measure_sigmoid_table, render_table
 from convert.flatbuffer import op_name
-from device.options import build_parser, option, parse_options
 from device.models.manifest import SHIPPED_ASSETS
+from device.options import build_parser, option, parse_options
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ TABLE_NAME = "wc_sigmoid_table.c"
 _NUMPY = {schema.TensorType.INT8: np.int8, schema.TensorType.INT16: np.int16, schema.TensorType.INT32: np.int32}
 
 #: TFLite's integer LSTM: gate pre-activations are int16 with scale 2^-12, gate outputs int16 with scale 2^-15.
-GATE_INPUT_SCALE = 2.0 ** -12
-GATE_OUTPUT_SCALE = 2.0 ** -15
+GATE_INPUT_SCALE = 2.0**-12
+GATE_OUTPUT_SCALE = 2.0**-15
 #: Gate order of the packed arrays, and the fused LSTM's operand indices for each gate.
 GATES = ("input", "forget", "cell", "output")
 _INPUT_WEIGHTS = (1, 2, 3, 4)
@@ -203,7 +203,10 @@ def _lstm_layer(g: _Graph, op) -> LstmLayer:
     if opts.cellClip > 0:
         cell_clip = int(min(max(float(np.float32(opts.cellClip)) / c_q.scale, -32768.0), 32767.0))
     return LstmLayer(
-        input_dim=w_in.shape[2], state_dim=w_in.shape[1], input_weights=w_in, recurrent_weights=w_rec,
+        input_dim=w_in.shape[2],
+        state_dim=w_in.shape[1],
+        input_weights=w_in,
+        recurrent_weights=w_rec,
         input_bias=(bias - x_q.zero_point * _row_sums(w_in)).astype(np.int32),
         recurrent_bias=(-h_q.zero_point * _row_sums(w_rec)).astype(np.int32),
         input_scales=tuple(_fc_scale(x_q, g.quant(ins[i]), GATE_INPUT_SCALE) for i in _INPUT_WEIGHTS),
@@ -211,7 +214,10 @@ def _lstm_layer(g: _Graph, op) -> LstmLayer:
         forget_cell=FixedPoint.of(GATE_OUTPUT_SCALE * c_q.scale / c_q.scale),
         input_cell=FixedPoint.of(GATE_OUTPUT_SCALE * GATE_OUTPUT_SCALE / c_q.scale),
         hidden=FixedPoint.of(GATE_OUTPUT_SCALE * GATE_OUTPUT_SCALE / h_q.scale),
-        hidden_zero_point=h_q.zero_point, cell_clip=cell_clip, tanh_multiplier=tanh_multiplier, tanh_shift=tanh_shift,
+        hidden_zero_point=h_q.zero_point,
+        cell_clip=cell_clip,
+        tanh_multiplier=tanh_multiplier,
+        tanh_shift=tanh_shift,
     )
 
 
@@ -229,16 +235,24 @@ def _slice_indices(g: _Graph, op) -> np.ndarray:
         if opts.shrinkAxisMask >> axis & 1:
             key.append(int(b[axis]))
         else:
-            key.append(slice(None if opts.beginMask >> axis & 1 else int(b[axis]),
-                             None if opts.endMask >> axis & 1 else int(e[axis]), int(s[axis])))
+            key.append(
+                slice(
+                    None if opts.beginMask >> axis & 1 else int(b[axis]),
+                    None if opts.endMask >> axis & 1 else int(e[axis]),
+                    int(s[axis]),
+                )
+            )
     return index[tuple(key)].reshape(-1)
 
 
 def _add_constants(fc_q: Quant, x_q: Quant, out_q: Quant) -> tuple[FixedPoint, FixedPoint, FixedPoint]:
     """TFLite's int8 ADD: both inputs over twice the larger scale, the sum back over 2^20 x the output scale."""
     twice_max = 2.0 * max(fc_q.scale, x_q.scale)
-    return (FixedPoint.of(fc_q.scale / twice_max), FixedPoint.of(x_q.scale / twice_max),
-            FixedPoint.of(twice_max / ((1 << _ADD_LEFT_SHIFT) * out_q.scale)))
+    return (
+        FixedPoint.of(fc_q.scale / twice_max),
+        FixedPoint.of(x_q.scale / twice_max),
+        FixedPoint.of(twice_max / ((1 << _ADD_LEFT_SHIFT) * out_q.scale)),
+    )
 
 
 def read_model(name: str, model_bytes: bytes) -> CModel:
@@ -258,8 +272,11 @@ def read_model(name: str, model_bytes: bytes) -> CModel:
     fc_out = int(fc.outputs[0])
     kind, slice_op = g.producer(fc_in)
     state = layers[-1].state_dim
-    if kind != "STRIDED_SLICE" or int(slice_op.inputs[0]) != last_sequence or \
-            list(_slice_indices(g, slice_op)) != list(range((seq_len - 1) * state, seq_len * state)):
+    if (
+        kind != "STRIDED_SLICE"
+        or int(slice_op.inputs[0]) != last_sequence
+        or list(_slice_indices(g, slice_op)) != list(range((seq_len - 1) * state, seq_len * state))
+    ):
         raise UnsupportedModel(f"{name}: the dense head must read the last step of the last LSTM")
     weights = g.const(fc_w)
     if weights.shape != (1, state) or fc.builtinOptions.fusedActivationFunction != 0:
@@ -274,14 +291,29 @@ def read_model(name: str, model_bytes: bytes) -> CModel:
         other = b if a == fc_out else a
         kind, x_slice = g.producer(other)
         picked = _slice_indices(g, x_slice)
-        if int(add.outputs[0]) != output or kind != "STRIDED_SLICE" or int(x_slice.inputs[0]) != window or \
-                picked.size != 1 or add.builtinOptions.fusedActivationFunction != 0:
+        if (
+            int(add.outputs[0]) != output
+            or kind != "STRIDED_SLICE"
+            or int(x_slice.inputs[0]) != window
+            or picked.size != 1
+            or add.builtinOptions.fusedActivationFunction != 0
+        ):
             raise UnsupportedModel(f"{name}: only `dense + one input element` is supported after the head")
         fc_q, x_q, out_q = g.quant(fc_out), g.quant(other), g.quant(output)
-        residual = Residual(int(picked[0]), -fc_q.zero_point, -x_q.zero_point, out_q.zero_point,
-                            *_add_constants(fc_q, x_q, out_q))
-    return CModel(name, seq_len, n_features, layers, weights.reshape(-1), head_bias,
-                  _fc_scale(head_in_q, g.quant(fc_w), head_out_q.scale), head_out_q.zero_point, residual)
+        residual = Residual(
+            int(picked[0]), -fc_q.zero_point, -x_q.zero_point, out_q.zero_point, *_add_constants(fc_q, x_q, out_q)
+        )
+    return CModel(
+        name,
+        seq_len,
+        n_features,
+        layers,
+        weights.reshape(-1),
+        head_bias,
+        _fc_scale(head_in_q, g.quant(fc_w), head_out_q.scale),
+        head_out_q.zero_point,
+        residual,
+    )
 
 
 _PER_LINE = 24
@@ -290,7 +322,7 @@ _PER_LINE = 24
 def _ints(values) -> str:
     """Comma-separated integers, ``_PER_LINE`` to a line."""
     flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    return ",\n    ".join(", ".join(flat[i:i + _PER_LINE]) for i in range(0, len(flat), _PER_LINE))
+    return ",\n    ".join(", ".join(flat[i : i + _PER_LINE]) for i in range(0, len(flat), _PER_LINE))
 
 
 def _array(c_type: str, name: str, values, aligned: bool = False) -> str:
@@ -305,7 +337,7 @@ def render(model: CModel) -> dict[str, str]:
     header = (
         f"/* {model.name}.tflite for the project's C runtime (firmware/runtime/wc_model.h).\n"
         f" * Generated by `python -m convert.c_runtime`; do not edit. */\n"
-        f"#ifndef {guard}\n#define {guard}\n\n#include \"wc_model.h\"\n\n"
+        f'#ifndef {guard}\n#define {guard}\n\n#include "wc_model.h"\n\n'
         f"#define WC_{ident.upper()}_SEQ_LEN {model.seq_len}\n"
         f"#define WC_{ident.upper()}_N_FEATURES {model.n_features}\n\n"
         f"extern const wc_model_t wc_{ident};\n\n#endif /* {guard} */\n"
@@ -313,9 +345,11 @@ def render(model: CModel) -> dict[str, str]:
     arrays, layer_inits = [], []
     for k, layer in enumerate(model.layers):
         p = f"{ident}_l{k}"
-        arrays += [_array("int8_t", f"{p}_wx", unit_major(layer.input_weights), aligned=True),
-                   _array("int8_t", f"{p}_wh", unit_major(layer.recurrent_weights), aligned=True),
-                   _array("int32_t", f"{p}_bx", layer.input_bias.T)]
+        arrays += [
+            _array("int8_t", f"{p}_wx", unit_major(layer.input_weights), aligned=True),
+            _array("int8_t", f"{p}_wh", unit_major(layer.recurrent_weights), aligned=True),
+            _array("int32_t", f"{p}_bx", layer.input_bias.T),
+        ]
         recurrent_bias = "0"  # a zero hidden zero point folds to nothing: no array
         if layer.recurrent_bias.any():
             arrays.append(_array("int32_t", f"{p}_bh", layer.recurrent_bias.T))
@@ -328,22 +362,34 @@ def render(model: CModel) -> dict[str, str]:
             f"     {layer.hidden_zero_point}, {layer.cell_clip}, {layer.tanh_multiplier}, {layer.tanh_shift}}}"
         )
     r = model.residual
-    residual = (f"1, {r.input_index}, {r.fc_offset}, {r.input_offset}, {r.output_offset}, "
-                f"{r.fc_scale.c()}, {r.input_scale.c()}, {r.output_scale.c()}" if r else
-                "0, 0, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}")
-    source = "\n".join([
-        f"/* {model.name}.tflite: weights and fixed-point constants for the project's C runtime.",
-        " * Generated by `python -m convert.c_runtime` from the shipped flatbuffer; do not edit. */",
-        f'#include "{ident}_wc.h"', "",
-        *arrays, "",
-        f"static const wc_lstm_layer_t {ident}_layers[] = {{", ",\n".join(layer_inits), "};", "",
-        _array("int8_t", f"{ident}_head_w", model.head_weights), "",
-        f"const wc_model_t wc_{ident} = {{",
-        f"    {model.seq_len}, {model.n_features}, {len(model.layers)}, {ident}_layers,",
-        f"    {ident}_head_w, {model.head_bias}, {model.head_scale.c()}, {model.head_output_offset},",
-        f"    {{{residual}}}",
-        "};", "",
-    ])
+    residual = (
+        f"1, {r.input_index}, {r.fc_offset}, {r.input_offset}, {r.output_offset}, "
+        f"{r.fc_scale.c()}, {r.input_scale.c()}, {r.output_scale.c()}"
+        if r
+        else "0, 0, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}"
+    )
+    source = "\n".join(
+        [
+            f"/* {model.name}.tflite: weights and fixed-point constants for the project's C runtime.",
+            " * Generated by `python -m convert.c_runtime` from the shipped flatbuffer; do not edit. */",
+            f'#include "{ident}_wc.h"',
+            "",
+            *arrays,
+            "",
+            f"static const wc_lstm_layer_t {ident}_layers[] = {{",
+            ",\n".join(layer_inits),
+            "};",
+            "",
+            _array("int8_t", f"{ident}_head_w", model.head_weights),
+            "",
+            f"const wc_model_t wc_{ident} = {{",
+            f"    {model.seq_len}, {model.n_features}, {len(model.layers)}, {ident}_layers,",
+            f"    {ident}_head_w, {model.head_bias}, {model.head_scale.c()}, {model.head_output_offset},",
+            f"    {{{residual}}}",
+            "};",
+            "",
+        ]
+    )
     return {f"{ident}_wc.h": header, f"{ident}_wc.c": source}
 
 
@@ -371,14 +417,14 @@ def write_c_runtime_assets(assets: Path, models: tuple[str, ...] = MODELS) -> li
 
 @dataclass(frozen=True)
 class CRuntimeConfig:
-    assets: Path = option(SHIPPED_ASSETS,
-                          "directory holding the shipped .tflite files; the C files are written there")
+    assets: Path = option(SHIPPED_ASSETS, "directory holding the shipped .tflite files; the C files are written there")
     models: tuple[str, ...] = option(MODELS, "models to emit", choices=MODELS)
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_options(CRuntimeConfig, argv, build_parser(CRuntimeConfig, "python -m convert.c_runtime", __doc__,
-                                                              log_level=None))
+    config = parse_options(
+        CRuntimeConfig, argv, build_parser(CRuntimeConfig, "python -m convert.c_runtime", __doc__, log_level=None)
+    )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in write_c_runtime_assets(config.assets, config.models):
         print(config.assets / name)

@@ -51,19 +51,27 @@ def _row(manifest: Manifest, name: str) -> str:
     cmsis, reference = TFLM_FACTS[name]
     if not m4:
         return f"| {name} | not measured | - | - | {cmsis} | {reference} |"
-    return (f"| {name} | {m4.instructions:,} | {m4.flash_bytes:,} | {m4.ram_bytes:,} | {cmsis} | "
-            f"{reference} |")
+    return f"| {name} | {m4.instructions:,} | {m4.flash_bytes:,} | {m4.ram_bytes:,} | {cmsis} | {reference} |"
 
 
 def render_section(manifest: Manifest) -> str:
-    rows = ["| model | instructions / inference (this runtime) | flash bytes | RAM bytes | TFLM + CMSIS-NN "
-            "instructions | TFLM reference kernels |", "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| model | instructions / inference (this runtime) | flash bytes | RAM bytes | TFLM + CMSIS-NN "
+        "instructions | TFLM reference kernels |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     rows += [_row(manifest, name) for name in TFLM_FACTS]
     measured = {e.m4.measured_on for e in manifest.models.values() if e.m4}
-    note = ("Measured by `python -m firmware.measure --write-manifest` (median over held-out windows) on "
-            + "; ".join(sorted(measured)) + ". Instructions, not cycles: QEMU has no cycle model (the Cortex-M4 "
+    note = (
+        (
+            "Measured by `python -m firmware.measure --write-manifest` (median over held-out windows) on "
+            + "; ".join(sorted(measured))
+            + ". Instructions, not cycles: QEMU has no cycle model (the Cortex-M4 "
             "manual's timings suggest ~1.0-1.4 cycles per instruction for such code). Flash: the runtime's sections "
             "kept in the linked image plus the library code they pull in; RAM: its static data plus the deepest "
-            "stack one inference used. The TFLM columns are the issue's measurements (not repeated here).") \
-        if measured else "Not measured yet: run `python -m firmware.measure --write-manifest`."
+            "stack one inference used. The TFLM columns are the issue's measurements (not repeated here)."
+        )
+        if measured
+        else "Not measured yet: run `python -m firmware.measure --write-manifest`."
+    )
     return _TEXT.format(table="\n".join(rows), measured=note)

@@ -18,12 +18,13 @@ TABLE_SIZE = 256
 #: reaches table point k with no fraction.
 _INPUT_SCALE = 1.0 / 6144.0
 _STEP = 128
-_OUTPUT_SCALE = 2.0 ** -15
+_OUTPUT_SCALE = 2.0**-15
 _ARENA = 16 * 1024
 
 
 def _tanh_model(n: int) -> bytes:
     """A flatbuffer holding one int16 TANH over ``n`` values."""
+
     def tensor(name: str, scale: float):
         t = schema.TensorT()
         t.name, t.shape, t.type, t.buffer = name, [n], schema.TensorType.INT16, 0
@@ -66,7 +67,7 @@ def measure_sigmoid_table() -> list[int]:
 
 
 def render_table(table: list[int]) -> str:
-    rows = ",\n    ".join(", ".join(str(v) for v in table[i:i + 16]) for i in range(0, len(table), 16))
+    rows = ",\n    ".join(", ".join(str(v) for v in table[i : i + 16]) for i in range(0, len(table), 16))
     return (
         "/* 65536 x sigmoid(i / 24), i = 0..255: the table TFLite's int16 sigmoid and tanh interpolate.\n"
         " * Measured from tflite-micro's interpreter by `python -m convert.c_runtime`\n"

@@ -50,9 +50,12 @@ def summarize(model_bytes: bytes) -> FlatbufferSummary:
     graph = model.subgraphs[0]
     ops = tuple(op_name(model, op) for op in graph.operators)
     floats = tuple(
-        t.name.decode() for g in model.subgraphs for t in g.tensors
+        t.name.decode()
+        for g in model.subgraphs
+        for t in g.tensors
         if _TYPE_NAMES[t.type].startswith("float") and t.shape is not None and np.prod(t.shape) > 0
     )
     (inp,), (out,) = graph.inputs, graph.outputs
-    return FlatbufferSummary(ops, len(model.subgraphs), _tensor_info(graph.tensors[inp]),
-                             _tensor_info(graph.tensors[out]), floats)
+    return FlatbufferSummary(
+        ops, len(model.subgraphs), _tensor_info(graph.tensors[inp]), _tensor_info(graph.tensors[out]), floats
+    )

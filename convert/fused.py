@@ -63,8 +63,9 @@ def fusable_lstm_function(api_id: str, go_backwards: bool) -> tf.types.experimen
 def _check_standard(layer: keras.layers.LSTM) -> None:
     """The fused op computes exactly the default LSTM: refuse anything else rather than convert it wrongly."""
     config = layer.get_config()
-    wrong = {k: config[k] for k, v in (("activation", "tanh"), ("recurrent_activation", "sigmoid"))
-             if config.get(k) != v}
+    wrong = {
+        k: config[k] for k, v in (("activation", "tanh"), ("recurrent_activation", "sigmoid")) if config.get(k) != v
+    }
     if wrong or not config.get("use_bias", True) or config.get("stateful"):
         raise ValueError(f"{layer.name}: only tanh/sigmoid LSTMs with bias fuse; got {wrong or config}")
 

@@ -27,8 +27,8 @@ from device.models.entry import ModelEntry
 from device.models.families.baselines import Persistence
 from device.models.families.linreg import LinearRegression
 from device.models.kinds import ModelKind
-from device.models.manifest import load_manifest, locate_assets
 from device.models.load import load_models
+from device.models.manifest import load_manifest, locate_assets
 from train.artifacts import load_trained_model
 from train.data import Split
 from train.windows import SplitWindows, cut_windows
@@ -71,14 +71,18 @@ class SideBySide:
     def table(self) -> str:
         """Markdown, one row per model; ``vs shipped`` is the MSE ratio (< 1: better than the shipped model)."""
         shipped = next((r.metrics["mse"] for r in self.rows if r.name == self.shipped), float("nan"))
-        lines = ["| model | what | inputs | windows | MSE (kW²) | RMSE (kW) | MAE (kW) | vs shipped |",
-                 "|---|---|---|---:|---:|---:|---:|---:|"]
+        lines = [
+            "| model | what | inputs | windows | MSE (kW²) | RMSE (kW) | MAE (kW) | vs shipped |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
+        ]
         for r in self.rows:
             m = r.metrics
             best = "**" if r is self.winner else ""
             ratio = "–" if shipped != shipped else f"{m['mse'] / shipped:.3f}"  # NaN != NaN: no shipped row
-            lines.append(f"| {best}{r.name}{best} | {r.what} | {'+'.join(r.inputs)} | {m['n']:,} | {m['mse']:.4f} | "
-                         f"{m['rmse']:.4f} | {m['mae']:.4f} | {ratio} |")
+            lines.append(
+                f"| {best}{r.name}{best} | {r.what} | {'+'.join(r.inputs)} | {m['n']:,} | {m['mse']:.4f} | "
+                f"{m['rmse']:.4f} | {m['mae']:.4f} | {ratio} |"
+            )
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -87,51 +91,75 @@ class SideBySide:
         by_name = {r.name: r.metrics["mse"] for r in self.rows}
         if self.shipped is not None:
             change = 100 * (by_name[self.retrained] / by_name[self.shipped] - 1)
-            text += (f" The retrained int8 model's MSE is {abs(change):.1f}% {'below' if change < 0 else 'above'} "
-                     f"the shipped {self.shipped}'s on the same {self.windows:,} windows.")
+            text += (
+                f" The retrained int8 model's MSE is {abs(change):.1f}% {'below' if change < 0 else 'above'} "
+                f"the shipped {self.shipped}'s on the same {self.windows:,} windows."
+            )
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [r.to_dict() for r in self.rows], "shipped": self.shipped, "retrained": self.retrained,
-                "winner": self.winner.name, "windows": self.windows, "notes": self.notes, "summary": self.summary()}
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "shipped": self.shipped,
+            "retrained": self.retrained,
+            "winner": self.winner.name,
+            "windows": self.windows,
+            "notes": self.notes,
+            "summary": self.summary(),
+        }
 
 
 def _int8_entries(manifest_models: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
-    return {n: e for n, e in manifest_models.items()
-            if e.kind == ModelKind.TFLITE and e.input is not None and e.input.dtype == "int8"}
+    return {
+        n: e
+        for n, e in manifest_models.items()
+        if e.kind == ModelKind.TFLITE and e.input is not None and e.input.dtype == "int8"
+    }
 
 
-def shipped_candidates(assets: Path, shipped: str, available: tuple[str, ...], seq_len: int,
-                       horizon: int) -> tuple[list[str], list[str]]:
+def shipped_candidates(
+    assets: Path, shipped: str, available: tuple[str, ...], seq_len: int, horizon: int
+) -> tuple[list[str], list[str]]:
     """The shipped int8 models to score: ``shipped`` if the recording has its inputs, else every shipped int8 model
     on inputs it has and on the same window (the best one stands in); with notes saying which and why."""
     int8 = _int8_entries(load_manifest(locate_assets(assets)).models)
     if shipped not in int8:
         raise KeyError(f"{assets}: no int8 TFLite model {shipped!r} in its manifest (int8 models: {sorted(int8)})")
-    fits = {n for n, e in int8.items() if set(e.needed_measurements) <= set(available)
-            and (e.window.seq_len, e.window.horizon) == (seq_len, horizon)}
+    fits = {
+        n
+        for n, e in int8.items()
+        if set(e.needed_measurements) <= set(available) and (e.window.seq_len, e.window.horizon) == (seq_len, horizon)
+    }
     if shipped in fits:
         return [shipped], []
     lacking = sorted(set(int8[shipped].needed_measurements) - set(available))
     why = f"the recording lacks {', '.join(lacking)}" if lacking else "its window differs from the retrained model's"
     if not fits:
-        return [], [f"{shipped} is not compared: {why}, and no other shipped int8 model takes the inputs the "
-                    f"recording has ({', '.join(available)})."]
-    return sorted(fits), [f"{shipped} is not compared: {why}. The best of the shipped int8 models on inputs the "
-                          f"recording has ({', '.join(sorted(fits))}) on these days stands in for it."]
+        return [], [
+            f"{shipped} is not compared: {why}, and no other shipped int8 model takes the inputs the "
+            f"recording has ({', '.join(available)})."
+        ]
+    return sorted(fits), [
+        f"{shipped} is not compared: {why}. The best of the shipped int8 models on inputs the "
+        f"recording has ({', '.join(sorted(fits))}) on these days stands in for it."
+    ]
 
 
 def shipped_row(assets: Path, shipped: str, split: Split, reference: SplitWindows) -> tuple[Scored | None, list[str]]:
     """The shipped model under LiteRT on the held-out days, with its own scaling and inputs computed over the
     recording (or the best stand-in, :func:`shipped_candidates`), and notes saying which and why. Its windows must
     forecast the same minutes as ``reference``'s."""
-    names, notes = shipped_candidates(assets, shipped, split.series.available, reference.spec.seq_len,
-                                      reference.spec.horizon)
+    names, notes = shipped_candidates(
+        assets, shipped, split.series.available, reference.spec.seq_len, reference.spec.horizon
+    )
     rows = []
     for loaded in load_models(assets, tuple(names), runtime="litert") if names else []:  # (): every model
         window = replace(loaded.entry.window, fill_policy=reference.spec.fill_policy)
         own = cut_windows(split.series, split.train, split.test, window, scaling=loaded.scaling)
-        targets, expected = loaded.scaling.inverse_target(own.y_test), reference.scaling.inverse_target(reference.y_test)
+        targets, expected = (
+            loaded.scaling.inverse_target(own.y_test),
+            reference.scaling.inverse_target(reference.y_test),
+        )
         if len(targets) != len(expected) or not np.allclose(targets, expected, atol=SAME_TARGET_KW):
             raise ValueError(f"{loaded.name}: its windows do not forecast the same minutes as the retrained model's")
         predictions = loaded.predictor.predict(own.x_test, own.n_real_test)
@@ -156,10 +184,20 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
         raise ValueError(f"{twin.name} scales differently from {candidate}: they were not trained on the same windows")
     x, y, n_real, spec = windows.x_test, windows.y_test, windows.n_real_test, trained.window
     linreg = LinearRegression.from_dict(twin.window, twin.extra)
-    rows = [Scored("persistence", "the last reading", (spec.features[0],),
-                   task_metrics(Persistence(spec).predict(x, n_real), y, windows.scaling)),
-            Scored(twin.name, "retrained least squares, float", spec.features,
-                   task_metrics(linreg.predict(x, n_real), y, windows.scaling))]
+    rows = [
+        Scored(
+            "persistence",
+            "the last reading",
+            (spec.features[0],),
+            task_metrics(Persistence(spec).predict(x, n_real), y, windows.scaling),
+        ),
+        Scored(
+            twin.name,
+            "retrained least squares, float",
+            spec.features,
+            task_metrics(linreg.predict(x, n_real), y, windows.scaling),
+        ),
+    ]
 
     compared, notes = shipped_row(assets, shipped, split, windows)
     rows += [compared] if compared is not None else []
@@ -170,8 +208,9 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
         path = Path(tmp) / f"{candidate}_int8.tflite"
         path.write_bytes(model_bytes)
         predictions = litert_predict(path, spec, (flatbuffer.input, flatbuffer.output), x)
-    rows.append(Scored(candidate, "retrained, int8 (LiteRT)", spec.features, task_metrics(predictions, y,
-                                                                                           windows.scaling)))
+    rows.append(
+        Scored(candidate, "retrained, int8 (LiteRT)", spec.features, task_metrics(predictions, y, windows.scaling))
+    )
     result = SideBySide(rows, compared.name if compared else None, candidate, notes)
     log.info("%s", result.summary())
     return result

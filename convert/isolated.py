@@ -29,5 +29,6 @@ def run_isolated(what: str, fn: Callable[..., T], *args, **kwargs) -> T:
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool as exc:
-            raise ChildCrashed(f"{what}: the process crashed in native code (segfault or abort) and returned "
-                               "nothing") from exc
+            raise ChildCrashed(
+                f"{what}: the process crashed in native code (segfault or abort) and returned nothing"
+            ) from exc

@@ -27,8 +27,11 @@ def _write_float(trained: TrainedModel, out: Path, name: str, notes: str) -> tup
     json_name = write_document(out, document)
     predictions = document.model.predict(trained.x_val, np.full(len(trained.x_val), trained.window.seq_len))
     entry = family(ModelKind.LINREG).entry(
-        name=name, **document.entry_fields(json_name), notes=notes,
-        metrics={"training": trained.metrics, "task": task_metrics(predictions, trained.y_val, trained.scaling)})
+        name=name,
+        **document.entry_fields(json_name),
+        notes=notes,
+        metrics={"training": trained.metrics, "task": task_metrics(predictions, trained.y_val, trained.scaling)},
+    )
     return document, entry, json_name
 
 
@@ -42,7 +45,8 @@ def write_linreg(trained: TrainedModel, out: Path) -> tuple[list[ModelEntry], li
     """Write the JSON and the C pair; return the two manifest entries and the file names."""
     out = Path(out)
     document, entry, json_name = _write_float(
-        trained, out, "linreg", notes="float least squares on every lag; C: linreg_predict / linreg_forecast_kw")
+        trained, out, "linreg", notes="float least squares on every lag; C: linreg_predict / linreg_forecast_kw"
+    )
     model, fixed = document.model, document.fixed
     files = [json_name]
     for name, text in c_linreg.render(model, fixed, trained.scaling).items():
@@ -52,10 +56,14 @@ def write_linreg(trained: TrainedModel, out: Path) -> tuple[list[ModelEntry], li
     float_pred = model.predict(trained.x_val, n_real)
     fixed_pred = fixed.predict(trained.x_val, n_real)
     q15 = family(ModelKind.LINREG_Q15).entry(
-        name="linreg_q15", **document.entry_fields(json_name),
-        metrics={"training": trained.metrics,
-                 "fidelity": compare(float_pred, fixed_pred, trained.y_val, trained.scaling),
-                 "error_bound_scaled": fixed.error_bound()},
+        name="linreg_q15",
+        **document.entry_fields(json_name),
+        metrics={
+            "training": trained.metrics,
+            "fidelity": compare(float_pred, fixed_pred, trained.y_val, trained.scaling),
+            "error_bound_scaled": fixed.error_bound(),
+        },
         notes=f"Q15 inputs, int16 weights * 2^{fixed.shift}, int32 accumulator; C: linreg_predict_q15 "
-              "/ linreg_forecast_kw_q15 (bit-exact with device.families.linreg.LinearRegressionQ15)")
+        "/ linreg_forecast_kw_q15 (bit-exact with device.families.linreg.LinearRegressionQ15)",
+    )
     return [entry, q15], files

@@ -68,8 +68,10 @@ def rebuilt_windows(spec: SplitSpec, window: WindowSpec, scaling: MinMaxScaling)
     split = load_split(spec)
     windows = cut_windows(split.series, split.train, split.test, window)
     if windows.scaling != scaling:
-        raise ValueError(f"the split rebuilt from {spec.data} for {window.features} scales differently from the "
-                         "model; these are not the windows it was trained for")
+        raise ValueError(
+            f"the split rebuilt from {spec.data} for {window.features} scales differently from the "
+            "model; these are not the windows it was trained for"
+        )
     return split, windows
 
 
@@ -104,8 +106,15 @@ def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: Window
     if float_test["n"] != int8["n"]:
         raise ValueError(f"{trained.name}: the float figure is on {float_test['n']} windows, int8 on {int8['n']}")
     entry.metrics["full_test"] = {"windows": int8["n"], "int8": int8, "float_keras": float_test}
-    log.info("%s: int8 test MSE %.4f MAE %.4f on %d windows (float %.4f / %.4f)", name, int8["mse"], int8["mae"],
-             int8["n"], float_test["mse"], float_test["mae"])
+    log.info(
+        "%s: int8 test MSE %.4f MAE %.4f on %d windows (float %.4f / %.4f)",
+        name,
+        int8["mse"],
+        int8["mae"],
+        int8["n"],
+        float_test["mse"],
+        float_test["mae"],
+    )
     return converter.shipped
 
 
@@ -115,8 +124,10 @@ def least_squares_twin(models_dir: Path, trained: TrainedModel) -> TrainedModel:
         twin = load_trained_model(models_dir, meta.stem)
         if twin.window == trained.window:
             return twin
-    raise FileNotFoundError(f"no least squares on {trained.window.features} in {models_dir}; re-run train.search "
-                            "(it hands over every least-squares baseline)")
+    raise FileNotFoundError(
+        f"no least squares on {trained.window.features} in {models_dir}; re-run train.search "
+        "(it hands over every least-squares baseline)"
+    )
 
 
 def ship_mcu_model(handover: Path, out: Path, tflm: bool, name: str = MCU_NAME) -> Shipped:
@@ -129,8 +140,12 @@ def ship_mcu_model(handover: Path, out: Path, tflm: bool, name: str = MCU_NAME) 
     shipped = convert_candidate(trained, Path(out), name, WindowCache(), tflm)
     twin = least_squares_twin(models_dir, trained)
     twin_entry, twin_files = write_linreg_json(
-        twin, Path(out), twin_name(name), notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
-        f" (the inputs of {name}), so the comparison is fair; JSON only (the C export reads raw readings only)")
+        twin,
+        Path(out),
+        twin_name(name),
+        notes=f"float least squares on every lag of {'+'.join(twin.window.features)}"
+        f" (the inputs of {name}), so the comparison is fair; JSON only (the C export reads raw readings only)",
+    )
     shipped.entries.append(twin_entry)
     shipped.files += twin_files
     source = {"hand_over": str(handover), **data_source(trained.split.data)}

@@ -63,8 +63,9 @@ class NetworkConverter:
             raise FileNotFoundError(f"{trained.name}: no .keras file in the hand-over folder")
         self.trained, self.out, self.tflm = trained, Path(out), tflm
         self.shipped = Shipped()
-        self.macs = macs if macs is not None else run_isolated(f"{trained.name}: counting MACs", keras_macs,
-                                                               trained.keras_path)
+        self.macs = (
+            macs if macs is not None else run_isolated(f"{trained.name}: counting MACs", keras_macs, trained.keras_path)
+        )
 
     def try_convert(self, mode: str) -> bytes | None:
         """The flatbuffer, or None with the refusal recorded (the run goes on with the other modes)."""
@@ -74,8 +75,7 @@ class NetworkConverter:
             log.warning("%s", exc)
             self.shipped.attempts.append({"model": self.trained.name, "mode": mode, "ok": False, "error": str(exc)})
             return None
-        self.shipped.attempts.append({"model": self.trained.name, "mode": mode, "ok": True,
-                                      "bytes": len(model_bytes)})
+        self.shipped.attempts.append({"model": self.trained.name, "mode": mode, "ok": True, "bytes": len(model_bytes)})
         return model_bytes
 
     def predict(self, path: Path, model_bytes: bytes) -> np.ndarray:
@@ -101,8 +101,12 @@ class NetworkConverter:
         self.shipped.files += [path.name, *_write_texts(self.out, c_arrays.render(name, model_bytes))]
         summary = summarize(model_bytes)
         predictions = self.predict(path, model_bytes)
-        metrics: dict[str, Any] = {"mode": mode, "ops": summary.op_counts, "training": t.metrics,
-                                   "task": task_metrics(predictions, t.y_val, t.scaling)}
+        metrics: dict[str, Any] = {
+            "mode": mode,
+            "ops": summary.op_counts,
+            "training": t.metrics,
+            "task": task_metrics(predictions, t.y_val, t.scaling),
+        }
         if reference is not None:
             metrics["fidelity"] = compare(reference, predictions, t.y_val, t.scaling)
         arena = None
@@ -110,19 +114,35 @@ class NetworkConverter:
             proof = prove_on_tflm(model_bytes, (summary.input, summary.output), t.x_val, predictions)
             arena = proof.arena_bytes
             metrics["tflm"] = {
-                "arena_bytes": arena, "max_steps_vs_litert": proof.max_steps,
+                "arena_bytes": arena,
+                "max_steps_vs_litert": proof.max_steps,
                 f"within_{AGREEMENT_STEPS}_steps": proof.within(AGREEMENT_STEPS),
                 "step_histogram": proof.step_histogram,
                 "task": compare(predictions, proof.outputs, t.y_val, t.scaling),
             }
             if proof.max_steps > AGREEMENT_STEPS:
-                log.warning("%s: TFLM differs from LiteRT by more than %d steps on %.2f%% of windows (max %d)",
-                            name, AGREEMENT_STEPS, 100 * (1 - proof.within(AGREEMENT_STEPS)), proof.max_steps)
-        self.shipped.entries.append(family(ModelKind.TFLITE).entry(
-            name=name, window=t.window, scaling=t.scaling, file=path.name, input=summary.input,
-            output=summary.output, macs=self.macs, parameters=t.parameters, arena_bytes=arena, metrics=metrics,
-            notes=f"{t.name}, {mode}: {' '.join(summary.ops)}",
-        ))
+                log.warning(
+                    "%s: TFLM differs from LiteRT by more than %d steps on %.2f%% of windows (max %d)",
+                    name,
+                    AGREEMENT_STEPS,
+                    100 * (1 - proof.within(AGREEMENT_STEPS)),
+                    proof.max_steps,
+                )
+        self.shipped.entries.append(
+            family(ModelKind.TFLITE).entry(
+                name=name,
+                window=t.window,
+                scaling=t.scaling,
+                file=path.name,
+                input=summary.input,
+                output=summary.output,
+                macs=self.macs,
+                parameters=t.parameters,
+                arena_bytes=arena,
+                metrics=metrics,
+                notes=f"{t.name}, {mode}: {' '.join(summary.ops)}",
+            )
+        )
         return predictions
 
 

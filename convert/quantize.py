@@ -64,11 +64,19 @@ def _baselines(linreg: ModelEntry, trend_k: int) -> list[ModelEntry]:
     """Persistence and the trend line need no file; they share linreg's window and scaling (kW in, kW out)."""
     spec = linreg.window
     return [
-        family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec, scaling=linreg.scaling,
-                                            notes="the last reading; the baseline every model must beat"),
-        family(ModelKind.TREND_LINE).entry(name="trend_line", window=spec, scaling=linreg.scaling, k=trend_k,
-                                           notes=f"least-squares line through the last {trend_k} readings, "
-                                                 "extrapolated to the horizon"),
+        family(ModelKind.PERSISTENCE).entry(
+            name="persistence",
+            window=spec,
+            scaling=linreg.scaling,
+            notes="the last reading; the baseline every model must beat",
+        ),
+        family(ModelKind.TREND_LINE).entry(
+            name="trend_line",
+            window=spec,
+            scaling=linreg.scaling,
+            k=trend_k,
+            notes=f"least-squares line through the last {trend_k} readings, extrapolated to the horizon",
+        ),
     ]
 
 
@@ -107,8 +115,10 @@ def refuse_replacing_models(config: QuantizeConfig, out: Path) -> None:
         taken |= {n for n, e in load_manifest(out).models.items() if "hand_over" not in e.metrics.get("source", {})}
     clash = sorted({config.mcu_name, twin_name(config.mcu_name)} & taken)
     if clash:
-        raise WouldReplaceModel(f"--mcu-name {config.mcu_name} would replace {', '.join(clash)}, which --mcu-model did "
-                                "not ship: choose another name")
+        raise WouldReplaceModel(
+            f"--mcu-name {config.mcu_name} would replace {', '.join(clash)}, which --mcu-model did "
+            "not ship: choose another name"
+        )
 
 
 def refuse_dropping_models(config: QuantizeConfig, out: Path, run: TrainingRun) -> None:
@@ -121,7 +131,8 @@ def refuse_dropping_models(config: QuantizeConfig, out: Path, run: TrainingRun) 
         raise WouldDropModels(
             f"{out.resolve()}/{MANIFEST_NAME} lists {', '.join(lost)}, which converting {run.run_dir} would not "
             f"write again: they would be deleted. Pass --force to regenerate anyway, --out <another folder> to keep "
-            "them, or --mcu-model ... --add to add one model to the folder.")
+            "them, or --mcu-model ... --add to add one model to the folder."
+        )
 
 
 def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
@@ -142,13 +153,20 @@ def _regenerate_all(config: QuantizeConfig, out: Path) -> tuple[Shipped, dict]:
     shipped = Shipped(entries=entries, files=files)
     for name in tqdm(networks, desc="converting", unit="model", disable=None):
         trained = load_trained_model(run.models_dir, name)
-        result = (convert_seed(trained, out, config.tflm) if name == "seed_lstm"
-                  else convert_big(trained, out, config.big_model_modes, config.tflm))
+        result = (
+            convert_seed(trained, out, config.tflm)
+            if name == "seed_lstm"
+            else convert_big(trained, out, config.big_model_modes, config.tflm)
+        )
         shipped.entries += result.entries
         shipped.files += result.files
         shipped.attempts += result.attempts
-    source = {"data": run.data.name, "data_sha256": sha256_of(run.data), "run_dir": str(config.run_dir),
-              "seed": run.seed}
+    source = {
+        "data": run.data.name,
+        "data_sha256": sha256_of(run.data),
+        "run_dir": str(config.run_dir),
+        "seed": run.seed,
+    }
     return shipped, source
 
 

@@ -26,13 +26,17 @@ def _tflm(entry: ModelEntry) -> str:
 
 def size_table(manifest: Manifest) -> str:
     """One row per model: file bytes, TFLM arena, MACs, parameters, and what quantization cost."""
-    rows = ["| model | kind | file | bytes | arena bytes (TFLM) | MACs | parameters | task MSE vs float | "
-            "TFLM vs LiteRT |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| model | kind | file | bytes | arena bytes (TFLM) | MACs | parameters | task MSE vs float | TFLM vs LiteRT |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for e in manifest.models.values():
         size = manifest.files.get(e.file, {}).get("bytes", 0) if e.file else 0
         arena = "" if e.arena_bytes is None else f"{e.arena_bytes:,}"
-        rows.append(f"| {e.name} | {e.kind} | {e.file or '-'} | {size:,} | {arena} | {e.macs:,} | "
-                    f"{e.parameters:,} | {_fidelity(e)} | {_tflm(e)} |")
+        rows.append(
+            f"| {e.name} | {e.kind} | {e.file or '-'} | {size:,} | {arena} | {e.macs:,} | "
+            f"{e.parameters:,} | {_fidelity(e)} | {_tflm(e)} |"
+        )
     return "\n".join(rows)
 
 
@@ -122,12 +126,18 @@ def _origin(source: dict) -> tuple[str, str]:
     """Who trained the model on what, and which test windows that means."""
     if "meter" in source:  # a house's recording (train.data.data_source)
         recording = source.get("copied_from", source["data"])
-        return (f"Retrained by `python -m train --data {recording}` on the recording of meter `{source['meter']}` "
-                f"({source['days']:.1f} days, {source['first_minute_utc']} to {source['last_minute_utc']}, "
-                f"{source['real_minutes']:,} real minutes; fingerprint `{source['fingerprint'][:16]}…`) as "
-                f"`{source['trained_as']}`", "its held-out last days")
-    return (f"Trained by `python -m train.search` on {source['data']} as `{source['trained_as']}` (the commands\n"
-            "are in the top-level README, section \"A microcontroller-sized forecaster\")", "the search's protocol")
+        return (
+            f"Retrained by `python -m train --data {recording}` on the recording of meter `{source['meter']}` "
+            f"({source['days']:.1f} days, {source['first_minute_utc']} to {source['last_minute_utc']}, "
+            f"{source['real_minutes']:,} real minutes; fingerprint `{source['fingerprint'][:16]}…`) as "
+            f"`{source['trained_as']}`",
+            "its held-out last days",
+        )
+    return (
+        f"Trained by `python -m train.search` on {source['data']} as `{source['trained_as']}` (the commands\n"
+        'are in the top-level README, section "A microcontroller-sized forecaster")',
+        "the search's protocol",
+    )
 
 
 def mcu_sections(manifest: Manifest) -> str:
@@ -145,12 +155,24 @@ def mcu_section(manifest: Manifest, name: str = MCU_NAME, twin: str = LINREG_TWI
     twin_test = manifest.models[twin].metrics["training"]["test"]
     origin, protocol = _origin(source)
     return _MCU_TEXT.format(
-        name=name, hand_over=source["hand_over"], origin=origin, protocol=protocol,
+        name=name,
+        hand_over=source["hand_over"],
+        origin=origin,
+        protocol=protocol,
         name_flag="" if name == MCU_NAME else f" --mcu-name {name}",
         base_run_dir=base.get("run_dir", "?"),
-        parameters=entry.parameters, macs=entry.macs, arena=entry.arena_bytes or 0, windows=full["windows"], int8_mse=full["int8"]["mse"], int8_mae=full["int8"]["mae"],
-        float_mse=full["float_keras"]["mse"], float_mae=full["float_keras"]["mae"], twin=twin,
-        twin_mse=twin_test["mse"], twin_mae=twin_test["mae"], features=", ".join(entry.window.features),
+        parameters=entry.parameters,
+        macs=entry.macs,
+        arena=entry.arena_bytes or 0,
+        windows=full["windows"],
+        int8_mse=full["int8"]["mse"],
+        int8_mae=full["int8"]["mae"],
+        float_mse=full["float_keras"]["mse"],
+        float_mae=full["float_keras"]["mae"],
+        twin=twin,
+        twin_mse=twin_test["mse"],
+        twin_mae=twin_test["mae"],
+        features=", ".join(entry.window.features),
         ops=", ".join(f"`{op}`" for op in entry.metrics["ops"]),
     )
 
@@ -158,6 +180,13 @@ def mcu_section(manifest: Manifest, name: str = MCU_NAME, twin: str = LINREG_TWI
 def render(manifest: Manifest) -> str:
     source = manifest.extra.get("source", {})
     versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
-    return _TEXT.format(data=source.get("data", "?"), run_dir=source.get("run_dir", "?"),
-                        seed=source.get("seed", "?"), table=size_table(manifest), mcu=mcu_sections(manifest),
-                        conversions=_conversions(manifest), versions=versions, c_runtime=c_runtime_section(manifest))
+    return _TEXT.format(
+        data=source.get("data", "?"),
+        run_dir=source.get("run_dir", "?"),
+        seed=source.get("seed", "?"),
+        table=size_table(manifest),
+        mcu=mcu_sections(manifest),
+        conversions=_conversions(manifest),
+        versions=versions,
+        c_runtime=c_runtime_section(manifest),
+    )

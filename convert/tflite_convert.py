@@ -41,15 +41,17 @@ def _configure(converter, mode: str, calibration: np.ndarray) -> None:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     if mode == "int16x8":
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
 
 
 def convert_in_this_process(keras_path: Path, mode: str, calibration: np.ndarray) -> bytes:
     """Load, clone with fused LSTMs, convert. Imports TensorFlow; prefer :func:`convert_model`."""
-    from convert.fused import serving_function
-
     import keras
     import tensorflow as tf
+
+    from convert.fused import serving_function
 
     keras.utils.set_random_seed(0)
     model = keras.saving.load_model(keras_path, compile=False)

@@ -92,8 +92,9 @@ class TflmProof:
         return float(sum(self.step_histogram[: steps + 1]) / sum(self.step_histogram))
 
 
-def prove_on_tflm(model_bytes: bytes, io: tuple[TensorInfo, TensorInfo], x: np.ndarray,
-                  litert: np.ndarray) -> TflmProof:
+def prove_on_tflm(
+    model_bytes: bytes, io: tuple[TensorInfo, TensorInfo], x: np.ndarray, litert: np.ndarray
+) -> TflmProof:
     """Smallest arena, then every window of ``x`` (scaled floats) at that arena, compared with LiteRT's outputs."""
     input_info, output_info = io
     x_q = quantize(x, input_info)

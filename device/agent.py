@@ -23,25 +23,24 @@ import sys
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 
-from device.mqtt import homeassistant
+from device.clock import HouseholdTime
 from device.config import AgentConfig, build_parser, load_config
 from device.forecasting.forecaster import Forecaster, Prediction, Step
-from device.clock import HouseholdTime
-from device.models.entry import ModelEntry
-from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets
+from device.forecasting.stream import Outcome
 from device.io.metrics import AgentMetrics
-from device.models.load import load_models
-from device.mqtt.link import MqttLink
 from device.io.outputs import PredictionLog, write_json_atomic
-from device.readings import Reading, Rejected, format_minute
 from device.io.ratelog import RateLimitedLog
 from device.io.recorder import Recorder
-from device.models.reload import plan_reload
-from device.sources.intake import SourceIntake
 from device.io.state import load_state, save_state
-from device.forecasting.stream import Outcome
+from device.models.entry import ModelEntry
+from device.models.load import load_models
+from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets
+from device.models.reload import plan_reload
+from device.mqtt import homeassistant
+from device.mqtt.link import MqttLink
+from device.readings import Reading, Rejected, format_minute
+from device.sources.intake import SourceIntake
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
 log = logging.getLogger("wattcast.agent")
@@ -77,33 +76,50 @@ class Agent:
     def _build(self, config: AgentConfig) -> None:
         """Sources, models, forecaster, metrics, state and the MQTT link (inside the memory sample)."""
         household = HouseholdTime(config.timezone)
-        self.intake = SourceIntake(config.source, household, config.reading_limits, config.reading_prefix,
-                                   config.max_payload_bytes, config.resample_grace_s, config.max_gap_minutes,
-                                   config.max_meters)
+        self.intake = SourceIntake(
+            config.source,
+            household,
+            config.reading_limits,
+            config.reading_prefix,
+            config.max_payload_bytes,
+            config.resample_grace_s,
+            config.max_gap_minutes,
+            config.max_meters,
+        )
         self.assets = locate_assets(config.assets)
         self._manifest_seen = self._manifest_signature()  # before reading it: a change while loading is seen
         self._next_manifest_check = time.monotonic() + config.reload_check_s
         self._reload_requested = threading.Event()
         models = load_models(self.assets, config.models, config.runtime, config.num_threads, usable=self._usable)
-        self.forecaster = Forecaster(models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters,
-                                     household.local_minutes)
-        self.metrics = AgentMetrics(config.agent_id, self.forecaster, config.latency_window,
-                                    config.tracemalloc_readings)
+        self.forecaster = Forecaster(
+            models, config.max_gap_minutes, config.dedupe_minutes, config.max_meters, household.local_minutes
+        )
+        self.metrics = AgentMetrics(
+            config.agent_id, self.forecaster, config.latency_window, config.tracemalloc_readings
+        )
         if config.state_file:
             restored = load_state(config.state_file, self.forecaster, self.intake)
             self.metrics.state["restore"] = restored.outcome
         self._unacked: list[tuple[int, int]] = []  # handled, waiting for the next state save to be acknowledged
         self._saved_at = time.monotonic()
         self._ha_status = f"{config.ha_prefix}/status"
-        subscriptions = [f"$share/{config.shared_group}/{topic}" if config.shared_group else topic
-                         for topic in self.intake.subscriptions()]
+        subscriptions = [
+            f"$share/{config.shared_group}/{topic}" if config.shared_group else topic
+            for topic in self.intake.subscriptions()
+        ]
         if config.ha_discovery:
             subscriptions.append(self._ha_status)
         #: why the agent stopped on its own (a refused subscription, a meter split by a shared subscription)
         self.failure: str | None = None
         self.failed = threading.Event()
-        self.link = MqttLink(config, self._receive, subscriptions, on_connected=self._announce_all,
-                             on_congested=lambda: self._inbox_has_room.set(), on_fatal=self._fail)
+        self.link = MqttLink(
+            config,
+            self._receive,
+            subscriptions,
+            on_connected=self._announce_all,
+            on_congested=lambda: self._inbox_has_room.set(),
+            on_fatal=self._fail,
+        )
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._inbox_has_room = threading.Event()
@@ -226,8 +242,14 @@ class Agent:
         self._reload_requested.clear()
         self._manifest_seen = self._manifest_signature()
         try:
-            plan = plan_reload(self.forecaster.models, self.assets, self.config.models, self.config.runtime,
-                               self.config.num_threads, self._usable)
+            plan = plan_reload(
+                self.forecaster.models,
+                self.assets,
+                self.config.models,
+                self.config.runtime,
+                self.config.num_threads,
+                self._usable,
+            )
         except Exception as exc:  # whatever fails reading, verifying or building them, the running models serve on
             reason = f"{type(exc).__name__}: {exc}"
             log.error("refused to reload %s: %s; the running models keep serving", self.assets, reason)
@@ -279,8 +301,9 @@ class Agent:
             self.metrics.state["failed"] += 1
             log.error("could not save the state to %s: %s", self.config.state_file, exc)
         else:
-            self.metrics.state.update(saves=self.metrics.state["saves"] + 1, bytes=size,
-                                      last_save_ms=(time.perf_counter_ns() - started) / 1e6)
+            self.metrics.state.update(
+                saves=self.metrics.state["saves"] + 1, bytes=size, last_save_ms=(time.perf_counter_ns() - started) / 1e6
+            )
         self._saved_at = time.monotonic()
 
     def _take_batch(self) -> list[tuple[str, bytes, int, tuple[int, int]]]:
@@ -331,8 +354,9 @@ class Agent:
             for step in steps:
                 for p in step.scored + step.rescored + step.dropped:
                     self._predictions.write(p)
-        self.metrics.count_batch([s.update for s in steps], published, self.forecaster.evicted_meters,
-                                 [p for s in steps for p in s.rescored])
+        self.metrics.count_batch(
+            [s.update for s in steps], published, self.forecaster.evicted_meters, [p for s in steps for p in s.rescored]
+        )
         if self.config.ha_discovery:
             for meter in new_meters:
                 self._announce_meter(meter)
@@ -348,7 +372,8 @@ class Agent:
                     f"the broker splits the shared subscription $share/{self.config.shared_group}/... message by "
                     "message, so every agent of the group sees only part of each meter's minutes and would forecast "
                     "and score from filled values. Use a broker that shares by topic (e.g. EMQX's hash_topic "
-                    "strategy), or one agent per partition of a NATS cluster (--partition K/N, deploy/nats/)")
+                    "strategy), or one agent per partition of a NATS cluster (--partition K/N, deploy/nats/)"
+                )
                 return True
         return False
 
@@ -358,22 +383,33 @@ class Agent:
         for reading, step in zip(readings, steps):
             outcome = step.update.outcome
             if outcome is Outcome.REFILLED:
-                self._out_of_order_log.warning("refilled", "meter %s: the real value of %s came late and replaced %d "
-                                            "filled minutes; %d forecasts re-scored", reading.meter, reading.ts,
-                                            len(step.update.minutes), len(step.rescored))
+                self._out_of_order_log.warning(
+                    "refilled",
+                    "meter %s: the real value of %s came late and replaced %d filled minutes; %d forecasts re-scored",
+                    reading.meter,
+                    reading.ts,
+                    len(step.update.minutes),
+                    len(step.rescored),
+                )
             elif outcome in (Outcome.LATE, Outcome.UNFILLABLE):
                 self.intake.log_stream_drop(reading.meter, outcome.value)
 
     def _publish_predictions(self, steps: list[Step], received: list[int]) -> list[tuple[Prediction, int, int]]:
         """Publish the batch's predictions, one message each or (``--batch-predictions``) one list for all;
         returns each with its reading's receive time and its publish time, for the end-to-end latency."""
-        made = [(p, received_ns, self._prediction_body(p)) for step, received_ns in zip(steps, received)
-                for p in step.predictions]
+        made = [
+            (p, received_ns, self._prediction_body(p))
+            for step, received_ns in zip(steps, received)
+            for p in step.predictions
+        ]
         if self.config.ha_discovery:
             for p, _, body in made:
                 self._latest.setdefault(p.meter, {})[p.model] = {
-                    "predicted_kw": p.predicted_kw, "target_ts": body["target_ts"], "model": p.model,
-                    "horizon_minutes": p.target_minute - p.minute}
+                    "predicted_kw": p.predicted_kw,
+                    "target_ts": body["target_ts"],
+                    "model": p.model,
+                    "horizon_minutes": p.target_minute - p.minute,
+                }
                 self._changed_meters.add(p.meter)
         if not self.config.batch_predictions:
             published = []
@@ -382,8 +418,10 @@ class Agent:
                 published.append((p, received_ns, time.perf_counter_ns()))
             return published
         if made:
-            self.link.publish(self.config.topic("predictions"),
-                              json.dumps([body for *_, body in made], separators=(",", ":"), allow_nan=False).encode())
+            self.link.publish(
+                self.config.topic("predictions"),
+                json.dumps([body for *_, body in made], separators=(",", ":"), allow_nan=False).encode(),
+            )
         now = time.perf_counter_ns()
         return [(p, received_ns, now) for p, received_ns, _ in made]
 
@@ -412,8 +450,9 @@ class Agent:
             snapshot["recording"] = self.recorder.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
         for meter in self._changed_meters:
-            self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]),
-                              retain=True)
+            self.link.publish(
+                homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]), retain=True
+            )
         self._changed_meters.clear()
         if self.config.metrics_file:
             write_json_atomic(self.config.metrics_file, snapshot)

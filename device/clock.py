@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,8 +53,9 @@ class HouseholdTime:
         try:
             self.zone = ZoneInfo(self.name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {self.name!r}: give an IANA name such as Europe/Paris or "
-                             "UTC") from None
+            raise ValueError(
+                f"unknown time zone {self.name!r}: give an IANA name such as Europe/Paris or UTC"
+            ) from None
         self.is_utc = self.name in _UTC_NAMES
 
     def offset_s(self, utc_s: float) -> int:
@@ -68,7 +69,7 @@ class HouseholdTime:
         autumn hour the occurrence nearer the arrival time wins (when it arrived within hours); otherwise, and in
         the skipped spring hour, the offset before the change applies."""
         if self.is_utc:
-            return wall.replace(tzinfo=timezone.utc).timestamp()
+            return wall.replace(tzinfo=UTC).timestamp()
         first = wall.replace(tzinfo=self.zone, fold=0).timestamp()
         second = wall.replace(tzinfo=self.zone, fold=1).timestamp()
         if first == second or arrival_s is None or first > second:

@@ -43,7 +43,7 @@ _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
 _EPOCH_WEEKDAY_OFFSET_MIN = 3 * _MINUTES_PER_DAY
 
 
-class FillPolicy(str, enum.Enum):
+class FillPolicy(enum.StrEnum):
     """What to do with a missing reading (``?`` in the file, null/NaN on the wire, or an absent minute)."""
 
     FORWARD_FILL = "ffill"  # repeat the last known reading (the default, as the notebook did)
@@ -80,7 +80,9 @@ class WindowSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> WindowSpec:
-        return cls(int(d["seq_len"]), int(d["horizon"]), tuple(d["features"]), FillPolicy(d.get("fill_policy", "ffill")))
+        return cls(
+            int(d["seq_len"]), int(d["horizon"]), tuple(d["features"]), FillPolicy(d.get("fill_policy", "ffill"))
+        )
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,7 @@ def feature_matrix(
     return np.stack(columns, axis=1).astype(np.float64)
 
 
-def window_rows(
-    rows: np.ndarray, ends: np.ndarray, seq_len: int, earlier: np.ndarray | None = None
-) -> np.ndarray:
+def window_rows(rows: np.ndarray, ends: np.ndarray, seq_len: int, earlier: np.ndarray | None = None) -> np.ndarray:
     """The window of ``seq_len`` rows ending at each of ``ends`` (indices into ``rows``), oldest first:
     (len(ends), seq_len, width) in the rows' dtype, contiguous.
 
@@ -215,7 +215,10 @@ def clear_of_gaps(missing: np.ndarray | None, ends: np.ndarray, spec: WindowSpec
 
 
 def _windows_ending_at(
-    ends: np.ndarray, scaled_features: np.ndarray, scaled_target: np.ndarray, spec: WindowSpec,
+    ends: np.ndarray,
+    scaled_features: np.ndarray,
+    scaled_target: np.ndarray,
+    spec: WindowSpec,
     missing: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X, y, ends) of the windows ending at ``ends`` that the fill policy keeps; y is the row ``horizon`` later."""

@@ -52,17 +52,22 @@ class Budget:
     max_arena_bytes: int | None = None
     max_parameters: int | None = None
 
-    def admits(self, flash_bytes: int | None = None, arena_bytes: int | None = None,
-               parameters: int | None = None) -> bool:
-        limits = ((flash_bytes, self.max_flash_bytes), (arena_bytes, self.max_arena_bytes),
-                  (parameters, self.max_parameters))
+    def admits(
+        self, flash_bytes: int | None = None, arena_bytes: int | None = None, parameters: int | None = None
+    ) -> bool:
+        limits = (
+            (flash_bytes, self.max_flash_bytes),
+            (arena_bytes, self.max_arena_bytes),
+            (parameters, self.max_parameters),
+        )
         return all(value is None or limit is None or value <= limit for value, limit in limits)
 
     def text(self) -> str:
-        parts = [f"model ≤ {self.max_flash_bytes / 1024:.0f} KiB flash" if self.max_flash_bytes is not None else "",
-                 f"tensor arena ≤ {self.max_arena_bytes / 1024:.0f} KiB RAM" if self.max_arena_bytes is not None
-                 else "",
-                 f"≤ {self.max_parameters:,} parameters" if self.max_parameters is not None else ""]
+        parts = [
+            f"model ≤ {self.max_flash_bytes / 1024:.0f} KiB flash" if self.max_flash_bytes is not None else "",
+            f"tensor arena ≤ {self.max_arena_bytes / 1024:.0f} KiB RAM" if self.max_arena_bytes is not None else "",
+            f"≤ {self.max_parameters:,} parameters" if self.max_parameters is not None else "",
+        ]
         return ", ".join(p for p in parts if p) or "no size limit"
 
 
@@ -89,8 +94,15 @@ class DeviceClass:
 PI4B = DeviceClass("Raspberry Pi 4B", "pi4b", active_w=1.2 * 5.1, rest_w=0.6 * 5.1, sleeps_between_inferences=False)
 #: A Cortex-M4F class MCU (e.g. STM32L4 at 80 MHz: 1 MiB flash, 128 KiB RAM), ~40 mW running, ~10 µW asleep; the
 #: model may take a quarter of the flash and of the RAM, leaving room for the firmware and the radio stack.
-M4F = DeviceClass("Cortex-M4F MCU", "m4f", active_w=0.040, rest_w=10e-6, sleeps_between_inferences=True,
-                  budget=Budget(max_flash_bytes=256 * 1024, max_arena_bytes=32 * 1024), core=Core())
+M4F = DeviceClass(
+    "Cortex-M4F MCU",
+    "m4f",
+    active_w=0.040,
+    rest_w=10e-6,
+    sleeps_between_inferences=True,
+    budget=Budget(max_flash_bytes=256 * 1024, max_arena_bytes=32 * 1024),
+    core=Core(),
+)
 DEVICE_CLASSES: tuple[DeviceClass, ...] = (PI4B, M4F)
 #: Issue 7's microcontroller-sized forecaster, what the model search admits: ≤ 2,000 parameters in a 16 KiB arena.
 MCU_SEARCH_BUDGET = Budget(max_arena_bytes=16 * 1024, max_parameters=2000)
@@ -113,9 +125,12 @@ def mcu_time(entry: ModelEntry, device: DeviceClass = M4F) -> InferenceTime | No
     """From the firmware's measured instructions when the entry has them, else from its MACs; None with neither."""
     core = device.core
     if entry.m4 is not None:
-        return InferenceTime(entry.m4.instructions * core.cycles_per_instruction / core.clock_hz,
-                             f"{entry.m4.instructions:,} measured instructions × {core.cycles_per_instruction:g} "
-                             f"cycles/instruction (assumed) at {core.clock_hz / 1e6:g} MHz", False)
+        return InferenceTime(
+            entry.m4.instructions * core.cycles_per_instruction / core.clock_hz,
+            f"{entry.m4.instructions:,} measured instructions × {core.cycles_per_instruction:g} "
+            f"cycles/instruction (assumed) at {core.clock_hz / 1e6:g} MHz",
+            False,
+        )
     if entry.macs:
         return mac_time(entry.macs, device)
     return None
@@ -123,9 +138,11 @@ def mcu_time(entry: ModelEntry, device: DeviceClass = M4F) -> InferenceTime | No
 
 def mac_time(macs: int, device: DeviceClass = M4F) -> InferenceTime:
     core = device.core
-    return InferenceTime(macs * core.cycles_per_mac / core.clock_hz,
-                         f"{macs:,} MACs × {core.cycles_per_mac:g} cycles/MAC at {core.clock_hz / 1e6:g} MHz "
-                         "(estimated)", False)
+    return InferenceTime(
+        macs * core.cycles_per_mac / core.clock_hz,
+        f"{macs:,} MACs × {core.cycles_per_mac:g} cycles/MAC at {core.clock_hz / 1e6:g} MHz (estimated)",
+        False,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,15 @@ def energy(device: DeviceClass, time: InferenceTime, battery: Battery = Battery(
     e_inf = time.seconds * device.inference_w
     busy_s = PREDICTIONS_PER_DAY * time.seconds
     days = battery.joules / (device.rest_w * SECONDS_PER_DAY + busy_s * (device.active_w - device.rest_w))
-    return EnergyFigures(device.profile, time.seconds * 1e6, e_inf * 1e6, PREDICTIONS_PER_DAY * e_inf,
-                         busy_s / SECONDS_PER_DAY, days, time.basis, time.measured, True,
-                         f"{battery.capacity_mah:g} mAh at {battery.voltage:g} V")
+    return EnergyFigures(
+        device.profile,
+        time.seconds * 1e6,
+        e_inf * 1e6,
+        PREDICTIONS_PER_DAY * e_inf,
+        busy_s / SECONDS_PER_DAY,
+        days,
+        time.basis,
+        time.measured,
+        True,
+        f"{battery.capacity_mah:g} mAh at {battery.voltage:g} V",
+    )

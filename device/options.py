@@ -2,10 +2,11 @@
 
 Every command (the agent, ``python -m train``, ``python -m convert.quantize``, the benchmarks ...) declares its
 options as the fields of one frozen dataclass built with :func:`option`, so the flag, its help, its default and the
-constructor cannot drift apart. ``--help`` shows every default; a bool becomes ``--name/--no-name``; a field without a default is a
-required option; a field that is itself such a dataclass (a broker's settings) becomes a group of options. Another
-command offering the same option declares it with :func:`option_of`. The parser leaves unset options at None, so a caller can layer other sources (the agent's TOML file and environment) under the
-command line with :func:`values_from`.
+constructor cannot drift apart. ``--help`` shows every default; a bool becomes ``--name/--no-name``; a field without a
+default is a required option; a field that is itself such a dataclass (a broker's settings) becomes a group of options.
+Another command offering the same option declares it with :func:`option_of`. The parser leaves unset options at None,
+so a caller can layer other sources (the agent's TOML file and environment) under the command line with
+:func:`values_from`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,19 @@ T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MISSING,
-           choices: Sequence[str] | None = None, flag: str | None = None, separator: str | None = ",",
-           cli: bool = True, repeat: bool = False, shown: str | None = None, exists: bool = False) -> Any:
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    default_factory: Any = MISSING,
+    choices: Sequence[str] | None = None,
+    flag: str | None = None,
+    separator: str | None = ",",
+    cli: bool = True,
+    repeat: bool = False,
+    shown: str | None = None,
+    exists: bool = False,
+) -> Any:
     """A dataclass field that is also a command-line option.
 
     ``choices`` limit a str (or each item of a tuple); ``flag`` overrides ``--<name-with-dashes>``; a tuple's items
@@ -34,8 +45,16 @@ def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MIS
     alone would not say it (an empty tuple meaning "all"); ``cli=False`` keeps a field off the command line;
     ``exists`` makes a path given on the command line that is not there a usage error naming it, not a traceback.
     """
-    metadata = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag, "separator": separator,
-                "cli": cli, "repeat": repeat, "shown": shown, "exists": exists}
+    metadata = {
+        "help": help,
+        "choices": tuple(choices) if choices else None,
+        "flag": flag,
+        "separator": separator,
+        "cli": cli,
+        "repeat": repeat,
+        "shown": shown,
+        "exists": exists,
+    }
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -99,8 +118,11 @@ def convert(value: Any, kind: Any, separator: str | None = ",") -> Any:
     item_type = _parsed_item_type(kind)
     if item_type is not None:
         parts = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(item_type.parse(part) for item in parts
-                     for part in ([item] if isinstance(item, dict) else _items(item, separator)))
+        return tuple(
+            item_type.parse(part)
+            for item in parts
+            for part in ([item] if isinstance(item, dict) else _items(item, separator))
+        )
     if kind in (Path, Path | None):
         return Path(text) if text else None
     if kind in (int, float, int | None, float | None):
@@ -127,8 +149,9 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
         if _required(f):
             parser.add_argument(flag_of(f), dest=f.name, required=True, choices=choices, help=help_text)
         elif kind is bool:
-            parser.add_argument(flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
+            parser.add_argument(
+                flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
         elif f.metadata.get("repeat"):
             parser.add_argument(flag_of(f), dest=f.name, action="extend", nargs="+", default=None, help=help_text)
         elif kind == tuple[str, ...]:
@@ -162,12 +185,14 @@ def values_from(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 
 def build_parser(cls: type, prog: str, description: str, log_level: str | None = "INFO") -> argparse.ArgumentParser:
     """The command line of ``cls``; with ``log_level``, also ``--log-level`` (not part of the config)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_options(parser, cls)
     if log_level is not None:
-        parser.add_argument("--log-level", default=log_level, choices=LOG_LEVELS,
-                            help=f"Python logging level (default: {log_level})")
+        parser.add_argument(
+            "--log-level", default=log_level, choices=LOG_LEVELS, help=f"Python logging level (default: {log_level})"
+        )
     return parser
 
 

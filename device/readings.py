@@ -69,7 +69,7 @@ def parse_time(ts: object, household: HouseholdTime | None = None, arrival_s: fl
 
 
 def parse_minute(ts: object, household: HouseholdTime | None = None, arrival_s: float | None = None) -> int | None:
-    """Whole UTC minutes since the epoch (seconds are floored), None if ``ts`` is not a time (see :func:`parse_time`)."""
+    """Whole UTC minutes since the epoch (seconds floored), None if ``ts`` is not a time (see :func:`parse_time`)."""
     seconds = parse_time(ts, household, arrival_s)
     return None if seconds is None else int(seconds // 60)
 
@@ -105,9 +105,15 @@ class ReadingLimits:
     @cached_property
     def upper(self) -> np.ndarray:
         """The largest plausible value of each measurement, in MEASUREMENTS order (the lower bound is 0)."""
-        by_name = {"gap": self.max_power_kw, "grp": self.max_power_kw, "v": self.max_voltage_v,
-                   "gi": self.max_current_a, "sm1": self.max_submeter_wh, "sm2": self.max_submeter_wh,
-                   "sm3": self.max_submeter_wh}
+        by_name = {
+            "gap": self.max_power_kw,
+            "grp": self.max_power_kw,
+            "v": self.max_voltage_v,
+            "gi": self.max_current_a,
+            "sm1": self.max_submeter_wh,
+            "sm2": self.max_submeter_wh,
+            "sm3": self.max_submeter_wh,
+        }
         return np.array([by_name[name] for name in MEASUREMENTS], np.float64)
 
     @cached_property
@@ -120,5 +126,3 @@ class ReadingLimits:
 
 
 DEFAULT_LIMITS = ReadingLimits()
-
-

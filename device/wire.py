@@ -49,8 +49,15 @@ def _measurement(body: dict, name: str) -> float | None:
     return None if math.isinf(value) else value
 
 
-def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limits: ReadingLimits = DEFAULT_LIMITS,
-                  now_s: float | None = None, household: HouseholdTime | None = None) -> Reading | Rejected:
+def parse_reading(
+    topic: str,
+    payload: bytes,
+    prefix: str,
+    max_bytes: int,
+    limits: ReadingLimits = DEFAULT_LIMITS,
+    now_s: float | None = None,
+    household: HouseholdTime | None = None,
+) -> Reading | Rejected:
     """Validate one message from ``<prefix>/<meter_id>/reading``; ``now_s`` (default: the wall clock) is the time
     the timestamp window of ``limits`` is measured from; a ``ts`` without offset is read in ``household``'s zone
     (UTC when None)."""
@@ -81,8 +88,10 @@ def parse_reading(topic: str, payload: bytes, prefix: str, max_bytes: int, limit
     array = np.array(values, np.float64)
     outside = (array < 0) | (array > limits.upper)  # NaN (a missing value) compares False: it is not a fault
     if outside.any():
-        return Rejected("out_of_range", ", ".join(f"{name}={v!r}" for name, v, out in
-                                                  zip(MEASUREMENTS, values, outside) if out)[:80])
+        return Rejected(
+            "out_of_range",
+            ", ".join(f"{name}={v!r}" for name, v, out in zip(MEASUREMENTS, values, outside) if out)[:80],
+        )
     return Reading(meter, minute, array)
 
 

@@ -17,10 +17,9 @@ from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_win
 from device.models.entry import ModelEntry
 from device.models.families.linreg import LinearRegressionQ15
 from device.models.families.tflite import dequantize, quantize
-from device.models.manifest import SHIPPED_ASSETS, load_manifest, verify_file
 from device.models.load import load_models
+from device.models.manifest import SHIPPED_ASSETS, load_manifest, verify_file
 from train.data import TRAIN_FRACTION, held_out_start, load_measurements
-
 
 ASSETS = SHIPPED_ASSETS
 LSTM_MODELS = ("mcu_lstm_int8", "lstm_int8")
@@ -51,14 +50,14 @@ def held_out_windows(model: str, data: Path, count: int, assets: Path = ASSETS) 
     rows = measurements.rows(slice(held_out_start_row(len(measurements.minutes)), None))
     filled = forward_fill(np.stack([rows.values[k] for k in MEASUREMENTS], axis=1))
     columns = {k: filled[:, i] for i, k in enumerate(MEASUREMENTS)}
-    x, y = make_windows(entry.scaling.transform(feature_matrix(columns, rows.minutes, entry.window.features)),
-                        entry.scaling.transform_target(columns["gap"]), entry.window)
+    x, y = make_windows(
+        entry.scaling.transform(feature_matrix(columns, rows.minutes, entry.window.features)),
+        entry.scaling.transform_target(columns["gap"]),
+        entry.window,
+    )
     pick = np.unique(np.linspace(0, len(x) - 1, min(count, len(x))).round().astype(int))
     x, y = x[pick], y[pick]
-    if model == "linreg_q15":
-        x_q = LinearRegressionQ15.quantize_input(x)
-    else:
-        x_q = quantize(x, entry.input)
+    x_q = LinearRegressionQ15.quantize_input(x) if model == "linreg_q15" else quantize(x, entry.input)
     return Windows(entry, x, x_q, y)
 
 
@@ -80,5 +79,5 @@ def scaled_predictions(model: str, raw: np.ndarray, windows: Windows, assets: Pa
     """Raw outputs as scaled predictions: the output tensor's dequantisation, or the Q15 accumulator / 2^shift."""
     if model == "linreg_q15":
         (loaded,) = load_models(assets, (model,))
-        return np.asarray(raw, np.float64) / 2.0 ** loaded.predictor.shift
+        return np.asarray(raw, np.float64) / 2.0**loaded.predictor.shift
     return dequantize(raw, windows.entry.output)

@@ -20,13 +20,27 @@ class HostRuntime:
     """``wc_predict`` for the given models (their ``<model>_wc.c`` in ``constants``), compiled into one shared library
     in ``directory``; ``defines`` such as ``WC_MAX_STATE=52`` raise the runtime's limits for bigger models."""
 
-    def __init__(self, directory: Path, models: tuple[str, ...], constants: Path = ASSETS_DIR,
-                 defines: tuple[str, ...] = ()):
+    def __init__(
+        self, directory: Path, models: tuple[str, ...], constants: Path = ASSETS_DIR, defines: tuple[str, ...] = ()
+    ):
         library = Path(directory) / "libwattcast_runtime.so"
         sources = [*RUNTIME_SOURCES, *(Path(constants) / f"{m}_wc.c" for m in models)]
-        subprocess.run([find_binary("gcc"), *CFLAGS, *(f"-D{d}" for d in defines), f"-I{FIRMWARE_DIR / 'runtime'}",
-                        f"-I{constants}", f"-I{ASSETS_DIR}", "-o", str(library), *map(str, sources)],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                find_binary("gcc"),
+                *CFLAGS,
+                *(f"-D{d}" for d in defines),
+                f"-I{FIRMWARE_DIR / 'runtime'}",
+                f"-I{constants}",
+                f"-I{ASSETS_DIR}",
+                "-o",
+                str(library),
+                *map(str, sources),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         self._lib = ctypes.CDLL(str(library))
         self._lib.wc_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         self._lib.wc_predict.restype = ctypes.c_int

@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.brokers import find_binary
 from device.models.manifest import SHIPPED_ASSETS
+from simulator.brokers import find_binary
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,15 @@ class Footprint:
             if not m or m.group("file") not in files:
                 continue
             name = m.group("name")
-            kind = "bss" if name.startswith(".bss") or name == "COMMON" else \
-                "data" if name.startswith(".data") else "text" if name.startswith((".text", ".rodata")) else None
+            kind = (
+                "bss"
+                if name.startswith(".bss") or name == "COMMON"
+                else "data"
+                if name.startswith(".data")
+                else "text"
+                if name.startswith((".text", ".rodata"))
+                else None
+            )
             if kind:
                 sizes[kind] += int(m.group("size"), 16)
         return cls(**sizes)
@@ -92,8 +99,17 @@ def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
         raise ValueError(f"unknown firmware model {model!r}; known: {', '.join(INPUT_DTYPES)}")
     tools = _tools()
     out = Path(out or FIRMWARE_DIR / "build" / f"{model}{opt}").resolve()  # a directory per flag: make sees no flags
-    cmd = [tools["make"], "-s", "-C", str(FIRMWARE_DIR), f"MODEL={model}", f"OUT={out}", f"OPT={opt}",
-           f"ASSETS={ASSETS_DIR}", f"CC={tools['gcc']}"]
+    cmd = [
+        tools["make"],
+        "-s",
+        "-C",
+        str(FIRMWARE_DIR),
+        f"MODEL={model}",
+        f"OUT={out}",
+        f"OPT={opt}",
+        f"ASSETS={ASSETS_DIR}",
+        f"CC={tools['gcc']}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building the {model} firmware failed:\n{result.stdout}{result.stderr}")

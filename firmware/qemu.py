@@ -23,8 +23,19 @@ from simulator.brokers import find_binary
 log = logging.getLogger(__name__)
 
 MACHINE = "mps2-an386"
-QEMU_ARGS = ("-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "none",
-             "-semihosting-config", "enable=on,target=native", "-icount", "shift=0")
+QEMU_ARGS = (
+    "-M",
+    MACHINE,
+    "-nographic",
+    "-monitor",
+    "none",
+    "-serial",
+    "none",
+    "-semihosting-config",
+    "enable=on,target=native",
+    "-icount",
+    "shift=0",
+)
 #: Seconds QEMU may take per window before we call it hung (generous: an LSTM window is well under 10 ms here).
 SECONDS_PER_WINDOW = 0.5
 MIN_TIMEOUT = 30.0
@@ -77,15 +88,16 @@ def run(image: Image, windows: np.ndarray, repeat: int = 1) -> Run:
     with tempfile.TemporaryDirectory(prefix="wattcast-qemu-") as tmp:
         (Path(tmp) / "windows.bin").write_bytes(struct.pack("<II", n, repeat) + windows.tobytes())
         timeout = max(MIN_TIMEOUT, SECONDS_PER_WINDOW * n * repeat)
-        proc = subprocess.run([qemu, *QEMU_ARGS, "-kernel", str(image.elf)], cwd=tmp, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [qemu, *QEMU_ARGS, "-kernel", str(image.elf)], cwd=tmp, capture_output=True, text=True, timeout=timeout
+        )
     console = proc.stdout + proc.stderr  # QEMU writes the semihosting console to stderr
     if proc.returncode != 0:
         raise FirmwareError(f"qemu exited with {proc.returncode}:\n{console[-2000:]}")
     per_tick, rows = _parse(console, n)
-    outputs, ticks, stack = (np.array(column, dtype=np.int64) for column in zip(*rows)) if rows else \
-        (np.zeros(0, np.int64),) * 3
+    outputs, ticks, stack = (
+        (np.array(column, dtype=np.int64) for column in zip(*rows)) if rows else (np.zeros(0, np.int64),) * 3
+    )
     instructions = np.rint(ticks * per_tick / repeat).astype(np.int64)
-    log.info("%s: %d windows in QEMU, median %d instructions", image.model, n,
-             int(np.median(instructions)) if n else 0)
+    log.info("%s: %d windows in QEMU, median %d instructions", image.model, n, int(np.median(instructions)) if n else 0)
     return Run(outputs, instructions, int(stack.max(initial=0)), per_tick, qemu_version())

@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 def expected_shape(model: str) -> tuple[int, int]:
     """(seq_len, features) the model's window has, from the generated header (or linreg.h)."""
     header = images.ASSETS_DIR / ("linreg.h" if model == "linreg_q15" else f"{model}_wc.h")
-    defines = dict(line.split()[1:3] for line in header.read_text().splitlines()
-                   if line.startswith("#define") and len(line.split()) == 3)
+    defines = dict(
+        line.split()[1:3]
+        for line in header.read_text().splitlines()
+        if line.startswith("#define") and len(line.split()) == 3
+    )
     if model == "linreg_q15":
         return int(defines["LINREG_SEQ_LEN"]), int(defines["LINREG_N_FEATURES"])
     prefix = f"WC_{model.upper()}"

@@ -70,11 +70,31 @@ class AgentRun:
         # as trained, on any machine, with no DST hour skipped or repeated.
         predictions = ["--predictions-file", str(self.predictions_file)] if self.write_predictions else []
         return [
-            sys.executable, str(AGENT_SCRIPT), "--broker", self.broker.url, "--mqtt-version", self.broker.mqtt_version,
-            "--assets", str(self.assets), "--models", ",".join(self.models), "--agent-id", self.agent_id,
-            "--topic-prefix", self.topic_prefix, "--timezone", "UTC",
-            "--metrics-file", str(self.metrics_file), *predictions, "--metrics-interval-s", str(self.metrics_interval_s),
-            "--no-ha-discovery", "--session-expiry-s", str(self.session_expiry_s), *self.extra_args,
+            sys.executable,
+            str(AGENT_SCRIPT),
+            "--broker",
+            self.broker.url,
+            "--mqtt-version",
+            self.broker.mqtt_version,
+            "--assets",
+            str(self.assets),
+            "--models",
+            ",".join(self.models),
+            "--agent-id",
+            self.agent_id,
+            "--topic-prefix",
+            self.topic_prefix,
+            "--timezone",
+            "UTC",
+            "--metrics-file",
+            str(self.metrics_file),
+            *predictions,
+            "--metrics-interval-s",
+            str(self.metrics_interval_s),
+            "--no-ha-discovery",
+            "--session-expiry-s",
+            str(self.session_expiry_s),
+            *self.extra_args,
         ]
 
 
@@ -94,8 +114,12 @@ class AgentProcess:
         online = _StatusWatch(self.run.broker, self.run.status_topic, f"{self.run.agent_id}-watch")
         try:
             with self.run.log_file.open("w") as log_file:
-                self.process = subprocess.Popen(self.run.command(), stdout=log_file, stderr=subprocess.STDOUT,
-                                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                self.process = subprocess.Popen(
+                    self.run.command(),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                )
             log.info("agent started (pid %d), log in %s", self.process.pid, self.run.log_file)
             deadline = time.monotonic() + timeout_s
             while wait_online and not online.event.wait(POLL_S):
@@ -108,8 +132,9 @@ class AgentProcess:
 
     def _check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"agent exited with code {self.process.returncode}; its log:\n"
-                               + self.run.log_file.read_text()[-3000:])
+            raise RuntimeError(
+                f"agent exited with code {self.process.returncode}; its log:\n" + self.run.log_file.read_text()[-3000:]
+            )
 
     def metrics(self) -> dict[str, Any] | None:
         """The agent's latest metrics snapshot, or None before it wrote one (or while it is being replaced)."""
@@ -125,8 +150,9 @@ class AgentProcess:
         snapshot = self.metrics()
         return int(snapshot["readings"][counter]) if snapshot else 0
 
-    def wait_until_received(self, count: int, timeout_s: float, counter: str = "received",
-                            poll_s: float = POLL_S) -> dict[str, Any]:
+    def wait_until_received(
+        self, count: int, timeout_s: float, counter: str = "received", poll_s: float = POLL_S
+    ) -> dict[str, Any]:
         """Poll the metrics file until the agent's ``counter`` reached ``count``; returns that snapshot."""
         deadline = time.monotonic() + timeout_s
         while (received := self.received(counter)) < count:
@@ -140,9 +166,9 @@ class AgentProcess:
         return int(((self.metrics() or {}).get("rejected") or {}).get(reason, 0))
 
     def wait_for_end_marker(self, publisher: AckingPublisher, timeout_s: float) -> None:
-        """Publish :data:`END_MARKER` as meter ``end``'s reading and wait until the agent rejected it. Its session is one queue delivered in
-        order, so then everything published before has arrived: a barrier instead of waiting a while for what
-        might still come."""
+        """Publish :data:`END_MARKER` as meter ``end``'s reading and wait until the agent rejected it. Its session is
+        one queue delivered in order, so then everything published before has arrived: a barrier instead of waiting a
+        while for what might still come."""
         before = self.rejected("not_json")
         publisher.publish(f"{self.run.topic_prefix}/end/reading", END_MARKER)
         deadline = time.monotonic() + timeout_s

@@ -108,9 +108,11 @@ class MosquittoBroker:
         self.process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for_port(self.port)
-        except TimeoutError:
+        except TimeoutError as exc:
             self.stop()
-            raise RuntimeError(f"mosquitto failed to start: {self.log_path.read_text() if self.log_path.exists() else ''}")
+            raise RuntimeError(
+                f"mosquitto failed to start: {self.log_path.read_text() if self.log_path.exists() else ''}"
+            ) from exc
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

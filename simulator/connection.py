@@ -25,17 +25,23 @@ PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 class BrokerSettings:
     """Where and how to connect. ``mqtts://`` (or a CA file) turns TLS on."""
 
-    url: str = option("mqtt://127.0.0.1:1883", "broker URL, mqtt://host:port or mqtts://host:port for TLS; a "
-                      "comma-separated list (e.g. the nodes of a NATS cluster) fails over to the next URL whenever "
-                      "the connection drops or cannot be made", flag="--broker")
-    mqtt_version: str = option("5", "MQTT version: 5 or 3.1.1 (e.g. for amqtt, which refuses 5)",
-                               choices=sorted(PROTOCOLS))
+    url: str = option(
+        "mqtt://127.0.0.1:1883",
+        "broker URL, mqtt://host:port or mqtts://host:port for TLS; a "
+        "comma-separated list (e.g. the nodes of a NATS cluster) fails over to the next URL whenever "
+        "the connection drops or cannot be made",
+        flag="--broker",
+    )
+    mqtt_version: str = option(
+        "5", "MQTT version: 5 or 3.1.1 (e.g. for amqtt, which refuses 5)", choices=sorted(PROTOCOLS)
+    )
     #: MQTT 3.1.1 ``clean_session=False``: the broker keeps the session across reconnects (and failovers), as the
     #: fleet's meters connect to NATS, which speaks 3.1.1 only.
     persistent_session: bool = option(False, cli=False)
     username: str | None = option(None, "login name; none = anonymous", shown=f"${USERNAME_ENV}")
-    password_file: Path | None = option(None, "file holding the password; never pass it on the command line",
-                                        shown=f"${PASSWORD_ENV}")
+    password_file: Path | None = option(
+        None, "file holding the password; never pass it on the command line", shown=f"${PASSWORD_ENV}"
+    )
     ca_file: Path | None = option(None, "CA certificate to verify the broker; turns TLS on", shown="none")
     cert_file: Path | None = option(None, "client certificate for TLS client authentication", shown="none")
     key_file: Path | None = option(None, "private key of --cert-file", shown="none")
@@ -45,8 +51,10 @@ class BrokerSettings:
             raise ValueError(f"mqtt_version must be one of {sorted(PROTOCOLS)}, got {self.mqtt_version!r}")
         split_urls(self.url)  # raises ValueError naming a malformed list
         if self.persistent_session and self.mqtt_version != "3.1.1":
-            raise ValueError("persistent_session is MQTT 3.1.1's clean_session=False; MQTT 5 would need a session "
-                             "expiry, which the simulator does not set")
+            raise ValueError(
+                "persistent_session is MQTT 3.1.1's clean_session=False; MQTT 5 would need a session "
+                "expiry, which the simulator does not set"
+            )
 
     @property
     def urls(self) -> list[str]:
@@ -83,14 +91,16 @@ class BrokerSettings:
 
     def client(self, client_id: str) -> mqtt.Client:
         """A paho client configured with these settings (not yet connected)."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[self.mqtt_version],
-                             clean_session=not self.persistent_session if self.mqtt_version == "3.1.1" else None)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=PROTOCOLS[self.mqtt_version],
+            clean_session=not self.persistent_session if self.mqtt_version == "3.1.1" else None,
+        )
         if (creds := self.credentials()) is not None:
             client.username_pw_set(*creds)
         if self.tls:
-            client.tls_set(
-                ca_certs=_str(self.ca_file), certfile=_str(self.cert_file), keyfile=_str(self.key_file)
-            )
+            client.tls_set(ca_certs=_str(self.ca_file), certfile=_str(self.cert_file), keyfile=_str(self.key_file))
         return client
 
 

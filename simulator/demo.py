@@ -31,11 +31,11 @@ from typing import Any
 from device.models.manifest import MANIFEST_NAME, SHIPPED_ASSETS, load_manifest
 from device.options import build_parser as build_options_parser
 from device.options import option, option_of, parse_options
+from device.wire import DEFAULT_PREFIX
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import BinaryMissing, MosquittoBroker
 from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from device.wire import DEFAULT_PREFIX
 from simulator.predictions import read_prediction_rows
 from simulator.replay import ReplayConfig, ReplayResult, replay
 from simulator.report import ReportConfig, ReportFiles, write_report
@@ -49,16 +49,29 @@ class DemoConfig:
     """One end-to-end run."""
 
     data: Path = option_of(ReplayConfig, "data")
-    assets: Path = option(SHIPPED_ASSETS, "firmware assets folder with manifest.json; converted first if "
-                          "missing", shown="firmware_assets of this repository")
-    out_dir: Path = option(REPO / "runs" / "demo", "where the report and the agent's files go", flag="--out",
-                           shown="runs/demo of this repository")
+    assets: Path = option(
+        SHIPPED_ASSETS,
+        "firmware assets folder with manifest.json; converted first if missing",
+        shown="firmware_assets of this repository",
+    )
+    out_dir: Path = option(
+        REPO / "runs" / "demo",
+        "where the report and the agent's files go",
+        flag="--out",
+        shown="runs/demo of this repository",
+    )
     #: None: our own broker on a free port (mosquitto if installed, else the embedded amqtt broker).
-    broker: str | None = option(None, "use this broker (mqtt://host:port), which others may share: every client id "
-                                "and topic carries the run id, so runs never mix", shown="the demo's own broker on a "
-                                "free port, mosquitto if installed, else an embedded amqtt broker")
-    mqtt_version: str = option("5", "MQTT version with --broker or the demo's own mosquitto (the embedded amqtt "
-                               "broker always uses 3.1.1)", choices=sorted(PROTOCOLS))
+    broker: str | None = option(
+        None,
+        "use this broker (mqtt://host:port), which others may share: every client id "
+        "and topic carries the run id, so runs never mix",
+        shown="the demo's own broker on a free port, mosquitto if installed, else an embedded amqtt broker",
+    )
+    mqtt_version: str = option(
+        "5",
+        "MQTT version with --broker or the demo's own mosquitto (the embedded amqtt broker always uses 3.1.1)",
+        choices=sorted(PROTOCOLS),
+    )
     #: Empty: every model in the manifest.
     models: tuple[str, ...] = option((), "model names", shown="every model in the manifest")
     start: str | None = option_of(ReplayConfig, "start")
@@ -68,10 +81,15 @@ class DemoConfig:
     meters: int = option_of(ReplayConfig, "meters")
     agent_id: str = option("demo", "the agent's id, followed by the run id")
     #: Goes into every client id and topic prefix; None: a fresh random one per run.
-    run_id: str | None = option(None, "label of this run in every client id and topic: <agent-id>-<run-id>, "
-                                f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading", shown="random, 8 hex digits")
-    drain_timeout_s: float = option(300.0, "seconds the agent may take to catch up after the replay",
-                                    flag="--drain-timeout")
+    run_id: str | None = option(
+        None,
+        "label of this run in every client id and topic: <agent-id>-<run-id>, "
+        f"{DEFAULT_PREFIX}-<run-id>/<meter>/reading",
+        shown="random, 8 hex digits",
+    )
+    drain_timeout_s: float = option(
+        300.0, "seconds the agent may take to catch up after the replay", flag="--drain-timeout"
+    )
     margin: float = option_of(ReportConfig, "margin")
     progress: bool = option_of(ReplayConfig, "progress")
 
@@ -81,13 +99,25 @@ def ensure_assets(config: DemoConfig) -> None:
     if (config.assets / MANIFEST_NAME).is_file():
         return
     run_dir = "runs/demo_training"  # not the demo's own out_dir: its report.md would be overwritten
-    log.info("no %s in %s: running python -m train and python -m convert.quantize (once)", MANIFEST_NAME,
-             config.assets)
-    for command in (["train", "--data", str(config.data), "--out", run_dir, "--models", "persistence", "trend_line",
-                     "linreg", "seed_lstm"],
-                    ["convert.quantize", "--run-dir", run_dir, "--out", str(config.assets)]):
-        subprocess.run([sys.executable, "-m", *command], check=True, cwd=REPO,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    log.info("no %s in %s: running python -m train and python -m convert.quantize (once)", MANIFEST_NAME, config.assets)
+    for command in (
+        [
+            "train",
+            "--data",
+            str(config.data),
+            "--out",
+            run_dir,
+            "--models",
+            "persistence",
+            "trend_line",
+            "linreg",
+            "seed_lstm",
+        ],
+        ["convert.quantize", "--run-dir", run_dir, "--out", str(config.assets)],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", *command], check=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        )
 
 
 @contextlib.contextmanager
@@ -127,7 +157,9 @@ def stream_problems(result: ReplayResult, metrics: dict[str, Any]) -> list[str]:
     reached the agent, and nothing else did."""
     problems = []
     if result.acknowledged != result.published:
-        problems.append(f"the broker acknowledged {result.acknowledged:,} of the {result.published:,} readings published")
+        problems.append(
+            f"the broker acknowledged {result.acknowledged:,} of the {result.published:,} readings published"
+        )
     received = int(metrics.get("readings", {}).get("received", 0))
     if received != result.published:
         why = "someone else publishes on its topics" if received > result.published else "readings were lost"
@@ -164,14 +196,30 @@ def _run(config: DemoConfig) -> DemoResult:
     agent_id, topic_prefix = f"{config.agent_id}-{run_id}", f"{DEFAULT_PREFIX}-{run_id}"
     work_dir = config.out_dir / "agent"
     with broker_for(config) as (broker, broker_kind):
-        log.info("broker: %s; run id %s: agent %s, readings on %s/<meter>/reading", broker_kind, run_id, agent_id,
-                 topic_prefix)
+        log.info(
+            "broker: %s; run id %s: agent %s, readings on %s/<meter>/reading",
+            broker_kind,
+            run_id,
+            agent_id,
+            topic_prefix,
+        )
         agent = AgentProcess(AgentRun(broker, config.assets, models, work_dir, agent_id, topic_prefix))
         with agent:
-            result = replay(ReplayConfig(data=config.data, broker=broker, speed=0.0, start=config.start,
-                                         end=config.end, days=config.days, meters=config.meters, progress=config.progress,
-                                         topic_prefix=topic_prefix, client_id=f"{agent_id}-replay"),
-                            consumed=agent.received)
+            result = replay(
+                ReplayConfig(
+                    data=config.data,
+                    broker=broker,
+                    speed=0.0,
+                    start=config.start,
+                    end=config.end,
+                    days=config.days,
+                    meters=config.meters,
+                    progress=config.progress,
+                    topic_prefix=topic_prefix,
+                    client_id=f"{agent_id}-replay",
+                ),
+                consumed=agent.received,
+            )
             try:
                 agent.wait_until_received(result.published, config.drain_timeout_s)
             except TimeoutError as late:
@@ -191,8 +239,15 @@ def _run(config: DemoConfig) -> DemoResult:
         "run id": run_id,
         "models": len(models),
     }
-    files = write_report(metrics, read_prediction_rows(agent.run.predictions_file), manifest, config.out_dir,
-                         ReportConfig(margin=config.margin), run, problems)
+    files = write_report(
+        metrics,
+        read_prediction_rows(agent.run.predictions_file),
+        manifest,
+        config.out_dir,
+        ReportConfig(margin=config.margin),
+        run,
+        problems,
+    )
     return DemoResult(files, result, metrics, agent.run.predictions_file, tuple(problems))
 
 

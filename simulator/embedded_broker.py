@@ -61,8 +61,9 @@ class EmbeddedBroker:
             logging.getLogger(chatty).setLevel(logging.WARNING)
         started: Future[None] = Future()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(started),),
-                                        name="amqtt-broker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(self._serve(started),), name="amqtt-broker", daemon=True
+        )
         self._thread.start()
         started.result(timeout=START_TIMEOUT_S)  # re-raises the broker's start-up error here
         log.info("embedded amqtt broker listening on %s (MQTT 3.1.1 only, demo use)", self.url)

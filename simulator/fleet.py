@@ -57,8 +57,11 @@ class FleetData:
     def messages(self, start: int = 0, stop: int | None = None) -> list[tuple[str, bytes]]:
         """(topic, payload) of minutes ``start:stop``, minute by minute, every meter in each minute."""
         stamps = timestamps(self.minutes)
-        return [(reading_topic(self.meter(i)), encode_reading(str(stamps[k]), dict(zip(MEASUREMENTS, self.raw[i, k]))))
-                for k in range(start, self.readings if stop is None else stop) for i in range(self.meters)]
+        return [
+            (reading_topic(self.meter(i)), encode_reading(str(stamps[k]), dict(zip(MEASUREMENTS, self.raw[i, k]))))
+            for k in range(start, self.readings if stop is None else stop)
+            for i in range(self.meters)
+        ]
 
 
 def fleet_publisher(settings: BrokerSettings, client_id: str) -> AckingPublisher:

@@ -106,17 +106,27 @@ class NatsCluster:
     def settings(self, user: str, first: int = 0) -> BrokerSettings:
         """How a simulator client reaches the cluster as ``user``: every node in :meth:`broker_list` order, MQTT
         3.1.1 (all NATS speaks) with a persistent session."""
-        return BrokerSettings(self.broker_list(first), mqtt_version="3.1.1", username=user,
-                              password_file=self.password_file(user), persistent_session=True)
+        return BrokerSettings(
+            self.broker_list(first),
+            mqtt_version="3.1.1",
+            username=user,
+            password_file=self.password_file(user),
+            persistent_session=True,
+        )
 
     def _env(self, node: NatsNode) -> dict[str, str]:
-        routes = {f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}"
-                  for i, n in enumerate(self.nodes)}
+        routes = {
+            f"WATTCAST_NATS_ROUTE_{i + 1}": f"nats-route://{HOST}:{n.route_port}" for i, n in enumerate(self.nodes)
+        }
         return {
-            **os.environ, **routes,
-            "WATTCAST_NATS_NAME": node.name, "WATTCAST_NATS_HOST": HOST,
-            "WATTCAST_NATS_CLIENT_PORT": str(node.client_port), "WATTCAST_NATS_MQTT_PORT": str(node.mqtt_port),
-            "WATTCAST_NATS_ROUTE_PORT": str(node.route_port), "WATTCAST_NATS_HTTP_PORT": str(node.http_port),
+            **os.environ,
+            **routes,
+            "WATTCAST_NATS_NAME": node.name,
+            "WATTCAST_NATS_HOST": HOST,
+            "WATTCAST_NATS_CLIENT_PORT": str(node.client_port),
+            "WATTCAST_NATS_MQTT_PORT": str(node.mqtt_port),
+            "WATTCAST_NATS_ROUTE_PORT": str(node.route_port),
+            "WATTCAST_NATS_HTTP_PORT": str(node.http_port),
             "WATTCAST_NATS_STORE_DIR": str(self.workdir / node.name),
             "WATTCAST_NATS_ACK_WAIT": self.ack_wait,
             "WATTCAST_NATS_CONSUMER_REPLICAS": str(self.consumer_replicas),
@@ -139,8 +149,12 @@ class NatsCluster:
 
     def _launch(self, binary: str, config: Path, node: NatsNode) -> None:
         log_path = self.workdir / f"{node.name}.log"
-        node.process = subprocess.Popen([binary, "-c", str(config), "-l", str(log_path)], env=self._env(node),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        node.process = subprocess.Popen(
+            [binary, "-c", str(config), "-l", str(log_path)],
+            env=self._env(node),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
 
     def _wait_ready(self, node: NatsNode) -> None:
         """Until the node listens for MQTT and knows the JetStream meta leader (then MQTT sessions can be made)."""

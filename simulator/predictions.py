@@ -50,10 +50,13 @@ def series_by_model(rows: Iterable[Mapping], meter: str | None = None) -> dict[s
         meter = meter or str(row["meter"])
         if str(row["meter"]) == meter:
             grouped.setdefault(str(row["model"]), []).append(
-                (str(row["target_ts"]), _number(row["predicted"]), _number(row.get("actual"))))
+                (str(row["target_ts"]), _number(row["predicted"]), _number(row.get("actual")))
+            )
     series = {}
     for model, items in grouped.items():
         items.sort(key=lambda item: item[0])
         ts, predicted, actual = zip(*items)
-        series[model] = PredictionSeries(np.asarray(ts), np.asarray(predicted, np.float64), np.asarray(actual, np.float64))
+        series[model] = PredictionSeries(
+            np.asarray(ts), np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+        )
     return series

@@ -26,8 +26,14 @@ PAHO_RECONNECT_DELAY_S = (1.0, 120.0)
 class AckingPublisher:
     """A connected paho client that publishes at QoS 1 and counts PUBACKs; a full queue makes it wait, never drop."""
 
-    def __init__(self, settings: BrokerSettings, client_id: str, max_inflight: int, max_queued: int,
-                 reconnect_delay_s: tuple[float, float] = PAHO_RECONNECT_DELAY_S) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        client_id: str,
+        max_inflight: int,
+        max_queued: int,
+        reconnect_delay_s: tuple[float, float] = PAHO_RECONNECT_DELAY_S,
+    ) -> None:
         self._brokers = settings.brokers
         self._broker = 0  # index of the broker paho connects to
         self._closing = False
@@ -64,8 +70,11 @@ class AckingPublisher:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._closing:
             return
-        log.warning("disconnected from %s:%d: %s; paho reconnects and sends the unacknowledged again",
-                    *self._brokers[self._broker], reason_code)
+        log.warning(
+            "disconnected from %s:%d: %s; paho reconnects and sends the unacknowledged again",
+            *self._brokers[self._broker],
+            reason_code,
+        )
         self._next_broker()
 
     def _next_broker(self) -> None:
@@ -101,8 +110,8 @@ class AckingPublisher:
                 raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
             self.queue_full_waits += 1
             with self._settled:
-                settled = self.settled
-                self._settled.wait_for(lambda: self.settled > settled, timeout=1.0)
+                before = self.settled
+                self._settled.wait_for(lambda before=before: self.settled > before, timeout=1.0)
 
     def publish_all(self, messages: list[tuple[str, bytes]], timeout_s: float) -> int:
         """Publish every (topic, payload) and wait for all PUBACKs; how many of them the broker acknowledged (the
@@ -111,8 +120,9 @@ class AckingPublisher:
         for topic, payload in messages:
             self.publish(topic, payload)
         if not self.wait_all(timeout_s):
-            raise TimeoutError(f"{self.published - self.settled} of {self.published} messages unacknowledged "
-                               f"after {timeout_s:.0f} s")
+            raise TimeoutError(
+                f"{self.published - self.settled} of {self.published} messages unacknowledged after {timeout_s:.0f} s"
+            )
         return self.acknowledged - before
 
     def wait_all(self, timeout_s: float) -> bool:

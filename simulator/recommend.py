@@ -57,17 +57,29 @@ def recommend(candidates: Sequence[Candidate], device: DeviceClass, margin: floa
     """The cheapest model on ``device`` whose online MSE is within ``margin`` (relative) of the best that fits."""
     fitting = [c for c in candidates if _fits(c, device)]
     if not fitting:
-        return Recommendation(device.name, None, f"No model fits the {device.name} budget ({device.budget.text()}).",
-                              None, None, margin, ())
+        return Recommendation(
+            device.name,
+            None,
+            f"No model fits the {device.name} budget ({device.budget.text()}).",
+            None,
+            None,
+            margin,
+            (),
+        )
     best = min(fitting, key=lambda c: c.mse)
     good = [c for c in fitting if c.mse <= best.mse * (1 + margin)]
     pick = min(good, key=_cost)
-    energy = "unknown energy" if pick.energy_uj is None else (
-        f"{energy_uj(pick.energy_uj)} per inference{' (estimated)' if pick.energy_estimated else ''}")
+    energy = (
+        "unknown energy"
+        if pick.energy_uj is None
+        else (f"{energy_uj(pick.energy_uj)} per inference{' (estimated)' if pick.energy_estimated else ''}")
+    )
     if pick is best:
         why = f"it has the lowest online MSE ({best.mse:.4f}) of the {len(fitting)} models that fit"
     else:
-        why = (f"its online MSE {pick.mse:.4f} is within {margin:.0%} of the best ({best.name}, {best.mse:.4f}), "
-               f"and it is the cheapest of the {len(good)} that are")
+        why = (
+            f"its online MSE {pick.mse:.4f} is within {margin:.0%} of the best ({best.name}, {best.mse:.4f}), "
+            f"and it is the cheapest of the {len(good)} that are"
+        )
     reason = f"{pick.name}: {why}, at {energy} and {size_bytes(pick.flash_bytes)} of model."
     return Recommendation(device.name, pick.name, reason, best.name, best.mse, margin, tuple(c.name for c in fitting))

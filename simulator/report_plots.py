@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from simulator.predictions import PredictionSeries  # noqa: E402
 from device.energy import DeviceClass  # noqa: E402
+from simulator.predictions import PredictionSeries  # noqa: E402
 from simulator.report_table import ModelRow  # noqa: E402
 
 #: Percentile -> (marker, size, filled): p95 and p99 are often equal in a short run, so they nest, hollow.
@@ -29,8 +29,18 @@ PERCENTILES = {"p50": ("o", 36, True), "p95": ("s", 80, False), "p99": ("^", 40,
 _TAB20 = plt.get_cmap("tab20").colors
 #: The shipped models' colours, by family (a light shade for a variant of the same model); models not listed here
 #: take the unused colours in the order they appear.
-_FIXED = {"linreg": 0, "linreg_q15": 1, "lstm_int8": 2, "lstm_float32": 3, "mcu_lstm_int8": 6,
-          "augmented_lstm_int8": 8, "cnn_bilstm_int8": 10, "persistence": 14, "trend": 16, "linreg_cal": 18}
+_FIXED = {
+    "linreg": 0,
+    "linreg_q15": 1,
+    "lstm_int8": 2,
+    "lstm_float32": 3,
+    "mcu_lstm_int8": 6,
+    "augmented_lstm_int8": 8,
+    "cnn_bilstm_int8": 10,
+    "persistence": 14,
+    "trend": 16,
+    "linreg_cal": 18,
+}
 #: No "<": it marks a cost of 0 at the left edge of a log axis.
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "p", "d", "8")
 
@@ -58,8 +68,9 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_predictions(series: Mapping[str, PredictionSeries], styles: Mapping[str, Style], path: Path,
-                     last: int = 500) -> Path:
+def plot_predictions(
+    series: Mapping[str, PredictionSeries], styles: Mapping[str, Style], path: Path, last: int = 500
+) -> Path:
     """Predicted against actual kW for the last ``last`` scored points of each model, one panel per model."""
     models = list(series)  # the agent's order, as in the table
     fig, axes = plt.subplots(len(models), 1, figsize=(11, 2.2 * len(models)), sharex=True, sharey=True, squeeze=False)
@@ -78,7 +89,9 @@ def plot_latency(models: Mapping[str, Mapping[str, Any]], styles: Mapping[str, S
     """Inference latency per model: a histogram where the agent exports one (``latency_us.histogram`` with ``edges``
     and ``counts``), else its percentiles as points, on a log axis since models differ by 1000x."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    histograms = {name: m["latency_us"]["histogram"] for name, m in models.items() if "histogram" in m.get("latency_us", {})}
+    histograms = {
+        name: m["latency_us"]["histogram"] for name, m in models.items() if "histogram" in m.get("latency_us", {})
+    }
     if histograms:
         for name, h in histograms.items():
             ax.stairs(h["counts"], h["edges"], label=name, color=styles[name].colour)
@@ -93,17 +106,30 @@ def plot_latency(models: Mapping[str, Mapping[str, Any]], styles: Mapping[str, S
             for p, (marker, size, filled) in PERCENTILES.items():
                 value = models[name].get("latency_us", {}).get(p)
                 if value:  # None before the first inference; a log axis cannot show 0
-                    ax.scatter(x, value, marker=marker, s=size, linewidths=1.4, color=colour if filled else None,
-                               facecolors=None if filled else "none", edgecolors=None if filled else [colour])
+                    ax.scatter(
+                        x,
+                        value,
+                        marker=marker,
+                        s=size,
+                        linewidths=1.4,
+                        color=colour if filled else None,
+                        facecolors=None if filled else "none",
+                        edgecolors=None if filled else [colour],
+                    )
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
         for tick, name in zip(ax.get_xticklabels(), names):
             tick.set_color(styles[name].colour)
         ax.set_yscale("log")
         ax.set_ylabel("inference latency per window (µs)")
-        ax.legend(handles=[plt.Line2D([], [], marker=m, color="grey", ls="", label=p,
-                                      markerfacecolor="grey" if filled else "none")
-                           for p, (m, _, filled) in PERCENTILES.items()],
-                  fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        ax.legend(
+            handles=[
+                plt.Line2D([], [], marker=m, color="grey", ls="", label=p, markerfacecolor="grey" if filled else "none")
+                for p, (m, _, filled) in PERCENTILES.items()
+            ],
+            fontsize=8,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+        )
         ax.grid(alpha=0.3, axis="y")
     ax.set_title("inference latency per model (measured on this host)")
     fig.tight_layout()
@@ -125,23 +151,37 @@ class CostAxis:
         positive = [c for c in costs.values() if c is not None and c > 0]
         edge = 10.0 ** (math.floor(math.log10(min(positive))) - 1) if positive else 1.0
         at_edge = tuple(n for n, c in costs.items() if c is not None and c <= 0)
-        return cls({n: edge if n in at_edge else c for n, c in costs.items() if c is not None}, edge, at_edge,
-                   tuple(n for n, c in costs.items() if c is None))
+        return cls(
+            {n: edge if n in at_edge else c for n, c in costs.items() if c is not None},
+            edge,
+            at_edge,
+            tuple(n for n, c in costs.items() if c is None),
+        )
 
     def notes(self) -> str:
-        return "; ".join(([f"no figure: {', '.join(self.missing)}"] if self.missing else [])
-                         + ([f"cost 0, at the left edge: {', '.join(self.at_edge)}"] if self.at_edge else []))
+        return "; ".join(
+            ([f"no figure: {', '.join(self.missing)}"] if self.missing else [])
+            + ([f"cost 0, at the left edge: {', '.join(self.at_edge)}"] if self.at_edge else [])
+        )
 
 
-def _cost_panel(ax: Axes, rows: Sequence[ModelRow], costs: Mapping[str, float | None], styles: Mapping[str, Style],
-                xlabel: str) -> None:
+def _cost_panel(
+    ax: Axes, rows: Sequence[ModelRow], costs: Mapping[str, float | None], styles: Mapping[str, Style], xlabel: str
+) -> None:
     """Online MSE against one cost on a log axis. Hollow markers, each smaller than the one before, so that models
     with the same cost stay visible inside one another; a cost of 0 is a triangle pointing left."""
     axis = CostAxis.of(costs)
     for i, r in enumerate(rows):
         if r.name in axis.x:
-            ax.scatter(axis.x[r.name], r.mse, marker="<" if r.name in axis.at_edge else styles[r.name].marker,
-                       s=max(130 - 8 * i, 30), facecolors="none", edgecolors=[styles[r.name].colour], linewidths=1.6)
+            ax.scatter(
+                axis.x[r.name],
+                r.mse,
+                marker="<" if r.name in axis.at_edge else styles[r.name].marker,
+                s=max(130 - 8 * i, 30),
+                facecolors="none",
+                edgecolors=[styles[r.name].colour],
+                linewidths=1.6,
+            )
     ax.set_xscale("log")
     ax.margins(x=0.08)
     if axis.at_edge:
@@ -151,20 +191,38 @@ def _cost_panel(ax: Axes, rows: Sequence[ModelRow], costs: Mapping[str, float | 
     ax.grid(alpha=0.3, which="both")
 
 
-def plot_accuracy_vs_cost(rows: list[ModelRow], devices: Sequence[DeviceClass], styles: Mapping[str, Style],
-                          path: Path) -> Path:
+def plot_accuracy_vs_cost(
+    rows: list[ModelRow], devices: Sequence[DeviceClass], styles: Mapping[str, Style], path: Path
+) -> Path:
     """Online MSE against energy per inference on each device class and against model bytes, every model in every
     panel, one legend for all; lower left is better."""
     fig, axes = plt.subplots(1, len(devices) + 1, figsize=(5.5 * (len(devices) + 1), 5), sharey=True, squeeze=False)
     for ax, device in zip(axes[0], devices):
         figures = {r.name: r.energy.get(device.profile) for r in rows}
         estimated = any(f is not None and f.estimated for f in figures.values())
-        _cost_panel(ax, rows, {n: None if f is None else f.uj_per_inference for n, f in figures.items()}, styles,
-                    f"energy per inference, {device.name} (µJ{', estimated' if estimated else ''})")
+        _cost_panel(
+            ax,
+            rows,
+            {n: None if f is None else f.uj_per_inference for n, f in figures.items()},
+            styles,
+            f"energy per inference, {device.name} (µJ{', estimated' if estimated else ''})",
+        )
     _cost_panel(axes[0, -1], rows, {r.name: float(r.flash_bytes) for r in rows}, styles, "model bytes (flash)")
     axes[0, 0].set_ylabel("online MSE (kW²)")
-    handles = [plt.Line2D([], [], marker=styles[r.name].marker, ls="", markersize=8, markerfacecolor="none",
-                          markeredgecolor=styles[r.name].colour, markeredgewidth=1.6, label=r.name) for r in rows]
+    handles = [
+        plt.Line2D(
+            [],
+            [],
+            marker=styles[r.name].marker,
+            ls="",
+            markersize=8,
+            markerfacecolor="none",
+            markeredgecolor=styles[r.name].colour,
+            markeredgewidth=1.6,
+            label=r.name,
+        )
+        for r in rows
+    ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle("accuracy against cost: lower left is better")
     fig.tight_layout()

@@ -44,8 +44,15 @@ class ModelRow:
 
     def candidate(self, device: DeviceClass) -> Candidate:
         figure = self.energy.get(device.profile)
-        return Candidate(self.name, self.mse, figure.uj_per_inference if figure else None,
-                         figure.estimated if figure else True, self.flash_bytes, self.arena_bytes, self.macs)
+        return Candidate(
+            self.name,
+            self.mse,
+            figure.uj_per_inference if figure else None,
+            figure.estimated if figure else True,
+            self.flash_bytes,
+            self.arena_bytes,
+            self.macs,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,44 +79,51 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
     for name, m in metrics["models"].items():
         entry = manifest.models.get(name)
         latency, e2e = m.get("latency_us", {}), m.get("end_to_end_us", {})
-        rows.append(ModelRow(
-            name=name,
-            kind=m.get("kind") or (entry.kind if entry else "?"),
-            scored=int(m.get("scored", 0)),
-            # None until the first prediction is scored: NaN keeps the row sortable and prints as a dash.
-            **{k: math.nan if m.get(k) is None else float(m[k]) for k in ("mse", "rmse", "mae", "mape")},
-            offline_mse=offline_mse(entry),
-            latency_p50_us=_float(latency.get("p50")),
-            latency_p99_us=_float(latency.get("p99")),
-            end_to_end_p50_us=_float(e2e.get("p50")),
-            end_to_end_p99_us=_float(e2e.get("p99")),
-            flash_bytes=int(m.get("flash_bytes") or 0),
-            arena_bytes=m.get("arena_bytes"),
-            macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
-            energy={p: EnergyFigures.from_dict(f) for p, f in m.get("energy", {}).items()},
-            horizon_minutes=entry.window.horizon if entry else None,
-        ))
+        rows.append(
+            ModelRow(
+                name=name,
+                kind=m.get("kind") or (entry.kind if entry else "?"),
+                scored=int(m.get("scored", 0)),
+                # None until the first prediction is scored: NaN keeps the row sortable and prints as a dash.
+                **{k: math.nan if m.get(k) is None else float(m[k]) for k in ("mse", "rmse", "mae", "mape")},
+                offline_mse=offline_mse(entry),
+                latency_p50_us=_float(latency.get("p50")),
+                latency_p99_us=_float(latency.get("p99")),
+                end_to_end_p50_us=_float(e2e.get("p50")),
+                end_to_end_p99_us=_float(e2e.get("p99")),
+                flash_bytes=int(m.get("flash_bytes") or 0),
+                arena_bytes=m.get("arena_bytes"),
+                macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
+                energy={p: EnergyFigures.from_dict(f) for p, f in m.get("energy", {}).items()},
+                horizon_minutes=entry.window.horizon if entry else None,
+            )
+        )
     return rows
 
 
 Column = tuple[str, Callable[[ModelRow], str]]
 
 
-def _energy_cell(profile: str, value: Callable[[EnergyFigures], float | None],
-                 shown: Callable[[float], str]) -> Callable[[ModelRow], str]:
+def _energy_cell(
+    profile: str, value: Callable[[EnergyFigures], float | None], shown: Callable[[float], str]
+) -> Callable[[ModelRow], str]:
     """A cell showing one energy figure of ``profile``, daggered when it is an estimate."""
+
     def cell(r: ModelRow) -> str:
         figure = r.energy.get(profile)
         v = None if figure is None else value(figure)
         return MISSING if figure is None or v is None else shown(v) + (ESTIMATED if figure.estimated else "")
+
     return cell
 
 
 def _energy_columns(profile: str, label: str) -> list[Column]:
     return [
         (f"energy per inference, {label}", _energy_cell(profile, lambda f: f.uj_per_inference, energy_uj)),
-        (f"energy per day, {label}",
-         _energy_cell(profile, lambda f: None if f.j_per_day is None else f.j_per_day * 1e6, energy_uj)),
+        (
+            f"energy per day, {label}",
+            _energy_cell(profile, lambda f: None if f.j_per_day is None else f.j_per_day * 1e6, energy_uj),
+        ),
         (f"battery days, {label}", _energy_cell(profile, lambda f: f.battery_days, significant)),
     ]
 
@@ -153,16 +167,23 @@ def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...], labels: Mapp
     kept = [head for head, _ in columns if head not in same]
     table = _render(kept, [[cells[head][i] for head in kept] for i in range(len(rows))])
     if same:
-        table += "\nThe same for every model, so not a column: " + "; ".join(
-            f"{head} {cells[head][0]}" for head in same) + ".\n"
+        table += (
+            "\nThe same for every model, so not a column: "
+            + "; ".join(f"{head} {cells[head][0]}" for head in same)
+            + ".\n"
+        )
     return table
 
 
 def headline_table(rows: list[ModelRow], devices: Sequence[DeviceClass]) -> str:
     """The few figures that decide, best online MSE first: accuracy, latency, size, and energy per device class."""
     energy = [_energy_columns(d.profile, d.name)[0] for d in devices]
-    columns: list[Column] = [("model", lambda r: r.name), ("online MSE (kW²)", lambda r: number(r.mse)),
-                             ("latency p50", lambda r: duration_us(r.latency_p50_us)),
-                             ("model (flash)", lambda r: size_bytes(r.flash_bytes)), *energy]
+    columns: list[Column] = [
+        ("model", lambda r: r.name),
+        ("online MSE (kW²)", lambda r: number(r.mse)),
+        ("latency p50", lambda r: duration_us(r.latency_p50_us)),
+        ("model (flash)", lambda r: size_bytes(r.flash_bytes)),
+        *energy,
+    ]
     ranked = sorted(rows, key=lambda r: (is_missing(r.mse), r.mse))
     return _render([head for head, _ in columns], [[cell(r) for _, cell in columns] for r in ranked])

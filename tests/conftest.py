@@ -22,10 +22,10 @@ def pytest_runtest_makereport(item, call):
     except under CI (``CI=true``), where CI installs them all, so a missing one stays a failure."""
     outcome = yield
     report = outcome.get_result()
-    if call.excinfo is not None and call.excinfo.errisinstance(BinaryMissing):
-        if os.environ.get("CI", "").lower() != "true":
-            report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+    missing = call.excinfo is not None and call.excinfo.errisinstance(BinaryMissing)
+    if missing and os.environ.get("CI", "").lower() != "true":
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -60,12 +60,18 @@ def _scaling(series: Series, spec: WindowSpec) -> MinMaxScaling:
 
 def _linreg(series: Series, scaling: MinMaxScaling, spec: WindowSpec) -> LinearRegression:
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
-    x, y = make_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
-                        np.isnan(series.raw[:, MEASUREMENTS.index("gap")]))
+    x, y = make_windows(
+        scaling.transform(series.features(spec)),
+        scaling.transform_target(gap),
+        spec,
+        np.isnan(series.raw[:, MEASUREMENTS.index("gap")]),
+    )
     return LinearRegression.fit(spec, x, y)
 
 
-def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> dict[str, tuple[str, TensorInfo, TensorInfo]]:
+def _tflite_models(
+    directory: Path, series: Series, scaling: MinMaxScaling
+) -> dict[str, tuple[str, TensorInfo, TensorInfo]]:
     """A 4-unit LSTM as float32 and a small dense network as full int8 (this TensorFlow's converter crashes on an
     int8 Keras 3 LSTM; the int8 path of the runtime is the same for any model)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -78,9 +84,17 @@ def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> d
     keras.utils.set_random_seed(0)
     shape = (LSTM_SPEC.seq_len, LSTM_SPEC.n_features)
     networks = {
-        "lstm_float32": keras.Sequential([keras.Input(shape, batch_size=1), keras.layers.LSTM(4), keras.layers.Dense(1)]),
-        "dense_int8": keras.Sequential([keras.Input(shape, batch_size=1), keras.layers.Flatten(),
-                                        keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]),
+        "lstm_float32": keras.Sequential(
+            [keras.Input(shape, batch_size=1), keras.layers.LSTM(4), keras.layers.Dense(1)]
+        ),
+        "dense_int8": keras.Sequential(
+            [
+                keras.Input(shape, batch_size=1),
+                keras.layers.Flatten(),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(1),
+            ]
+        ),
     }
     out = {}
     for name, model in networks.items():
@@ -102,8 +116,9 @@ def _tflite_models(directory: Path, series: Series, scaling: MinMaxScaling) -> d
     return out
 
 
-def build_assets(directory: Path, series: Series, with_tflite: bool = False,
-                 fill_policy: FillPolicy = FillPolicy.FORWARD_FILL) -> Path:
+def build_assets(
+    directory: Path, series: Series, with_tflite: bool = False, fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
+) -> Path:
     """Write a manifest and its files into ``directory`` through the model families, as convert/ does; returns the
     directory. The numpy models follow ``fill_policy``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -120,8 +135,17 @@ def build_assets(directory: Path, series: Series, with_tflite: bool = False,
     if with_tflite:
         lstm_scaling = _scaling(series, LSTM_SPEC)
         for name, (file, inp, out) in _tflite_models(directory, series, lstm_scaling).items():
-            entries.append(family(ModelKind.TFLITE).entry(name=name, window=LSTM_SPEC, scaling=lstm_scaling, file=file,
-                                                          input=inp, output=out, macs=TFLITE_MACS[name]))
+            entries.append(
+                family(ModelKind.TFLITE).entry(
+                    name=name,
+                    window=LSTM_SPEC,
+                    scaling=lstm_scaling,
+                    file=file,
+                    input=inp,
+                    output=out,
+                    macs=TFLITE_MACS[name],
+                )
+            )
     files = sorted({e.file for e in entries if e.file})
     write_manifest(directory, Manifest({e.name: e for e in entries}, describe_files(directory, files)))
     return directory
@@ -132,8 +156,13 @@ def build_assets_in_child(directory: Path) -> Path:
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "tests.device_assets", str(directory)], cwd=REPO, check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    subprocess.run(
+        [sys.executable, "-m", "tests.device_assets", str(directory)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     return directory
 
 
@@ -153,7 +182,8 @@ def offline_metrics(model, series: Series) -> dict:
     spec, scaling = model.entry.window, model.scaling
     gap = series.filled()[:, MEASUREMENTS.index("gap")]
     missing = np.isnan(series.raw[:, MEASUREMENTS.index("gap")])
-    x, _, end_rows = streaming_windows(scaling.transform(series.features(spec)), scaling.transform_target(gap), spec,
-                                       missing)
+    x, _, end_rows = streaming_windows(
+        scaling.transform(series.features(spec)), scaling.transform_target(gap), spec, missing
+    )
     predicted = scaling.inverse_target(model.predictor.predict(x, np.minimum(end_rows + 1, spec.seq_len)))
     return error_metrics(predicted, gap[end_rows + spec.horizon])

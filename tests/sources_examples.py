@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 Message = tuple[str, bytes]
@@ -42,9 +42,22 @@ Builder = Callable[[str, float, float], list[Message]]
 
 def tasmota_message(meter: str, t_s: float, watts: float, zone: str = "Europe/Paris") -> list[Message]:
     wall = datetime.fromtimestamp(t_s, ZoneInfo(zone)).replace(tzinfo=None).isoformat(timespec="seconds")
-    body = {"Time": wall, "ENERGY": {"TotalStartTime": "2026-11-01T00:00:00", "Total": 12.345, "Yesterday": 3.2,
-                                     "Today": 1.1, "Period": 2, "Power": watts, "ApparentPower": watts * 1.1,
-                                     "ReactivePower": watts * 0.4, "Factor": 0.91, "Voltage": 231, "Current": 1.7}}
+    body = {
+        "Time": wall,
+        "ENERGY": {
+            "TotalStartTime": "2026-11-01T00:00:00",
+            "Total": 12.345,
+            "Yesterday": 3.2,
+            "Today": 1.1,
+            "Period": 2,
+            "Power": watts,
+            "ApparentPower": watts * 1.1,
+            "ReactivePower": watts * 0.4,
+            "Factor": 0.91,
+            "Voltage": 231,
+            "Current": 1.7,
+        },
+    }
     return [(f"tele/{meter}/SENSOR", json.dumps(body).encode())]
 
 
@@ -54,15 +67,23 @@ def shelly_gen1_messages(meter: str, t_s: float, watts: float) -> list[Message]:
 
 
 def shelly_gen2_message(meter: str, t_s: float, watts: float) -> list[Message]:
-    body = {"src": meter, "dst": f"{meter}/events", "method": "NotifyStatus",
-            "params": {"ts": t_s, "em:0": {"id": 0, "total_act_power": watts}}}
+    body = {
+        "src": meter,
+        "dst": f"{meter}/events",
+        "method": "NotifyStatus",
+        "params": {"ts": t_s, "em:0": {"id": 0, "total_act_power": watts}},
+    }
     return [(f"{meter}/events/rpc", json.dumps(body).encode())]
 
 
 def shelly_gen2_voltage_only(meter: str, t_s: float) -> Message:
     """A partial NotifyStatus: only phase A's voltage changed, so no power in it."""
-    body = {"src": meter, "dst": f"{meter}/events", "method": "NotifyStatus",
-            "params": {"ts": t_s, "em:0": {"id": 0, "a_voltage": 231.4}}}
+    body = {
+        "src": meter,
+        "dst": f"{meter}/events",
+        "method": "NotifyStatus",
+        "params": {"ts": t_s, "em:0": {"id": 0, "a_voltage": 231.4}},
+    }
     return f"{meter}/events/rpc", json.dumps(body).encode()
 
 
@@ -82,16 +103,31 @@ def dsmr_json_message(meter: str, t_s: float, watts: float) -> list[Message]:
 def dsmr_json(t_s: float, delivered: str, returned: str) -> dict:
     """DSMR-reader's default JSON telegram at ``t_s`` (UTC, ``Z``) of a one-phase meter without a gas meter, the
     values as DSMR-reader sends them."""
-    stamp = datetime.fromtimestamp(t_s, timezone.utc).isoformat().replace("+00:00", "Z")
-    return {"id": 4343119, "timestamp": stamp, "electricity_delivered_1": "2000.000",
-            "electricity_returned_1": "0.000", "electricity_delivered_2": "3000.000",
-            "electricity_returned_2": "0.000", "electricity_currently_delivered": delivered,
-            "electricity_currently_returned": returned, "phase_currently_delivered_l1": delivered,
-            "phase_currently_delivered_l2": None, "phase_currently_delivered_l3": None,
-            "phase_currently_returned_l1": returned, "phase_currently_returned_l2": None,
-            "phase_currently_returned_l3": None, "extra_device_timestamp": None, "extra_device_delivered": None,
-            "phase_voltage_l1": "231.0", "phase_voltage_l2": None, "phase_voltage_l3": None,
-            "phase_power_current_l1": 2, "phase_power_current_l2": None, "phase_power_current_l3": None}
+    stamp = datetime.fromtimestamp(t_s, UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "id": 4343119,
+        "timestamp": stamp,
+        "electricity_delivered_1": "2000.000",
+        "electricity_returned_1": "0.000",
+        "electricity_delivered_2": "3000.000",
+        "electricity_returned_2": "0.000",
+        "electricity_currently_delivered": delivered,
+        "electricity_currently_returned": returned,
+        "phase_currently_delivered_l1": delivered,
+        "phase_currently_delivered_l2": None,
+        "phase_currently_delivered_l3": None,
+        "phase_currently_returned_l1": returned,
+        "phase_currently_returned_l2": None,
+        "phase_currently_returned_l3": None,
+        "extra_device_timestamp": None,
+        "extra_device_delivered": None,
+        "phase_voltage_l1": "231.0",
+        "phase_voltage_l2": None,
+        "phase_voltage_l3": None,
+        "phase_power_current_l1": 2,
+        "phase_power_current_l2": None,
+        "phase_power_current_l3": None,
+    }
 
 
 def dsmr_split_message(meter: str, t_s: float, watts: float) -> list[Message]:
@@ -108,7 +144,7 @@ def statestream_message(meter: str, t_s: float, watts: float) -> list[Message]:
 
 def utc(text: str) -> float:
     """Epoch seconds of an ISO time with offset."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
+    return datetime.fromisoformat(text).astimezone(UTC).timestamp()
 
 
 T0 = utc("2026-11-20T10:00:00+00:00")
@@ -116,7 +152,7 @@ T0 = utc("2026-11-20T10:00:00+00:00")
 WATTS = [120, 450, 900, 300, 1500, 60, 2400, 2100, 30, 600, 660, 720, 90, 3000, 330, 510, 240, 180, 870, 960, 1200]
 SAMPLE_TIMES = [T0 + 20 * i for i in range(len(WATTS))]
 #: Each minute holds three samples for 20 s each, so its mean is their plain mean; the last minute stays open.
-HAND_MEANS_KW = [sum(WATTS[3 * m: 3 * m + 3]) / 3 / 1000 for m in range(len(WATTS) // 3 - 1)]
+HAND_MEANS_KW = [sum(WATTS[3 * m : 3 * m + 3]) / 3 / 1000 for m in range(len(WATTS) // 3 - 1)]
 
 
 #: profile -> (source spec for the agent, the meter id it will report, a builder); arrival-stamped profiles take
@@ -133,5 +169,3 @@ EXAMPLES: dict[str, tuple[str | dict, str, Builder]] = {
     "statestream": ("statestream:W", "house_power", statestream_message),
 }
 STAMPED = {"tasmota", "shelly-gen2", "dsmr-reader"}
-
-

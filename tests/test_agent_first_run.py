@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from device.config import AgentConfig, build_parser
-from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, load_manifest, locate_assets
 from device.models.load import load_models
+from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, load_manifest, locate_assets
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "firmware_assets"
@@ -58,8 +58,14 @@ def test_missing_assets_name_the_absolute_folder_and_the_option(elsewhere):
 
 
 def test_the_agent_started_elsewhere_without_assets_exits_2_and_says_where_it_looked(tmp_path):
-    agent = subprocess.run([sys.executable, str(REPO / "device" / "agent.py"), "--assets", "nowhere"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    agent = subprocess.run(
+        [sys.executable, str(REPO / "device" / "agent.py"), "--assets", "nowhere"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert agent.returncode == 2
     assert f"cannot start: no {MANIFEST_NAME} in {tmp_path / 'nowhere'}: point --assets at" in agent.stderr
 

@@ -71,8 +71,15 @@ def wait_online(broker, agent_id: str) -> None:
 
 
 def start_agent(broker, assets: Path, tmp_path: Path, **options) -> Agent:
-    config = AgentConfig(broker=broker.url, assets=assets, agent_id="pi01", metrics_file=tmp_path / "metrics.json",
-                         predictions_file=tmp_path / "predictions.csv", tracemalloc_readings=0, **options)
+    config = AgentConfig(
+        broker=broker.url,
+        assets=assets,
+        agent_id="pi01",
+        metrics_file=tmp_path / "metrics.json",
+        predictions_file=tmp_path / "predictions.csv",
+        tracemalloc_readings=0,
+        **options,
+    )
     agent = Agent(config).start()
     wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
     return agent
@@ -107,7 +114,8 @@ def test_every_reading_is_accounted_for_with_duplicates_and_bad_payloads_counted
     assert readings["null_values"] == int(np.isnan(series.raw).sum()) + int(np.isnan(series.raw[:30]).sum())
     assert snapshot["rejected"] == {"not_json": 1, "not_utf8": 1, "not_an_object": 1, "bad_value": 1, "too_large": 1}
     assert readings["received"] == readings["accepted"] + readings["duplicates"] + readings["late"] + sum(
-        snapshot["rejected"].values())
+        snapshot["rejected"].values()
+    )
 
 
 def test_online_scores_over_mqtt_equal_the_offline_evaluation(mosquitto, assets, series, tmp_path):
@@ -144,7 +152,9 @@ def test_the_files_hold_the_metrics_schema_and_every_prediction(mosquitto, asset
 def test_status_is_retained_online_and_offline_after_stop(mosquitto, assets, tmp_path):
     agent = start_agent(mosquitto, assets, tmp_path, models=("persistence",))
     agent.stop()
-    late = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/status"])  # subscribes after the fact: sees the retained one
+    late = Collector(
+        BrokerSettings(mosquitto.url), ["devices/pi01/status"]
+    )  # subscribes after the fact: sees the retained one
     wait_for(lambda: late.messages, "the retained status")
     assert late.messages[-1][1:] == (b"offline", True)
 
@@ -167,8 +177,9 @@ def test_home_assistant_discovery_configs_are_retained_and_complete(mosquitto, a
 
 def test_a_broker_down_at_start_is_not_fatal(mosquitto, assets, series, tmp_path):
     mosquitto.stop()
-    config = AgentConfig(broker=mosquitto.url, assets=assets, agent_id="pi01", models=("persistence",),
-                         tracemalloc_readings=0)
+    config = AgentConfig(
+        broker=mosquitto.url, assets=assets, agent_id="pi01", models=("persistence",), tracemalloc_readings=0
+    )
     agent = Agent(config).start()
     time.sleep(0.5)
     mosquitto.start()
@@ -204,9 +215,20 @@ def test_the_agent_script_runs_tflite_models_without_tensorflow_or_pandas(mosqui
     (site / "sitecustomize.py").write_text(BLOCK_HEAVY_IMPORTS)
     metrics = site / "metrics.json"
     env = {**os.environ, "PYTHONPATH": str(site)}
-    command = [sys.executable, str(REPO / "device" / "agent.py"), "--broker", mosquitto.url, "--assets",
-               str(tflite_assets), "--models", ",".join(TFLITE_MODELS), "--metrics-file", str(metrics),
-               "--metrics-interval-s", "0.2"]
+    command = [
+        sys.executable,
+        str(REPO / "device" / "agent.py"),
+        "--broker",
+        mosquitto.url,
+        "--assets",
+        str(tflite_assets),
+        "--models",
+        ",".join(TFLITE_MODELS),
+        "--metrics-file",
+        str(metrics),
+        "--metrics-interval-s",
+        "0.2",
+    ]
     status = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/status"])
     agent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=site)
     try:
@@ -224,15 +246,36 @@ def test_the_agent_script_runs_tflite_models_without_tensorflow_or_pandas(mosqui
 def test_the_agent_script_refuses_a_tampered_asset_and_exits_with_an_error(tmp_path, mosquitto):
     assets = build_assets(tmp_path / "assets", Series.bundled(rows=2000))
     (assets / "linreg.json").write_text((assets / "linreg.json").read_text().replace("{", "{ ", 1))
-    done = subprocess.run([sys.executable, str(REPO / "device" / "agent.py"), "--broker", mosquitto.url, "--assets",
-                           str(assets), "--models", "linreg"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "device" / "agent.py"),
+            "--broker",
+            mosquitto.url,
+            "--assets",
+            str(assets),
+            "--models",
+            "linreg",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "linreg.json: sha256 mismatch" in done.stderr
 
 
 def test_a_busy_agent_is_sent_no_more_than_its_receive_maximum_unacknowledged(mosquitto, assets, tmp_path):
-    config = AgentConfig(broker=mosquitto.url, assets=assets, models=("persistence",), agent_id="busy",
-                         receive_maximum=300, state_max_unacked=100, ha_discovery=False, tracemalloc_readings=0)
+    config = AgentConfig(
+        broker=mosquitto.url,
+        assets=assets,
+        models=("persistence",),
+        agent_id="busy",
+        receive_maximum=300,
+        state_max_unacked=100,
+        ha_discovery=False,
+        tracemalloc_readings=0,
+    )
     agent = Agent(config)
     agent.link.start()  # connected and subscribed, but its worker never runs: nothing is handled or acknowledged
     try:
@@ -259,8 +302,10 @@ def test_batched_predictions_carry_the_same_forecasts_in_fewer_messages(mosquitt
     sent = send(publisher(mosquitto.port), series)
     wait_for(lambda: agent.metrics.readings["accepted"] == sent, "every reading")
     snapshot = agent.stop()
-    wait_for(lambda: sum(len(json.loads(p)) for p in collector.payloads("devices/pi01/predictions"))
-             == 2 * (sent - 1), "every prediction")
+    wait_for(
+        lambda: sum(len(json.loads(p)) for p in collector.payloads("devices/pi01/predictions")) == 2 * (sent - 1),
+        "every prediction",
+    )
     batches = [json.loads(p) for p in collector.payloads("devices/pi01/predictions")]
     collector.close()
     assert collector.payloads("devices/pi01/prediction") == []
@@ -272,8 +317,15 @@ def test_batched_predictions_carry_the_same_forecasts_in_fewer_messages(mosquitt
 
 
 def test_a_slow_agent_holds_at_most_max_inbox_readings_and_still_takes_them_all(mosquitto, assets, tmp_path):
-    config = AgentConfig(broker=mosquitto.url, assets=assets, models=("persistence",), agent_id="slow", max_inbox=200,
-                         ha_discovery=False, tracemalloc_readings=0)
+    config = AgentConfig(
+        broker=mosquitto.url,
+        assets=assets,
+        models=("persistence",),
+        agent_id="slow",
+        max_inbox=200,
+        ha_discovery=False,
+        tracemalloc_readings=0,
+    )
     agent = Agent(config)
     handle = agent._handle_batch
     agent._handle_batch = lambda batch: (time.sleep(0.002 * len(batch)), handle(batch))  # 500 readings/s at most

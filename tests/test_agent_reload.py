@@ -18,11 +18,11 @@ import pytest
 
 from device.contract import MEASUREMENTS
 from device.forecasting.forecaster import Forecaster
-from device.models.manifest import AssetIntegrityError, load_manifest, write_manifest
-from device.models.load import load_models
-from device.readings import Reading
-from device.models.reload import plan_reload
 from device.forecasting.stream import MeterStream, Outcome
+from device.models.load import load_models
+from device.models.manifest import AssetIntegrityError, load_manifest, write_manifest
+from device.models.reload import plan_reload
+from device.readings import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from tests.collector import Collector
@@ -112,8 +112,12 @@ def test_the_plan_keeps_unchanged_models_builds_changed_and_added_ones_and_drops
     running = load_models(assets, ())
     ship(assets, {"linreg": {}, "persistence": {"notes": "retrained"}, "lstm_int8": {}})
     plan = plan_reload(running, assets, ())
-    assert (plan.added, plan.changed, plan.dropped, plan.unchanged) == (["lstm_int8"], ["persistence"],
-                                                                       ["trend_line"], ["linreg"])
+    assert (plan.added, plan.changed, plan.dropped, plan.unchanged) == (
+        ["lstm_int8"],
+        ["persistence"],
+        ["trend_line"],
+        ["linreg"],
+    )
     assert plan.models[0] is running[0]  # linreg's predictor is not rebuilt
     assert [m.name for m in plan.models] == ["linreg", "persistence", "lstm_int8"]
     assert plan.models[2].file_sha256 == load_manifest(assets).files["lstm_int8.tflite"]["sha256"]
@@ -149,13 +153,16 @@ def test_a_tampered_reload_is_refused_and_the_old_models_keep_predicting(mosquit
     try:
         sent = send(client, BEFORE)
         wait_for(lambda: agent.metrics.readings["accepted"] == sent, "the first readings")
-        ship(assets, {"linreg": {}, "persistence": {}, "trend_line": {}, "lstm_float32": {}},
-             corrupt="lstm_float32.tflite")  # the watch sees the new manifest
+        ship(
+            assets,
+            {"linreg": {}, "persistence": {}, "trend_line": {}, "lstm_float32": {}},
+            corrupt="lstm_float32.tflite",
+        )  # the watch sees the new manifest
         wait_for(lambda: agent.metrics.reloads["refused"] == 1, "the refusal")
         time.sleep(0.5)  # ten looks at the manifest: a refused manifest is not retried until it changes
         assert agent.metrics.reloads["refused"] == 1 and agent.metrics.reloads["done"] == 0
         assert "lstm_float32.tflite: sha256 mismatch" in agent.metrics.reloads["last"]["refused"]
-        refusal, = [r for r in caplog.records if r.levelno == logging.ERROR]
+        (refusal,) = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert "refused to reload" in refusal.getMessage() and "lstm_float32.tflite" in refusal.getMessage()
         before = predictions_of(agent, "linreg")
         sent += send(client, Series(AFTER.minutes[:100], AFTER.raw[:100]))
@@ -193,8 +200,13 @@ def test_a_reload_adds_changes_and_drops_models_and_unchanged_scores_carry_on(mo
         wait_for(lambda: agent.metrics.readings["accepted"] == sent, "the readings after the reload")
     finally:
         snapshot = agent.stop()
-    assert snapshot["reloads"]["last"] | {"at": None} == {"at": None, "added": ["lstm_int8"], "changed": ["persistence"],
-                                                         "dropped": ["trend_line"], "unchanged": 1}
+    assert snapshot["reloads"]["last"] | {"at": None} == {
+        "at": None,
+        "added": ["lstm_int8"],
+        "changed": ["persistence"],
+        "dropped": ["trend_line"],
+        "unchanged": 1,
+    }
     assert "added lstm_int8; changed persistence; dropped trend_line; 1 unchanged" in caplog.text
     assert agent.forecaster.models[0] is linreg and set(snapshot["models"]) == {"linreg", "persistence", "lstm_int8"}
     # linreg scores on as if nothing happened; the changed and the new model as on a meter that started at the reload
@@ -205,19 +217,31 @@ def test_a_reload_adds_changes_and_drops_models_and_unchanged_scores_carry_on(mo
         offline = offline_metrics(model, series)
         assert snapshot["models"][model.name]["scored"] == offline["n"], model.name
         assert snapshot["models"][model.name]["mse"] == pytest.approx(offline["mse"], abs=1e-6), model.name
-    unscored_trend = [row for row in (tmp_path / "predictions.csv").read_text().splitlines()
-                      if row.startswith("m1,trend_line,") and row.endswith(",")]
+    unscored_trend = [
+        row
+        for row in (tmp_path / "predictions.csv").read_text().splitlines()
+        if row.startswith("m1,trend_line,") and row.endswith(",")
+    ]
     assert len(unscored_trend) == 5  # its pending forecasts at the reload, written as the dropped they are
 
-    dropped = {f"homeassistant/sensor/pi01/{leaf}/config" for leaf in ("trend_line_rmse", "trend_line_latency",
-                                                                        "m1_trend_line_predicted")}
+    dropped = {
+        f"homeassistant/sensor/pi01/{leaf}/config"
+        for leaf in ("trend_line_rmse", "trend_line_latency", "m1_trend_line_predicted")
+    }
     wait_for(lambda: all(b"" in live.payloads(topic) for topic in dropped), "the dropped model's configs removed")
-    late = Collector(BrokerSettings(mosquitto.url), ["homeassistant/sensor/pi01/+/config",  # sees what is retained
-                                                      "devices/pi01/meters/m1/state"])
+    late = Collector(
+        BrokerSettings(mosquitto.url),
+        [
+            "homeassistant/sensor/pi01/+/config",  # sees what is retained
+            "devices/pi01/meters/m1/state",
+        ],
+    )
     wait_for(lambda: len(late.messages) == 3 * 3 + 1, "three models' retained configs and the meter's state")
     retained = {topic for topic, _, was_retained in late.messages if was_retained}
-    assert {f"homeassistant/sensor/pi01/{leaf}/config" for leaf in ("lstm_int8_rmse", "lstm_int8_latency",
-                                                                    "m1_lstm_int8_predicted")} <= retained
+    assert {
+        f"homeassistant/sensor/pi01/{leaf}/config"
+        for leaf in ("lstm_int8_rmse", "lstm_int8_latency", "m1_lstm_int8_predicted")
+    } <= retained
     assert not retained & dropped
     assert set(json.loads(late.payloads("devices/pi01/meters/m1/state")[0])) == {"linreg", "persistence", "lstm_int8"}
     live.close()

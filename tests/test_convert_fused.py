@@ -22,8 +22,10 @@ def _random_windows(spec: WindowSpec, n: int = 4) -> np.ndarray:
     return np.random.default_rng(0).random((n, spec.seq_len, spec.n_features), dtype=np.float32)
 
 
-@pytest.mark.parametrize("builder, features", [(build_seed_lstm, ("gap",)),
-                                               (build_cnn_bilstm, ("gap", "grp", "v", "gi", "sm1", "sm2", "sm3"))])
+@pytest.mark.parametrize(
+    "builder, features",
+    [(build_seed_lstm, ("gap",)), (build_cnn_bilstm, ("gap", "grp", "v", "gi", "sm1", "sm2", "sm3"))],
+)
 def test_fused_clone_matches_the_keras_model(builder, features):
     spec = WindowSpec(seq_len=12, horizon=1, features=features)
     keras.utils.set_random_seed(0)

@@ -22,10 +22,10 @@ from convert.quantize import WouldDropModels, build_parser, main, quantize  # no
 from convert.tflite_convert import ConversionFailed, convert_model  # noqa: E402
 from convert.tflm import arena_works  # noqa: E402
 from device.contract import WindowSpec  # noqa: E402
-from device.models.manifest import sha256_of  # noqa: E402
-from device.models.load import load_models  # noqa: E402
 from device.models.families.linreg import LinearRegression  # noqa: E402
 from device.models.families.tflite import quantize as quantize_input  # noqa: E402
+from device.models.load import load_models  # noqa: E402
+from device.models.manifest import sha256_of  # noqa: E402
 from tests.conftest import BUNDLED_DATA, REPO  # noqa: E402
 from train.artifacts import TrainedModel, save_trained_model  # noqa: E402
 from train.data import load_measurements, train_test_by_fraction  # noqa: E402
@@ -59,8 +59,9 @@ def run_dir(tmp_path_factory):
     save_trained_model(models, TrainedModel("seed_lstm", parameters=model.count_params(), **common))
     linreg = LinearRegression.fit(SPEC, w.x_train, w.y_train)
     save_trained_model(models, TrainedModel("linreg", parameters=31, extra=linreg.to_dict(), **common))
-    (run / "report.json").write_text(json.dumps({"config": {"data": str(BUNDLED_DATA),
-                                                            "models": ["linreg", "seed_lstm"]}}))
+    (run / "report.json").write_text(
+        json.dumps({"config": {"data": str(BUNDLED_DATA), "models": ["linreg", "seed_lstm"]}})
+    )
     return run
 
 
@@ -152,7 +153,14 @@ def test_manifest_records_macs_parameters_hashes_and_tool_versions(assets):
 def test_device_loads_every_model_the_manifest_lists(assets):
     out, manifest = assets
     loaded = load_models(out, tuple(manifest.models))
-    assert [m.name for m in loaded] == ["linreg", "linreg_q15", "persistence", "trend_line", "lstm_float32", "lstm_int8"]
+    assert [m.name for m in loaded] == [
+        "linreg",
+        "linreg_q15",
+        "persistence",
+        "trend_line",
+        "lstm_float32",
+        "lstm_int8",
+    ]
     x = np.load(out.parent / "models" / "seed_lstm.windows.npz")["x_val"][:5]
     for m in loaded:
         assert m.predictor.predict(x, np.full(5, 30)).shape == (5,)
@@ -167,13 +175,15 @@ def test_c_arrays_compile_are_16_byte_aligned_and_hold_the_file(assets, tmp_path
         "int main(void) { unsigned long sum = 0; for (size_t i = 0; i < lstm_int8_model_len; ++i) "
         "sum = sum * 31u + lstm_int8_model[i];\n"
         'printf("%lu %lu %lu\\n", (unsigned long)((uintptr_t)lstm_int8_model % 16), '
-        "(unsigned long)lstm_int8_model_len, sum); return 0; }\n")
+        "(unsigned long)lstm_int8_model_len, sum); return 0; }\n"
+    )
     exe = tmp_path / "check"
     flags = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}"]
     subprocess.run([*flags, "-c", "-o", str(tmp_path / "f.o"), str(out / "lstm_float32_model.c")], check=True)
     subprocess.run([*flags, "-o", str(exe), str(main), str(out / "lstm_int8_model.c")], check=True)
-    remainder, length, checksum = map(int, subprocess.run([str(exe)], capture_output=True, text=True,
-                                                          check=True).stdout.split())
+    remainder, length, checksum = map(
+        int, subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    )
     data = (out / "lstm_int8.tflite").read_bytes()
     expected = 0
     for b in data:
@@ -203,8 +213,9 @@ def test_help_explains_every_option_and_that_the_tflm_proof_runs_by_default(caps
     parser = build_parser()
     for action in parser._actions:
         assert action.help, action.dest
-    assert {"--run-dir", "--out", "--networks", "--big-model-modes", "--no-tflm", "--force"} <= \
-        set(parser._option_string_actions)
+    assert {"--run-dir", "--out", "--networks", "--big-model-modes", "--no-tflm", "--force"} <= set(
+        parser._option_string_actions
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())

@@ -11,8 +11,10 @@ import pytest
 from device.contract import FillPolicy
 from train.data import load_measurements, resample
 
-HEADER = ("Date;Time;Global_active_power;Global_reactive_power;Voltage;Global_intensity;Sub_metering_1;"
-          "Sub_metering_2;Sub_metering_3")
+HEADER = (
+    "Date;Time;Global_active_power;Global_reactive_power;Voltage;Global_intensity;Sub_metering_1;"
+    "Sub_metering_2;Sub_metering_3"
+)
 ROWS = [
     "1/2/2007;23:58:00;1.000;0.100;240.000;4.000;0.000;1.000;17.000",
     "1/2/2007;23:59:00;?;?;?;?;?;?;",

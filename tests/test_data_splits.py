@@ -23,7 +23,7 @@ from train.data import (
 def test_subset_is_one_percent_of_the_full_file():
     subset = contiguous_subset(2_075_259, 0.01, seed=0)
     assert subset.stop - subset.start == 20_753
-    assert 0 <= subset.start and subset.stop <= 2_075_259
+    assert subset.start >= 0 and subset.stop <= 2_075_259
 
 
 def test_subset_of_a_small_file_keeps_at_least_20000_rows():

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from device.contract import MIN_HISTORY, TARGET, feature_matrix, streaming_windows
-from device.models.manifest import MANIFEST_NAME, load_manifest
 from device.models.load import LoadedModel, load_models
+from device.models.manifest import MANIFEST_NAME, load_manifest
 from device.scoring import error_metrics
+from simulator.brokers import MosquittoBroker
 from simulator.demo import DemoConfig, DemoResult, run_demo
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.replay import ReplayConfig, load_readings
-from simulator.brokers import MosquittoBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -44,8 +44,7 @@ def assets() -> Path:
 def demo(request, assets, tmp_path_factory) -> DemoResult:
     """One demo run per broker, shared by the tests below (each run takes seconds, not minutes)."""
     out = tmp_path_factory.mktemp(request.param.replace(" ", "_"))
-    config = dict(assets=assets, models=MODELS, start=START, end=END, out_dir=out, progress=False,
-                  drain_timeout_s=60)
+    config = dict(assets=assets, models=MODELS, start=START, end=END, out_dir=out, progress=False, drain_timeout_s=60)
     if request.param == "mosquitto":
         broker = MosquittoBroker(out / "broker").start()
         try:
@@ -92,8 +91,11 @@ def test_report_files_exist_and_the_table_has_every_model(demo):
     report = demo.report
     assert report.markdown.is_file() and report.json.is_file()
     assert all(path.is_file() for path in report.plots.values())
-    table_rows = [line.split("|")[1].strip() for line in report.markdown.read_text().splitlines()
-                  if line.startswith("| ") and not line.startswith("| model")]
+    table_rows = [
+        line.split("|")[1].strip()
+        for line in report.markdown.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| model")
+    ]
     assert set(MODELS) <= set(table_rows)
 
 

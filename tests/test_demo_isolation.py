@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from device.contract import MEASUREMENTS
+from device.wire import encode_reading
 from simulator.brokers import MosquittoBroker, find_mosquitto
 from simulator.connection import BrokerSettings
-from device.wire import encode_reading
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +42,39 @@ def start_demo(out: Path, *extra: str) -> subprocess.Popen:
     """``python -m simulator.demo`` from a folder that is not the repository, as a second clone would run it."""
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "simulator.demo", "--models", MODELS, "--start", START, "--end", END, "--out", str(out),
-         "--drain-timeout", "120", *extra],
-        cwd=out, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "simulator.demo",
+            "--models",
+            MODELS,
+            "--start",
+            START,
+            "--end",
+            END,
+            "--out",
+            str(out),
+            "--drain-timeout",
+            "120",
+            *extra,
+        ],
+        cwd=out,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, out: Path) -> DemoRun:
     _, stderr = process.communicate(timeout=300)
     report = out / "report.json"
-    return DemoRun(process.returncode, stderr, json.loads(report.read_text()) if report.is_file() else {},
-                   (out / "report.md").read_text() if report.is_file() else "")
+    return DemoRun(
+        process.returncode,
+        stderr,
+        json.loads(report.read_text()) if report.is_file() else {},
+        (out / "report.md").read_text() if report.is_file() else "",
+    )
 
 
 def run_together(*demos: tuple[Path, tuple[str, ...]]) -> list[DemoRun]:

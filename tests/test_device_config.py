@@ -16,7 +16,9 @@ def test_defaults_need_no_arguments():
 
 def test_the_command_line_beats_the_environment_which_beats_the_file(tmp_path):
     toml = tmp_path / "agent.toml"
-    toml.write_text('agent_id = "from-file"\nmodels = ["linreg", "trend"]\nmax_gap_minutes = 7\nbroker = "mqtt://h:1"\n')
+    toml.write_text(
+        'agent_id = "from-file"\nmodels = ["linreg", "trend"]\nmax_gap_minutes = 7\nbroker = "mqtt://h:1"\n'
+    )
     env = {"WATTCAST_CONFIG": str(toml), "WATTCAST_MAX_GAP_MINUTES": "9", "WATTCAST_BROKER": "mqtt://env:2"}
     config = load_config(["--broker", "mqtt://cli:3"], environ=env)
     assert config.agent_id == "from-file"

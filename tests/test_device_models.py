@@ -12,8 +12,8 @@ from device.contract import WindowSpec, window_rows
 from device.models.families import entry_from_dict, family
 from device.models.families.tflite import TensorInfo, dequantize, interpreter_class, quantize
 from device.models.kinds import ModelKind
-from device.models.manifest import AssetIntegrityError, sha256_of
 from device.models.load import load_models
+from device.models.manifest import AssetIntegrityError, sha256_of
 from tests.device_assets import Series, build_assets
 
 
@@ -92,9 +92,14 @@ def test_an_unknown_kind_is_refused_naming_the_known_ones():
 
 
 def test_a_family_entry_round_trips_through_the_manifest_json():
-    tflite = family(ModelKind.TFLITE).entry(name="m", window=WindowSpec(), file="m.tflite", macs=7,
-                                            input=TensorInfo((1, 30, 1), "int8", 0.5, -3),
-                                            output=TensorInfo((1, 1), "int8", 0.25, 1))
+    tflite = family(ModelKind.TFLITE).entry(
+        name="m",
+        window=WindowSpec(),
+        file="m.tflite",
+        macs=7,
+        input=TensorInfo((1, 30, 1), "int8", 0.5, -3),
+        output=TensorInfo((1, 1), "int8", 0.25, 1),
+    )
     trend = family(ModelKind.TREND_LINE).entry(name="t", window=WindowSpec(), k=6)
     for entry in (tflite, trend):
         assert entry_from_dict(json.loads(json.dumps(entry.to_dict()))) == entry

@@ -129,8 +129,12 @@ def test_a_batch_of_readings_gives_what_the_same_readings_give_one_by_one(numpy_
             break
 
     def fates(step):
-        return (step.update.outcome, [(p.model, p.target_minute, p.predicted_kw) for p in step.predictions],
-                [(p.model, p.minute, p.actual_kw) for p in step.scored], len(step.dropped))
+        return (
+            step.update.outcome,
+            [(p.model, p.target_minute, p.predicted_kw) for p in step.predictions],
+            [(p.model, p.minute, p.actual_kw) for p in step.scored],
+            len(step.dropped),
+        )
 
     assert [fates(s) for s in steps] == [fates(s) for s in singles]
     for model in models:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from device.forecasting.forecaster import Forecaster
 from device.clock import HouseholdTime
+from device.forecasting.forecaster import Forecaster
+from device.io.state import load_state, save_state
 from device.models.load import load_models
 from device.readings import DEFAULT_LIMITS, Reading
-from device.sources.reader import Source
 from device.sources.intake import SourceIntake
-from device.io.state import load_state, save_state
+from device.sources.reader import Source
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import SAMPLE_TIMES, WATTS, shelly_gen1_messages, tasmota_message
 
@@ -34,8 +34,14 @@ def readings() -> list[Reading]:
 
 
 def fates(steps) -> list:
-    return [(s.update.outcome, [(p.model, p.predicted_kw) for p in s.predictions],
-             [(p.model, p.minute, p.actual_kw) for p in s.scored]) for s in steps]
+    return [
+        (
+            s.update.outcome,
+            [(p.model, p.predicted_kw) for p in s.predictions],
+            [(p.model, p.minute, p.actual_kw) for p in s.scored],
+        )
+        for s in steps
+    ]
 
 
 def test_a_restored_forecaster_carries_on_exactly_like_one_that_never_stopped(assets, readings, tmp_path):
@@ -74,8 +80,14 @@ def test_a_damaged_state_file_is_ignored_with_a_warning_never_a_crash(assets, re
     data = bytearray(path.read_bytes())
     if damage == "flip a byte":
         data[len(data) // 2] ^= 0x01
-    path.write_bytes({"flip a byte": bytes(data), "truncate": bytes(data[: len(data) // 2]),
-                      "garbage": b"\x00\xff not a state", "empty": b""}[damage])
+    path.write_bytes(
+        {
+            "flip a byte": bytes(data),
+            "truncate": bytes(data[: len(data) // 2]),
+            "garbage": b"\x00\xff not a state",
+            "empty": b"",
+        }[damage]
+    )
     fresh = Forecaster(models, max_gap_minutes=15)
     restored = load_state(path, fresh)
     assert restored.outcome == "ignored" and fresh.meters == {}
@@ -109,8 +121,11 @@ def sources_intake() -> SourceIntake:
 
 def meter_messages() -> list[tuple[float, str, bytes]]:
     """A Tasmota stamping its samples and a Shelly 3EM (arrival-stamped, one phase per message), every 20 s."""
-    return [(t, topic, payload) for t, w in zip(SAMPLE_TIMES, WATTS)
-            for topic, payload in tasmota_message("plug1", t, w) + shelly_gen1_messages("em3", t, w)]
+    return [
+        (t, topic, payload)
+        for t, w in zip(SAMPLE_TIMES, WATTS)
+        for topic, payload in tasmota_message("plug1", t, w) + shelly_gen1_messages("em3", t, w)
+    ]
 
 
 def closed_minutes(intake: SourceIntake, forecaster: Forecaster, messages, end_s: float | None = None) -> list:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS
-from device.readings import Reading, Rejected, format_minute, parse_minute
-from device.wire import parse_reading
 from device.forecasting.ringbuffer import RingBuffer
 from device.forecasting.stream import MeterStream, Outcome
+from device.readings import Reading, Rejected, format_minute, parse_minute
+from device.wire import parse_reading
 
 GAP = MEASUREMENTS.index("gap")
 

@@ -25,10 +25,10 @@ from device.forecasting.forecaster import Forecaster
 from device.models.load import load_models
 from device.readings import Reading
 from simulator.agent_process import AgentProcess, AgentRun
+from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from simulator.replay import ReplayConfig, ReplayResult, replay
-from simulator.brokers import MosquittoBroker
 from tests.device_assets import Series, build_assets
 from train.data import load_measurements
 
@@ -44,8 +44,11 @@ MODELS = ("linreg", "persistence")
 def shipped_reliability_settings() -> str:
     """deploy/mosquitto.conf without what the test harness owns (listener, paths, logging)."""
     harness_owned = ("listener", "allow_anonymous", "persistence_location", "log_dest", "log_type")
-    return "".join(line + "\n" for line in (DEPLOY / "mosquitto.conf").read_text().splitlines()
-                   if not line.startswith(harness_owned))
+    return "".join(
+        line + "\n"
+        for line in (DEPLOY / "mosquitto.conf").read_text().splitlines()
+        if not line.startswith(harness_owned)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +64,18 @@ def agent_for(broker: MosquittoBroker, assets: Path, work_dir: Path, stateful: b
     """The demo's agent run, but keeping its session at the broker like a deployed agent does, and with
     ``stateful`` also its windows, pending predictions and scores in a state file."""
     state = ("--state-file", str(work_dir / "state.json")) if stateful else ()
-    return AgentProcess(AgentRun(BrokerSettings(broker.url), assets, MODELS, work_dir, agent_id="faulty",
-                                 metrics_interval_s=0.2, session_expiry_s=3600, extra_args=state))
+    return AgentProcess(
+        AgentRun(
+            BrokerSettings(broker.url),
+            assets,
+            MODELS,
+            work_dir,
+            agent_id="faulty",
+            metrics_interval_s=0.2,
+            session_expiry_s=3600,
+            extra_args=state,
+        )
+    )
 
 
 def replay_rows(broker: MosquittoBroker, rows: int, consumed: Callable[[], int] | None = None) -> ReplayResult:
@@ -84,8 +97,9 @@ class FaultRig:
     def replay_in_background(self, rows: int, paced: bool = False) -> None:
         """Start replaying; ``paced``: never more than 800 readings ahead of what the agent received."""
         consumed = self.agent.received if paced else None
-        self._replaying = threading.Thread(target=lambda: self._results.append(replay_rows(self.broker, rows, consumed)),
-                                           daemon=True)
+        self._replaying = threading.Thread(
+            target=lambda: self._results.append(replay_rows(self.broker, rows, consumed)), daemon=True
+        )
         self._replaying.start()
 
     def replayed(self) -> ReplayResult:
@@ -110,7 +124,9 @@ def rig(tmp_path: Path, assets: Path) -> Iterator[Callable[..., FaultRig]]:
 
     def make(config: str | None = None, stateful: bool = False) -> FaultRig:
         broker = start_broker(tmp_path, shipped_reliability_settings() if config is None else config)
-        made.append(FaultRig(broker, agent_for(broker, assets, tmp_path / "agent", stateful)))  # closed even if start fails
+        made.append(
+            FaultRig(broker, agent_for(broker, assets, tmp_path / "agent", stateful))
+        )  # closed even if start fails
         made[-1].agent.start()
         return made[-1]
 
@@ -166,9 +182,15 @@ def test_broker_restart_mid_replay_loses_nothing(rig):
     result = r.replayed()
     r.agent.wait_until_received(result.published, WAIT_S)
     readings = wait_until_settled(r.agent)  # resends and late readings count as received too
-    log.info("broker restart: published %d, agent received %d, duplicates %d, late %d, refilled %d, reconnected in "
-             "%.1f s", result.published, readings["received"], readings["duplicates"], readings["late"],
-             readings.get("refilled", 0), recovered_s)
+    log.info(
+        "broker restart: published %d, agent received %d, duplicates %d, late %d, refilled %d, reconnected in %.1f s",
+        result.published,
+        readings["received"],
+        readings["duplicates"],
+        readings["late"],
+        readings.get("refilled", 0),
+        recovered_s,
+    )
     assert result.acknowledged == result.published == 6000
     # Every minute is taken exactly once. QoS 1 resends are rejected: as duplicates, or as late when a newer
     # minute already arrived (the agent does not yet tell a late resend from a late first delivery).
@@ -184,8 +206,12 @@ def test_agent_sigkill_mid_replay_then_restart_loses_nothing(rig):
     result = r.replayed()
     r.agent.start()
     after = wait_until_settled(r.agent)
-    log.info("agent SIGKILL: %d readings handled before the kill, %d accepted after restart (%d duplicates)",
-             handled_before, after["accepted"], after["duplicates"])
+    log.info(
+        "agent SIGKILL: %d readings handled before the kill, %d accepted after restart (%d duplicates)",
+        handled_before,
+        after["accepted"],
+        after["duplicates"],
+    )
     assert result.acknowledged == 6000
     # The agent acknowledges a reading only once handled, so what the killed process had not handled is sent again
     # to the new one. At most the few readings handled in the ~1 ms between its last metrics write and the kill
@@ -212,10 +238,16 @@ def test_an_agent_with_a_state_file_carries_on_after_sigkill_as_if_never_killed(
     raw = np.column_stack([replayed.values[name] for name in MEASUREMENTS])
     uninterrupted = Forecaster(load_models(assets, MODELS), max_gap_minutes=15)
     uninterrupted.process_batch([Reading("house1", int(m), row) for m, row in zip(replayed.minutes, raw)])
-    log.info("agent SIGKILL with a state file: restored %s, online again %.1f s after the restart; after it: "
-             "accepted %d, duplicates %d, state saves %d of %d bytes", after["state"]["restore"], restarted_s,
-             after["readings"]["accepted"], after["readings"]["duplicates"], after["state"]["saves"],
-             after["state"]["bytes"])
+    log.info(
+        "agent SIGKILL with a state file: restored %s, online again %.1f s after the restart; after it: "
+        "accepted %d, duplicates %d, state saves %d of %d bytes",
+        after["state"]["restore"],
+        restarted_s,
+        after["readings"]["accepted"],
+        after["readings"]["duplicates"],
+        after["state"]["saves"],
+        after["state"]["bytes"],
+    )
     assert result.acknowledged == 6000
     assert after["state"]["restore"] == "restored"
     for model in MODELS:
@@ -236,8 +268,13 @@ def test_offline_agent_gets_the_whole_backlog_only_with_the_shipped_queue_limit(
     r.agent.wait_until_received(expected, WAIT_S)
     catch_up_s = time.monotonic() - came_back
     received = wait_until_settled(r.agent)["received"]
-    log.info("offline backlog (%s): %d published, %d received, caught up in %.1f s",
-             "shipped" if shipped else "default", backlog.acknowledged, received, catch_up_s)
+    log.info(
+        "offline backlog (%s): %d published, %d received, caught up in %.1f s",
+        "shipped" if shipped else "default",
+        backlog.acknowledged,
+        received,
+        catch_up_s,
+    )
     assert backlog.acknowledged == 5000
     if shipped:
         assert received == 5000
@@ -286,11 +323,21 @@ def test_a_stalled_broker_grows_no_queue_and_loses_nothing_once_it_resumes(rig):
     readings = wait_until_settled(r.agent)
     agent_growth = max(s.agent_rss for s in samples) - samples[0].agent_rss
     replay_growth = max(s.replay_rss for s in samples) - samples[0].replay_rss
-    log.info("broker stalled %.0f s at %d received: agent RSS %.1f MB (+%.2f), replay process RSS %.1f MB (+%.2f), "
-             "flow resumed %.2f s after SIGCONT; received %d, accepted %d, duplicates %d, late %d", STALL_S,
-             samples[0].received, samples[0].agent_rss / 2**20, agent_growth / 2**20, samples[0].replay_rss / 2**20,
-             replay_growth / 2**20, recovered_s, readings["received"], readings["accepted"], readings["duplicates"],
-             readings["late"])
+    log.info(
+        "broker stalled %.0f s at %d received: agent RSS %.1f MB (+%.2f), replay process RSS %.1f MB (+%.2f), "
+        "flow resumed %.2f s after SIGCONT; received %d, accepted %d, duplicates %d, late %d",
+        STALL_S,
+        samples[0].received,
+        samples[0].agent_rss / 2**20,
+        agent_growth / 2**20,
+        samples[0].replay_rss / 2**20,
+        replay_growth / 2**20,
+        recovered_s,
+        readings["received"],
+        readings["accepted"],
+        readings["duplicates"],
+        readings["late"],
+    )
     # Nothing gets through a stalled broker: the second half of the stall delivered no reading.
     assert samples[len(samples) // 2].received == stalled_at
     # Neither side queues without bound while it waits: paho's queues have limits and acknowledgements stop.

@@ -70,7 +70,8 @@ def test_the_committed_sigmoid_table_is_the_one_tflite_micro_computes_with():
     assert (ASSETS / "wc_sigmoid_table.c").read_text() == render_table(table)
 
 
-@pytest.mark.parametrize("real, expected", [(2.0 ** -15, (1 << 30, -14)), (0.75, (3 << 29, 0)), (1.5, (3 << 29, 1)),
-                                            (0.0, (0, 0))])
+@pytest.mark.parametrize(
+    "real, expected", [(2.0**-15, (1 << 30, -14)), (0.75, (3 << 29, 0)), (1.5, (3 << 29, 1)), (0.0, (0, 0))]
+)
 def test_multipliers_are_quantized_like_tflite(real, expected):
     assert (FixedPoint.of(real).multiplier, FixedPoint.of(real).shift) == expected

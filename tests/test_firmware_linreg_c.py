@@ -60,8 +60,9 @@ def _ptr(a: np.ndarray) -> ctypes.c_void_p:
 
 def test_linreg_c_compiles_with_strict_flags(linreg):
     out = linreg[0]
-    result = subprocess.run([*CFLAGS, "-c", "-o", str(out / "linreg.o"), str(out / "linreg.c")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*CFLAGS, "-c", "-o", str(out / "linreg.o"), str(out / "linreg.c")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -89,8 +90,7 @@ def test_float_c_matches_python_within_1e_5_relative(linreg, library):
 
 def _raw_ring(w, i: int, oldest: int) -> np.ndarray:
     """Window i's raw readings (kW) rotated into a ring whose oldest reading sits at ``oldest``."""
-    raw = w.x_test[i, :, 0].astype(np.float64) * (w.scaling.data_max[0] - w.scaling.data_min[0]) + \
-        w.scaling.data_min[0]
+    raw = w.x_test[i, :, 0].astype(np.float64) * (w.scaling.data_max[0] - w.scaling.data_min[0]) + w.scaling.data_min[0]
     return np.ascontiguousarray(np.roll(raw.astype(np.float32), oldest)[:, None])
 
 

@@ -48,11 +48,24 @@ def assets(tmp_path_factory) -> Path:
 
 def start_agents(cluster: NatsCluster, assets: Path, name: str, partitions: range = range(PARTITIONS)) -> list[Agent]:
     """In-process agents for ``partitions``, each subscribed before this returns."""
-    agents = [Agent(AgentConfig(broker=cluster.broker_list(k), mqtt_version="3.1.1",
-                                partition=f"{k}/{PARTITIONS}", username=AGENT_USER, password=cluster.agent_password,
-                                agent_id=f"{name}{k}", assets=assets, models=(MODEL,), ha_discovery=False,
-                                tracemalloc_readings=0, batch_predictions=True)).start()
-              for k in partitions]
+    agents = [
+        Agent(
+            AgentConfig(
+                broker=cluster.broker_list(k),
+                mqtt_version="3.1.1",
+                partition=f"{k}/{PARTITIONS}",
+                username=AGENT_USER,
+                password=cluster.agent_password,
+                agent_id=f"{name}{k}",
+                assets=assets,
+                models=(MODEL,),
+                ha_discovery=False,
+                tracemalloc_readings=0,
+                batch_predictions=True,
+            )
+        ).start()
+        for k in partitions
+    ]
     for agent in agents:  # a reading published before its subscription exists would be dropped by NATS
         assert agent.link.subscribed.wait(TIMEOUT_S), agent.failure
     return agents
@@ -104,12 +117,36 @@ class AgentChild:
         self.state_file = workdir / "state.json"
         self.metrics_file = workdir / "metrics.json"
         self.command = [
-            sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(),
-            "--mqtt-version", "3.1.1", "--partition", f"0/{PARTITIONS}", "--username", AGENT_USER,
-            "--password-file", str(password), "--agent-id", "restarted0", "--assets", str(assets), "--models", MODEL,
-            "--no-ha-discovery", "--tracemalloc-readings", "0", "--batch-predictions",
-            "--state-file", str(self.state_file), "--state-interval-s", "1",
-            "--metrics-file", str(self.metrics_file), "--metrics-interval-s", "0.3",
+            sys.executable,
+            str(REPO / "device" / "agent.py"),
+            "--broker",
+            cluster.broker_list(),
+            "--mqtt-version",
+            "3.1.1",
+            "--partition",
+            f"0/{PARTITIONS}",
+            "--username",
+            AGENT_USER,
+            "--password-file",
+            str(password),
+            "--agent-id",
+            "restarted0",
+            "--assets",
+            str(assets),
+            "--models",
+            MODEL,
+            "--no-ha-discovery",
+            "--tracemalloc-readings",
+            "0",
+            "--batch-predictions",
+            "--state-file",
+            str(self.state_file),
+            "--state-interval-s",
+            "1",
+            "--metrics-file",
+            str(self.metrics_file),
+            "--metrics-interval-s",
+            "0.3",
         ]
         self.process: subprocess.Popen | None = None
         self.runs = 0
@@ -126,9 +163,12 @@ class AgentChild:
         self.runs += 1
         self.metrics_file.unlink(missing_ok=True)
         with self.log_path.open("w") as log:
-            self.process = subprocess.Popen([*self.command, "--predictions-file", str(self.predictions_path)],
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONPATH": str(REPO)})
+            self.process = subprocess.Popen(
+                [*self.command, "--predictions-file", str(self.predictions_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
         wait_for(lambda: self._alive() and "subscribed to" in self.log_path.read_text(), "the agent to subscribe")
 
     def _alive(self) -> bool:
@@ -156,7 +196,8 @@ class AgentChild:
 
 
 def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the_minutes_it_filled(
-        cluster, assets, tmp_path):
+    cluster, assets, tmp_path
+):
     readings = 20
     data = FleetData.bundled(METERS, readings)
     mine = [m for m in data.meter_ids if partition_of(m, PARTITIONS) == 0]
@@ -175,23 +216,28 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
 
     def caught_up() -> bool:
         meters = child.state()["meters"]
-        return all(m in meters and meters[m]["stream"]["last_minute"] == last_minute
-                   and not meters[m]["stream"]["filled_rows"] for m in mine)
+        return all(
+            m in meters and meters[m]["stream"]["last_minute"] == last_minute and not meters[m]["stream"]["filled_rows"]
+            for m in mine
+        )
 
     wait_for(caught_up, "every minute of every meter to arrive")
     child.stop()
     wait_for(lambda: accepted(others) >= (METERS - len(mine)) * readings, "the other partitions")
     assert [a.stop()["readings"]["accepted"] for a in others] == [
-        readings * sum(partition_of(m, PARTITIONS) == k for m in data.meter_ids) for k in range(1, PARTITIONS)]
+        readings * sum(partition_of(m, PARTITIONS) == k for m in data.meter_ids) for k in range(1, PARTITIONS)
+    ]
     state = child.state()["meters"]
     for meter in mine:
         stream = state[meter]["stream"]
         assert len(stream["received"]) == readings  # 0 lost: every minute of the meter arrived
         assert state[meter]["tracks"][MODEL]["on_filled"] == []  # nothing is left scored against a filled value
     final = json.loads(child.metrics_file.read_text())
-    log.info("agent killed and restarted: readings %s, model %s", final["readings"],
-             {k: final["models"][MODEL][k]
-              for k in ("predictions", "scored", "rescored", "forecasts_from_filled_input")})
+    log.info(
+        "agent killed and restarted: readings %s, model %s",
+        final["readings"],
+        {k: final["models"][MODEL][k] for k in ("predictions", "scored", "rescored", "forecasts_from_filled_input")},
+    )
     assert final["readings"]["refilled"] > 0  # the resends came after newer minutes, and replaced the filled ones
     assert final["models"][MODEL]["rescored"] > 0
     assert final["models"][MODEL]["forecasts_from_filled_input"] > 0  # published before the real value came
@@ -199,19 +245,41 @@ def test_an_agent_killed_mid_stream_and_restarted_loses_nothing_and_rescores_the
     with child.predictions_path.open() as f:
         scored = [row for row in csv.DictReader(f) if row["actual"]]
     last_scoring = {(row["meter"], row["target_ts"]): float(row["actual"]) for row in scored}  # re-scorings last
-    assert last_scoring and all(actual == pytest.approx(real[meter][parse_minute(ts)], abs=1e-6)
-                                for (meter, ts), actual in last_scoring.items())
+    assert last_scoring and all(
+        actual == pytest.approx(real[meter][parse_minute(ts)], abs=1e-6) for (meter, ts), actual in last_scoring.items()
+    )
 
 
 def test_an_agent_whose_subscription_is_refused_exits_with_the_reason(cluster, assets, tmp_path):
     password = tmp_path / "password"
     password.write_text(cluster.meter_password + "\n")  # the meters' login: NATS refuses any subscription of theirs
     done = subprocess.run(
-        [sys.executable, str(REPO / "device" / "agent.py"), "--broker", cluster.broker_list(),
-         "--mqtt-version", "3.1.1",
-         "--partition", f"0/{PARTITIONS}", "--username", METER_USER, "--password-file", str(password),
-         "--agent-id", "refused0", "--assets", str(assets), "--models", MODEL, "--no-ha-discovery"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(REPO)})
+        [
+            sys.executable,
+            str(REPO / "device" / "agent.py"),
+            "--broker",
+            cluster.broker_list(),
+            "--mqtt-version",
+            "3.1.1",
+            "--partition",
+            f"0/{PARTITIONS}",
+            "--username",
+            METER_USER,
+            "--password-file",
+            str(password),
+            "--agent-id",
+            "refused0",
+            "--assets",
+            str(assets),
+            "--models",
+            MODEL,
+            "--no-ha-discovery",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 2
     assert "cannot start: broker 127.0.0.1" in done.stderr
     assert "refused the subscription to part/0/meter/+/reading" in done.stderr
@@ -230,8 +298,11 @@ def test_a_node_sigtermed_mid_stream_its_agents_fail_over_and_nothing_is_lost(cl
     pub.close()
     wait_for(lambda: accepted(agents) >= METERS * readings, "every reading")
     snapshots = [agent.stop() for agent in agents]
-    log.info("node SIGTERM: per agent readings %s, publish %s", [s["readings"] for s in snapshots],
-             [s["publish"] for s in snapshots])
+    log.info(
+        "node SIGTERM: per agent readings %s, publish %s",
+        [s["readings"] for s in snapshots],
+        [s["publish"] for s in snapshots],
+    )
     cluster.start_node(0)
     on_first_node = [k for k in range(PARTITIONS) if k % len(cluster.nodes) == 0]
     assert all(snapshots[k]["publish"]["failovers"] >= 1 for k in on_first_node)

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS
 from device.forecasting.forecaster import Forecaster, Prediction
-from device.clock import HouseholdTime
 from device.models.load import load_models
 from device.readings import Reading
 from device.scoring import ErrorAccumulator
@@ -43,8 +43,9 @@ def late_order(n: int) -> list[int]:
     return order
 
 
-def replay(models, series: Series, order: list[int], local_minutes=None) -> tuple[Forecaster, list[Prediction],
-                                                                                  list[Prediction], list[Prediction]]:
+def replay(
+    models, series: Series, order: list[int], local_minutes=None
+) -> tuple[Forecaster, list[Prediction], list[Prediction], list[Prediction]]:
     """(forecaster, every prediction made, every scoring in the order it happened, the re-scorings alone)."""
     forecaster = Forecaster(models, max_gap_minutes=15, local_minutes=local_minutes)
     made, scorings, rescorings = [], [], []
@@ -130,6 +131,7 @@ def test_a_late_value_arriving_after_a_restart_from_the_state_is_rescored_the_sa
     rescorings = []
     for i in order[cut:]:
         rescorings += after.process(Reading("m1", int(series.minutes[i]), series.raw[i])).rescored
+
     def key(p: Prediction) -> tuple:
         return p.model, p.minute, p.target_minute, p.predicted_kw, p.actual_kw
 

@@ -22,8 +22,9 @@ def assets(tmp_path_factory) -> Path:
 
 
 def config(broker: str, assets: Path, **options) -> AgentConfig:
-    return AgentConfig(broker=broker, assets=assets, models=("persistence",), ha_discovery=False,
-                       tracemalloc_readings=0, **options)
+    return AgentConfig(
+        broker=broker, assets=assets, models=("persistence",), ha_discovery=False, tracemalloc_readings=0, **options
+    )
 
 
 def test_an_unreachable_first_broker_fails_over_to_the_next_in_the_list(mosquitto, assets):

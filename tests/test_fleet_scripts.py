@@ -46,20 +46,27 @@ def alive(pid: int) -> bool:
 def test_start_cluster_runs_three_nodes_that_stop_cluster_stops_by_pid(tmp_path):
     find_binary("nats-server")
     find_binary("curl")
-    env = {**os.environ, "WATTCAST_NATS_AGENT_PASSWORD": "a", "WATTCAST_NATS_METER_PASSWORD": "m",
-           "WATTCAST_NATS_PARTITIONS": "8", "WATTCAST_NATS_BASE_PORT": str(free_base_port())}
+    env = {
+        **os.environ,
+        "WATTCAST_NATS_AGENT_PASSWORD": "a",
+        "WATTCAST_NATS_METER_PASSWORD": "m",
+        "WATTCAST_NATS_PARTITIONS": "8",
+        "WATTCAST_NATS_BASE_PORT": str(free_base_port()),
+    }
     run_dir = tmp_path / "run"
     try:
-        started = subprocess.run([str(DEPLOY / "start-cluster.sh"), str(run_dir)], env=env, capture_output=True,
-                                 text=True, timeout=60)
+        started = subprocess.run(
+            [str(DEPLOY / "start-cluster.sh"), str(run_dir)], env=env, capture_output=True, text=True, timeout=60
+        )
         pids = [int(p.read_text()) for p in sorted(run_dir.glob("n*.pid"))]
         assert started.returncode == 0, started.stderr
         assert "cluster ready: 8 partitions" in started.stdout
         assert "partition(8,1)" in (run_dir / "accounts.conf").read_text()
         assert len(pids) == 3 and all(alive(pid) for pid in pids)
     finally:
-        stopped = subprocess.run([str(DEPLOY / "stop-cluster.sh"), str(run_dir)], capture_output=True, text=True,
-                                 timeout=60)
+        stopped = subprocess.run(
+            [str(DEPLOY / "stop-cluster.sh"), str(run_dir)], capture_output=True, text=True, timeout=60
+        )
     assert stopped.returncode == 0, stopped.stderr
     assert not any(alive(pid) for pid in pids)
     assert not list(run_dir.glob("n*.pid"))

@@ -44,7 +44,7 @@ def bad_payloads(rng: random.Random) -> list[tuple[str, bytes, str]]:
     topic = "meter/fuzz/reading"
     cases = [
         (topic, rng.randbytes(rng.randint(1, 40)).decode("latin-1").encode() + b"{", "not_json"),
-        (topic, b"{\"ts\": \"2007-01-01T00:00:00\", \"gap\": ", "not_json"),
+        (topic, b'{"ts": "2007-01-01T00:00:00", "gap": ', "not_json"),
         (topic, b"\xff\xfe" + rng.randbytes(20), "not_utf8"),
         (topic, b"[1, 2, 3]", "not_an_object"),
         (topic, b"42", "not_an_object"),
@@ -93,8 +93,10 @@ def fuzz_stream(series: Series, n_bad: int, new_meters: int, seed: int = 0):
     (topic, payload, the reject reason the agent must give or None)."""
     rng = random.Random(seed)
     stream: list[tuple[str, bytes, str | None]] = []
-    valid = [("meter/good/reading", encode_reading(str(ts), dict(zip(MEASUREMENTS, raw))), None)
-             for ts, raw in zip(timestamps(series.minutes), series.raw)]
+    valid = [
+        ("meter/good/reading", encode_reading(str(ts), dict(zip(MEASUREMENTS, raw))), None)
+        for ts, raw in zip(timestamps(series.minutes), series.raw)
+    ]
     bad = bad_payloads(rng)
     per_valid = n_bad // len(valid) + 1
     sent_bad = 0
@@ -112,9 +114,17 @@ def fuzz_stream(series: Series, n_bad: int, new_meters: int, seed: int = 0):
 
 
 def start_agent(broker, assets: Path, tmp_path: Path, max_meters: int) -> Agent:
-    config = AgentConfig(broker=broker.url, assets=assets, models=("linreg", "persistence"), agent_id="fuzzed",
-                         metrics_file=tmp_path / "metrics.json", max_meters=max_meters, tracemalloc_readings=0,
-                         ha_discovery=False, metrics_interval_s=1.0)
+    config = AgentConfig(
+        broker=broker.url,
+        assets=assets,
+        models=("linreg", "persistence"),
+        agent_id="fuzzed",
+        metrics_file=tmp_path / "metrics.json",
+        max_meters=max_meters,
+        tracemalloc_readings=0,
+        ha_discovery=False,
+        metrics_interval_s=1.0,
+    )
     agent = Agent(config).start()
     wait_for(lambda: agent.link.counters["connects"] == 1, "the agent to connect")
     return agent
@@ -135,7 +145,8 @@ def check_accounting(snapshot: dict, stream: list, series: Series, new_meters: i
 
 
 def test_ten_thousand_bad_payloads_in_process_are_rejected_by_reason_and_the_valid_meter_is_scored(
-        mosquitto, assets, tmp_path):
+    mosquitto, assets, tmp_path
+):
     series = Series.bundled(start=100, rows=1500)
     stream = fuzz_stream(series, n_bad=12_000, new_meters=1500)
     agent = start_agent(mosquitto, assets, tmp_path, max_meters=500)
@@ -149,8 +160,7 @@ def test_ten_thousand_bad_payloads_in_process_are_rejected_by_reason_and_the_val
 
 
 @pytest.mark.broker
-def test_bad_payloads_over_the_broker_are_rejected_by_reason_and_the_valid_meter_is_scored(
-        mosquitto, assets, tmp_path):
+def test_bad_payloads_over_the_broker_are_rejected_by_reason_and_the_valid_meter_is_scored(mosquitto, assets, tmp_path):
     series = Series.bundled(start=100, rows=300)
     # Topics outside meter/+/reading never reach the agent through the broker.
     stream = [m for m in fuzz_stream(series, n_bad=1500, new_meters=300) if topic_matches_sub("meter/+/reading", m[0])]

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from device.mqtt import homeassistant
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
+from device.mqtt import homeassistant
 from device.wire import encode_reading, timestamps
 from simulator.connection import BrokerSettings
 from tests.collector import Collector
@@ -22,7 +22,7 @@ CONFIG = AgentConfig(agent_id="pi01", ha_expire_after_s=300)
 
 
 def test_a_forecast_sensor_takes_its_attributes_from_the_meter_state_and_expires():
-    (topic, payload), = homeassistant.meter_configs(CONFIG, "m1", ["linreg"])
+    ((topic, payload),) = homeassistant.meter_configs(CONFIG, "m1", ["linreg"])
     assert payload["json_attributes_topic"] == payload["state_topic"] == "devices/pi01/meters/m1/state"
     assert payload["json_attributes_template"] == "{{ value_json['linreg'] | tojson }}"
     assert payload["expire_after"] == 300

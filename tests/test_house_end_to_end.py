@@ -17,8 +17,8 @@ import pytest
 
 from convert.quantize import main as convert_main
 from device.contract import MIN_HISTORY
-from device.models.manifest import load_manifest, write_manifest
 from device.models.load import load_models
+from device.models.manifest import load_manifest, write_manifest
 from device.readings import format_minute
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
@@ -38,8 +38,20 @@ HEAVY = ("augmented_lstm_int8", "cnn_bilstm_int8", "lstm_float32")
 WAIT_S = 120.0
 #: The bundled slice is 14 days, so the test retrains on 10 of them with the thresholds and the held-out part scaled
 #: down (the defaults, 14 days of history, 7 of them real, 7 held out, are checked in test_house_retrain.py).
-SMALL_HOUSE = ("--min-days", "7", "--min-real-days", "5", "--test-days", "2", "--house-epochs", "2",
-               "--calibration-windows", "300", "--handover-test-windows", "300")
+SMALL_HOUSE = (
+    "--min-days",
+    "7",
+    "--min-real-days",
+    "5",
+    "--test-days",
+    "2",
+    "--house-epochs",
+    "2",
+    "--calibration-windows",
+    "300",
+    "--handover-test-windows",
+    "300",
+)
 
 
 def light_assets(folder: Path) -> Path:
@@ -98,10 +110,23 @@ def stamps(rows: slice) -> set[str]:
 def test_record_retrain_ship_and_reload_without_a_missing_forecast(broker, tmp_path):
     assets = light_assets(tmp_path / "assets")
     recording = tmp_path / "recording"
-    run = AgentRun(BrokerSettings(broker.url), assets, (), tmp_path / "agent", agent_id="pi01",
-                   session_expiry_s=3600,
-                   extra_args=("--record", str(recording), "--timezone", "Europe/Paris", "--ha-discovery",
-                               "--reload-check-s", "0"))  # the reload comes from the SIGHUP alone
+    run = AgentRun(
+        BrokerSettings(broker.url),
+        assets,
+        (),
+        tmp_path / "agent",
+        agent_id="pi01",
+        session_expiry_s=3600,
+        extra_args=(
+            "--record",
+            str(recording),
+            "--timezone",
+            "Europe/Paris",
+            "--ha-discovery",
+            "--reload-check-s",
+            "0",
+        ),
+    )  # the reload comes from the SIGHUP alone
     recorded, after = slice(0, RECORDED_DAYS * 1440), slice(RECORDED_DAYS * 1440, None)
     discovery = Collector(BrokerSettings(broker.url), ["homeassistant/sensor/pi01/+/config"])
     agent = AgentProcess(run).start()
@@ -114,8 +139,9 @@ def test_record_retrain_ship_and_reload_without_a_missing_forecast(broker, tmp_p
             train_main(["--data", str(recording / "house1"), "--out", str(tmp_path / "run"), *SMALL_HOUSE])
         handover = next((tmp_path / "run" / "models").glob("house_*.keras")).with_suffix("")
         with contextlib.redirect_stdout(io.StringIO()):
-            convert_main(["--mcu-model", str(handover), "--add", "--mcu-name", SHIP_AS, "--out", str(assets),
-                          "--no-tflm"])
+            convert_main(
+                ["--mcu-model", str(handover), "--add", "--mcu-name", SHIP_AS, "--out", str(assets), "--no-tflm"]
+            )
 
         agent.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + WAIT_S

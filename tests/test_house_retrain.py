@@ -45,8 +45,14 @@ def write_recording(root: Path, days: int | None = None, measurements: tuple[str
     series = load_measurements(BUNDLED)
     n = len(series) if days is None else days * 1440
     wall = series.minutes[:n]
-    utc = (pd.DatetimeIndex(wall.astype("datetime64[m]")).tz_localize(TIMEZONE).tz_convert("UTC").tz_localize(None)
-           .to_numpy("datetime64[m]").astype(np.int64))
+    utc = (
+        pd.DatetimeIndex(wall.astype("datetime64[m]"))
+        .tz_localize(TIMEZONE)
+        .tz_convert("UTC")
+        .tz_localize(None)
+        .to_numpy("datetime64[m]")
+        .astype(np.int64)
+    )
     rows = np.stack([series.values[m][:n] if m in measurements else np.full(n, np.nan) for m in MEASUREMENTS], 1)
     by_day: dict[str, list[str]] = {}
     for u, w, row, filled in zip(utc, wall, rows, series.missing[:n]):
@@ -80,8 +86,11 @@ def shipped(house, tmp_path_factory):
     before, after = root / "before", root / "after"
     shutil.copytree(COMMITTED, before)
     shutil.copytree(COMMITTED, after)
-    quantize(QuantizeConfig(out=after, mcu_model=out / "models" / f"house_{SHIPPED}", add=True,
-                            mcu_name="mcu_lstm_house", tflm=False))
+    quantize(
+        QuantizeConfig(
+            out=after, mcu_model=out / "models" / f"house_{SHIPPED}", add=True, mcu_name="mcu_lstm_house", tflm=False
+        )
+    )
     return before, after
 
 
@@ -95,7 +104,10 @@ def test_a_recording_retrains_the_shipped_architecture_and_hands_it_over_with_it
     meta = json.loads((out / "models" / f"house_{SHIPPED}.json").read_text())
     shipped = candidate(SHIPPED)
     assert (meta["units"], meta["residual"], tuple(meta["window"]["features"])) == (
-        shipped.units, shipped.residual, shipped.features)
+        shipped.units,
+        shipped.residual,
+        shipped.features,
+    )
     assert (out / "models" / f"house_{SHIPPED}.keras").is_file()
     assert meta["split"]["protocol"] == "recent" and meta["split"]["test_days"] == 3
     copy = Path(meta["split"]["data"])  # trained from a copy: the agent keeps appending to the recording
@@ -128,9 +140,12 @@ def test_too_short_a_history_is_refused_saying_how_much_there_is_and_how_much_is
         train_main(["--data", str(recording), "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 1
     message = capsys.readouterr().err
-    assert re.search(rf"the recording of meter {METER} \(.*\) holds 10\.0 days, \d+\.\d of them real minutes; "
-                     r"retraining needs 14 days and 7 days of real minutes: keep the agent recording for ~\d+ more "
-                     r"days", message), message
+    assert re.search(
+        rf"the recording of meter {METER} \(.*\) holds 10\.0 days, \d+\.\d of them real minutes; "
+        r"retraining needs 14 days and 7 days of real minutes: keep the agent recording for ~\d+ more "
+        r"days",
+        message,
+    ), message
     assert "Traceback" not in message and not (tmp_path / "out").exists()
 
 
@@ -140,8 +155,15 @@ def test_a_recording_without_sub_meters_trains_on_the_reading_and_the_calendar(t
     from train.house import retrain
 
     recording = write_recording(tmp_path / "recording", measurements=(TARGET,))  # a Tasmota plug: power only
-    run = retrain(TrainConfig(data=recording, out_dir=tmp_path / "out", calibration_windows=200,
-                              handover_test_windows=300, house=HouseOptions(house_epochs=1)))
+    run = retrain(
+        TrainConfig(
+            data=recording,
+            out_dir=tmp_path / "out",
+            calibration_windows=200,
+            handover_test_windows=300,
+            house=HouseOptions(house_epochs=1),
+        )
+    )
     assert run.member.features == (TARGET, *CALENDAR_FEATURES)
     meta = json.loads((run.models_dir / f"{run.member.name}.json").read_text())
     assert tuple(meta["window"]["features"]) == (TARGET, *CALENDAR_FEATURES)
@@ -166,7 +188,8 @@ def test_the_retrained_model_ships_beside_the_shipped_one_as_exactly_two_more_mo
     old, new = load_manifest(before), load_manifest(after)
     assert set(new.models) - set(old.models) == {"mcu_lstm_house", "mcu_lstm_house_linreg"}
     assert {n: e.to_dict() for n, e in new.models.items() if n in old.models} == {
-        n: e.to_dict() for n, e in old.models.items()}
+        n: e.to_dict() for n, e in old.models.items()
+    }
     for name, described in old.files.items():
         assert new.files[name] == described and (after / name).read_bytes() == (before / name).read_bytes()
     for name, described in new.files.items():

@@ -11,9 +11,9 @@ import pytest
 from convert.flatbuffer import summarize
 from convert.isolated import run_isolated
 from convert.tflm import arena_works, tflm_outputs
-from device.models.manifest import load_manifest, verify_file
-from device.models.load import load_models
 from device.models.families.tflite import dequantize, quantize
+from device.models.load import load_models
+from device.models.manifest import load_manifest, verify_file
 from tests.device_assets import Series
 from tests.test_device_scoring import assert_online_equals_offline
 from train.mcu_models import candidate
@@ -43,15 +43,15 @@ def windows(entry) -> np.ndarray:
 
     series = Series.bundled(start=0, rows=600)
     gap = series.filled()[:, 0]
-    x, _ = make_windows(entry.scaling.transform(series.features(entry.window)), entry.scaling.transform_target(gap),
-                        entry.window)
+    x, _ = make_windows(
+        entry.scaling.transform(series.features(entry.window)), entry.scaling.transform_target(gap), entry.window
+    )
     return x[::10]
 
 
 def test_it_is_one_fused_lstm_with_the_residual_slice_and_add_and_nothing_else(model_bytes):
     summary = summarize(model_bytes)
-    assert summary.op_counts == {"UNIDIRECTIONAL_SEQUENCE_LSTM": 1, "STRIDED_SLICE": 2, "FULLY_CONNECTED": 1,
-                                 "ADD": 1}
+    assert summary.op_counts == {"UNIDIRECTIONAL_SEQUENCE_LSTM": 1, "STRIDED_SLICE": 2, "FULLY_CONNECTED": 1, "ADD": 1}
     assert summary.subgraphs == 1  # no WHILE loop
 
 

@@ -64,8 +64,19 @@ def test_an_item_outside_the_choices_is_a_usage_error_naming_it(capsys):
     assert "['z']" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["train.__main__", "train.search", "simulator.replay", "simulator.demo",
-                                    "firmware.measure", "bench.inference", "bench.firmware", "bench.stale_vs_fresh"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "train.__main__",
+        "train.search",
+        "simulator.replay",
+        "simulator.demo",
+        "firmware.measure",
+        "bench.inference",
+        "bench.firmware",
+        "bench.stale_vs_fresh",
+    ],
+)
 def test_a_data_path_that_is_not_there_is_a_usage_error_naming_it_not_a_traceback(module, tmp_path, capsys):
     missing = tmp_path / "household_power_consumption.zip"
     with pytest.raises(SystemExit) as exit_info:
@@ -109,10 +120,25 @@ def test_an_option_declared_again_keeps_its_flag_and_help_with_its_own_default()
     assert "at most this many" in build_parser(Command, "example", "").format_help()
 
 
-@pytest.mark.parametrize("module", ["train.__main__", "train.search", "convert.quantize", "convert.search_int8",
-                                    "convert.c_runtime", "firmware.run", "firmware.measure", "bench.soak",
-                                    "bench.throughput", "bench.inference", "bench.cluster", "bench.firmware",
-                                    "bench.resample", "bench.stale_vs_fresh"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "train.__main__",
+        "train.search",
+        "convert.quantize",
+        "convert.search_int8",
+        "convert.c_runtime",
+        "firmware.run",
+        "firmware.measure",
+        "bench.soak",
+        "bench.throughput",
+        "bench.inference",
+        "bench.cluster",
+        "bench.firmware",
+        "bench.resample",
+        "bench.stale_vs_fresh",
+    ],
+)
 def test_every_host_command_explains_every_option_with_its_default(module, capsys):
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit) as exit_info:
@@ -127,6 +153,7 @@ def test_every_host_command_explains_every_option_with_its_default(module, capsy
 def test_the_firmware_bench_reads_the_full_data_named_by_the_environment(monkeypatch):
     from bench.firmware import FULL_DATA_ENV, FirmwareBenchConfig
     from train.data import DEFAULT_DATA
+
     monkeypatch.delenv(FULL_DATA_ENV, raising=False)
     assert FirmwareBenchConfig().data == DEFAULT_DATA
     monkeypatch.setenv(FULL_DATA_ENV, "/data/household_power_consumption.zip")

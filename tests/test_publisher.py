@@ -37,8 +37,13 @@ def test_a_persistent_session_is_refused_for_mqtt_5():
 @pytest.mark.broker
 def test_a_broker_list_starts_on_the_next_broker_when_the_first_is_down(mosquitto):
     down = f"mqtt://127.0.0.1:{free_port()}"
-    publisher = AckingPublisher(BrokerSettings(f"{down},{mosquitto.url}"), "meters", max_inflight=10, max_queued=0,
-                                reconnect_delay_s=QUICK_RECONNECT_S)
+    publisher = AckingPublisher(
+        BrokerSettings(f"{down},{mosquitto.url}"),
+        "meters",
+        max_inflight=10,
+        max_queued=0,
+        reconnect_delay_s=QUICK_RECONNECT_S,
+    )
     try:
         assert publisher.publish_all(readings(100), TIMEOUT_S) == 100
     finally:
@@ -49,9 +54,13 @@ def test_a_broker_list_starts_on_the_next_broker_when_the_first_is_down(mosquitt
 @pytest.mark.broker
 def test_a_broker_list_fails_over_when_the_broker_in_use_stops_and_nothing_is_lost(tmp_path, mosquitto):
     first = MosquittoBroker(tmp_path / "first").start()
-    publisher = AckingPublisher(BrokerSettings(f"{first.url},{mosquitto.url}", mqtt_version="3.1.1",
-                                               persistent_session=True),
-                                "meters", max_inflight=10, max_queued=0, reconnect_delay_s=QUICK_RECONNECT_S)
+    publisher = AckingPublisher(
+        BrokerSettings(f"{first.url},{mosquitto.url}", mqtt_version="3.1.1", persistent_session=True),
+        "meters",
+        max_inflight=10,
+        max_queued=0,
+        reconnect_delay_s=QUICK_RECONNECT_S,
+    )
     try:
         assert publisher.publish_all(readings(100), TIMEOUT_S) == 100
         first.stop()

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from device.agent import Agent
+from device.clock import HouseholdTime
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
-from device.clock import HouseholdTime
+from device.forecasting.stream import MeterStream, Outcome, StreamUpdate
 from device.io.recorder import Recorder
 from device.recording_format import HEADER, METER_FILE, day_file, format_line, meter_folder
-from device.forecasting.stream import MeterStream, Outcome, StreamUpdate
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
@@ -91,14 +91,17 @@ def test_what_is_recorded_reads_back_identically_with_the_household_clock_across
     assert day_files(folder) == ["2026-10-24.csv", "2026-10-25.csv"]  # one file per meter and UTC day
     assert recorded.minutes.tolist() == list(range(start, start + 90))
     paris = ZoneInfo("Europe/Paris")
-    wall = [int(np.datetime64(datetime.fromtimestamp(m * 60, paris).replace(tzinfo=None), "m").astype(np.int64))
-            for m in recorded.minutes.tolist()]
+    wall = [
+        int(np.datetime64(datetime.fromtimestamp(m * 60, paris).replace(tzinfo=None), "m").astype(np.int64))
+        for m in recorded.minutes.tolist()
+    ]
     assert recorded.wall_minutes.tolist() == wall
     assert set((recorded.wall_minutes - recorded.minutes).tolist()) == {120, 60}
     filled = [m in (late + 1, absent, null_gap) for m in range(start, start + 90)]
     assert recorded.filled.tolist() == filled
-    expected = np.array([sent[m] if not f else np.full(len(MEASUREMENTS), np.nan)
-                         for m, f in zip(range(start, start + 90), filled)])
+    expected = np.array(
+        [sent[m] if not f else np.full(len(MEASUREMENTS), np.nan) for m, f in zip(range(start, start + 90), filled)]
+    )
     np.testing.assert_array_equal(recorded.raw, expected)  # the null sub-meter reads back empty, not filled
     assert recorded.corrections == len(refilled.minutes) == 2  # the late minute and the one filled from it after
     assert recorder.counters["corrections"] == 2
@@ -141,7 +144,9 @@ def test_a_torn_last_line_is_truncated_on_reopen_and_counted(tmp_path, caplog):
     recorder.record("m1", accepted([start + 3, start + 4], value=2.5))
     recorder.close()
     assert recorder.counters["torn_lines_truncated"] == 1
-    assert "truncated a last line cut off by a crash or power cut (30 bytes)" in caplog.text and str(path) in caplog.text
+    assert (
+        "truncated a last line cut off by a crash or power cut (30 bytes)" in caplog.text and str(path) in caplog.text
+    )
     recorded = read_recording(path)
     assert (recorded.bad_lines, recorded.minutes.tolist()) == (0, list(range(start, start + 5)))
     assert recorded.raw[:, 0].tolist() == [1.5, 1.5, 1.5, 2.5, 2.5]
@@ -253,8 +258,9 @@ def assert_same_rows(recording: Measurements, sent: Measurements) -> None:
 
 
 def replay_config(broker, **options) -> ReplayConfig:
-    return ReplayConfig(broker=BrokerSettings(broker.url), client_id="replay", progress=False, ack_timeout_s=WAIT_S,
-                        **options)
+    return ReplayConfig(
+        broker=BrokerSettings(broker.url), client_id="replay", progress=False, ack_timeout_s=WAIT_S, **options
+    )
 
 
 @pytest.mark.broker
@@ -262,8 +268,16 @@ def test_an_agent_with_record_writes_exactly_the_replayed_rows_on_the_household_
     """Nearly 7 hours of the slice around a UTC midnight, into its long run of null readings (recorded as filled),
     replayed with the data's own clock read as Europe/Paris time."""
     sent = replayed(slice(8500, 8900))
-    config = AgentConfig(broker=mosquitto.url, assets=assets, models=MODELS, agent_id="pi01", timezone="Europe/Paris",
-                         record=tmp_path / "rec", ha_discovery=False, tracemalloc_readings=0)
+    config = AgentConfig(
+        broker=mosquitto.url,
+        assets=assets,
+        models=MODELS,
+        agent_id="pi01",
+        timezone="Europe/Paris",
+        record=tmp_path / "rec",
+        ha_discovery=False,
+        tracemalloc_readings=0,
+    )
     agent = Agent(config).start()
     try:
         result = replay(replay_config(mosquitto), sent, consumed=lambda: agent.metrics.readings["received"])
@@ -299,9 +313,17 @@ def test_a_recording_cut_off_by_a_sigkill_reads_back_losing_at_most_that_line(mo
     """The agent process is SIGKILLed mid-replay. Its one write per file and batch cannot be cut mid-line by a process
     kill, so the torn last line a power cut leaves is appended by hand to the newest day file. Read back, only that
     line is lost; restarted on the same folder and fed on, the agent truncates it and the recording carries on."""
-    run = AgentRun(BrokerSettings(mosquitto.url), assets, MODELS, tmp_path / "agent", agent_id="recorder",
-                   metrics_interval_s=0.2, session_expiry_s=3600, write_predictions=False,
-                   extra_args=("--record", str(tmp_path / "rec")))
+    run = AgentRun(
+        BrokerSettings(mosquitto.url),
+        assets,
+        MODELS,
+        tmp_path / "agent",
+        agent_id="recorder",
+        metrics_interval_s=0.2,
+        session_expiry_s=3600,
+        write_predictions=False,
+        extra_args=("--record", str(tmp_path / "rec")),
+    )
     agent = AgentProcess(run).start()
     try:
         first = replayed(slice(0, 900))
@@ -330,9 +352,14 @@ def test_a_recording_cut_off_by_a_sigkill_reads_back_losing_at_most_that_line(mo
         agent.stop()
     assert metrics["recording"]["torn_lines_truncated"] == 1 and metrics["recording"]["errors"] == 0
     after = read_recording(folder)
-    log.info("SIGKILL with %d of 900 minutes recorded; after the restart %d minutes, %d lines written again (resent "
-             "readings the killed agent had not acknowledged), %d torn line truncated", len(before.minutes),
-             len(after.minutes), after.corrections, metrics["recording"]["torn_lines_truncated"])
+    log.info(
+        "SIGKILL with %d of 900 minutes recorded; after the restart %d minutes, %d lines written again (resent "
+        "readings the killed agent had not acknowledged), %d torn line truncated",
+        len(before.minutes),
+        len(after.minutes),
+        after.corrections,
+        metrics["recording"]["torn_lines_truncated"],
+    )
     assert after.bad_lines == 0
     assert_same_rows(load_measurements(folder), replayed(slice(0, 1500)))
     assert day_files(folder) == ["2007-04-22.csv", "2007-04-23.csv"]

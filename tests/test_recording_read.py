@@ -31,10 +31,18 @@ def minute_of(text):
 def test_a_recording_reads_back_on_utc_minutes_with_the_household_clock_for_the_calendar(tmp_path):
     start = minute_of("2026-01-05T23:58")
     rows = [[1.0 + i, 0.1, 230.0, 4.0, 0.0, 1.0, 17.0] for i in range(4)]
-    write_day(tmp_path, "house/main", "2026-01-05",
-              [format_line(start + i, start + i + PARIS_WINTER, rows[i], False) for i in range(2)])
-    write_day(tmp_path, "house/main", "2026-01-06",
-              [format_line(start + i, start + i + PARIS_WINTER, rows[i], False) for i in range(2, 4)])
+    write_day(
+        tmp_path,
+        "house/main",
+        "2026-01-05",
+        [format_line(start + i, start + i + PARIS_WINTER, rows[i], False) for i in range(2)],
+    )
+    write_day(
+        tmp_path,
+        "house/main",
+        "2026-01-06",
+        [format_line(start + i, start + i + PARIS_WINTER, rows[i], False) for i in range(2, 4)],
+    )
     series = load_measurements(tmp_path)
     assert series.minutes.tolist() == [start + i for i in range(4)]
     assert (series.clock_minutes - series.minutes).tolist() == [PARIS_WINTER] * 4
@@ -45,11 +53,13 @@ def test_a_recording_reads_back_on_utc_minutes_with_the_household_clock_for_the_
 def test_filled_and_absent_minutes_are_missing_rows_and_a_later_line_corrects_an_earlier_one(tmp_path):
     start = minute_of("2026-01-05T10:00")
     row = [2.0, 0.1, 230.0, 4.0, 0.0, 1.0, 17.0]
-    lines = [format_line(start, start + 60, row, False),
-             format_line(start + 1, start + 61, row, True),  # filled by the agent
-             format_line(start + 2, start + 62, [3.0, *row[1:]], True),
-             format_line(start + 2, start + 62, [5.0, *row[1:]], False),  # its real value came late
-             format_line(start + 4, start + 64, row, False)]  # start + 3 is absent
+    lines = [
+        format_line(start, start + 60, row, False),
+        format_line(start + 1, start + 61, row, True),  # filled by the agent
+        format_line(start + 2, start + 62, [3.0, *row[1:]], True),
+        format_line(start + 2, start + 62, [5.0, *row[1:]], False),  # its real value came late
+        format_line(start + 4, start + 64, row, False),
+    ]  # start + 3 is absent
     write_day(tmp_path, "m1", "2026-01-05", lines)
     series = load_measurements(tmp_path / "m1")
     assert series.missing.tolist() == [False, True, False, True, False]

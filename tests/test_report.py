@@ -20,25 +20,43 @@ PI, MCU = DEVICE_CLASSES
 
 
 def figures(device: DeviceClass, uj: float, battery_days: float, metered: bool) -> dict:
-    return EnergyFigures(device.profile, uj / 3, uj, uj * 1440e-6, 0.01, battery_days, "?", metered,
-                         not metered, "?").to_dict()
+    return EnergyFigures(
+        device.profile, uj / 3, uj, uj * 1440e-6, 0.01, battery_days, "?", metered, not metered, "?"
+    ).to_dict()
 
 
 def model_metrics(mse: float, flash: int, uj_pi: float, uj_mcu: float, arena: int | None = None) -> dict:
     """One model's entry in the agent's metrics, with its energy schema (here the Pi's figure counts as metered)."""
     energy = {"pi4b": figures(PI, uj_pi, 0.1, metered=True), "m4f": figures(MCU, uj_mcu, 1e6 / uj_mcu, metered=False)}
-    return {"predictions": 100, "scored": 95, "mse": mse, "rmse": mse**0.5, "mae": mse / 2, "mape": 30.0,
-            "latency_us": {"p50": uj_pi, "p95": 2 * uj_pi, "p99": 3 * uj_pi, "max": 4 * uj_pi},
-            "end_to_end_us": {"p50": 100.0, "p95": 200.0, "p99": 300.0, "max": 400.0},
-            "flash_bytes": flash, "arena_bytes": arena, "macs": flash, "energy": energy}
+    return {
+        "predictions": 100,
+        "scored": 95,
+        "mse": mse,
+        "rmse": mse**0.5,
+        "mae": mse / 2,
+        "mape": 30.0,
+        "latency_us": {"p50": uj_pi, "p95": 2 * uj_pi, "p99": 3 * uj_pi, "max": 4 * uj_pi},
+        "end_to_end_us": {"p50": 100.0, "p95": 200.0, "p99": 300.0, "max": 400.0},
+        "flash_bytes": flash,
+        "arena_bytes": arena,
+        "macs": flash,
+        "energy": energy,
+    }
 
 
 @pytest.fixture(scope="module")
 def metrics() -> dict:
     return {
-        "agent_id": "test", "uptime_s": 5.0,
-        "readings": {"received": 100, "accepted": 100, "duplicates": 0, "late": 0, "filled_minutes": 0,
-                     "null_values": 3},
+        "agent_id": "test",
+        "uptime_s": 5.0,
+        "readings": {
+            "received": 100,
+            "accepted": 100,
+            "duplicates": 0,
+            "late": 0,
+            "filled_minutes": 0,
+            "null_values": 3,
+        },
         "rejected": {},
         "process": {"rss_bytes": 50_000_000, "peak_rss_bytes": 60_000_000, "tracemalloc_peak_bytes": 1_000_000},
         "models": {
@@ -53,8 +71,12 @@ def metrics() -> dict:
 @pytest.fixture(scope="module")
 def manifest() -> Manifest:
     spec = WindowSpec()
-    kinds = {"persistence": ModelKind.PERSISTENCE, "linreg": ModelKind.LINREG, "lstm_int8": ModelKind.TFLITE,
-             "big_lstm": ModelKind.TFLITE}
+    kinds = {
+        "persistence": ModelKind.PERSISTENCE,
+        "linreg": ModelKind.LINREG,
+        "lstm_int8": ModelKind.TFLITE,
+        "big_lstm": ModelKind.TFLITE,
+    }
     return Manifest({n: family(k).entry(name=n, window=spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
 
 
@@ -64,8 +86,16 @@ def predictions() -> list[dict]:
     for model in ("persistence", "linreg", "lstm_int8", "big_lstm"):
         for i in range(600):
             ts = f"2007-05-01T{i // 60:02d}:{i % 60:02d}:00"
-            rows.append({"meter": "house1", "model": model, "ts": ts, "target_ts": ts, "predicted": 1.0 + i / 600,
-                         "actual": None if i >= 595 else 1.0})
+            rows.append(
+                {
+                    "meter": "house1",
+                    "model": model,
+                    "ts": ts,
+                    "target_ts": ts,
+                    "predicted": 1.0 + i / 600,
+                    "actual": None if i >= 595 else 1.0,
+                }
+            )
     return rows
 
 
@@ -86,8 +116,11 @@ def text(report) -> str:
 def test_report_writes_markdown_json_and_three_plots(report):
     files = report
     assert files.markdown.is_file() and files.json.is_file()
-    assert sorted(p.name for p in files.plots.values()) == ["accuracy_vs_cost.png", "latency.png",
-                                                           "predicted_vs_actual.png"]
+    assert sorted(p.name for p in files.plots.values()) == [
+        "accuracy_vs_cost.png",
+        "latency.png",
+        "predicted_vs_actual.png",
+    ]
     assert all(p.stat().st_size > 10_000 for p in files.plots.values())
 
 
@@ -120,8 +153,14 @@ def cells(line: str) -> list[str]:
 
 def test_the_first_table_is_the_headline_best_online_mse_first(text):
     headline = tables(text)[0]
-    assert cells(headline[0]) == ["model", "online MSE (kW²)", "latency p50", "model (flash)",
-                                  f"energy per inference, {PI.name}", f"energy per inference, {MCU.name}"]
+    assert cells(headline[0]) == [
+        "model",
+        "online MSE (kW²)",
+        "latency p50",
+        "model (flash)",
+        f"energy per inference, {PI.name}",
+        f"energy per inference, {MCU.name}",
+    ]
     assert [cells(line)[0] for line in headline[2:]] == ["big_lstm", "lstm_int8", "linreg", "persistence"]
     assert cells(headline[3]) == ["lstm_int8", "0.2000", "80.0 µs", "8.79 KiB", "80.0 µJ", "160 µJ†"]
 
@@ -130,7 +169,11 @@ def test_the_full_table_shows_units(text):
     full = tables(text)[1]
     big = dict(zip(cells(full[0]), cells(next(line for line in full if line.startswith("| big_lstm ")))))
     assert (big["latency p50"], big["latency p99"], big["model (flash)"], big["tensor arena (RAM)"]) == (
-        "900 µs", "2.70 ms", "879 KiB", "195 KiB")
+        "900 µs",
+        "2.70 ms",
+        "879 KiB",
+        "195 KiB",
+    )
     assert (big[f"energy per inference, {MCU.name}"], big[f"energy per day, {MCU.name}"]) == ("9.00 mJ†", "13.0 J†")
 
 
@@ -148,8 +191,10 @@ def test_the_report_says_why_online_and_offline_errors_differ(text):
 
 def test_a_run_with_problems_opens_with_a_red_error_box():
     assert problems_banner(["the agent received 101 readings, but 100 were published"])[:3] == [
-        "> [!CAUTION]", "> **ERROR: this run's figures cannot be trusted.**",
-        "> - the agent received 101 readings, but 100 were published"]
+        "> [!CAUTION]",
+        "> **ERROR: this run's figures cannot be trusted.**",
+        "> - the agent received 101 readings, but 100 were published",
+    ]
 
 
 def test_a_good_run_has_no_error_box(text):
@@ -180,8 +225,11 @@ def candidate(name: str, mse: float, uj: float, flash: int = 100, ram: int | Non
 
 
 def test_cheapest_model_within_the_margin_wins_over_the_best():
-    rec = recommend([candidate("best", 0.100, 100.0), candidate("close", 0.1019, 1.0), candidate("far", 0.103, 0.1)],
-                    PI, margin=0.02)
+    rec = recommend(
+        [candidate("best", 0.100, 100.0), candidate("close", 0.1019, 1.0), candidate("far", 0.103, 0.1)],
+        PI,
+        margin=0.02,
+    )
     assert (rec.model, rec.best_model) == ("close", "best")
 
 
@@ -193,7 +241,9 @@ def test_best_model_wins_when_nothing_cheaper_is_within_the_margin():
 
 def test_models_over_the_device_budget_are_not_considered():
     tiny = replace(MCU, name="tiny", budget=Budget(max_flash_bytes=1_000, max_arena_bytes=1_000))
-    rec = recommend([candidate("huge", 0.05, 1.0, flash=10_000), candidate("small", 0.2, 5.0, flash=500, ram=800)], tiny)
+    rec = recommend(
+        [candidate("huge", 0.05, 1.0, flash=10_000), candidate("small", 0.2, 5.0, flash=500, ram=800)], tiny
+    )
     assert rec.model == "small" and rec.considered == ("small",)
 
 
@@ -207,18 +257,30 @@ def test_the_host_offline_mse_is_read_where_the_converter_records_it():
     from simulator.report_table import offline_mse
 
     spec = WindowSpec()
-    shipped = family(ModelKind.TFLITE).entry(name="lstm_int8", window=spec,
-                                             metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}})
-    trained_only = family(ModelKind.LINREG).entry(name="linreg", window=spec,
-                                                  metrics={"training": {"test": {"mse": 0.1265}}})
+    shipped = family(ModelKind.TFLITE).entry(
+        name="lstm_int8", window=spec, metrics={"task": {"mse": 0.126}, "training": {"test": {"mse": 0.128}}}
+    )
+    trained_only = family(ModelKind.LINREG).entry(
+        name="linreg", window=spec, metrics={"training": {"test": {"mse": 0.1265}}}
+    )
     baseline = family(ModelKind.PERSISTENCE).entry(name="persistence", window=spec)
     assert offline_mse(shipped) == 0.126  # the shipped file's own error, not its float parent's
     assert offline_mse(trained_only) == 0.1265
     assert offline_mse(baseline) is None
 
 
-SHIPPED = ("linreg", "linreg_q15", "persistence", "trend", "lstm_float32", "lstm_int8", "augmented_lstm_int8",
-           "cnn_bilstm_int8", "mcu_lstm_int8", "linreg_cal")
+SHIPPED = (
+    "linreg",
+    "linreg_q15",
+    "persistence",
+    "trend",
+    "lstm_float32",
+    "lstm_int8",
+    "augmented_lstm_int8",
+    "cnn_bilstm_int8",
+    "mcu_lstm_int8",
+    "linreg_cal",
+)
 
 
 def test_every_shipped_model_has_its_own_colour_the_same_in_any_report():

@@ -38,8 +38,11 @@ def imported_modules(package: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_package_imports_the_tests(package):
-    assert {f: sorted(m for m in names if m.split(".")[0] == "tests")
-            for f, names in imported_modules(package).items() if any(m.startswith("tests") for m in names)} == {}
+    assert {
+        f: sorted(m for m in names if m.split(".")[0] == "tests")
+        for f, names in imported_modules(package).items()
+        if any(m.startswith("tests") for m in names)
+    } == {}
 
 
 def test_convert_imports_only_the_hand_over_and_the_shared_dataset_from_train():
@@ -53,8 +56,16 @@ def test_train_uses_convert_only_from_its_command_line_and_only_to_compare_a_hou
 
 
 def test_the_dataset_and_the_replay_load_without_tensorflow():
-    probe = ("import sys, simulator.replay, train.data, convert.quantize; "
-             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    probe = (
+        "import sys, simulator.replay, train.data, convert.quantize; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.stdout.strip() == "[]"

@@ -41,7 +41,21 @@ def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     text = capsys.readouterr().out
-    for option in ("--data", "--out-dir", "--candidates", "--epochs", "--batch-size", "--learning-rate", "--patience",
-                   "--validation-split", "--seed", "--protocol", "--resample", "--horizon", "--seq-len", "--cut-date", "--train-fraction"):
+    for option in (
+        "--data",
+        "--out-dir",
+        "--candidates",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--patience",
+        "--validation-split",
+        "--seed",
+        "--protocol",
+        "--resample",
+        "--horizon",
+        "--seq-len",
+        "--cut-date",
+        "--train-fraction",
+    ):
         assert option in text
-

@@ -13,15 +13,19 @@ def row(name: str, mse: float, kind: str = "lstm") -> SearchRow:
 
 def write_results(config: SearchConfig, rows: list[SearchRow]) -> None:
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    (config.out_dir / "results.json").write_text(json.dumps(
-        {"config": settings_of(config), "rows": [r.to_dict() for r in rows]}))
+    (config.out_dir / "results.json").write_text(
+        json.dumps({"config": settings_of(config), "rows": [r.to_dict() for r in rows]})
+    )
 
 
 def test_this_runs_rows_replace_earlier_ones_of_the_same_name_and_new_ones_follow():
     earlier = [row("persistence", 0.22, "persistence"), row("res16_hour_sm", 0.16)]
     now = [row("persistence", 0.21, "persistence"), row("res8_hour_sm", 0.18)]
     assert [(r.name, r.float_mse) for r in merged(earlier, now)] == [
-        ("persistence", 0.21), ("res16_hour_sm", 0.16), ("res8_hour_sm", 0.18)]
+        ("persistence", 0.21),
+        ("res16_hour_sm", 0.16),
+        ("res8_hour_sm", 0.18),
+    ]
 
 
 def test_rows_of_an_earlier_run_with_the_same_settings_are_kept_whatever_its_candidates(tmp_path):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from device.contract import CALENDAR_FEATURES, MEASUREMENTS, feature_matrix
-from train.mcu_models import CANDIDATES, McuConfig, build_model, candidate
 from device.energy import MCU_SEARCH_BUDGET
+from train.mcu_models import CANDIDATES, McuConfig, build_model, candidate
 from train.search_report import SearchRow, microjoules, pick_winner
 
 

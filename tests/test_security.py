@@ -20,7 +20,12 @@ from simulator.brokers import MosquittoBroker, free_port, wait_for_port
 pytestmark = pytest.mark.broker
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-PASSWORDS = {"simulator": "sim-Secret-1", "pi01": "pi01-Secret-1", "pi02": "pi02-Secret-1", "homeassistant": "ha-Secret-1"}
+PASSWORDS = {
+    "simulator": "sim-Secret-1",
+    "pi01": "pi01-Secret-1",
+    "pi02": "pi02-Secret-1",
+    "homeassistant": "ha-Secret-1",
+}
 TIMEOUT_S = 5.0
 
 
@@ -62,8 +67,9 @@ def make_password_file(path: Path, passwords: dict[str, str]) -> None:
 def broker_etc(tmp_path_factory) -> Path:
     """What an admin puts into /etc/mosquitto: certificates from the shipped script, passwords, the shipped ACL."""
     etc = tmp_path_factory.mktemp("etc")
-    subprocess.run([str(DEPLOY / "make-certs.sh"), str(etc / "certs"), "localhost", "127.0.0.1"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(DEPLOY / "make-certs.sh"), str(etc / "certs"), "localhost", "127.0.0.1"], check=True, capture_output=True
+    )
     make_password_file(etc / "passwd", PASSWORDS)
     (etc / "acl").write_text((DEPLOY / "acl").read_text())
     return etc
@@ -75,8 +81,10 @@ def secure_broker(tmp_path: Path, broker_etc: Path):
     etc = broker_etc
     plain_port, tls_port = free_port(), free_port()
     broker = MosquittoBroker(
-        tmp_path / "broker", extra_config=render_secure_config(etc, plain_port, tls_port),
-        anonymous_listener=False, port=plain_port,
+        tmp_path / "broker",
+        extra_config=render_secure_config(etc, plain_port, tls_port),
+        anonymous_listener=False,
+        port=plain_port,
     )
     broker.start()
     wait_for_port(tls_port)
@@ -88,8 +96,9 @@ class Client:
     """A paho MQTT 5 client whose connect, publish and receive wait for the broker's answer."""
 
     def __init__(self, user: str | None, password: str | None = None, client_id: str | None = None) -> None:
-        self.paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{user}",
-                                protocol=mqtt.MQTTv5)
+        self.paho = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{user}", protocol=mqtt.MQTTv5
+        )
         if user is not None:
             self.paho.username_pw_set(user, password if password is not None else PASSWORDS[user])
         self.connack: mqtt.ReasonCode | None = None

@@ -24,12 +24,27 @@ def assets(tmp_path_factory) -> Path:
 
 
 def test_two_agents_sharing_one_meter_by_message_both_stop_and_say_why(mosquitto, assets, tmp_path):
-    agents = [Agent(AgentConfig(broker=mosquitto.url, assets=assets, agent_id=f"pi{i}", models=("persistence",),
-                                shared_group="g", tracemalloc_readings=0, ha_discovery=False)).start()
-              for i in range(2)]
-    status = Collector(BrokerSettings(mosquitto.url), ["devices/+/status"])  # "online" comes once the subscription is granted
-    wait_for(lambda: {t for t, p, _ in status.messages if p == b"online"} == {"devices/pi0/status",
-                                                                               "devices/pi1/status"}, "both online")
+    agents = [
+        Agent(
+            AgentConfig(
+                broker=mosquitto.url,
+                assets=assets,
+                agent_id=f"pi{i}",
+                models=("persistence",),
+                shared_group="g",
+                tracemalloc_readings=0,
+                ha_discovery=False,
+            )
+        ).start()
+        for i in range(2)
+    ]
+    status = Collector(
+        BrokerSettings(mosquitto.url), ["devices/+/status"]
+    )  # "online" comes once the subscription is granted
+    wait_for(
+        lambda: {t for t, p, _ in status.messages if p == b"online"} == {"devices/pi0/status", "devices/pi1/status"},
+        "both online",
+    )
     send(publisher(mosquitto.port), Series.bundled(start=0, rows=READINGS))
     wait_for(lambda: all(a.metrics.readings["received"] for a in agents), "both agents to get readings")
     for agent in agents:

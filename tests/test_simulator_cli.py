@@ -27,9 +27,11 @@ def options_without_help(parser: argparse.ArgumentParser) -> list[str]:
 def options_without_default(parser: argparse.ArgumentParser) -> list[str]:
     """Options that take a value, are not required, and whose help does not say what happens without them."""
     formatter = parser._get_formatter()
-    return [a.option_strings[0] for a in parser._actions
-            if a.option_strings and a.nargs != 0 and not a.required
-            and "default" not in formatter._expand_help(a)]
+    return [
+        a.option_strings[0]
+        for a in parser._actions
+        if a.option_strings and a.nargs != 0 and not a.required and "default" not in formatter._expand_help(a)
+    ]
 
 
 @pytest.mark.parametrize("build_parser", PARSERS)
@@ -49,8 +51,14 @@ def test_the_demo_help_names_only_options_it_has():
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
 def test_help_runs_from_any_directory(command, tmp_path):
     script = [str(REPO / command[0])] if command[0].endswith(".py") else command
-    shown = subprocess.run([sys.executable, *script, "--help"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    shown = subprocess.run(
+        [sys.executable, *script, "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert shown.returncode == 0, shown.stderr
     assert "usage:" in shown.stdout and "default" in shown.stdout
 
@@ -73,8 +81,11 @@ def test_demo_models_may_be_comma_separated():
 
 
 def test_report_cli_requires_the_agents_files_and_fills_the_report_config(tmp_path):
-    command = parse_options(report.ReportCommand, ["--metrics", "m.json", "--predictions", "p.csv", "--margin", "0.1"],
-                            report.build_parser())
+    command = parse_options(
+        report.ReportCommand,
+        ["--metrics", "m.json", "--predictions", "p.csv", "--margin", "0.1"],
+        report.build_parser(),
+    )
     assert (command.metrics, command.predictions, command.report.margin) == (Path("m.json"), Path("p.csv"), 0.1)
     with pytest.raises(SystemExit):
         report.build_parser().parse_args(["--metrics", "m.json"])

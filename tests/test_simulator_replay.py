@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
+import simulator.replay as replay_module
 from device.contract import MEASUREMENTS
+from device.wire import encode_reading, reading_topic, timestamps
+from simulator.brokers import MosquittoBroker
 from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
-from device.wire import encode_reading, reading_topic, timestamps
-import simulator.replay as replay_module
-from simulator.brokers import MosquittoBroker
 from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
 from tests.collector import Collector
 from train.data import Measurements, held_out_start
@@ -44,8 +44,15 @@ def synthetic_stream(n: int, missing_rows: tuple[int, ...] = ()) -> Measurements
 def test_payload_is_the_agents_json_with_null_for_a_missing_value():
     values = {"gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0.0, "sm2": 1.0, "sm3": float("nan")}
     assert json.loads(encode_reading("2007-04-22T00:00:00", values)) == {
-        "ts": "2007-04-22T00:00:00", "gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0.0, "sm2": 1.0,
-        "sm3": None}
+        "ts": "2007-04-22T00:00:00",
+        "gap": 0.504,
+        "grp": 0.354,
+        "v": 240.65,
+        "gi": 2.8,
+        "sm1": 0.0,
+        "sm2": 1.0,
+        "sm3": None,
+    }
 
 
 def test_timestamps_are_iso_seconds_from_minutes_since_epoch():
@@ -88,8 +95,10 @@ def test_every_reading_is_acknowledged_and_arrives_once_in_order(roomy_mosquitto
     settings = BrokerSettings(roomy_mosquitto.url)
     collector = Collector(settings, ["meter/+/reading"])
     # A queue of 20 forces the replay to wait on paho's MQTT_ERR_QUEUE_SIZE many times.
-    result = replay(ReplayConfig(broker=settings, max_inflight=10, max_queued=20, progress=False),
-                    synthetic_stream(3000, missing_rows=(7,)))
+    result = replay(
+        ReplayConfig(broker=settings, max_inflight=10, max_queued=20, progress=False),
+        synthetic_stream(3000, missing_rows=(7,)),
+    )
     collector.wait_for(3000)
     collector.close()
     received = collector.json_by_topic()["meter/house1/reading"]
@@ -102,8 +111,9 @@ def test_every_reading_is_acknowledged_and_arrives_once_in_order(roomy_mosquitto
 def test_a_fleet_publishes_each_meter_from_its_own_offset(roomy_mosquitto):
     settings = BrokerSettings(roomy_mosquitto.url)
     collector = Collector(settings, ["meter/+/reading"])
-    result = replay(ReplayConfig(broker=settings, meters=3, meter_offset_minutes=100, progress=False),
-                    synthetic_stream(500))
+    result = replay(
+        ReplayConfig(broker=settings, meters=3, meter_offset_minutes=100, progress=False), synthetic_stream(500)
+    )
     collector.wait_for(900)
     collector.close()
     messages = collector.json_by_topic()

@@ -27,8 +27,8 @@ import pytest
 
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS
-from device.sources.reader import Source, SourceReader
 from device.sources.intake import SourceIntake
+from device.sources.reader import Source, SourceReader
 from tests.sources_examples import T0, dsmr_json
 
 PARIS = HouseholdTime("Europe/Paris")
@@ -37,7 +37,8 @@ TOPIC = "dsmr/json"
 
 def decode(body: dict, arrival_s: float = T0):
     meter, sample = SourceReader.build(Source("dsmr-reader"), PARIS, DEFAULT_LIMITS).decode(
-        TOPIC, json.dumps(body).encode(), arrival_s)
+        TOPIC, json.dumps(body).encode(), arrival_s
+    )
     assert meter == "dsmr"
     return sample
 
@@ -76,14 +77,18 @@ def without(key: str) -> bytes:
     return json.dumps(body).encode()
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (without("electricity_currently_returned"), "no_returned"),  # never sent as 0 by omission: refused
-    (without("electricity_currently_delivered"), "no_power"),
-    (json.dumps(dsmr_json(T0, "0.5", "0.0")).encode()[:-1], "not_json"),
-    (b'["2018-01-01T00:00:00Z", "0.5"]', "not_an_object"),
-    (json.dumps(dsmr_json(T0, "0.5", "n/a")).encode(), "bad_value"),
-    (json.dumps(dsmr_json(T0, "0.5", "0.0") | {"timestamp": "yesterday"}).encode(), "bad_ts"),
-], ids=["no_returned", "no_delivered", "truncated_json", "array", "not_a_number", "bad_timestamp"])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (without("electricity_currently_returned"), "no_returned"),  # never sent as 0 by omission: refused
+        (without("electricity_currently_delivered"), "no_power"),
+        (json.dumps(dsmr_json(T0, "0.5", "0.0")).encode()[:-1], "not_json"),
+        (b'["2018-01-01T00:00:00Z", "0.5"]', "not_an_object"),
+        (json.dumps(dsmr_json(T0, "0.5", "n/a")).encode(), "bad_value"),
+        (json.dumps(dsmr_json(T0, "0.5", "0.0") | {"timestamp": "yesterday"}).encode(), "bad_ts"),
+    ],
+    ids=["no_returned", "no_delivered", "truncated_json", "array", "not_a_number", "bad_timestamp"],
+)
 def test_a_telegram_that_cannot_be_read_is_rejected_and_counted_with_its_reason(payload, reason, caplog):
     intake = SourceIntake((Source("dsmr-reader"),), PARIS, DEFAULT_LIMITS)
     assert intake.read(TOPIC, payload, T0) == []

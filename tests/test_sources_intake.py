@@ -9,12 +9,12 @@ import math
 
 import pytest
 
-from device.contract import MEASUREMENTS
 from device.clock import HouseholdTime
+from device.contract import MEASUREMENTS
 from device.readings import DEFAULT_LIMITS, Reading, Rejected
-from device.wire import encode_reading
-from device.sources.reader import Source
 from device.sources.intake import SourceIntake
+from device.sources.reader import Source
+from device.wire import encode_reading
 from tests.sources_examples import SAMPLE_TIMES, WATTS, shelly_gen2_message, tasmota_message
 
 PARIS = HouseholdTime("Europe/Paris")
@@ -87,8 +87,10 @@ def test_a_source_removed_since_the_save_gives_up_its_meter_ids():
 
 def test_a_decoders_memory_holding_a_payloads_nan_goes_through_the_strict_state_json():
     first_life = intake_for("shelly-gen2")
-    body = {"method": "NotifyStatus", "params": {"ts": SAMPLE_TIMES[0], "em:0": {"total_act_power": 300.0},
-                                                 "temperature:0": {"tC": float("nan")}}}
+    body = {
+        "method": "NotifyStatus",
+        "params": {"ts": SAMPLE_TIMES[0], "em:0": {"total_act_power": 300.0}, "temperature:0": {"tC": float("nan")}},
+    }
     first_life.read("pro3em/events/rpc", json.dumps(body).encode(), SAMPLE_TIMES[0])
     second_life = restarted(first_life, "shelly-gen2")
     assert second_life.readers[0].states.keys() == {"pro3em"}

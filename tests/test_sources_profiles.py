@@ -9,17 +9,24 @@ import math
 import numpy as np
 import pytest
 
+from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS
 from device.forecasting.forecaster import Forecaster
-from device.clock import HouseholdTime
 from device.models.load import load_models
 from device.readings import DEFAULT_LIMITS, Reading
-from device.wire import encode_reading, parse_reading, timestamps
-from device.sources.reader import Source, SourceReader
 from device.sources.intake import SourceIntake
+from device.sources.reader import Source, SourceReader
+from device.wire import encode_reading, parse_reading, timestamps
 from tests.device_assets import Series, build_assets
-from tests.sources_examples import (EXAMPLES, HAND_MEANS_KW, SAMPLE_TIMES, T0, WATTS, shelly_gen2_message,
-                                    shelly_gen2_voltage_only)
+from tests.sources_examples import (
+    EXAMPLES,
+    HAND_MEANS_KW,
+    SAMPLE_TIMES,
+    T0,
+    WATTS,
+    shelly_gen2_message,
+    shelly_gen2_voltage_only,
+)
 
 PARIS = HouseholdTime("Europe/Paris")
 
@@ -49,8 +56,9 @@ def wattcast_readings(meter: str, means_kw: list[float]) -> list[Reading]:
     out = []
     for ts, kw in zip(timestamps(minutes), means_kw):
         values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": kw}
-        parsed = parse_reading(f"meter/{meter}/reading", encode_reading(f"{ts}Z", values), "meter", 4096,
-                               now_s=T0 + 3600)
+        parsed = parse_reading(
+            f"meter/{meter}/reading", encode_reading(f"{ts}Z", values), "meter", 4096, now_s=T0 + 3600
+        )
         assert isinstance(parsed, Reading)
         out.append(parsed)
     return out
@@ -102,8 +110,10 @@ def test_shelly_gen2_keeps_the_last_full_state_so_a_partial_status_holds_the_pow
 
 def test_shelly_gen2_sums_the_phases_when_the_total_is_absent():
     reader = SourceReader.build(Source("shelly-gen2"), PARIS, DEFAULT_LIMITS)
-    body = {"method": "NotifyStatus", "params": {"ts": T0, "em:0": {"a_act_power": 100, "b_act_power": 200,
-                                                                     "c_act_power": -50}}}
+    body = {
+        "method": "NotifyStatus",
+        "params": {"ts": T0, "em:0": {"a_act_power": 100, "b_act_power": 200, "c_act_power": -50}},
+    }
     meter, sample = reader.decode("pro3em-x/events/rpc", json.dumps(body).encode(), T0)
     assert (meter, sample.kw, sample.t_s) == ("pro3em-x", pytest.approx(0.25), T0)
 
@@ -144,8 +154,9 @@ def test_negative_net_power_is_counted_and_clipped_to_zero():
 
 
 def test_a_toml_source_may_set_its_own_topic_meter_unit_and_field():
-    source = Source.parse({"profile": "zigbee2mqtt", "topic": "z2m/garage/plug", "meter": "garage", "unit": "kW",
-                           "field": "load.active"})
+    source = Source.parse(
+        {"profile": "zigbee2mqtt", "topic": "z2m/garage/plug", "meter": "garage", "unit": "kW", "field": "load.active"}
+    )
     reader = SourceReader.build(source, PARIS, DEFAULT_LIMITS)
     meter, sample = reader.decode("z2m/garage/plug", b'{"load": {"active": 1.5}}', T0)
     assert (meter, sample.kw) == ("garage", 1.5)

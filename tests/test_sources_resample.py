@@ -50,8 +50,17 @@ def test_a_source_slower_than_a_minute_holds_its_value_marked_filled_with_one_wa
     caplog.set_level(logging.WARNING)
     closed = add_all(Resampler(grace_s=0), [(T0 + 300 * k, float(k + 1)) for k in range(3)], meter="plug1")
     assert [(m.minute - T0 // 60, m.kw, m.filled) for m in closed] == [
-        (0, 1.0, False), (1, 1.0, True), (2, 1.0, True), (3, 1.0, True), (4, 1.0, True),
-        (5, 2.0, False), (6, 2.0, True), (7, 2.0, True), (8, 2.0, True), (9, 2.0, True)]
+        (0, 1.0, False),
+        (1, 1.0, True),
+        (2, 1.0, True),
+        (3, 1.0, True),
+        (4, 1.0, True),
+        (5, 2.0, False),
+        (6, 2.0, True),
+        (7, 2.0, True),
+        (8, 2.0, True),
+        (9, 2.0, True),
+    ]
     warnings = [r.getMessage() for r in caplog.records if "slower than a minute" in r.getMessage()]
     assert len(warnings) == 1 and "plug1" in warnings[0] and "300 s" in warnings[0]
 

@@ -8,18 +8,18 @@ import json
 import numpy as np
 import pytest
 
+from device.clock import HouseholdTime
 from device.contract import MinMaxScaling, WindowSpec, feature_matrix
 from device.forecasting.forecaster import Forecaster
-from device.clock import HouseholdTime
+from device.forecasting.stream import MeterStream
 from device.models.families import family
+from device.models.families.baselines import Persistence
 from device.models.kinds import ModelKind
 from device.models.load import LoadedModel
 from device.readings import DEFAULT_LIMITS, Reading, parse_minute
-from device.wire import parse_reading
-from device.models.families.baselines import Persistence
-from device.sources.reader import Source
 from device.sources.intake import SourceIntake
-from device.forecasting.stream import MeterStream
+from device.sources.reader import Source
+from device.wire import parse_reading
 from tests.sources_examples import tasmota_message, utc
 
 PARIS = HouseholdTime("Europe/Paris")
@@ -41,8 +41,10 @@ def test_an_iso_offset_is_honoured_not_stripped():
 def test_after_an_offset_reading_the_meters_next_readings_are_not_late():
     """The issue's report: the stripped offset put the meter an hour ahead and dropped its next readings as late."""
     stream = MeterStream(dedupe_minutes=1440, max_gap_minutes=15, needed=("gap",))
-    outcomes = [stream.accept(r.minute, r.values).outcome.value
-                for r in (wattcast("2026-12-01T14:34:00+01:00"), wattcast("2026-12-01T13:35:00Z"))]
+    outcomes = [
+        stream.accept(r.minute, r.values).outcome.value
+        for r in (wattcast("2026-12-01T14:34:00+01:00"), wattcast("2026-12-01T13:35:00Z"))
+    ]
     assert outcomes == ["accepted", "accepted"]
 
 
@@ -61,8 +63,9 @@ def test_an_unknown_zone_is_refused_with_what_to_give():
         HouseholdTime("Europe/Pariss")
 
 
-@pytest.mark.parametrize("change_utc", ["2026-03-29T01:00:00+00:00", "2026-10-25T01:00:00+00:00"],
-                         ids=["spring-forward", "fall-back"])
+@pytest.mark.parametrize(
+    "change_utc", ["2026-03-29T01:00:00+00:00", "2026-10-25T01:00:00+00:00"], ids=["spring-forward", "fall-back"]
+)
 def test_a_dst_change_gives_no_gap_and_no_duplicate_minute(change_utc):
     """Tasmota stamps local wall clock without a zone: across 02:00->03:00 (March) and 03:00->02:00 (October, the
     hour 02:00-02:59 happens twice) the minutes must still follow each other in UTC."""
@@ -86,8 +89,15 @@ def test_local_minutes_follow_the_household_clock_across_the_autumn_change():
 
 def test_the_calendar_features_are_computed_on_the_household_clock():
     spec = WindowSpec(seq_len=2, horizon=1, features=("gap", "hour_sin", "hour_cos"))
-    model = LoadedModel("cal", family(ModelKind.PERSISTENCE).entry(name="cal", window=spec), Persistence(spec),
-                        _identity(spec), 0, 0, "numpy")
+    model = LoadedModel(
+        "cal",
+        family(ModelKind.PERSISTENCE).entry(name="cal", window=spec),
+        Persistence(spec),
+        _identity(spec),
+        0,
+        0,
+        "numpy",
+    )
     forecaster = Forecaster([model], 15, local_minutes=PARIS.local_minutes)
     utc_minute = int(utc("2026-12-01T13:00:00+00:00") // 60)  # 14:00 in Paris
     forecaster.process(Reading("m1", utc_minute, np.array([0.5] + [np.nan] * 6)))

@@ -10,9 +10,26 @@ from bench.stale_vs_fresh import StaleFreshConfig, main
 from tests.conftest import BUNDLED_DATA
 from train.data import rows_between
 
-TINY = ["--data", str(BUNDLED_DATA), "--stale-from", "2007-04-22", "--stale-to", "2007-04-27", "--weeks", "2007-04-28",
-        "--fresh-days", "5", "--epochs", "1", "--fresh-epochs", "2", "--calibration-windows", "100",
-        "--handover-test-windows", "100"]
+TINY = [
+    "--data",
+    str(BUNDLED_DATA),
+    "--stale-from",
+    "2007-04-22",
+    "--stale-to",
+    "2007-04-27",
+    "--weeks",
+    "2007-04-28",
+    "--fresh-days",
+    "5",
+    "--epochs",
+    "1",
+    "--fresh-epochs",
+    "2",
+    "--calibration-windows",
+    "100",
+    "--handover-test-windows",
+    "100",
+]
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from device.contract import MEASUREMENTS, WindowSpec
-from train.fit import FitSettings, train_keras_model
 from train.config import MODEL_FEATURES
+from train.fit import FitSettings, train_keras_model
 from train.models import build_augmented_lstm, build_cnn_bilstm, build_seed_lstm
 
 pytestmark = pytest.mark.slow  # trains every reference network
@@ -18,8 +18,7 @@ SPEC = WindowSpec(30, 5)
 def test_seed_lstm_is_the_notebooks_252_parameter_model():
     model = build_seed_lstm(SPEC)
     assert model.input_shape == (None, 30, 1) and model.output_shape == (None, 1)
-    assert [layer.__class__.__name__ for layer in model.layers[1:]] == [
-        "LSTM", "Dropout", "LSTM", "Dropout", "Dense"]
+    assert [layer.__class__.__name__ for layer in model.layers[1:]] == ["LSTM", "Dropout", "LSTM", "Dropout", "Dense"]
     assert model.count_params() == 252
 
 
@@ -33,8 +32,16 @@ def test_cnn_bilstm_follows_le_et_al_table_2_on_all_seven_measurements():
     model = build_cnn_bilstm(WindowSpec(30, 5, MEASUREMENTS))
     assert model.input_shape == (None, 30, 7)
     assert [layer.__class__.__name__ for layer in model.layers[1:]] == [
-        "Conv1D", "MaxPooling1D", "Conv1D", "MaxPooling1D", "Bidirectional", "Bidirectional", "Dense", "Dropout",
-        "Dense"]
+        "Conv1D",
+        "MaxPooling1D",
+        "Conv1D",
+        "MaxPooling1D",
+        "Bidirectional",
+        "Bidirectional",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
 
 
 def test_cnn_bilstm_refuses_windows_its_pooling_would_empty():
@@ -51,8 +58,9 @@ def tiny_windows():
 
 def fit_twice(tmp_path, tiny_windows):
     settings = FitSettings(learning_rate=0.01, epochs=2, batch_size=50, patience=10, seed=7)
-    return [train_keras_model("seed_lstm", SPEC, *tiny_windows, settings, tmp_path / f"run{k}" / "m.keras")
-            for k in (1, 2)]
+    return [
+        train_keras_model("seed_lstm", SPEC, *tiny_windows, settings, tmp_path / f"run{k}" / "m.keras") for k in (1, 2)
+    ]
 
 
 def test_same_data_and_seed_give_byte_identical_weights(tmp_path, tiny_windows):

@@ -22,8 +22,22 @@ pytestmark = pytest.mark.slow
 def run_dir(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("train")
     bundled = request.config.rootpath / "data" / "household_power_14d.txt"
-    main(["--data", str(bundled), "--out", str(out), "--epochs", "1", "--subset-min-rows", "3000",
-          "--max-train-windows", "1000", "--log-level", "WARNING"])
+    main(
+        [
+            "--data",
+            str(bundled),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--subset-min-rows",
+            "3000",
+            "--max-train-windows",
+            "1000",
+            "--log-level",
+            "WARNING",
+        ]
+    )
     return out
 
 
@@ -86,8 +100,14 @@ def test_help_explains_every_option():
 
 
 def test_paper_protocol_on_hourly_means_cuts_by_date(tmp_path, bundled_data):
-    config = TrainConfig(data=bundled_data, out_dir=tmp_path, protocol="paper", cut_date="2007-05-03", resample="1h",
-                         models=("persistence", "linreg"))
+    config = TrainConfig(
+        data=bundled_data,
+        out_dir=tmp_path,
+        protocol="paper",
+        cut_date="2007-05-03",
+        resample="1h",
+        models=("persistence", "linreg"),
+    )
     result = run(config)
     summary = result["summary"]
     assert (summary.seq_len, summary.horizon) == (24, 1)

@@ -7,14 +7,25 @@ import pytest
 from simulator.units import count, duration_us, energy_uj, significant, size_bytes
 
 
-@pytest.mark.parametrize("us, shown", [(0.0, "0 µs"), (0.592, "0.592 µs"), (161.8, "162 µs"), (1397.8, "1.40 ms"),
-                                       (2_074_756, "2.07 s"), (None, "–"), (float("nan"), "–")])
+@pytest.mark.parametrize(
+    "us, shown",
+    [
+        (0.0, "0 µs"),
+        (0.592, "0.592 µs"),
+        (161.8, "162 µs"),
+        (1397.8, "1.40 ms"),
+        (2_074_756, "2.07 s"),
+        (None, "–"),
+        (float("nan"), "–"),
+    ],
+)
 def test_durations(us, shown):
     assert duration_us(us) == shown
 
 
-@pytest.mark.parametrize("size, shown", [(0, "0 B"), (512, "512 B"), (7_184, "7.02 KiB"), (219_624, "214 KiB"),
-                                         (83_869_696, "80.0 MiB")])
+@pytest.mark.parametrize(
+    "size, shown", [(0, "0 B"), (512, "512 B"), (7_184, "7.02 KiB"), (219_624, "214 KiB"), (83_869_696, "80.0 MiB")]
+)
 def test_sizes(size, shown):
     assert size_bytes(size) == shown
 

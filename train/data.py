@@ -134,16 +134,21 @@ def load_measurements(path: Path = DEFAULT_DATA) -> Measurements:
         # The notebook's cleaned CSV is comma-separated; a single ";"-column header means commas.
         frame = pd.read_csv(path, sep="," if len(header) == 1 else ";", na_values="?")
         if "Datetime" not in frame.columns:
-            raise ValueError(f"{path}: expected the raw UCI columns Date;Time;... or a Datetime column, got "
-                             f"{list(frame.columns)}")
+            raise ValueError(
+                f"{path}: expected the raw UCI columns Date;Time;... or a Datetime column, got {list(frame.columns)}"
+            )
         minutes = pd.to_datetime(frame["Datetime"]).to_numpy("datetime64[m]").astype(np.int64)
     missing_columns = [c for c in UCI_COLUMNS.values() if c not in frame.columns]
     if missing_columns:
         raise ValueError(f"{path}: missing columns {missing_columns}")
     raw = frame[[UCI_COLUMNS[m] for m in MEASUREMENTS]].to_numpy(np.float64)
     measurements = _on_regular_grid(minutes, raw, str(path))
-    log.info("%s: %d rows from %s to %s", path.name, len(measurements), *(
-        np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]))
+    log.info(
+        "%s: %d rows from %s to %s",
+        path.name,
+        len(measurements),
+        *(np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]),
+    )
     return measurements
 
 
@@ -158,10 +163,18 @@ def load_recording(path: Path) -> Measurements:
     last_recorded = np.zeros(len(measurements), np.intp)
     last_recorded[rows] = rows
     measurements.wall_minutes = measurements.minutes + offsets[np.maximum.accumulate(last_recorded)]
-    log.info("%s: meter %s, %d day files, %d minutes from %s to %s UTC, %d real; %d corrected lines, %d incomplete "
-             "lines dropped", path, recorded.meter, recorded.files, len(measurements),
-             *(np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]), int((~measurements.missing).sum()),
-             recorded.corrections, recorded.bad_lines)
+    log.info(
+        "%s: meter %s, %d day files, %d minutes from %s to %s UTC, %d real; %d corrected lines, %d incomplete "
+        "lines dropped",
+        path,
+        recorded.meter,
+        recorded.files,
+        len(measurements),
+        *(np.datetime64(int(m), "m") for m in measurements.minutes[[0, -1]]),
+        int((~measurements.missing).sum()),
+        recorded.corrections,
+        recorded.bad_lines,
+    )
     return measurements
 
 
@@ -207,16 +220,28 @@ class RecordingExtent:
 
     def to_dict(self) -> dict[str, Any]:
         first, last = (f"{np.datetime64(m, 'm')}Z" for m in (self.first_minute, self.last_minute))
-        return {"folder": self.folder, "meter": self.meter, "fingerprint": self.fingerprint,
-                "first_minute_utc": first, "last_minute_utc": last, "days": round(self.days, 4),
-                "real_minutes": self.real_minutes}
+        return {
+            "folder": self.folder,
+            "meter": self.meter,
+            "fingerprint": self.fingerprint,
+            "first_minute_utc": first,
+            "last_minute_utc": last,
+            "days": round(self.days, 4),
+            "real_minutes": self.real_minutes,
+        }
 
 
 def recording_extent(path: Path) -> RecordingExtent:
     """The extent of the recording at ``path`` (a meter's folder, a root holding one meter, or a day file)."""
     recorded = read_recording(path)
-    return RecordingExtent(str(path), recorded.meter, fingerprint(path), int(recorded.minutes[0]),
-                           int(recorded.minutes[-1]), int(_complete(recorded.raw).sum()))
+    return RecordingExtent(
+        str(path),
+        recorded.meter,
+        fingerprint(path),
+        int(recorded.minutes[0]),
+        int(recorded.minutes[-1]),
+        int(_complete(recorded.raw).sum()),
+    )
 
 
 def data_source(path: Path) -> dict[str, Any]:
@@ -252,8 +277,14 @@ def _on_regular_grid(minutes: np.ndarray, raw: np.ndarray, source: str) -> Measu
     values = np.full((len(grid), raw.shape[1]), np.nan)
     values[minutes - minutes[0]] = raw
     missing = ~_complete(values)
-    return Measurements(grid, {m: values[:, i] for i, m in enumerate(MEASUREMENTS)}, missing, 1, source,
-                        absent_minutes=len(grid) - len(minutes))
+    return Measurements(
+        grid,
+        {m: values[:, i] for i, m in enumerate(MEASUREMENTS)},
+        missing,
+        1,
+        source,
+        absent_minutes=len(grid) - len(minutes),
+    )
 
 
 def resample(measurements: Measurements, rule: str) -> Measurements:
@@ -302,8 +333,9 @@ PAPER_CUT_DATE = "2009-12-16"
 TEST_DAYS = 7
 
 
-def contiguous_subset(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
-                      min_rows: int = SUBSET_MIN_ROWS) -> slice:
+def contiguous_subset(
+    n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0, min_rows: int = SUBSET_MIN_ROWS
+) -> slice:
     """A contiguous block of ``max(fraction * n_rows, min(n_rows, min_rows))`` rows at a seeded random start.
 
     The floor keeps the notebook's ~20k-row scale on small files: 1% of the bundled 14-day slice would be 201 rows,
@@ -348,13 +380,16 @@ def train_test_by_days(n_rows: int, step_minutes: int, test_days: int = TEST_DAY
     """Everything before the last ``test_days`` days to train, those days to test."""
     test_rows = test_days * 24 * 60 // step_minutes
     if not 0 < test_rows < n_rows:
-        raise ValueError(f"holding out the last {test_days} days leaves no rows to train on: the data hold "
-                         f"{n_rows * step_minutes / (24 * 60):.1f} days")
+        raise ValueError(
+            f"holding out the last {test_days} days leaves no rows to train on: the data hold "
+            f"{n_rows * step_minutes / (24 * 60):.1f} days"
+        )
     return slice(0, n_rows - test_rows), slice(n_rows - test_rows, n_rows)
 
 
-def held_out_start(n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0,
-                   train_fraction: float = TRAIN_FRACTION) -> int:
+def held_out_start(
+    n_rows: int, fraction: float = SUBSET_FRACTION, seed: int = 0, train_fraction: float = TRAIN_FRACTION
+) -> int:
     """First row that the default (notebook-protocol) training never saw: the start of its test part.
 
     Every row from here to the end of the file is unseen (the test part, then rows after the subset), so a replay
@@ -417,8 +452,9 @@ def load_split(spec: SplitSpec) -> Split:
         description = f"recent: the last {spec.test_days} days to test, the {train.stop:,} rows before them to train."
     elif spec.protocol == "fraction":
         train, test = train_test_by_fraction(len(series), spec.train_fraction)
-        description = (f"fraction: the first {spec.train_fraction:.0%} of all {len(series):,} rows to train and the "
-                       "rest to test.")
+        description = (
+            f"fraction: the first {spec.train_fraction:.0%} of all {len(series):,} rows to train and the rest to test."
+        )
     else:
         subset = contiguous_subset(len(series), spec.subset_fraction, spec.seed, spec.subset_min_rows)
         description = (
@@ -429,6 +465,12 @@ def load_split(spec: SplitSpec) -> Split:
         )
         series = series.rows(subset)
         train, test = train_test_by_fraction(len(series), spec.train_fraction)
-    log.info("%s: %d rows of %s, %d to train, %d to test", spec.data, len(series), spec.resample,
-             train.stop - train.start, test.stop - test.start)
+    log.info(
+        "%s: %d rows of %s, %d to train, %d to test",
+        spec.data,
+        len(series),
+        spec.resample,
+        train.stop - train.start,
+        test.stop - test.start,
+    )
     return Split(series, train, test, fill, description)

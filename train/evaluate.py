@@ -42,10 +42,18 @@ class Evaluation:
     def summary(self) -> dict[str, Any]:
         """JSON-ready (no arrays)."""
         return {
-            "name": self.name, "features": list(self.features), "parameters": self.parameters, "test": self.test,
-            "streaming": self.streaming, "predict_us_per_window": self.predict_us_per_window,
-            "train_seconds": self.train_seconds, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
-            "notes": self.notes, "loss": self.loss, "val_loss": self.val_loss,
+            "name": self.name,
+            "features": list(self.features),
+            "parameters": self.parameters,
+            "test": self.test,
+            "streaming": self.streaming,
+            "predict_us_per_window": self.predict_us_per_window,
+            "train_seconds": self.train_seconds,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "notes": self.notes,
+            "loss": self.loss,
+            "val_loss": self.val_loss,
         }
 
 

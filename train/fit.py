@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
@@ -67,8 +66,9 @@ class EpochBar(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.5f}",
-                             val_loss=f"{logs.get('val_loss', float('nan')):.5f}")
+        self.bar.set_postfix(
+            loss=f"{logs.get('loss', float('nan')):.5f}", val_loss=f"{logs.get('val_loss', float('nan')):.5f}"
+        )
         self.bar.update()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -81,8 +81,15 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train_keras_model(name: str, spec: WindowSpec, x: np.ndarray, y: np.ndarray, settings: FitSettings,
-                      checkpoint: Path, build: Callable[[WindowSpec], keras.Model] | None = None) -> FitResult:
+def train_keras_model(
+    name: str,
+    spec: WindowSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: FitSettings,
+    checkpoint: Path,
+    build: Callable[[WindowSpec], keras.Model] | None = None,
+) -> FitResult:
     """Build ``name`` for ``spec`` (with ``build`` if given, else :data:`train.models.BUILDERS`), fit it on scaled
     windows with the last ``validation_split`` of them (the most recent, as Keras takes the tail before shuffling)
     for early stopping, and return the best checkpoint."""
@@ -97,11 +104,25 @@ def train_keras_model(name: str, spec: WindowSpec, x: np.ndarray, y: np.ndarray,
         EpochBar(name, settings.epochs),
     ]
     started = time.perf_counter()
-    history = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs,
-                        validation_split=settings.validation_split, shuffle=True, verbose=0, callbacks=callbacks)
+    history = model.fit(
+        x,
+        y,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_split=settings.validation_split,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
     seconds = time.perf_counter() - started
     loss, val_loss = history.history["loss"], history.history["val_loss"]
     best_epoch = int(np.argmin(val_loss)) + 1
-    log.info("%s: %d epochs in %.1f s, best val_loss %.6f at epoch %d", name, len(loss), seconds,
-             val_loss[best_epoch - 1], best_epoch)
+    log.info(
+        "%s: %d epochs in %.1f s, best val_loss %.6f at epoch %d",
+        name,
+        len(loss),
+        seconds,
+        val_loss[best_epoch - 1],
+        best_epoch,
+    )
     return FitResult(keras.models.load_model(checkpoint), checkpoint, loss, val_loss, best_epoch, seconds)

@@ -61,9 +61,14 @@ class HouseFit(HandoverOptions):
     @classmethod
     def of(cls, config: TrainConfig, split: SplitSpec) -> HouseFit:
         house = config.house
-        return cls(**{f.name: getattr(config, f.name) for f in fields(HandoverOptions)}, split=split,
-                   epochs=house.house_epochs, patience=house.house_patience, batch_size=house.house_batch_size,
-                   learning_rate=house.house_learning_rate)
+        return cls(
+            **{f.name: getattr(config, f.name) for f in fields(HandoverOptions)},
+            split=split,
+            epochs=house.house_epochs,
+            patience=house.house_patience,
+            batch_size=house.house_batch_size,
+            learning_rate=house.house_learning_rate,
+        )
 
 
 @dataclass
@@ -88,7 +93,8 @@ def check_history(extent: RecordingExtent, options: HouseOptions) -> None:
     raise RecordingRefused(
         f"the recording of meter {extent.meter} ({extent.folder}) holds {_floor(extent.days)} days, "
         f"{_floor(extent.real_days)} of them real minutes; retraining needs {options.min_days:g} days and "
-        f"{options.min_real_days:g} days of real minutes: keep the agent recording for ~{math.ceil(more)} more days")
+        f"{options.min_real_days:g} days of real minutes: keep the agent recording for ~{math.ceil(more)} more days"
+    )
 
 
 def _floor(days: float) -> str:
@@ -102,8 +108,10 @@ def snapshot(path: Path, out: Path) -> Path:
     meter, files = day_files(path)
     target = Path(out) / SNAPSHOT / meter_folder(meter)
     if Path(path).resolve().is_relative_to(target.parent.resolve()):
-        raise RecordingRefused(f"{path} is the copy an earlier run made in {out}: pass the agent's recording (its "
-                               f"copy is replaced), or another --out")
+        raise RecordingRefused(
+            f"{path} is the copy an earlier run made in {out}: pass the agent's recording (its "
+            f"copy is replaced), or another --out"
+        )
     shutil.rmtree(target.parent, ignore_errors=True)
     target.mkdir(parents=True)
     for file in [*files, files[0].parent / METER_FILE]:
@@ -117,8 +125,11 @@ def house_member(available: tuple[str, ...]) -> McuConfig:
     from the timestamp), a measurement only if the meter sends it."""
     shipped = candidate(SHIPPED)
     features = tuple(f for f in shipped.features if f in CALENDAR_FEATURES or f in available)
-    return replace(shipped, name=f"house_{'res' if shipped.residual else 'lstm'}{shipped.units}_{_tag(features)}",
-                   features=features)
+    return replace(
+        shipped,
+        name=f"house_{'res' if shipped.residual else 'lstm'}{shipped.units}_{_tag(features)}",
+        features=features,
+    )
 
 
 def _tag(features: tuple[str, ...]) -> str:
@@ -146,8 +157,12 @@ def retrain(config: TrainConfig) -> HouseRun:
     options, out = config.house, Path(config.out_dir)
     history(config.data, options)
     copy = snapshot(config.data, out)
-    fit = HouseFit.of(config, SplitSpec(copy, protocol="recent", fill_policy=config.fill_policy,
-                                        test_days=options.test_days, seed=config.seed))
+    fit = HouseFit.of(
+        config,
+        SplitSpec(
+            copy, protocol="recent", fill_policy=config.fill_policy, test_days=options.test_days, seed=config.seed
+        ),
+    )
     split = load_split(fit.split)
     log.info("%s", split.description)
     member = house_member(split.series.available)
@@ -156,8 +171,11 @@ def retrain(config: TrainConfig) -> HouseRun:
     least_squares = f"linreg_{TARGET}_{_tag(member.features)}"
     persistence = evaluate("persistence", Persistence(windows.spec).predict, windows)
     persistence.features = (TARGET,)  # it reads the last reading only
-    rows = [persistence, least_squares_row(least_squares, windows, fit, models_dir),
-            train_candidate(member, windows, fit, models_dir, extra={COPIED_FROM: str(config.data)})]
+    rows = [
+        persistence,
+        least_squares_row(least_squares, windows, fit, models_dir),
+        train_candidate(member, windows, fit, models_dir, extra={COPIED_FROM: str(config.data)}),
+    ]
     extent = recording_extent(copy)
     log.info("%s: retrained on %s (meter %s), handed over to %s", member.name, copy, extent.meter, models_dir)
     return HouseRun(extent, Path(config.data), split, fit, models_dir, member, least_squares, rows)
@@ -173,13 +191,17 @@ def ship_command(run: HouseRun) -> str:
 
 
 def _training_table(rows: list[Evaluation]) -> str:
-    lines = ["| model | inputs | parameters | MSE (kW²) | RMSE (kW) | MAE (kW) | epochs (best) | train s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | inputs | parameters | MSE (kW²) | RMSE (kW) | MAE (kW) | epochs (best) | train s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         epochs = f"{r.epochs_run} ({r.best_epoch})" if r.epochs_run else "–"
         seconds = f"{r.train_seconds:.0f}" if r.train_seconds else "–"
-        lines.append(f"| {r.name} | {'+'.join(r.features)} | {r.parameters:,} | {r.test['mse']:.4f} | "
-                     f"{r.test['rmse']:.4f} | {r.test['mae']:.4f} | {epochs} | {seconds} |")
+        lines.append(
+            f"| {r.name} | {'+'.join(r.features)} | {r.parameters:,} | {r.test['mse']:.4f} | "
+            f"{r.test['rmse']:.4f} | {r.test['mae']:.4f} | {epochs} | {seconds} |"
+        )
     return "\n".join(lines)
 
 
@@ -191,40 +213,71 @@ def write_report(run: HouseRun, config: TrainConfig, table: str, side_by_side: d
     test = run.split.test
     filled = int(series.missing[test].sum())
     recording = {**e.to_dict(), COPIED_FROM: str(run.copied_from)}
-    scored = ("every window or target touching one is dropped (--fill-policy drop)"
-              if config.fill_policy is FillPolicy.DROP else
-              "forward-filled as the agent fills them, they are scored like the others (--fill-policy drop leaves "
-              "them out)")
-    held_out = (f"{filled:,} of the {test.stop - test.start:,} held-out minutes were filled (no real reading): "
-                f"{scored}." if filled else "Every held-out minute is a real reading.")
-    markdown = "\n".join([
-        f"# Retrained on the house of meter {e.meter}", "",
-        f"Recording: `{run.copied_from}`, copied to `{e.folder}` (fingerprint `{e.fingerprint[:16]}…`): "
-        f"{_utc([e.first_minute, e.last_minute])}, {e.days:.1f} days, {e.real_days:.1f} of them real minutes "
-        f"({e.real_minutes:,}).",
-        f"Split: {run.split.description} Training {_utc(series.minutes[run.split.train])}; held out "
-        f"{_utc(series.minutes[test])}. {held_out}",
-        f"Fill: {run.split.fill.describe()}.",
-        f"Model: the shipped architecture ({SHIPPED}: LSTM({run.member.units}), "
-        f"{'residual' if run.member.residual else 'no residual'}) on {'+'.join(run.member.features)}, "
-        f"{run.member.seq_len} readings forecasting {run.member.horizon} minutes after the last; "
-        f"up to {run.fit.epochs} epochs (patience {run.fit.patience}), batch {run.fit.batch_size}, learning rate "
-        f"{run.fit.learning_rate:g}, seed {run.fit.seed}.", "",
-        f"## Side by side on the held-out {config.house.test_days} days (int8 both)", "",
-        table, "", side_by_side["summary"], "", *[f"- {note}\n" for note in side_by_side["notes"]],
-        "Every full window of the held-out days; int8 files run under LiteRT with the agent's own predictor (state "
-        "reset before every window), the shipped one with its own scaling and inputs computed over this recording.",
-        "", "## Training (float, the same windows)", "", _training_table(run.rows), "",
-        "## Ship it", "", "```sh", ship_command(run), "```", "",
-        "The agent serves every model of its manifest (its default `--models`): after this it forecasts with "
-        f"`{SHIP_AS}` and its least-squares twin beside the shipped models, once it reloads (SIGHUP, or on its own "
-        "when manifest.json changes).", "",
-    ])
+    scored = (
+        "every window or target touching one is dropped (--fill-policy drop)"
+        if config.fill_policy is FillPolicy.DROP
+        else "forward-filled as the agent fills them, they are scored like the others (--fill-policy drop leaves "
+        "them out)"
+    )
+    held_out = (
+        f"{filled:,} of the {test.stop - test.start:,} held-out minutes were filled (no real reading): {scored}."
+        if filled
+        else "Every held-out minute is a real reading."
+    )
+    markdown = "\n".join(
+        [
+            f"# Retrained on the house of meter {e.meter}",
+            "",
+            f"Recording: `{run.copied_from}`, copied to `{e.folder}` (fingerprint `{e.fingerprint[:16]}…`): "
+            f"{_utc([e.first_minute, e.last_minute])}, {e.days:.1f} days, {e.real_days:.1f} of them real minutes "
+            f"({e.real_minutes:,}).",
+            f"Split: {run.split.description} Training {_utc(series.minutes[run.split.train])}; held out "
+            f"{_utc(series.minutes[test])}. {held_out}",
+            f"Fill: {run.split.fill.describe()}.",
+            f"Model: the shipped architecture ({SHIPPED}: LSTM({run.member.units}), "
+            f"{'residual' if run.member.residual else 'no residual'}) on {'+'.join(run.member.features)}, "
+            f"{run.member.seq_len} readings forecasting {run.member.horizon} minutes after the last; "
+            f"up to {run.fit.epochs} epochs (patience {run.fit.patience}), batch {run.fit.batch_size}, learning rate "
+            f"{run.fit.learning_rate:g}, seed {run.fit.seed}.",
+            "",
+            f"## Side by side on the held-out {config.house.test_days} days (int8 both)",
+            "",
+            table,
+            "",
+            side_by_side["summary"],
+            "",
+            *[f"- {note}\n" for note in side_by_side["notes"]],
+            "Every full window of the held-out days; int8 files run under LiteRT with the agent's own predictor (state "
+            "reset before every window), the shipped one with its own scaling and inputs computed over this recording.",
+            "",
+            "## Training (float, the same windows)",
+            "",
+            _training_table(run.rows),
+            "",
+            "## Ship it",
+            "",
+            "```sh",
+            ship_command(run),
+            "```",
+            "",
+            "The agent serves every model of its manifest (its default `--models`): after this it forecasts with "
+            f"`{SHIP_AS}` and its least-squares twin beside the shipped models, once it reloads (SIGHUP, or on its own "
+            "when manifest.json changes).",
+            "",
+        ]
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(markdown)
-    document = {"recording": recording, "split": run.fit.split.to_dict(), "split_description": run.split.description,
-                "fill": run.split.fill.describe(), "held_out_filled_minutes": filled, "config": config.to_dict(),
-                "training": [r.summary() for r in run.rows],
-                "side_by_side": side_by_side, "ship": ship_command(run)}
+    document = {
+        "recording": recording,
+        "split": run.fit.split.to_dict(),
+        "split_description": run.split.description,
+        "fill": run.split.fill.describe(),
+        "held_out_filled_minutes": filled,
+        "config": config.to_dict(),
+        "training": [r.summary() for r in run.rows],
+        "side_by_side": side_by_side,
+        "ship": ship_command(run),
+    }
     (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
     return out / "report.md"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 
 from device.contract import WindowSpec
+
 #: Shortest window the CNN-BiLSTM's two conv(2) + maxpool(2) stages leave at least one step of.
 CNN_BILSTM_MIN_SEQ_LEN = 7
 

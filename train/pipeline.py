@@ -37,25 +37,48 @@ def _spaced(n: int, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int)) if n else np.empty(0, int)
 
 
-def handed_over(name: str, windows: SplitWindows, evaluation: Evaluation, config: HandoverOptions,
-                split: SplitSpec | None, extra: dict[str, Any] | None = None,
-                keras_path: Path | None = None) -> TrainedModel:
+def handed_over(
+    name: str,
+    windows: SplitWindows,
+    evaluation: Evaluation,
+    config: HandoverOptions,
+    split: SplitSpec | None,
+    extra: dict[str, Any] | None = None,
+    keras_path: Path | None = None,
+) -> TrainedModel:
     """What ``convert`` needs of one trained model: seeded calibration windows from the training part, evenly
     spaced held-out windows, the offline metrics; ``split`` None when the rows are not a :class:`SplitSpec`
     protocol (then only this process can rebuild its test part)."""
     rng = np.random.default_rng(config.seed)
-    calibration = np.sort(rng.choice(len(windows.x_train), min(config.calibration_windows, len(windows.x_train)),
-                                     replace=False))
+    calibration = np.sort(
+        rng.choice(len(windows.x_train), min(config.calibration_windows, len(windows.x_train)), replace=False)
+    )
     held_out = _spaced(len(windows.x_test), config.handover_test_windows)
     metrics = {k: v for k, v in evaluation.summary().items() if k not in ("name", "features", "loss", "val_loss")}
     return TrainedModel(
-        name=name, window=windows.spec, scaling=windows.scaling, calibration=windows.x_train[calibration],
-        x_val=windows.x_test[held_out], y_val=windows.y_test[held_out], parameters=evaluation.parameters,
-        metrics=metrics, extra=extra or {}, keras_path=keras_path, split=split)
+        name=name,
+        window=windows.spec,
+        scaling=windows.scaling,
+        calibration=windows.x_train[calibration],
+        x_val=windows.x_test[held_out],
+        y_val=windows.y_test[held_out],
+        parameters=evaluation.parameters,
+        metrics=metrics,
+        extra=extra or {},
+        keras_path=keras_path,
+        split=split,
+    )
 
 
-def hand_over(models_dir: Path, name: str, windows: SplitWindows, evaluation: Evaluation, config: TrainConfig,
-              extra: dict[str, Any] | None = None, keras_path: Path | None = None) -> None:
+def hand_over(
+    models_dir: Path,
+    name: str,
+    windows: SplitWindows,
+    evaluation: Evaluation,
+    config: TrainConfig,
+    extra: dict[str, Any] | None = None,
+    keras_path: Path | None = None,
+) -> None:
     """Write the :mod:`train.artifacts` files ``convert`` reads (the ``.keras`` checkpoint is already there)."""
     save_trained_model(models_dir, handed_over(name, windows, evaluation, config, config.split, extra, keras_path))
 
@@ -87,18 +110,33 @@ def evaluate_network(name: str, config: TrainConfig, windows: SplitWindows, mode
     note = ""
     if name == "cnn_bilstm" and len(x) > config.max_train_windows:
         keep = _spaced(len(x), config.max_train_windows)
-        note = (f"trained on {len(keep):,} of {len(x):,} training windows (evenly spaced, --max-train-windows "
-                f"{config.max_train_windows:,}); tested on all")
+        note = (
+            f"trained on {len(keep):,} of {len(x):,} training windows (evenly spaced, --max-train-windows "
+            f"{config.max_train_windows:,}); tested on all"
+        )
         x, y = x[keep], y[keep]
-    settings = FitSettings(config.learning_rate(name), config.epochs, config.batch_size, config.patience,
-                           config.validation_split, config.seed)
+    settings = FitSettings(
+        config.learning_rate(name),
+        config.epochs,
+        config.batch_size,
+        config.patience,
+        config.validation_split,
+        config.seed,
+    )
     fit = train_keras_model(name, windows.spec, x, y, settings, models_dir / f"{name}.keras")
 
     row = evaluate(name, fit.predict, windows, parameters=fit.model.count_params())
     row.train_seconds, row.epochs_run, row.best_epoch = fit.train_seconds, fit.epochs_run, fit.best_epoch
     row.loss, row.val_loss, row.notes = fit.loss, fit.val_loss, note
-    hand_over(models_dir, name, windows, row, config, extra={"learning_rate": settings.learning_rate},
-              keras_path=fit.checkpoint)
+    hand_over(
+        models_dir,
+        name,
+        windows,
+        row,
+        config,
+        extra={"learning_rate": settings.learning_rate},
+        keras_path=fit.checkpoint,
+    )
     return row
 
 
@@ -128,12 +166,23 @@ def run(config: TrainConfig) -> dict[str, Any]:
     if loss_plot:
         plots["Training curves"] = loss_plot.name
     summary = RunSummary(
-        data=str(config.data), protocol=split.description, fill=split.fill.describe(), resample=config.resample,
-        seq_len=config.window_length, horizon=config.window_horizon, train_rows=train_rows.stop - train_rows.start,
-        test_rows=test_rows.stop - test_rows.start, train_period=_period(part.minutes[train_rows]),
-        test_period=_period(part.minutes[test_rows]), notes=notes,
+        data=str(config.data),
+        protocol=split.description,
+        fill=split.fill.describe(),
+        resample=config.resample,
+        seq_len=config.window_length,
+        horizon=config.window_horizon,
+        train_rows=train_rows.stop - train_rows.start,
+        test_rows=test_rows.stop - test_rows.start,
+        train_period=_period(part.minutes[train_rows]),
+        test_period=_period(part.minutes[test_rows]),
+        notes=notes,
     )
     report = write_report(out_dir, summary, rows, config.to_dict(), plots)
     log.info("report: %s", report)
-    return {"report": str(report), "summary": summary, "table": markdown_table(rows),
-            "models": {r.name: r.summary() for r in rows}}
+    return {
+        "report": str(report),
+        "summary": summary,
+        "table": markdown_table(rows),
+        "models": {r.name: r.summary() for r in rows},
+    }

@@ -58,14 +58,20 @@ def day_files(path: Path) -> tuple[str, list[Path]]:
     files = sorted(p for p in path.glob("*.csv") if DAY_FILE.fullmatch(p.name))
     if files:
         return _meter_of(path), files
-    meters = sorted(p for p in path.iterdir() if p.is_dir() and any(DAY_FILE.fullmatch(f.name) for f in p.glob("*.csv")))
+    meters = sorted(
+        p for p in path.iterdir() if p.is_dir() and any(DAY_FILE.fullmatch(f.name) for f in p.glob("*.csv"))
+    )
     if len(meters) == 1:
         return day_files(meters[0])
     if not meters:
-        raise ValueError(f"{path}: no recording here (no YYYY-MM-DD.csv day files, nor meter folders holding them); "
-                         "the agent writes one with --record DIR")
-    raise ValueError(f"{path} holds {len(meters)} meters ({', '.join(m.name for m in meters)}): pass one meter's "
-                     f"folder, e.g. --data {meters[0]}")
+        raise ValueError(
+            f"{path}: no recording here (no YYYY-MM-DD.csv day files, nor meter folders holding them); "
+            "the agent writes one with --record DIR"
+        )
+    raise ValueError(
+        f"{path} holds {len(meters)} meters ({', '.join(m.name for m in meters)}): pass one meter's "
+        f"folder, e.g. --data {meters[0]}"
+    )
 
 
 def _meter_of(folder: Path) -> str:
@@ -110,9 +116,18 @@ def read_recording(path: Path) -> RecordedMinutes:
     last_of_minute = np.concatenate([np.diff(minutes[order]) > 0, [True]])  # later lines correct earlier ones
     keep = order[last_of_minute]
     frame = frame.iloc[keep]
-    raw = np.stack([pd.to_numeric(frame[UCI_COLUMNS[m]], errors="coerce").to_numpy(np.float64)
-                    for m in MEASUREMENTS], axis=1)
+    raw = np.stack(
+        [pd.to_numeric(frame[UCI_COLUMNS[m]], errors="coerce").to_numpy(np.float64) for m in MEASUREMENTS], axis=1
+    )
     filled = frame[FILLED_COLUMN].to_numpy() == "1"
     raw[filled] = np.nan
-    return RecordedMinutes(meter, minutes[keep], frame["_wall"].to_numpy("datetime64[m]").astype(np.int64), raw,
-                           filled, len(files), bad, len(minutes) - len(keep))
+    return RecordedMinutes(
+        meter,
+        minutes[keep],
+        frame["_wall"].to_numpy("datetime64[m]").astype(np.int64),
+        raw,
+        filled,
+        len(files),
+        bad,
+        len(minutes) - len(keep),
+    )

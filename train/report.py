@@ -79,8 +79,9 @@ def render_markdown(summary: RunSummary, rows: list[Evaluation], plots: dict[str
     return "\n".join(parts)
 
 
-def write_report(out_dir: Path, summary: RunSummary, rows: list[Evaluation], config: dict[str, Any],
-                 plots: dict[str, str]) -> Path:
+def write_report(
+    out_dir: Path, summary: RunSummary, rows: list[Evaluation], config: dict[str, Any], plots: dict[str, str]
+) -> Path:
     """Write report.md and report.json into ``out_dir``; returns the Markdown path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

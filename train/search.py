@@ -67,34 +67,64 @@ BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
     "linreg_gap_hour_dow_sm": (TARGET, *HOUR, *DOW, *SUBMETERS),
 }
 #: Settings that change a row's numbers: rows of an earlier run in the same ``out_dir`` are kept only if all match.
-COMPARABLE = ("data", "protocol", "resample", "seq_len", "horizon", "epochs", "batch_size", "learning_rate",
-              "patience", "train_fraction", "cut_date", "validation_split", "seed")
+COMPARABLE = (
+    "data",
+    "protocol",
+    "resample",
+    "seq_len",
+    "horizon",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "patience",
+    "train_fraction",
+    "cut_date",
+    "validation_split",
+    "seed",
+)
 
 
 @dataclass(frozen=True)
 class SearchConfig(HandoverOptions):
     """Everything one search run depends on; written next to its results (``--help`` is generated from it)."""
 
-    data: Path = option(DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers", exists=True)
-    out_dir: Path = option(Path("runs/search"), "where results.json, table.md, the PNGs and models/ (the hand-over "
-                           "folders) go")
-    protocol: str = option("fraction", "fraction: chronological --train-fraction split of the whole file (the "
-                           "issue's); paper: train before --cut-date, test from it on (Le et al. 2019)",
-                           choices=PROTOCOLS)
-    resample: str = option("1min", "average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 "
-                           "is the paper's hourly protocol)", choices=tuple(RULE_MINUTES))
+    data: Path = option(
+        DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the issue's numbers", exists=True
+    )
+    out_dir: Path = option(
+        Path("runs/search"), "where results.json, table.md, the PNGs and models/ (the hand-over folders) go"
+    )
+    protocol: str = option(
+        "fraction",
+        "fraction: chronological --train-fraction split of the whole file (the "
+        "issue's); paper: train before --cut-date, test from it on (Le et al. 2019)",
+        choices=PROTOCOLS,
+    )
+    resample: str = option(
+        "1min",
+        "average the series over calendar blocks first (1h with --seq-len 24 --horizon 1 "
+        "is the paper's hourly protocol)",
+        choices=tuple(RULE_MINUTES),
+    )
     seq_len: int = option(DEFAULT_SEQ_LEN, "readings per input window")
-    horizon: int = option(DEFAULT_HORIZON, f"how many rows after the window's last reading the target is "
-                          f"({DEFAULT_HORIZON} = the issue; 1 = the paper)")
-    candidates: tuple[str, ...] = option(tuple(c.name for c in CANDIDATES), "which members of train.mcu_models to "
-                                         "train (none: the baselines only, e.g. to refresh them next to candidates "
-                                         "trained earlier into the same --out-dir)",
-                                         choices=tuple(c.name for c in CANDIDATES))
+    horizon: int = option(
+        DEFAULT_HORIZON,
+        f"how many rows after the window's last reading the target is ({DEFAULT_HORIZON} = the issue; 1 = the paper)",
+    )
+    candidates: tuple[str, ...] = option(
+        tuple(c.name for c in CANDIDATES),
+        "which members of train.mcu_models to "
+        "train (none: the baselines only, e.g. to refresh them next to candidates "
+        "trained earlier into the same --out-dir)",
+        choices=tuple(c.name for c in CANDIDATES),
+    )
     epochs: int = option(SEARCH_TRAINING.epochs, "maximum epochs per candidate")
     batch_size: int = option(SEARCH_TRAINING.batch_size, "training batch size")
     learning_rate: float = option(SEARCH_TRAINING.learning_rate, "Adam learning rate")
-    patience: int = option(SEARCH_TRAINING.patience, "epochs without a better validation loss before stopping (the "
-                           "best checkpoint is kept)")
+    patience: int = option(
+        SEARCH_TRAINING.patience,
+        "epochs without a better validation loss before stopping (the best checkpoint is kept)",
+    )
     train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
     cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
     budget: Budget = option(MCU_SEARCH_BUDGET, cli=False)
@@ -105,8 +135,14 @@ class SearchConfig(HandoverOptions):
 
     @property
     def split(self) -> SplitSpec:
-        return SplitSpec(self.data, self.protocol, self.resample, train_fraction=self.train_fraction,
-                         cut_date=self.cut_date, seed=self.seed)
+        return SplitSpec(
+            self.data,
+            self.protocol,
+            self.resample,
+            train_fraction=self.train_fraction,
+            cut_date=self.cut_date,
+            seed=self.seed,
+        )
 
 
 def member(name: str, config: SearchConfig) -> McuConfig:
@@ -115,9 +151,17 @@ def member(name: str, config: SearchConfig) -> McuConfig:
 
 
 def as_row(evaluation: Evaluation, kind: str, macs: int) -> SearchRow:
-    return SearchRow(evaluation.name, "+".join(evaluation.features), evaluation.parameters, macs,
-                     evaluation.test["mse"], evaluation.test["mae"], kind=kind,
-                     epochs=evaluation.epochs_run or None, train_seconds=evaluation.train_seconds or None)
+    return SearchRow(
+        evaluation.name,
+        "+".join(evaluation.features),
+        evaluation.parameters,
+        macs,
+        evaluation.test["mse"],
+        evaluation.test["mae"],
+        kind=kind,
+        epochs=evaluation.epochs_run or None,
+        train_seconds=evaluation.train_seconds or None,
+    )
 
 
 def least_squares(spec: WindowSpec, x: np.ndarray, y: np.ndarray) -> LinearRegression:
@@ -152,15 +196,17 @@ def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_d
     return rows
 
 
-def least_squares_row(handover_name: str, windows: SplitWindows, config: HandoverOptions,
-                      models_dir: Path) -> Evaluation:
+def least_squares_row(
+    handover_name: str, windows: SplitWindows, config: HandoverOptions, models_dir: Path
+) -> Evaluation:
     """Least squares on every lag of ``windows``' inputs (closed form), scored and handed over as ``handover_name``
     (a ``linreg_*`` name: ``convert`` ships the one on a candidate's own inputs beside it). ``config`` also gives the
     hand-over its ``split``."""
     spec = windows.spec
     linreg = least_squares(spec, windows.x_train, windows.y_train)
-    evaluation = evaluate(f"least squares ({'+'.join(spec.features)})", linreg.predict, windows,
-                          parameters=linreg.coef.size + 1)
+    evaluation = evaluate(
+        f"least squares ({'+'.join(spec.features)})", linreg.predict, windows, parameters=linreg.coef.size + 1
+    )
     hand_over(models_dir, handover_name, windows, evaluation, config, extra=linreg.to_dict())
     log.info("%s: test MSE %.4f", evaluation.name, evaluation.test["mse"])
     return evaluation
@@ -171,36 +217,61 @@ def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, m
     return as_row(train_candidate(mcu, windows, config, models_dir), "lstm", mcu.macs)
 
 
-def fit_member(mcu: McuConfig, name: str, windows: SplitWindows, settings: FitSettings,
-               checkpoint: Path) -> tuple[FitResult, Evaluation]:
+def fit_member(
+    mcu: McuConfig, name: str, windows: SplitWindows, settings: FitSettings, checkpoint: Path
+) -> tuple[FitResult, Evaluation]:
     """Train a member of the family on ``windows``' training part (:func:`train.fit.train_keras_model`, best
     checkpoint at ``checkpoint``) and score it on their test part (:func:`train.evaluate.evaluate`), the training
     figures (seconds, epochs, losses) on the evaluation."""
     from train.fit import train_keras_model  # TensorFlow loads only when a network is trained
 
-    fit = train_keras_model(name, mcu.window, windows.x_train, windows.y_train, settings, checkpoint,
-                            build=lambda spec: build_model(mcu))
+    fit = train_keras_model(
+        name, mcu.window, windows.x_train, windows.y_train, settings, checkpoint, build=lambda spec: build_model(mcu)
+    )
     evaluation = evaluate(name, fit.predict, windows, parameters=mcu.parameters)
-    evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (fit.train_seconds, fit.epochs_run,
-                                                                              fit.best_epoch)
+    evaluation.train_seconds, evaluation.epochs_run, evaluation.best_epoch = (
+        fit.train_seconds,
+        fit.epochs_run,
+        fit.best_epoch,
+    )
     evaluation.loss, evaluation.val_loss = fit.loss, fit.val_loss
     return fit, evaluation
 
 
-def train_candidate(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path,
-                    extra: dict | None = None) -> Evaluation:
+def train_candidate(
+    mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path, extra: dict | None = None
+) -> Evaluation:
     """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over as
     ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``."""
     from train.fit import FitSettings  # TensorFlow loads only when a network is trained
 
-    settings = FitSettings(config.learning_rate, config.epochs, config.batch_size, config.patience,
-                           config.validation_split, config.seed)
+    settings = FitSettings(
+        config.learning_rate, config.epochs, config.batch_size, config.patience, config.validation_split, config.seed
+    )
     fit, evaluation = fit_member(mcu, mcu.name, windows, settings, models_dir / f"{mcu.name}.keras")
-    hand_over(models_dir, mcu.name, windows, evaluation, config, keras_path=fit.checkpoint,
-              extra={"macs": mcu.macs, "units": mcu.units, "residual": mcu.residual,
-                     "learning_rate": config.learning_rate, **(extra or {})})
-    log.info("%s: float test MSE %.4f after %d epochs (best %d), %.0f s", mcu.name, evaluation.test["mse"],
-             fit.epochs_run, fit.best_epoch, fit.train_seconds)
+    hand_over(
+        models_dir,
+        mcu.name,
+        windows,
+        evaluation,
+        config,
+        keras_path=fit.checkpoint,
+        extra={
+            "macs": mcu.macs,
+            "units": mcu.units,
+            "residual": mcu.residual,
+            "learning_rate": config.learning_rate,
+            **(extra or {}),
+        },
+    )
+    log.info(
+        "%s: float test MSE %.4f after %d epochs (best %d), %.0f s",
+        mcu.name,
+        evaluation.test["mse"],
+        fit.epochs_run,
+        fit.best_epoch,
+        fit.train_seconds,
+    )
     return evaluation
 
 
@@ -212,11 +283,15 @@ def settings_of(config: SearchConfig) -> dict:
 def config_of(settings: dict) -> SearchConfig:
     """The config back from what :func:`settings_of` recorded (``results.json``'s ``config``)."""
     known = {f.name for f in fields(SearchConfig)}  # older runs also recorded the energy model, now device.energy's
-    return SearchConfig(**{
-        **{k: v for k, v in settings.items() if k in known}, "data": Path(settings["data"]),
-        "out_dir": Path(settings["out_dir"]), "candidates": tuple(settings["candidates"]),
-        "budget": Budget(**settings["budget"]),
-    })
+    return SearchConfig(
+        **{
+            **{k: v for k, v in settings.items() if k in known},
+            "data": Path(settings["data"]),
+            "out_dir": Path(settings["out_dir"]),
+            "candidates": tuple(settings["candidates"]),
+            "budget": Budget(**settings["budget"]),
+        }
+    )
 
 
 def earlier_rows(config: SearchConfig) -> list[SearchRow]:
@@ -245,9 +320,13 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
     out = Path(config.out_dir)
     winner = pick_winner(rows, config.budget)
     settings = settings_of(config)
-    (out / "results.json").write_text(json.dumps(
-        {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
-        indent=2) + "\n")
+    (out / "results.json").write_text(
+        json.dumps(
+            {"config": settings, "rows": [r.to_dict() for r in rows], "winner": winner.name if winner else None},
+            indent=2,
+        )
+        + "\n"
+    )
     (out / "table.md").write_text(markdown_table(rows, winner))
     plot_error_vs_size(rows, out / "error_vs_size.png")
     plot_error_vs_energy(rows, out / "error_vs_energy.png")
@@ -256,7 +335,8 @@ def write_outputs(rows: list[SearchRow], config: SearchConfig) -> SearchRow | No
 
 def run_search(config: SearchConfig) -> list[SearchRow]:
     """Baselines, then each candidate in turn; outputs are rewritten after every candidate, so a cut run still
-    leaves a table of what finished. Rows of an earlier comparable run in ``out_dir`` are kept (:func:`earlier_rows`)."""
+    leaves a table of what finished. Rows of an earlier comparable run in ``out_dir`` are kept
+    (:func:`earlier_rows`)."""
     Path(config.out_dir).mkdir(parents=True, exist_ok=True)
     earlier = earlier_rows(config)
     models_dir = Path(config.out_dir) / "models"

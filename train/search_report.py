@@ -42,8 +42,12 @@ class SearchRow:
 
 def _admissible(row: SearchRow, budget: Budget) -> bool:
     """An LSTM proven in int8 on TFLM (so its arena is known) that fits ``budget``."""
-    return (row.kind == "lstm" and row.int8_mse is not None and row.arena_bytes is not None
-            and budget.admits(arena_bytes=row.arena_bytes, parameters=row.parameters))
+    return (
+        row.kind == "lstm"
+        and row.int8_mse is not None
+        and row.arena_bytes is not None
+        and budget.admits(arena_bytes=row.arena_bytes, parameters=row.parameters)
+    )
 
 
 def pick_winner(rows: list[SearchRow], budget: Budget) -> SearchRow | None:
@@ -89,13 +93,25 @@ def _plot_error_against(rows: list[SearchRow], x_of, xlabel: str, title: str, pa
         if points:
             ax.plot(*zip(*points), style, label=f"LSTM family, {label}")
     for r in lstm:
-        ax.annotate(r.name, (x_of(r), r.int8_mse if r.int8_mse is not None else r.float_mse), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            r.name,
+            (x_of(r), r.int8_mse if r.int8_mse is not None else r.float_mse),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     for r in rows:
         if r.kind != "lstm":
             ax.axhline(r.float_mse, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(f"{r.name} {r.float_mse:.4f}", (ax.get_xlim()[1], r.float_mse), fontsize=6, color="grey",
-                        xytext=(-2, 2), textcoords="offset points", ha="right")
+            ax.annotate(
+                f"{r.name} {r.float_mse:.4f}",
+                (ax.get_xlim()[1], r.float_mse),
+                fontsize=6,
+                color="grey",
+                xytext=(-2, 2),
+                textcoords="offset points",
+                ha="right",
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test MSE (kW²)")
     ax.set_title(title)
@@ -114,7 +130,10 @@ def plot_error_vs_size(rows: list[SearchRow], path: Path) -> Path:
 
 def plot_error_vs_energy(rows: list[SearchRow], path: Path) -> Path:
     core = M4F.core
-    xlabel = (f"estimated energy per inference (µJ; MACs × {core.cycles_per_mac:g} cycles "
-              f"at {core.clock_hz / 1e6:g} MHz, {M4F.inference_w * 1e3:g} mW)")
-    return _plot_error_against(rows, lambda r: microjoules(r.macs), xlabel,
-                               "Test MSE against estimated energy per inference", path)
+    xlabel = (
+        f"estimated energy per inference (µJ; MACs × {core.cycles_per_mac:g} cycles "
+        f"at {core.clock_hz / 1e6:g} MHz, {M4F.inference_w * 1e3:g} mW)"
+    )
+    return _plot_error_against(
+        rows, lambda r: microjoules(r.macs), xlabel, "Test MSE against estimated energy per inference", path
+    )

@@ -11,8 +11,14 @@ class WindowsByFeatures:
     """``windows(features)``: the split's :class:`SplitWindows` for those inputs. ``keep`` bounds how many feature
     sets stay in memory (the full file's windows take about a gigabyte each); None keeps them all."""
 
-    def __init__(self, split: Split, seq_len: int, horizon: int,
-                 fill_policy: FillPolicy = FillPolicy.FORWARD_FILL, keep: int | None = None) -> None:
+    def __init__(
+        self,
+        split: Split,
+        seq_len: int,
+        horizon: int,
+        fill_policy: FillPolicy = FillPolicy.FORWARD_FILL,
+        keep: int | None = None,
+    ) -> None:
         self.split, self.seq_len, self.horizon, self.fill_policy, self.keep = split, seq_len, horizon, fill_policy, keep
         self._cut: dict[tuple[str, ...], SplitWindows] = {}
 

@@ -35,8 +35,9 @@ class SplitWindows:
         return np.full(len(self.x_test), self.spec.seq_len)
 
 
-def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec: WindowSpec,
-                scaling: MinMaxScaling | None = None) -> SplitWindows:
+def cut_windows(
+    series: Measurements, train_rows: slice, test_rows: slice, spec: WindowSpec, scaling: MinMaxScaling | None = None
+) -> SplitWindows:
     """Fit the scaling on ``train_rows`` (or take ``scaling``: a model trained on other data, scored on these rows),
     then cut full windows inside each part and streaming windows in the test part. ``series`` must be filled (no
     NaN); its ``missing`` flags drive the DROP policy."""
@@ -53,7 +54,14 @@ def cut_windows(series: Measurements, train_rows: slice, test_rows: slice, spec:
     x_stream, y_stream, end_rows = streaming_windows(*test, spec, series.missing[test_rows])
     possible = sum(max(0, len(p[0]) - spec.seq_len - spec.horizon + 1) for p in (train, test))
     return SplitWindows(
-        spec, scaling, x_train, y_train, x_test, y_test, x_stream, y_stream,
-        np.minimum(end_rows + 1, spec.seq_len), possible - len(y_train) - len(y_test),
+        spec,
+        scaling,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        x_stream,
+        y_stream,
+        np.minimum(end_rows + 1, spec.seq_len),
+        possible - len(y_train) - len(y_test),
     )
-

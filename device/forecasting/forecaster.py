@@ -24,12 +24,20 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from device.contract import CALENDAR_FEATURES, MEASUREMENTS, MIN_HISTORY, TARGET, FillPolicy, feature_matrix, window_rows
+from device.contract import (
+    CALENDAR_FEATURES,
+    MEASUREMENTS,
+    MIN_HISTORY,
+    TARGET,
+    FillPolicy,
+    feature_matrix,
+    window_rows,
+)
+from device.forecasting.ringbuffer import RingBuffer
+from device.forecasting.stream import MeterStream, Outcome, StreamUpdate, forget_through
 from device.models.load import LoadedModel
 from device.readings import Reading
-from device.forecasting.ringbuffer import RingBuffer
 from device.scoring import ErrorAccumulator
-from device.forecasting.stream import MeterStream, Outcome, StreamUpdate, forget_through
 
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 #: The thread's CPU clock is a system call (slow where a virtual machine or a busy core makes it one): read it on
@@ -99,8 +107,14 @@ class Forecaster:
     """Several models side by side over many meters, at most ``max_meters`` of them (the least recently heard
     meter is evicted to admit a new one)."""
 
-    def __init__(self, models: list[LoadedModel], max_gap_minutes: int, dedupe_minutes: int = 1440,
-                 max_meters: int = 10_000, local_minutes: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        models: list[LoadedModel],
+        max_gap_minutes: int,
+        dedupe_minutes: int = 1440,
+        max_meters: int = 10_000,
+        local_minutes: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         """``local_minutes`` maps the stream's UTC minutes to the household's wall-clock minutes for the calendar
         features (default: none, the minutes are used as they are)."""
         self._household_minutes = local_minutes
@@ -117,8 +131,7 @@ class Forecaster:
         self.models = models
         uses_calendar = any(set(m.entry.window.features) & set(CALENDAR_FEATURES) for m in models)
         self._local_minutes = self._household_minutes if uses_calendar else None
-        self._needed = tuple(sorted({m for model in models for m in model.needed_measurements},
-                                    key=MEASUREMENTS.index))
+        self._needed = tuple(sorted({m for model in models for m in model.needed_measurements}, key=MEASUREMENTS.index))
         self._dedupe = max(self._dedupe_minutes, *(model.entry.window.seq_len for model in models))
         self._window_lengths = sorted({m.entry.window.seq_len for m in models})
         self._calls = {m.name: self._calls.get(m.name, 0) for m in models}
@@ -181,8 +194,9 @@ class Forecaster:
         return dropped
 
     def _new_meter(self) -> _Meter:
-        return _Meter(MeterStream(self._dedupe, self._max_gap, self._needed),
-                      {m.name: self._new_track(m) for m in self.models})
+        return _Meter(
+            MeterStream(self._dedupe, self._max_gap, self._needed), {m.name: self._new_track(m) for m in self.models}
+        )
 
     @staticmethod
     def _new_track(model: LoadedModel) -> _ModelTrack:
@@ -253,8 +267,9 @@ class Forecaster:
                 if newest - minute < track.features.size:
                     track.features.set_ago(newest - minute, features)
             drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
-            for minute, actual, still_filled in zip(update.minutes.tolist(), update.rows[:, _TARGET_COLUMN].tolist(),
-                                                    update.filled.tolist()):
+            for minute, actual, still_filled in zip(
+                update.minutes.tolist(), update.rows[:, _TARGET_COLUMN].tolist(), update.filled.tolist()
+            ):
                 done = track.on_filled.get(minute)
                 if done is None or (drop_filled and still_filled):
                     continue
@@ -290,9 +305,17 @@ class Forecaster:
         return [(k, latency // len(kw), cpu) for k in kw]
 
     @staticmethod
-    def _score_and_queue(model: LoadedModel, meter: str, track: _ModelTrack, minutes: np.ndarray,
-                         actual_kw: np.ndarray, filled: np.ndarray, owner: list[int],
-                         made: dict[int, tuple[float, int, int, bool]], steps: list[Step]) -> None:
+    def _score_and_queue(
+        model: LoadedModel,
+        meter: str,
+        track: _ModelTrack,
+        minutes: np.ndarray,
+        actual_kw: np.ndarray,
+        filled: np.ndarray,
+        owner: list[int],
+        made: dict[int, tuple[float, int, int, bool]],
+        steps: list[Step],
+    ) -> None:
         """Walk the rows in time order: score the prediction each row was the target of, queue the one it made."""
         drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
         horizon = model.entry.window.horizon
@@ -303,15 +326,25 @@ class Forecaster:
             if scored:
                 predicted.append(done.predicted_kw)
                 actual.append(value)
-                done = Prediction(done.meter, done.model, done.minute, done.target_minute, done.predicted_kw,
-                                  done.latency_ns, done.cpu_ns, value, done.from_filled)  # replace() costs 4x more
+                done = Prediction(
+                    done.meter,
+                    done.model,
+                    done.minute,
+                    done.target_minute,
+                    done.predicted_kw,
+                    done.latency_ns,
+                    done.cpu_ns,
+                    value,
+                    done.from_filled,
+                )  # replace() costs 4x more
                 steps[owner[row]].scored.append(done)
             if done is not None and was_filled:
                 track.on_filled[minute] = done
             if row in made:
                 kw, latency, cpu, from_filled = made[row]
-                prediction = Prediction(meter, model.name, minute, minute + horizon, kw, latency, cpu,
-                                        from_filled=from_filled)
+                prediction = Prediction(
+                    meter, model.name, minute, minute + horizon, kw, latency, cpu, from_filled=from_filled
+                )
                 track.pending[prediction.target_minute] = prediction
                 steps[owner[row]].predictions.append(prediction)
         if predicted:
@@ -319,20 +352,26 @@ class Forecaster:
 
     def state(self) -> dict:
         """Every meter's stream, windows, pending predictions and scores, as JSON-ready values (stalest first)."""
+
         def track_state(track: _ModelTrack) -> dict:
             return {
                 "features": track.features.last(track.features.size).tolist(),
-                "pending": [[p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns]
-                            for p in track.pending.values()],
+                "pending": [
+                    [p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns] for p in track.pending.values()
+                ],
                 "errors": asdict(track.errors),
-                "on_filled": [[p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns, p.actual_kw]
-                              for p in track.on_filled.values()],
+                "on_filled": [
+                    [p.minute, p.target_minute, p.predicted_kw, p.latency_ns, p.cpu_ns, p.actual_kw]
+                    for p in track.on_filled.values()
+                ],
             }
 
         return {
             "evicted_meters": self.evicted_meters,
-            "meters": {name: {"stream": m.stream.state(), "tracks": {model: track_state(t) for model, t in m.tracks.items()}}
-                       for name, m in self.meters.items()},
+            "meters": {
+                name: {"stream": m.stream.state(), "tracks": {model: track_state(t) for model, t in m.tracks.items()}}
+                for name, m in self.meters.items()
+            },
         }
 
     def restore(self, state: dict, models: set[str]) -> None:
@@ -346,12 +385,24 @@ class Forecaster:
             for model in models:
                 track, saved_track = meter.tracks[model], saved["tracks"][model]
                 track.features.restore(np.array(saved_track["features"], np.float32))
-                track.pending = {int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat), int(cpu))
-                                 for minute, target, kw, lat, cpu in saved_track["pending"]}
+                track.pending = {
+                    int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat), int(cpu))
+                    for minute, target, kw, lat, cpu in saved_track["pending"]
+                }
                 track.errors = ErrorAccumulator(**saved_track["errors"])
-                track.on_filled = {int(target): Prediction(name, model, int(minute), int(target), float(kw), int(lat),
-                                                           int(cpu), None if actual is None else float(actual))
-                                   for minute, target, kw, lat, cpu, actual in saved_track.get("on_filled", [])}
+                track.on_filled = {
+                    int(target): Prediction(
+                        name,
+                        model,
+                        int(minute),
+                        int(target),
+                        float(kw),
+                        int(lat),
+                        int(cpu),
+                        None if actual is None else float(actual),
+                    )
+                    for minute, target, kw, lat, cpu, actual in saved_track.get("on_filled", [])
+                }
         self.meters = meters
         self.evicted_meters = int(state["evicted_meters"])
 

@@ -32,7 +32,7 @@ def forget_through(by_minute: dict[int, Any], minute: int) -> None:
         del by_minute[oldest]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicates"  # a reading for a minute already received
     LATE = "late"  # older than the newest minute, not a duplicate and past the dedupe horizon (or before a reset)
@@ -103,8 +103,10 @@ class MeterStream:
         row = state["last_row"]
         self._last_row = None if row is None else np.array([np.nan if v is None else v for v in row], np.float64)
         self.rows_since_reset = int(state["rows_since_reset"])
-        self._filled_rows = {int(m): np.array([np.nan if v is None else v for v in r], np.float64)
-                             for m, r in state.get("filled_rows", [])}
+        self._filled_rows = {
+            int(m): np.array([np.nan if v is None else v for v in r], np.float64)
+            for m, r in state.get("filled_rows", [])
+        }
 
     def reconfigure(self, dedupe_minutes: int, needed: tuple[str, ...]) -> None:
         """Take the dedupe horizon and needed measurements of a new model set (the agent reloaded its models): the
@@ -158,10 +160,10 @@ class MeterStream:
             forget_through(self._filled_rows, minute - self._flags.capacity)
         filled = np.ones(len(rows), bool)
         filled[-1] = held or (nulls > 0 and bool(np.isnan(values[self._needed]).any()))
-        for i in range(len(rows) - 1):
+        for _ in range(len(rows) - 1):
             self._flags.append((False, False))  # an absent minute
         self._flags.append((True, not filled[-1]))  # even with a null in it: a resend of this minute is a duplicate
-        self.holes_in_a_row = self.holes_in_a_row + 1 if 0 < absent and not reset else 0
+        self.holes_in_a_row = self.holes_in_a_row + 1 if absent > 0 and not reset else 0
         self._last_minute = minute
         self._last_row = rows[-1].copy()
         self.rows_since_reset += len(rows)
@@ -184,5 +186,11 @@ class MeterStream:
         self._flags.set_ago(self._last_minute - minute, (True, read))
         filled = np.ones(len(minutes), bool)
         filled[0] = not read
-        return StreamUpdate(Outcome.REFILLED, np.array(minutes, np.int64), np.tile(row, (len(minutes), 1)), filled,
-                            nulls, replaced=replaced)
+        return StreamUpdate(
+            Outcome.REFILLED,
+            np.array(minutes, np.int64),
+            np.tile(row, (len(minutes), 1)),
+            filled,
+            nulls,
+            replaced=replaced,
+        )

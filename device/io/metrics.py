@@ -13,17 +13,17 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from device.energy import M4F, PI4B, energy, mcu_time, measured_cpu_time
 from device.forecasting.forecaster import Forecaster, Prediction
-from device.models.reload import ReloadPlan
 from device.forecasting.ringbuffer import RingBuffer
-from device.scoring import ErrorAccumulator
 from device.forecasting.stream import Outcome, StreamUpdate
+from device.models.reload import ReloadPlan
+from device.scoring import ErrorAccumulator
 
 #: ``refilled`` readings are counted in ``accepted`` too: late real values that replaced forward-filled minutes.
 READING_COUNTERS = ("received", "accepted", "duplicates", "late", "refilled", "filled_minutes", "null_values")
@@ -60,7 +60,7 @@ def rss_bytes() -> tuple[int, int]:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _errors(acc: ErrorAccumulator) -> dict:
@@ -99,8 +99,14 @@ class AgentMetrics:
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 
     def _forget_model(self, name: str) -> None:
-        for per_model in (self._latency, self._cpu, self._end_to_end, self._predictions, self._from_filled,
-                          self._rescored):
+        for per_model in (
+            self._latency,
+            self._cpu,
+            self._end_to_end,
+            self._predictions,
+            self._from_filled,
+            self._rescored,
+        ):
             per_model.pop(name, None)
 
     def _start_model(self, name: str) -> None:
@@ -118,8 +124,13 @@ class AgentMetrics:
             for name in plan.added + plan.changed:
                 self._start_model(name)
             self.reloads["done"] += 1
-            self.reloads["last"] = {"at": _utc_now(), "added": plan.added, "changed": plan.changed,
-                                    "dropped": plan.dropped, "unchanged": len(plan.unchanged)}
+            self.reloads["last"] = {
+                "at": _utc_now(),
+                "added": plan.added,
+                "changed": plan.changed,
+                "dropped": plan.dropped,
+                "unchanged": len(plan.unchanged),
+            }
 
     def reload_refused(self, reason: str) -> None:
         with self._lock:
@@ -131,14 +142,20 @@ class AgentMetrics:
             self.readings["received"] += 1
             self.rejected[reason] += 1
 
-    def count_batch(self, updates: list[StreamUpdate], published: list[tuple[Prediction, int, int]],
-                    evicted_meters: int, rescored: list[Prediction] = ()) -> None:
+    def count_batch(
+        self,
+        updates: list[StreamUpdate],
+        published: list[tuple[Prediction, int, int]],
+        evicted_meters: int,
+        rescored: list[Prediction] = (),
+    ) -> None:
         """Count one batch: what the stream did with each reading, each prediction with (received ns,
         published ns) of its reading, for the end-to-end latency, and the predictions re-scored."""
         by_model: dict[str, list[tuple[int, int, int]]] = {}
         for prediction, received_ns, published_ns in published:
             by_model.setdefault(prediction.model, []).append(
-                (prediction.latency_ns, prediction.cpu_ns, published_ns - received_ns))
+                (prediction.latency_ns, prediction.cpu_ns, published_ns - received_ns)
+            )
         with self._lock:
             for update in updates:
                 self.readings["received"] += 1

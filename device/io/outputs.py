@@ -29,8 +29,9 @@ class PredictionLog:
 
     def write(self, p: Prediction) -> None:
         actual = "" if p.actual_kw is None else f"{p.actual_kw:.6g}"
-        self._writer.writerow((p.meter, p.model, format_minute(p.minute), format_minute(p.target_minute),
-                               f"{p.predicted_kw:.6g}", actual))
+        self._writer.writerow(
+            (p.meter, p.model, format_minute(p.minute), format_minute(p.target_minute), f"{p.predicted_kw:.6g}", actual)
+        )
 
     def flush(self) -> None:
         self._file.flush()

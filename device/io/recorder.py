@@ -30,9 +30,9 @@ import numpy as np
 
 from device.atomic import write_atomic
 from device.clock import HouseholdTime
+from device.forecasting.stream import Outcome, StreamUpdate
 from device.io.ratelog import RateLimitedLog
 from device.recording_format import DAY_FILE, HEADER, METER_FILE, day_file, format_line, meter_folder
-from device.forecasting.stream import Outcome, StreamUpdate
 
 log = logging.getLogger(__name__)
 #: The counters of the metrics snapshot's ``recording`` section.
@@ -74,8 +74,14 @@ class Recorder:
 
     :meth:`record` queues (no I/O), :meth:`flush` writes; one thread only (the agent's worker)."""
 
-    def __init__(self, root: Path, retention_days: int, household: HouseholdTime, max_open: int = MAX_OPEN_FILES,
-                 sync_interval_s: float = SYNC_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        root: Path,
+        retention_days: int,
+        household: HouseholdTime,
+        max_open: int = MAX_OPEN_FILES,
+        sync_interval_s: float = SYNC_INTERVAL_S,
+    ) -> None:
         if retention_days < 1:
             raise ValueError(f"record_days must be at least 1, got {retention_days}")
         self.root = Path(root)
@@ -115,8 +121,9 @@ class Recorder:
         first_kept = newest - self.retention_days + 1
         wall = self._household.local_minutes(update.minutes)
         expired = 0
-        for minute, wall_minute, row, filled, day in zip(update.minutes.tolist(), wall.tolist(), rows,
-                                                         update.filled.tolist(), days.tolist()):
+        for minute, wall_minute, row, filled, day in zip(
+            update.minutes.tolist(), wall.tolist(), rows, update.filled.tolist(), days.tolist()
+        ):
             if day < first_kept:
                 expired += 1
                 continue
@@ -127,8 +134,14 @@ class Recorder:
             pending.corrections += correction
         if expired:
             self.counters["expired"] += expired
-            self._log.warning("expired", "meter %s: %d minutes before %s, older than the %d days kept, not recorded",
-                              meter, expired, _day_name(first_kept), self.retention_days)
+            self._log.warning(
+                "expired",
+                "meter %s: %d minutes before %s, older than the %d days kept, not recorded",
+                meter,
+                expired,
+                _day_name(first_kept),
+                self.retention_days,
+            )
 
     # --- writing ---------------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -282,5 +295,12 @@ class Recorder:
             self._error(f"meter folder {folder.name}", folder, "could not apply retention", exc)
         if deleted:
             self.counters["files_deleted"] += len(deleted)
-            log.info("recording %s: deleted %d day files (%s .. %s), keeping the %d days from %s", folder,
-                     len(deleted), deleted[0], deleted[-1], self.retention_days, _day_name(first_kept))
+            log.info(
+                "recording %s: deleted %d day files (%s .. %s), keeping the %d days from %s",
+                folder,
+                len(deleted),
+                deleted[0],
+                deleted[-1],
+                self.retention_days,
+                _day_name(first_kept),
+            )

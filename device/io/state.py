@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.forecasting.forecaster import Forecaster
 from device.atomic import write_atomic
+from device.forecasting.forecaster import Forecaster
 
 if TYPE_CHECKING:
     from device.sources.intake import SourceIntake
@@ -79,6 +79,10 @@ def load_state(path: Path, forecaster: Forecaster, intake: SourceIntake | None =
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         log.warning("ignoring the state file %s: %s: %s", path, type(exc).__name__, exc)
         return Restored("ignored", f"{type(exc).__name__}: {exc}")
-    log.info("restored %d meters (%d with open minutes) from %s", len(forecaster.meters),
-             0 if intake is None else len(intake.resampler), path)
+    log.info(
+        "restored %d meters (%d with open minutes) from %s",
+        len(forecaster.meters),
+        0 if intake is None else len(intake.resampler),
+        path,
+    )
     return Restored("restored", meters=len(forecaster.meters))

@@ -31,15 +31,23 @@ class M4Measurement:
         """The three figures always, the provenance where it is known."""
         d = asdict(self)
         extras = ("instructions_range", "windows", "stack_bytes", "build", "measured_on")
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()
-                if k not in extras or v not in (None, "")}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in d.items() if k not in extras or v not in (None, "")
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> M4Measurement:
         span = d.get("instructions_range")
-        return cls(int(d["instructions"]), d.get("flash_bytes"), d.get("ram_bytes"),
-                   None if span is None else (int(span[0]), int(span[1])), d.get("windows"), d.get("stack_bytes"),
-                   d.get("build", ""), d.get("measured_on", ""))
+        return cls(
+            int(d["instructions"]),
+            d.get("flash_bytes"),
+            d.get("ram_bytes"),
+            None if span is None else (int(span[0]), int(span[1])),
+            d.get("windows"),
+            d.get("stack_bytes"),
+            d.get("build", ""),
+            d.get("measured_on", ""),
+        )
 
 
 @dataclass(frozen=True)

@@ -62,23 +62,35 @@ def chosen_entries(directory: Path, manifest: Manifest, names: tuple[str, ...]) 
     return entries
 
 
-def build_model(directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str = "auto",
-                num_threads: int = 1) -> LoadedModel:
+def build_model(
+    directory: Path, manifest: Manifest, entry: ModelEntry, runtime: str = "auto", num_threads: int = 1
+) -> LoadedModel:
     """Build one entry's predictor; its file is verified right before it is opened (AssetIntegrityError)."""
     path = verify_file(directory, manifest, entry.file) if entry.file else None
     built = family(entry.kind).build(entry, path, runtime, num_threads)
     flash = int(manifest.files[entry.file]["bytes"]) if entry.file else 0
     arena = entry.arena_bytes if entry.arena_bytes is not None else built.tensor_bytes
     log.info("loaded %s (%s, %s, %d file bytes)", entry.name, entry.kind, built.runtime, flash)
-    return LoadedModel(entry.name, entry, built.predictor, entry.scaling or _identity_scaling(entry), flash, arena,
-                       built.runtime, manifest.sha256(entry.file))
+    return LoadedModel(
+        entry.name,
+        entry,
+        built.predictor,
+        entry.scaling or _identity_scaling(entry),
+        flash,
+        arena,
+        built.runtime,
+        manifest.sha256(entry.file),
+    )
 
 
-def load_models(directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1,
-                usable: EntryFilter = list) -> list[LoadedModel]:
+def load_models(
+    directory: Path, names: tuple[str, ...], runtime: str = "auto", num_threads: int = 1, usable: EntryFilter = list
+) -> list[LoadedModel]:
     """Load ``names`` (none: every model) from ``directory/manifest.json`` (see :func:`locate_assets` for a relative
     ``directory``), keeping those ``usable`` keeps; raises AssetIntegrityError on any hash mismatch."""
     directory = locate_assets(directory)
     manifest = load_manifest(directory)
-    return [build_model(directory, manifest, entry, runtime, num_threads)
-            for entry in usable(chosen_entries(directory, manifest, names))]
+    return [
+        build_model(directory, manifest, entry, runtime, num_threads)
+        for entry in usable(chosen_entries(directory, manifest, names))
+    ]

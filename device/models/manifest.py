@@ -145,6 +145,7 @@ def load_manifest(directory: Path) -> Manifest:
         raise AssetIntegrityError(
             f"no {MANIFEST_NAME} in {path.parent.resolve()}: point --assets at the folder that holds it (the "
             "repository ships one in firmware_assets/), or train and convert into a new folder: python -m train --out "
-            "RUN && python -m convert.quantize --run-dir RUN --out DIR") from exc
+            "RUN && python -m convert.quantize --run-dir RUN --out DIR"
+        ) from exc
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise AssetIntegrityError(f"{path} is not a valid manifest: {exc}") from exc

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.models.entry import ModelEntry
-from device.models.manifest import MANIFEST_NAME, Manifest, load_manifest, verify_assets
 from device.models.load import EntryFilter, LoadedModel, build_model, chosen_entries
+from device.models.manifest import MANIFEST_NAME, Manifest, load_manifest, verify_assets
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,24 @@ class ReloadPlan:
         def names(found: list[str]) -> str:
             return ", ".join(found) or "none"
 
-        return (f"added {names(self.added)}; changed {names(self.changed)}; dropped {names(self.dropped)}; "
-                f"{len(self.unchanged)} unchanged")
+        return (
+            f"added {names(self.added)}; changed {names(self.changed)}; dropped {names(self.dropped)}; "
+            f"{len(self.unchanged)} unchanged"
+        )
 
 
 def _unchanged(running: LoadedModel, entry: ModelEntry, manifest: Manifest) -> bool:
     return running.entry.to_dict() == entry.to_dict() and running.file_sha256 == manifest.sha256(entry.file)
 
 
-def plan_reload(current: list[LoadedModel], directory: Path, names: tuple[str, ...], runtime: str = "auto",
-                num_threads: int = 1, usable: EntryFilter = list) -> ReloadPlan:
+def plan_reload(
+    current: list[LoadedModel],
+    directory: Path,
+    names: tuple[str, ...],
+    runtime: str = "auto",
+    num_threads: int = 1,
+    usable: EntryFilter = list,
+) -> ReloadPlan:
     """Re-read ``directory``'s manifest for ``names`` (none: every model it lists), narrowed by ``usable`` as at
     start. Raises AssetIntegrityError (a bad manifest, a missing, unlisted or tampered file), KeyError (a chosen
     name the manifest no longer has) or ValueError (nothing left to run, a model that cannot run here), and

@@ -71,12 +71,30 @@ def model_configs(config: AgentConfig, models: list[str]) -> list[tuple[str, dic
     metrics = config.topic("metrics")
     out = []
     for name in models:
-        out.append(_sensor(config, f"{name}_rmse", f"{name} online RMSE", metrics,
-                           f"{{{{ value_json.models['{name}'].rmse }}}}", unit_of_measurement="kW",
-                           state_class="measurement", entity_category="diagnostic"))
-        out.append(_sensor(config, f"{name}_latency", f"{name} inference latency p50", metrics,
-                           f"{{{{ value_json.models['{name}'].latency_us.p50 }}}}", unit_of_measurement="µs",
-                           state_class="measurement", entity_category="diagnostic"))
+        out.append(
+            _sensor(
+                config,
+                f"{name}_rmse",
+                f"{name} online RMSE",
+                metrics,
+                f"{{{{ value_json.models['{name}'].rmse }}}}",
+                unit_of_measurement="kW",
+                state_class="measurement",
+                entity_category="diagnostic",
+            )
+        )
+        out.append(
+            _sensor(
+                config,
+                f"{name}_latency",
+                f"{name} inference latency p50",
+                metrics,
+                f"{{{{ value_json.models['{name}'].latency_us.p50 }}}}",
+                unit_of_measurement="µs",
+                state_class="measurement",
+                entity_category="diagnostic",
+            )
+        )
     return out
 
 
@@ -86,11 +104,19 @@ def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tu
     goes unavailable instead of showing an old forecast forever."""
     state = meter_state_topic(config, meter)
     return [
-        _sensor(config, f"{slug(meter)}_{name}_predicted", f"{meter} predicted power ({name})", state,
-                f"{{{{ value_json['{name}'].predicted_kw }}}}", device_class="power", unit_of_measurement="kW",
-                state_class="measurement", json_attributes_topic=state,
-                json_attributes_template=f"{{{{ value_json['{name}'] | tojson }}}}",
-                expire_after=config.ha_expire_after_s)
+        _sensor(
+            config,
+            f"{slug(meter)}_{name}_predicted",
+            f"{meter} predicted power ({name})",
+            state,
+            f"{{{{ value_json['{name}'].predicted_kw }}}}",
+            device_class="power",
+            unit_of_measurement="kW",
+            state_class="measurement",
+            json_attributes_topic=state,
+            json_attributes_template=f"{{{{ value_json['{name}'] | tojson }}}}",
+            expire_after=config.ha_expire_after_s,
+        )
         for name in models
     ]
 

@@ -10,7 +10,8 @@ Several brokers (``--broker a,b,c``, e.g. the nodes of a NATS cluster): paho kno
 connection drops or cannot be made the link points paho at the next one before its reconnect backoff runs out.
 A subscription the broker refuses (SUBACK 0x80, or an MQTT 5 reason code >= 0x80) is never silent: on the first
 connection it is fatal (``on_fatal``, the agent stops with the reason); after a failover it is retried with the same
-backoff, since a NATS cluster may refuse a QoS 1 subscription while one of its nodes is down (deploy/nats/node.conf). ``online`` is
+backoff, since a NATS cluster may refuse a QoS 1 subscription while one of its nodes is down
+(deploy/nats/node.conf). ``online`` is
 published only once the broker granted every subscription, so whoever waits for it can publish safely.
 """
 
@@ -50,10 +51,15 @@ def point_at(client: mqtt.Client, host: str, port: int) -> None:
 class MqttLink:
     """One paho client; ``on_message`` gets (topic, payload, receive time in perf_counter ns)."""
 
-    def __init__(self, config: AgentConfig, on_message: MessageHandler, subscriptions: list[str],
-                 on_connected: Callable[[], None] = lambda: None,
-                 on_congested: Callable[[], None] = lambda: None,
-                 on_fatal: Callable[[str], None] = lambda reason: None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        on_message: MessageHandler,
+        subscriptions: list[str],
+        on_connected: Callable[[], None] = lambda: None,
+        on_congested: Callable[[], None] = lambda: None,
+        on_fatal: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         self.config = config
         #: True while a publish waits for room in paho's queue: then only paho's network thread can make room, so
         #: it must not be held up (see Agent._receive).
@@ -61,8 +67,9 @@ class MqttLink:
         self._on_congested = on_congested
         self.subscriptions = subscriptions
         self.status_topic = config.topic("status")
-        self.counters: Counter[str] = Counter({"published": 0, "retried": 0, "failed": 0, "connects": 0,
-                                               "failovers": 0, "subscriptions_refused": 0})
+        self.counters: Counter[str] = Counter(
+            {"published": 0, "retried": 0, "failed": 0, "connects": 0, "failovers": 0, "subscriptions_refused": 0}
+        )
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_fatal = on_fatal
@@ -121,8 +128,14 @@ class MqttLink:
         else:
             self._client.connect_async(host, port, self.config.keepalive_s)
         self._client.loop_start()
-        log.info("connecting to %s:%d as %s (MQTT %s, TLS %s)", host, port, self.config.agent_id,
-                 self.config.mqtt_version, "on" if self.config.tls else "off")
+        log.info(
+            "connecting to %s:%d as %s (MQTT %s, TLS %s)",
+            host,
+            port,
+            self.config.agent_id,
+            self.config.mqtt_version,
+            "on" if self.config.tls else "off",
+        )
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -147,14 +160,17 @@ class MqttLink:
             log.info("subscribed to %s", ", ".join(self.subscriptions))
             # Not on this thread: with a session present the backlog may already fill paho's queue, and only this
             # (paho's network) thread drains it, so waiting here for room would stall every publish.
-            threading.Thread(target=self.publish, args=(self.status_topic, b"online", True), daemon=True,
-                             name="wattcast-online").start()
+            threading.Thread(
+                target=self.publish, args=(self.status_topic, b"online", True), daemon=True, name="wattcast-online"
+            ).start()
             return
         self.counters["subscriptions_refused"] += 1
-        reason = (f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "
-                  "reading would arrive (NATS refuses one when the user may not subscribe, when it cannot place the "
-                  "subscription's consumer, e.g. with consumer_replicas 1 while a node is down, or when the session's "
-                  "max_ack_pending would pass 65535; check the broker's log and the user's permissions)")
+        reason = (
+            f"broker {self.broker[0]}:{self.broker[1]} refused the subscription to {', '.join(refused)}: no "
+            "reading would arrive (NATS refuses one when the user may not subscribe, when it cannot place the "
+            "subscription's consumer, e.g. with consumer_replicas 1 while a node is down, or when the session's "
+            "max_ack_pending would pass 65535; check the broker's log and the user's permissions)"
+        )
         if not self.subscribed.is_set():
             self._on_fatal(reason)
             return

@@ -2,7 +2,8 @@
 
 The agent hands each message here. ``wattcast`` messages are already one reading a minute and go through
 device/wire.py as before (a rejected one comes back as :class:`~device.readings.Rejected`, for the agent's own
-counters). Messages of the other sources become samples (device/sources/reader.py), then minutes (device/sources/resample.py),
+counters). Messages of the other sources become samples (device/sources/reader.py), then minutes
+(device/sources/resample.py),
 then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
 in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
 
@@ -23,13 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from device.contract import MEASUREMENTS, TARGET
 from device.clock import HouseholdTime
-from device.readings import Reading, ReadingLimits, Rejected
-from device.wire import meter_of, parse_reading
+from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
-from device.sources.resample import Minute, Resampler
+from device.readings import Reading, ReadingLimits, Rejected
 from device.sources.reader import WATTCAST, Source, SourceReader, remember, topic_matches
+from device.sources.resample import Minute, Resampler
+from device.wire import meter_of, parse_reading
 
 if TYPE_CHECKING:
     from device.models.entry import ModelEntry
@@ -43,20 +44,30 @@ _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 class SourceIntake:
     """Routes each message to its source and keeps the per-source counters the metrics publish."""
 
-    def __init__(self, sources: tuple[Source, ...], household: HouseholdTime, limits: ReadingLimits,
-                 topic_prefix: str = "meter", max_bytes: int = 4096, grace_s: float = 5.0,
-                 max_hold_minutes: int = 15, max_meters: int = 10_000) -> None:
+    def __init__(
+        self,
+        sources: tuple[Source, ...],
+        household: HouseholdTime,
+        limits: ReadingLimits,
+        topic_prefix: str = "meter",
+        max_bytes: int = 4096,
+        grace_s: float = 5.0,
+        max_hold_minutes: int = 15,
+        max_meters: int = 10_000,
+    ) -> None:
         names = [s.profile for s in sources]
         self.household = household
         self.limits = limits
         self.topic_prefix = topic_prefix
         self.max_bytes = max_bytes
         self.wattcast = WATTCAST in names
-        self.readers = [SourceReader.build(s, household, limits, max_bytes, max_meters)
-                        for s in sources if s.profile != WATTCAST]
+        self.readers = [
+            SourceReader.build(s, household, limits, max_bytes, max_meters) for s in sources if s.profile != WATTCAST
+        ]
         self.resampler = Resampler(grace_s, max_hold_minutes, max_meters)
-        self.counters: dict[str, Counter[str]] = {name: Counter({k: 0 for k in SOURCE_COUNTERS})
-                                                  for name in [*dict.fromkeys(names), UNMATCHED]}
+        self.counters: dict[str, Counter[str]] = {
+            name: Counter({k: 0 for k in SOURCE_COUNTERS}) for name in [*dict.fromkeys(names), UNMATCHED]
+        }
         self.rejected: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
         self._log = RateLimitedLog(log)
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
@@ -82,8 +93,9 @@ class SourceIntake:
         if not self.wattcast:
             self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
             return []
-        parsed = parse_reading(topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s,
-                               self.household)
+        parsed = parse_reading(
+            topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s, self.household
+        )
         if not isinstance(parsed, Rejected):
             parsed = self._claim(WATTCAST, parsed.meter, topic) or parsed
         if isinstance(parsed, Rejected):
@@ -105,9 +117,11 @@ class SourceIntake:
         sources = ", ".join(dict.fromkeys(r.name for r in self.readers))
         usable = [m for m in models if m.name not in unfit]
         if chosen or not usable:
-            raise ValueError(f"{sources} meters send power only, but models {unfit} need more measurements (shown); "
-                             "pick models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those "
-                             "meters as wattcast readings")
+            raise ValueError(
+                f"{sources} meters send power only, but models {unfit} need more measurements (shown); "
+                "pick models that need only gap (e.g. linreg, persistence, lstm_int8) or feed those "
+                "meters as wattcast readings"
+            )
         log.warning("%s meters send power only: not running %s, which need more measurements", sources, unfit)
         return usable
 
@@ -118,13 +132,19 @@ class SourceIntake:
     def log_stream_drop(self, meter: str, outcome: str) -> None:
         """A reading the meter's stream would not take (late, or a null with nothing to fill it from): the agent
         counts it in its readings, this names the meter and topic."""
-        self._log.warning(f"stream:{outcome}", "dropped a reading of meter %s from %s: %s", meter,
-                          self._topics.get(meter, "?"), outcome)
+        self._log.warning(
+            f"stream:{outcome}",
+            "dropped a reading of meter %s from %s: %s",
+            meter,
+            self._topics.get(meter, "?"),
+            outcome,
+        )
 
     def _count_late(self, source: str, meter: str, topic: str, detail: str) -> None:
         self.counters[source]["late"] += 1
-        self._log.warning(f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s",
-                          meter, topic, detail)
+        self._log.warning(
+            f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s", meter, topic, detail
+        )
 
     def _read_samples(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
         counts = self.counters[reader.name]
@@ -155,10 +175,12 @@ class SourceIntake:
         if owner is None:
             remember(self._owners, meter, source, self._max_meters)
         elif owner != source:
-            return Rejected("meter_id_clash",
-                            f"meter id {meter} is already source {owner}'s, which published it first; give one device "
-                            f"its own id: rename it, or declare its topic ({topic}) with a fixed meter = \"<id>\" in a "
-                            "[[source]] table of --config")
+            return Rejected(
+                "meter_id_clash",
+                f"meter id {meter} is already source {owner}'s, which published it first; give one device "
+                f'its own id: rename it, or declare its topic ({topic}) with a fixed meter = "<id>" in a '
+                "[[source]] table of --config",
+            )
         return None
 
     def _readings(self, minutes: Sequence[Minute]) -> list[Reading]:
@@ -174,16 +196,27 @@ class SourceIntake:
 
     def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:
         self.rejected[source][rejected.reason] += 1
-        self._log.warning(f"{source}:{rejected.reason}", "rejected a %s message from meter %s on %s (%s): %s",
-                          source, meter, topic, rejected.reason, rejected.detail)
+        self._log.warning(
+            f"{source}:{rejected.reason}",
+            "rejected a %s message from meter %s on %s (%s): %s",
+            source,
+            meter,
+            topic,
+            rejected.reason,
+            rejected.detail,
+        )
 
     def state(self) -> dict:
         """What a restart needs to go on as if there had been none, JSON-ready: the owner of each meter id, the
         resampler's open minutes and the decoders' per-meter memory (Shelly Gen2's merged status, Gen1's channels;
         kept as JSON text, since a payload's NaN is valid to Python's JSON but not to the state file's)."""
-        return {"owners": self._owners, "resampler": self.resampler.state(),
-                "decoders": [[r.name, r.topic, json.dumps({m: kept for m, kept in r.states.items() if kept})]
-                             for r in self.readers]}
+        return {
+            "owners": self._owners,
+            "resampler": self.resampler.state(),
+            "decoders": [
+                [r.name, r.topic, json.dumps({m: kept for m, kept in r.states.items() if kept})] for r in self.readers
+            ],
+        }
 
     def restore(self, state: dict) -> None:
         """Take over a saved :meth:`state` for the sources configured now (a source since removed gives up its meter
@@ -202,5 +235,7 @@ class SourceIntake:
 
     def snapshot(self) -> dict:
         """Per source: its counters and rejections by reason (sources that saw nothing included)."""
-        return {name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}
-                for name, counts in self.counters.items()}
+        return {
+            name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}
+            for name, counts in self.counters.items()
+        }

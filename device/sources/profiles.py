@@ -167,14 +167,17 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> R
     return Rejected("no_power", str(list(params))[:80]) if value is None else (value, params.get("ts"))
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
-    Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
-    Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
-    Profile("esphome", "+/sensor/power/state", None, plain),
-    Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
-    Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
-    Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
-    Profile("emonhub", "emon/+/power1", "W", plain),
-    Profile("statestream", "homeassistant/sensor/+/state", None, plain),
-)}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
+        Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
+        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
+        Profile("esphome", "+/sensor/power/state", None, plain),
+        Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
+        Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
+        Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
+        Profile("emonhub", "emon/+/power1", "W", plain),
+        Profile("statestream", "homeassistant/sensor/+/state", None, plain),
+    )
+}

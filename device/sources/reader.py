@@ -95,23 +95,33 @@ class SourceReader:
     states: dict[str, dict] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
 
     @classmethod
-    def build(cls, source: Source, household: HouseholdTime, limits: ReadingLimits, max_bytes: int = 4096,
-              max_meters: int = 10_000) -> SourceReader:
+    def build(
+        cls,
+        source: Source,
+        household: HouseholdTime,
+        limits: ReadingLimits,
+        max_bytes: int = 4096,
+        max_meters: int = 10_000,
+    ) -> SourceReader:
         """Check the source against its profile; raises ValueError with what to declare."""
         if source.profile not in PROFILES:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
         profile = PROFILES[source.profile]
         unit = source.unit or profile.unit
         if unit is None:
-            raise ValueError(f"source {profile.name} sends plain numbers whose unit only its own configuration "
-                             f"knows: declare it, --source {profile.name}:W (or :kW), or unit = \"W\" in a [[source]] "
-                             "table of the TOML file")
+            raise ValueError(
+                f"source {profile.name} sends plain numbers whose unit only its own configuration "
+                f'knows: declare it, --source {profile.name}:W (or :kW), or unit = "W" in a [[source]] '
+                "table of the TOML file"
+            )
         if unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
         topic = source.topic or profile.topic
         if "+" not in topic.split("/") and not (source.meter or profile.default_meter):
-            raise ValueError(f"source {profile.name}: topic {topic!r} has no + level to take the meter id from; "
-                             "declare meter = \"<id>\" for it")
+            raise ValueError(
+                f"source {profile.name}: topic {topic!r} has no + level to take the meter id from; "
+                'declare meter = "<id>" for it'
+            )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
         declared = Source(source.profile, topic, source.meter, unit, source.field)

@@ -76,8 +76,12 @@ class Resampler:
             if len(self._meters) >= self.max_meters:  # the oldest first: memory stays bounded under a flood of ids
                 oldest = next(iter(self._meters))
                 self.evicted[self._meters.pop(oldest).source] += 1
-                self._log.warning("evicted", "resampler full (%d meters): dropped meter %s with its open minutes",
-                                  self.max_meters, oldest)
+                self._log.warning(
+                    "evicted",
+                    "resampler full (%d meters): dropped meter %s with its open minutes",
+                    self.max_meters,
+                    oldest,
+                )
             state = self._meters[meter] = _Meter(source, t_s, arrival_s)
             state.close_at = (state.open + 1) * 60 + self.grace_s
         elif t_s < state.open * 60:
@@ -108,9 +112,16 @@ class Resampler:
         """Every meter's open minutes as JSON-ready values, oldest meter first: its source, its first open minute, the
         samples from there on and the one before them (which holds into it); a missing value (NaN) as None. A quiet
         meter holds nothing to close and is left out."""
-        return {meter: {"source": s.source, "open": s.open, "samples": [_saved(p) for p in s.samples],
-                        "carry": None if s.carry is None else _saved(s.carry)}
-                for meter, s in self._meters.items() if not s.quiet}
+        return {
+            meter: {
+                "source": s.source,
+                "open": s.open,
+                "samples": [_saved(p) for p in s.samples],
+                "carry": None if s.carry is None else _saved(s.carry),
+            }
+            for meter, s in self._meters.items()
+            if not s.quiet
+        }
 
     def restore(self, saved: dict, sources: set[str]) -> None:
         """Take over a saved :meth:`state`, for the meters of ``sources`` (those still configured). The agent was away,
@@ -120,8 +131,11 @@ class Resampler:
         meters: dict[str, _Meter] = {}
         for meter, kept in saved.items():
             if kept["source"] not in sources:
-                log.warning("state: dropped the open minutes of meter %s: its source %s is not configured any more",
-                            meter, kept["source"])
+                log.warning(
+                    "state: dropped the open minutes of meter %s: its source %s is not configured any more",
+                    meter,
+                    kept["source"],
+                )
                 continue
             state = meters[str(meter)] = _Meter(str(kept["source"]), int(kept["open"]) * 60, arrival_s=math.inf)
             state.samples = [_sample(p) for p in kept["samples"]]  # in their order: equal times keep the last
@@ -158,9 +172,12 @@ class Resampler:
                 del samples[:inside]
             elif not state.warned:
                 state.warned = True
-                log.warning("meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
-                            "value is held for the minutes between (counted as filled minutes)", meter,
-                            (samples[0][0] if samples else until_s) - held[0])  # type: ignore[index]
+                log.warning(
+                    "meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
+                    "value is held for the minutes between (counted as filled minutes)",
+                    meter,
+                    (samples[0][0] if samples else until_s) - held[0],
+                )  # type: ignore[index]
             if known > 0:
                 closed.append(Minute(state.source, meter, state.open, total / known, not inside))
             state.open += 1

@@ -84,4 +84,7 @@ class TrendLineFamily(Family):
         return Built(TrendLine(entry.window, entry.k), "numpy", 0)
 
 
-FAMILIES: dict[ModelKind, Family] = {ModelKind.PERSISTENCE: PersistenceFamily(), ModelKind.TREND_LINE: TrendLineFamily()}
+FAMILIES: dict[ModelKind, Family] = {
+    ModelKind.PERSISTENCE: PersistenceFamily(),
+    ModelKind.TREND_LINE: TrendLineFamily(),
+}

@@ -108,8 +108,9 @@ class LinregDocument:
     metrics: dict[str, Any]
 
     @classmethod
-    def of(cls, name: str, model: LinearRegression, scaling: MinMaxScaling,
-           metrics: dict[str, Any] | None = None) -> LinregDocument:
+    def of(
+        cls, name: str, model: LinearRegression, scaling: MinMaxScaling, metrics: dict[str, Any] | None = None
+    ) -> LinregDocument:
         return cls(name, model, LinearRegressionQ15.from_float(model), scaling, metrics or {})
 
     @property
@@ -119,25 +120,32 @@ class LinregDocument:
     def entry_fields(self, file: str) -> dict[str, Any]:
         """The manifest fields every entry served from this file shares."""
         terms = len(self.model.coef)
-        return dict(window=self.window, scaling=self.scaling, file=file, macs=terms, parameters=terms + 1,
-                    arena_bytes=0)
+        return dict(
+            window=self.window, scaling=self.scaling, file=file, macs=terms, parameters=terms + 1, arena_bytes=0
+        )
 
 
 def write_document(directory: Path, document: LinregDocument) -> str:
     """Write ``<name>.json``; returns its file name."""
     model, fixed = document.model, document.fixed
     name = f"{document.name}.json"
-    (Path(directory) / name).write_text(json.dumps({
-        "name": document.name,
-        "window": document.window.to_dict(),
-        "scaling": document.scaling.to_dict(),
-        **model.to_dict(),
-        "weights_q": [int(w) for w in fixed.weights_q],
-        "bias_q": int(fixed.bias_q),
-        "shift": int(fixed.shift),
-        "q15_error_bound_scaled": fixed.error_bound(),
-        "metrics": document.metrics,
-    }, indent=2) + "\n")
+    (Path(directory) / name).write_text(
+        json.dumps(
+            {
+                "name": document.name,
+                "window": document.window.to_dict(),
+                "scaling": document.scaling.to_dict(),
+                **model.to_dict(),
+                "weights_q": [int(w) for w in fixed.weights_q],
+                "bias_q": int(fixed.bias_q),
+                "shift": int(fixed.shift),
+                "q15_error_bound_scaled": fixed.error_bound(),
+                "metrics": document.metrics,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return name
 
 
@@ -153,8 +161,9 @@ def read_document(path: Path) -> LinregDocument:
 def _document_for(entry: ModelEntry, path: Path) -> LinregDocument:
     document = read_document(path)
     if document.window != entry.window:
-        raise ValueError(f"{path.name}: window {document.window} differs from manifest entry {entry.name!r}'s "
-                         f"{entry.window}")
+        raise ValueError(
+            f"{path.name}: window {document.window} differs from manifest entry {entry.name!r}'s {entry.window}"
+        )
     return document
 
 

@@ -101,8 +101,13 @@ def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
     return (info.scale * (np.asarray(q, np.float64) - info.zero_point)).astype(np.float32)
 
 
-def run_windows(x: np.ndarray, input_info: TensorInfo, output_info: TensorInfo, input_shape: tuple[int, ...],
-                invoke: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def run_windows(
+    x: np.ndarray,
+    input_info: TensorInfo,
+    output_info: TensorInfo,
+    input_shape: tuple[int, ...],
+    invoke: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Scaled predictions (n,) for windows (n, seq_len, n_features): quantized once for the batch, ``invoke`` (a
     fresh sequence each time) window by window, since a fused LSTM's state is batch 1, dequantized once."""
     raw = np.empty(len(x), np.dtype(output_info.dtype))
@@ -134,8 +139,10 @@ class TFLitePredictor:
         out = self._interpreter.get_output_details()[0]
         for role, details, info in (("input", inp, input_info), ("output", out, output_info)):
             if np.dtype(details["dtype"]).name != info.dtype:
-                raise ValueError(f"{path.name}: the manifest says {role} {info.dtype}, the model has "
-                                 f"{np.dtype(details['dtype']).name}")
+                raise ValueError(
+                    f"{path.name}: the manifest says {role} {info.dtype}, the model has "
+                    f"{np.dtype(details['dtype']).name}"
+                )
         self._input_index, self._output_index = inp["index"], out["index"]
         self._input_shape = tuple(int(d) for d in inp["shape"])
         self._input_info, self._output_info = input_info, output_info
@@ -144,9 +151,11 @@ class TFLitePredictor:
     def tensor_bytes(self) -> int:
         """Bytes of every tensor the interpreter allocated (weights included): the closest LiteRT gets to an arena
         size."""
-        return int(sum(
-            int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in self._interpreter.get_tensor_details()
-        ))
+        return int(
+            sum(
+                int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in self._interpreter.get_tensor_details()
+            )
+        )
 
     def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray:
         return run_windows(x, self._input_info, self._output_info, self._input_shape, self._invoke)
@@ -162,8 +171,9 @@ class TFLitePredictor:
 class TFLMPredictor:
     """The same contract on TFLM's interpreter: ``reset()`` clears the LSTM state before every window."""
 
-    def __init__(self, path: Path, spec: WindowSpec, input_info: TensorInfo, output_info: TensorInfo,
-                 arena_bytes: int | None) -> None:
+    def __init__(
+        self, path: Path, spec: WindowSpec, input_info: TensorInfo, output_info: TensorInfo, arena_bytes: int | None
+    ) -> None:
         from tflite_micro.python.tflite_micro import runtime as tflm  # only here: the agent may not have it
 
         self.spec = spec
