@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.models.manifest import DEFAULT_ASSETS
+from device.mqtt.settings import BrokerSettings
 from device.options import build_parser, option, parse_options
 from simulator.brokers import MosquittoBroker
-from simulator.connection import BrokerSettings
 from simulator.fleet import FleetData, fleet_publisher
 from simulator.nats_cluster import AGENT_USER, METER_USER, NatsCluster
 from simulator.publisher import AckingPublisher

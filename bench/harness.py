@@ -12,10 +12,10 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading, timestamps
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 
 #: The broker never drops: no queue limit for a slow subscriber, 100 unacknowledged messages in flight to it.

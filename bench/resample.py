@@ -18,9 +18,9 @@ from device.clock import HouseholdTime
 from device.options import build_parser, option, parse_options
 from device.readings import DEFAULT_LIMITS
 from device.sources.intake import SourceIntake
-from device.sources.reader import Source
+from device.sources.reader import Source, parse_reading
 from device.sources.resample import Resampler
-from device.wire import encode_reading, parse_reading
+from device.wire import encode_reading
 
 T0 = 1_795_000_000.0  # 2026-11-18, inside the default timestamp window
 

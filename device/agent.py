@@ -38,8 +38,8 @@ from device.models.load import load_models
 from device.models.manifest import MANIFEST_NAME, AssetIntegrityError, locate_assets
 from device.models.reload import plan_reload
 from device.mqtt import homeassistant
-from device.mqtt.link import MqttLink
-from device.readings import Reading, Rejected, format_minute
+from device.mqtt.link import Inbound, MqttLink
+from device.readings import Reading, format_minute
 from device.sources.intake import SourceIntake
 
 __all__ = ["Agent", "AgentConfig", "load_config", "run_agent", "main"]
@@ -120,7 +120,7 @@ class Agent:
             on_congested=lambda: self._inbox_has_room.set(),
             on_fatal=self._fail,
         )
-        self._inbox: queue.SimpleQueue[tuple[str, bytes, int, tuple[int, int]]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._inbox_has_room = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wattcast-worker", daemon=True)
@@ -167,7 +167,7 @@ class Agent:
         return self._inbox.qsize()
 
     # --- network thread --------------------------------------------------------------------------------------
-    def _receive(self, topic: str, payload: bytes, received_ns: int, ack: tuple[int, int]) -> None:
+    def _receive(self, message: Inbound) -> None:
         if self._inbox.qsize() >= self.config.max_inbox and not self.link.congested:
             # Hold paho's network thread: it reads no more from the socket, so TCP pushes back and the broker keeps
             # the backlog (Mosquitto 2.0.11 does not hold to our Receive Maximum once acknowledgements flow). Never
@@ -175,7 +175,7 @@ class Agent:
             self._inbox_has_room.clear()
             self.metrics.inbox_waits += 1
             self._inbox_has_room.wait(_INBOX_WAIT_S)
-        self._inbox.put((topic, payload, received_ns, ack))
+        self._inbox.put(message)
 
     def _announce_all(self) -> None:
         """Have the worker (re)publish every discovery config; called on connect and when Home Assistant comes back."""
@@ -197,7 +197,7 @@ class Agent:
                 self._handle_batch(batch)
                 if self.failure:  # this batch showed the agent cannot work here: the broker keeps it
                     return
-                self._unacked += [ack for *_, ack in batch]
+                self._unacked += [message.ack for message in batch]
             self._acknowledge(force=not batch and self._stopping.is_set())
             if not batch and self._stopping.is_set():
                 return
@@ -306,7 +306,7 @@ class Agent:
             )
         self._saved_at = time.monotonic()
 
-    def _take_batch(self) -> list[tuple[str, bytes, int, tuple[int, int]]]:
+    def _take_batch(self) -> list[Inbound]:
         """Wait briefly for one message, then take whatever else is already waiting, up to ``max_batch``."""
         try:
             batch = [self._inbox.get(timeout=_IDLE_POLL_S)]
@@ -319,22 +319,19 @@ class Agent:
                 break
         return batch
 
-    def _handle_batch(self, batch: list[tuple[str, bytes, int, tuple[int, int]]]) -> None:
+    def _handle_batch(self, batch: list[Inbound]) -> None:
         readings: list[Reading] = []
         received: list[int] = []
         now_s, now_ns = time.time(), time.perf_counter_ns()
-        for topic, payload, received_ns, _ in batch:
-            if topic == self._ha_status:
-                if payload == b"online":
+        for message in batch:
+            if message.topic == self._ha_status:
+                if message.payload == b"online":
                     self._announce_all()
                 continue
-            arrival_s = now_s - (now_ns - received_ns) / 1e9  # a sample without a timestamp takes this
-            parsed = self.intake.read(topic, payload, arrival_s)
-            if isinstance(parsed, Rejected):
-                self.metrics.reject(parsed.reason)  # the intake logged it, with its meter and topic
-                continue
-            readings += parsed
-            received += [received_ns] * len(parsed)
+            arrival_s = now_s - (now_ns - message.received_ns) / 1e9  # a sample without a timestamp takes this
+            taken = self.intake.read(message.topic, message.payload, arrival_s)
+            readings += taken
+            received += [message.received_ns] * len(taken)
         if readings:
             self._forecast(readings, received)
 
@@ -442,7 +439,7 @@ class Agent:
             self.link.publish(topic, _json(payload), retain=True)
 
     def _publish_metrics(self) -> dict:
-        snapshot = self.metrics.snapshot()
+        snapshot = self.metrics.snapshot(self.intake.rejected_by_reason(), self.intake.rejected_readings())
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
         snapshot["sources"] = self.intake.snapshot()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from device.models.manifest import DEFAULT_ASSETS
-from device.mqtt.settings import addresses, is_tls, split_urls
+from device.mqtt.settings import BrokerSettings, read_password_file
 from device.options import add_options, cli_fields, convert, values_from
 from device.options import option as _opt
 from device.readings import ReadingLimits
@@ -204,9 +204,7 @@ class AgentConfig:
                 f"agent_id must match {AGENT_ID.pattern} (it is a topic level and, for Home Assistant, "
                 f"part of the discovery topic), got {self.agent_id!r}"
             )
-        if self.mqtt_version not in ("5", "3.1.1"):
-            raise ValueError(f"mqtt_version must be 5 or 3.1.1, got {self.mqtt_version!r}")
-        split_urls(self.broker)  # raises ValueError naming a malformed list
+        self.broker_settings  # noqa: B018  (raises ValueError naming a bad URL list or MQTT version)
         if self.partition:
             _partition_index(self.partition)
         if self.partition and self.shared_group:
@@ -223,17 +221,20 @@ class AgentConfig:
         return ReadingLimits(**{f.name: getattr(self, f.name) for f in fields(ReadingLimits)})
 
     @property
-    def broker_urls(self) -> list[str]:
-        return split_urls(self.broker)
-
-    @property
-    def tls(self) -> bool:
-        return is_tls(self.broker_urls) or self.ca_file is not None
-
-    @property
-    def brokers(self) -> list[tuple[str, int]]:
-        """(host, port) of every broker URL, in failover order."""
-        return addresses(self.broker_urls, self.tls)
+    def broker_settings(self) -> BrokerSettings:
+        """The broker options as every MQTT client here takes them (device/mqtt/settings.py)."""
+        return BrokerSettings(
+            url=self.broker,
+            mqtt_version=self.mqtt_version,
+            username=self.username or None,
+            password_file=self.password_file,
+            password=self.password or None,
+            ca_file=self.ca_file,
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            username_env=f"{ENV_PREFIX}USERNAME",
+            password_env=f"{ENV_PREFIX}PASSWORD",
+        )
 
     @property
     def reading_prefix(self) -> str:
@@ -249,7 +250,7 @@ class AgentConfig:
     def with_secret(self, environ: dict[str, str] | None = None) -> AgentConfig:
         """Fill :attr:`password` from the password file or ``WATTCAST_PASSWORD`` (the file wins)."""
         if self.password_file is not None:
-            return replace(self, password=Path(self.password_file).read_text().splitlines()[0])
+            return replace(self, password=read_password_file(self.password_file))
         environ = os.environ if environ is None else environ
         return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
 

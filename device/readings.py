@@ -38,10 +38,36 @@ class Reading:
         return format_minute(self.minute)
 
 
+#: Every reason a message is not taken, and what it means: the metrics count them by these names (per source, and
+#: summed), the log names the meter, and the README's tables come from here.
+REASONS = {
+    "bad_topic": "a topic no configured source reads",
+    "bad_meter_id": f"the meter id from the topic does not match {METER_ID.pattern}",
+    "meter_id_clash": "another source published this meter id first",
+    "too_large": "the payload is larger than --max-payload-bytes",
+    "not_utf8": "the payload is not UTF-8",
+    "not_json": "the payload is not JSON",
+    "not_an_object": "the payload is JSON but not an object",
+    "not_a_status": "a Shelly Gen2 message that is not a status notification",
+    "no_power": "no power value where the source's profile (or --source field) says it is",
+    "no_returned": "a DSMR-reader telegram without the returned power",
+    "bad_value": "a value that is not a number, a numeric string or a missing-value word",
+    "bad_ts": "a timestamp that is not ISO 8601 or epoch seconds",
+    "ts_out_of_range": "a timestamp before --earliest-ts or more than --max-ahead-minutes ahead",
+    "out_of_range": "a value outside the plausible physical range (ReadingLimits)",
+}
+
+
 @dataclass(frozen=True)
 class Rejected:
+    """Why a message was not taken: one of :data:`REASONS`, and a short detail for the log."""
+
     reason: str
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"undeclared rejection reason {self.reason!r}: add it to device.readings.REASONS")
 
 
 def format_minute(minute: int) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from device.mqtt.client import make_client
+from device.mqtt.settings import BrokerSettings
 from simulator.brokers import stop_process
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class _StatusWatch:
 
     def __init__(self, broker: BrokerSettings, topic: str, client_id: str) -> None:
         self.event = threading.Event()
-        self.client = broker.client(client_id)
+        self.client = make_client(broker, client_id)
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
         self.client.on_message = lambda _c, _u, message: message.payload == b"online" and self.event.set()
         self.client.connect_async(broker.host, broker.port)

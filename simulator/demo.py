@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from device.models.manifest import MANIFEST_NAME, SHIPPED_ASSETS, load_manifest
+from device.mqtt.settings import PROTOCOLS, BrokerSettings
 from device.options import build_parser as build_options_parser
 from device.options import option, option_of, parse_options
 from device.wire import DEFAULT_PREFIX
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import BinaryMissing, MosquittoBroker
-from simulator.connection import PROTOCOLS, BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.predictions import read_prediction_rows
 from simulator.replay import ReplayConfig, ReplayResult, replay

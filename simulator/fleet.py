@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from device.contract import MEASUREMENTS
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading, reading_topic, timestamps
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from train.data import load_measurements
 

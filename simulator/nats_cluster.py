@@ -21,8 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from device.mqtt.settings import BrokerSettings
 from simulator.brokers import find_binary, free_port, stop_process, wait_for_port
-from simulator.connection import BrokerSettings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "nats"
 HOST = "127.0.0.1"

@@ -14,8 +14,8 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from device.mqtt.link import point_at
-from simulator.connection import BrokerSettings
+from device.mqtt.client import Failover, make_client, publish_qos1, published
+from device.mqtt.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 15.0
@@ -34,25 +34,22 @@ class AckingPublisher:
         max_queued: int,
         reconnect_delay_s: tuple[float, float] = PAHO_RECONNECT_DELAY_S,
     ) -> None:
-        self._brokers = settings.brokers
-        self._broker = 0  # index of the broker paho connects to
-        self._closing = False
-        self.client = settings.client(client_id)
+        self.client = make_client(settings, client_id)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(max_queued)
         self.client.reconnect_delay_set(*reconnect_delay_s)
+        self._failover = Failover(self.client, settings.brokers)
         self.published = 0
         self.acknowledged = 0
         self.refused = 0
         self.queue_full_waits = 0
-        self.failovers = 0
         self._settled = threading.Condition()
         self._connack: mqtt.ReasonCode | None = None
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_connect_fail = lambda client, userdata: self._next_broker()
-        self.client.connect_async(*self._brokers[0])
+        self.client.on_connect_fail = lambda client, userdata: self._failover.next()
+        self.client.connect_async(*self._failover.current)
         self.client.loop_start()
         with self._settled:
             self._settled.wait_for(lambda: self._connack is not None, CONNECT_TIMEOUT_S)
@@ -62,29 +59,20 @@ class AckingPublisher:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker %s:%d refused the connection: %s", *self._brokers[self._broker], reason_code)
+            log.warning("broker %s:%d refused the connection: %s", *self._failover.current, reason_code)
         with self._settled:
             self._connack = reason_code
             self._settled.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._closing:
+        if self._failover.closing:
             return
         log.warning(
             "disconnected from %s:%d: %s; paho reconnects and sends the unacknowledged again",
-            *self._brokers[self._broker],
+            *self._failover.current,
             reason_code,
         )
-        self._next_broker()
-
-    def _next_broker(self) -> None:
-        """Point paho's reconnect loop at the next broker of the list (a failover)."""
-        if len(self._brokers) < 2 or self._closing:
-            return
-        self._broker = (self._broker + 1) % len(self._brokers)
-        point_at(self.client, *self._brokers[self._broker])
-        self.failovers += 1
-        log.info("failing over to %s:%d", *self._brokers[self._broker])
+        self._failover.next()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._settled:
@@ -98,20 +86,23 @@ class AckingPublisher:
     def settled(self) -> int:
         return self.acknowledged + self.refused
 
+    @property
+    def failovers(self) -> int:
+        return self._failover.failovers
+
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1; while paho's queue is full, wait for an acknowledgement and try again."""
-        while True:
-            info = self.client.publish(topic, payload, qos=1)
-            # NO_CONN still queues a QoS 1 message: paho sends it after reconnecting.
-            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                self.published += 1
-                return
-            if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
-                raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
-            self.queue_full_waits += 1
-            with self._settled:
-                before = self.settled
-                self._settled.wait_for(lambda before=before: self.settled > before, timeout=1.0)
+        info = publish_qos1(self.client, topic, payload, self._wait_for_an_ack)
+        if not published(info):
+            raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        self.published += 1
+
+    def _wait_for_an_ack(self) -> bool:
+        self.queue_full_waits += 1
+        with self._settled:
+            before = self.settled
+            self._settled.wait_for(lambda: self.settled > before, timeout=1.0)
+        return True
 
     def publish_all(self, messages: list[tuple[str, bytes]], timeout_s: float) -> int:
         """Publish every (topic, payload) and wait for all PUBACKs; how many of them the broker acknowledged (the
@@ -131,6 +122,6 @@ class AckingPublisher:
             return self._settled.wait_for(lambda: self.settled >= self.published, timeout_s)
 
     def close(self) -> None:
-        self._closing = True
+        self._failover.closing = True
         self.client.disconnect()
         self.client.loop_stop()

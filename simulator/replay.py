@@ -20,10 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from device.contract import MEASUREMENTS
+from device.mqtt.settings import BrokerSettings
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
 from device.wire import DEFAULT_PREFIX, encode_reading, reading_topic, timestamps
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from train.data import Measurements, held_out_start, load_measurements
 

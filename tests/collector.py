@@ -8,7 +8,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from simulator.connection import BrokerSettings
+from device.mqtt.client import make_client
+from device.mqtt.settings import BrokerSettings
 
 
 class Collector:
@@ -18,7 +19,7 @@ class Collector:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._arrived = threading.Condition()
         subscribed = threading.Event()
-        self.client = settings.client(f"collector-{time.monotonic_ns()}")
+        self.client = make_client(settings, f"collector-{time.monotonic_ns()}")
         self.client.on_connect = lambda client, *_: client.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message

@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading, timestamps
-from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import TFLITE_MODELS, Series, build_assets, build_assets_in_child, offline_metrics
 

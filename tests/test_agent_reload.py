@@ -22,9 +22,9 @@ from device.forecasting.stream import MeterStream, Outcome
 from device.models.load import load_models
 from device.models.manifest import AssetIntegrityError, load_manifest, write_manifest
 from device.models.reload import plan_reload
+from device.mqtt.settings import BrokerSettings
 from device.readings import Reading
 from simulator.agent_process import AgentProcess, AgentRun
-from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets, offline_metrics
 from tests.test_agent_mqtt import publisher, send, start_agent, wait_for

@@ -8,8 +8,8 @@ import fcntl
 import pytest
 
 import simulator.demo as demo
+from device.mqtt.settings import BrokerSettings
 from simulator.brokers import BinaryMissing, find_mosquitto
-from simulator.connection import BrokerSettings
 from simulator.demo import DemoConfig, broker_for, run_demo
 from simulator.embedded_broker import is_listening
 
@@ -50,5 +50,5 @@ def test_a_second_demo_writing_to_the_same_folder_is_refused(tmp_path):
 
 
 def test_an_unknown_mqtt_version_is_refused_before_connecting():
-    with pytest.raises(ValueError, match="mqtt_version must be one of"):
+    with pytest.raises(ValueError, match="mqtt_version must be 5 or 3.1.1"):
         BrokerSettings("mqtt://127.0.0.1:1883", mqtt_version="4")

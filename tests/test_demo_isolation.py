@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from device.contract import MEASUREMENTS
+from device.mqtt.client import make_client
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading
 from simulator.brokers import MosquittoBroker, find_mosquitto
-from simulator.connection import BrokerSettings
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +153,7 @@ def test_a_reading_from_someone_else_fails_the_run_loudly(mosquitto, tmp_path):
     """A retained reading waits on the run's own topic, as if another publisher shared it: the agent receives one
     reading more than the replay published, from a meter the replay never sent."""
     settings = BrokerSettings(mosquitto.url)
-    intruder = settings.client("intruder")
+    intruder = make_client(settings, "intruder")
     intruder.connect(settings.host, settings.port)
     intruder.loop_start()
     reading = encode_reading("2007-05-04T00:00:00", dict.fromkeys(MEASUREMENTS, 1.0))

@@ -60,7 +60,7 @@ def test_an_unknown_toml_key_is_an_error(tmp_path):
 
 def test_mqtts_turns_tls_on_with_port_8883():
     config = AgentConfig(broker="mqtts://broker.local")
-    assert config.tls and config.brokers == [("broker.local", 8883)]
+    assert config.broker_settings.tls and config.broker_settings.brokers == [("broker.local", 8883)]
 
 
 def test_the_example_deploy_toml_loads_as_documented():

@@ -12,7 +12,8 @@ import pytest
 from device.config import load_config
 from device.contract import MEASUREMENTS
 from device.readings import DEFAULT_LIMITS, Reading, ReadingLimits, Rejected
-from device.wire import encode_reading, parse_reading, reading_topic, timestamps
+from device.sources.reader import parse_reading
+from device.wire import encode_reading, reading_topic, timestamps
 
 TOPIC = "meter/m1/reading"
 GOOD = {"ts": "2007-04-22T00:00:00", "gap": 0.504, "grp": 0.354, "v": 240.65, "gi": 2.8, "sm1": 0, "sm2": 1, "sm3": 0}

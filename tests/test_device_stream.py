@@ -9,7 +9,7 @@ from device.contract import MEASUREMENTS
 from device.forecasting.ringbuffer import RingBuffer
 from device.forecasting.stream import MeterStream, Outcome
 from device.readings import Reading, Rejected, format_minute, parse_minute
-from device.wire import parse_reading
+from device.sources.reader import parse_reading
 
 GAP = MEASUREMENTS.index("gap")
 
@@ -114,7 +114,7 @@ def test_a_gap_longer_than_the_limit_resets_the_history():
         ("meter/m1/reading", b'{"ts": "2007-04-22T00:00:00", "gap": Infinity}', "bad_value"),
         ("meter/m1/reading", b'{"ts": "2007-04-22T00:00:00", "gap": 1}' + b" " * 5000, "too_large"),
         ("meter/m1/other", b'{"ts": "2007-04-22T00:00:00", "gap": 1}', "bad_topic"),
-        ("meter/a+b/reading", b'{"ts": "2007-04-22T00:00:00", "gap": 1}', "bad_topic"),
+        ("meter/a+b/reading", b'{"ts": "2007-04-22T00:00:00", "gap": 1}', "bad_meter_id"),
     ],
 )
 def test_bad_payloads_are_rejected_with_their_reason(topic, payload, reason):

@@ -23,10 +23,10 @@ from bench.harness import vm_rss_bytes
 from device.contract import MEASUREMENTS
 from device.forecasting.forecaster import Forecaster
 from device.models.load import load_models
+from device.mqtt.settings import BrokerSettings
 from device.readings import Reading
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from simulator.replay import ReplayConfig, ReplayResult, replay
 from tests.device_assets import Series, build_assets

@@ -12,8 +12,8 @@ import pytest
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
 from device.mqtt import homeassistant
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading, timestamps
-from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets
 from tests.test_agent_mqtt import publisher, start_agent, wait_for

@@ -19,10 +19,10 @@ from convert.quantize import main as convert_main
 from device.contract import MIN_HISTORY
 from device.models.load import load_models
 from device.models.manifest import load_manifest, write_manifest
+from device.mqtt.settings import BrokerSettings
 from device.readings import format_minute
 from simulator.agent_process import AgentProcess, AgentRun
 from simulator.brokers import MosquittoBroker
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from simulator.replay import ReplayConfig, replay
 from tests.collector import Collector

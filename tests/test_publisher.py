@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from device.mqtt.settings import BrokerSettings
 from simulator.brokers import MosquittoBroker, free_port
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 
 QUICK_RECONNECT_S = (0.1, 0.5)

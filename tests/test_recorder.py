@@ -23,9 +23,9 @@ from device.config import AgentConfig
 from device.contract import MEASUREMENTS
 from device.forecasting.stream import MeterStream, Outcome, StreamUpdate
 from device.io.recorder import Recorder
+from device.mqtt.settings import BrokerSettings
 from device.recording_format import HEADER, METER_FILE, day_file, format_line, meter_folder
 from simulator.agent_process import AgentProcess, AgentRun
-from simulator.connection import BrokerSettings
 from simulator.publisher import AckingPublisher
 from simulator.replay import ReplayConfig, replay
 from tests.device_assets import BUNDLED, Series, build_assets

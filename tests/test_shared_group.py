@@ -10,7 +10,7 @@ import pytest
 
 from device.agent import Agent
 from device.config import AgentConfig
-from simulator.connection import BrokerSettings
+from device.mqtt.settings import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets
 from tests.test_agent_mqtt import TIMEOUT_S, publisher, send, wait_for

@@ -10,9 +10,9 @@ import pytest
 
 import simulator.replay as replay_module
 from device.contract import MEASUREMENTS
+from device.mqtt.settings import BrokerSettings
 from device.wire import encode_reading, reading_topic, timestamps
 from simulator.brokers import MosquittoBroker
-from simulator.connection import BrokerSettings
 from simulator.embedded_broker import EmbeddedBroker
 from simulator.replay import ReplayConfig, fleet_starts, load_readings, replay
 from tests.collector import Collector

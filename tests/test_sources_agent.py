@@ -19,11 +19,11 @@ from device.models.families import family
 from device.models.kinds import ModelKind
 from device.models.load import load_models
 from device.models.manifest import Manifest, write_manifest
+from device.mqtt.settings import BrokerSettings
 from device.readings import DEFAULT_LIMITS
 from device.sources.intake import SourceIntake
 from device.sources.reader import Source
 from device.wire import encode_reading, timestamps
-from simulator.connection import BrokerSettings
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import (

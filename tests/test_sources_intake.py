@@ -11,7 +11,7 @@ import pytest
 
 from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS
-from device.readings import DEFAULT_LIMITS, Reading, Rejected
+from device.readings import DEFAULT_LIMITS, Reading
 from device.sources.intake import SourceIntake
 from device.sources.reader import Source
 from device.wire import encode_reading
@@ -57,13 +57,14 @@ def test_a_meter_id_a_second_source_publishes_is_rejected_counted_and_logged_wit
         assert said in line
 
 
-def test_a_wattcast_reading_for_a_meter_another_source_owns_comes_back_rejected_for_the_agents_count():
+def test_a_wattcast_reading_for_a_meter_another_source_owns_is_rejected_and_counted_once():
     intake = intake_for(*SOURCES)
     both_named_house(intake, range(1))
     payload = encode_reading("2026-11-20T10:00:00Z", dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 1.0})
-    rejected = intake.read("meter/house/reading", payload, SAMPLE_TIMES[0])
-    assert isinstance(rejected, Rejected) and rejected.reason == "meter_id_clash"
+    assert intake.read("meter/house/reading", payload, SAMPLE_TIMES[0]) == []
     assert intake.snapshot()["wattcast"]["rejected"] == {"meter_id_clash": 1}
+    assert intake.rejected_by_reason()["meter_id_clash"] == 2  # the Shelly's and the wattcast message, once each
+    assert intake.rejected_readings() == 1  # only the wattcast one was meant as a whole reading
 
 
 def test_who_owns_a_meter_id_survives_a_restart_even_if_the_other_source_speaks_first_after_it():

@@ -15,8 +15,8 @@ from device.forecasting.forecaster import Forecaster
 from device.models.load import load_models
 from device.readings import DEFAULT_LIMITS, Reading
 from device.sources.intake import SourceIntake
-from device.sources.reader import Source, SourceReader
-from device.wire import encode_reading, parse_reading, timestamps
+from device.sources.reader import Source, SourceReader, parse_reading
+from device.wire import encode_reading, timestamps
 from tests.device_assets import Series, build_assets
 from tests.sources_examples import (
     EXAMPLES,

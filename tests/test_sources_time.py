@@ -18,8 +18,7 @@ from device.models.kinds import ModelKind
 from device.models.load import LoadedModel
 from device.readings import DEFAULT_LIMITS, Reading, parse_minute
 from device.sources.intake import SourceIntake
-from device.sources.reader import Source
-from device.wire import parse_reading
+from device.sources.reader import Source, parse_reading
 from tests.sources_examples import tasmota_message, utc
 
 PARIS = HouseholdTime("Europe/Paris")

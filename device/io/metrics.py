@@ -137,11 +137,6 @@ class AgentMetrics:
             self.reloads["refused"] += 1
             self.reloads["last"] = {"at": _utc_now(), "refused": reason}
 
-    def reject(self, reason: str) -> None:
-        with self._lock:
-            self.readings["received"] += 1
-            self.rejected[reason] += 1
-
     def count_batch(
         self,
         updates: list[StreamUpdate],
@@ -213,15 +208,18 @@ class AgentMetrics:
             "energy": {device.profile: energy(device, time).to_dict() for device, time in times.items() if time},
         }
 
-    def snapshot(self) -> dict:
+    def snapshot(self, intake_rejected: Counter[str] | None = None, rejected_readings: int = 0) -> dict:
+        """Everything, JSON-ready. ``intake_rejected``: the messages the sources rejected, by reason (counted there,
+        once, and summed here with the streams' own); ``rejected_readings``: how many of them were whole readings
+        (wattcast messages, which count as received readings)."""
         rss, peak = rss_bytes()
         traced = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else self._trace_peak
         with self._lock:
             return {
                 "agent_id": self.agent_id,
                 "uptime_s": time.monotonic() - self._started,
-                "readings": dict(self.readings),
-                "rejected": dict(self.rejected),
+                "readings": {**self.readings, "received": self.readings["received"] + rejected_readings},
+                "rejected": dict(self.rejected + (intake_rejected or Counter())),
                 "meters_evicted": self.meters_evicted,
                 "inbox_waits": self.inbox_waits,
                 "state": dict(self.state),

@@ -18,38 +18,42 @@ published only once the broker granted every subscription, so whoever waits for 
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.config import AgentConfig
+from device.mqtt.client import QOS, Failover, make_client, publish_qos1, published
 
 log = logging.getLogger(__name__)
 #: paho's own outgoing queue is bounded so memory stays bounded when the broker is slow; past it we wait.
 MAX_QUEUED_PUBLISHES = 10_000
-QOS = 1
-
-#: (topic, payload, receive time in perf_counter ns, ack token): pass the token to :meth:`MqttLink.ack` once the
-#: message is handled.
-MessageHandler = Callable[[str, bytes, int, tuple[int, int]], None]
 
 
-def point_at(client: mqtt.Client, host: str, port: int) -> None:
-    """Make paho's reconnect loop connect to ``host:port`` next (a failover: paho knows one server only)."""
-    # paho's public host/port setters refuse while its reconnect loop runs (the state is "connection lost", not
-    # "new"), and that loop reconnects to these two attributes: set them, there is no server-list API.
-    client._host, client._port = host, port  # noqa: SLF001
+@dataclass(frozen=True)
+class Inbound:
+    """One message as the network thread hands it over: its topic and payload, when it arrived (perf_counter ns), the
+    token :meth:`MqttLink.ack` takes once it is handled, and whether the broker delivered it from its retained store."""
+
+    topic: str
+    payload: bytes
+    received_ns: int
+    ack: tuple[int, int]
+    retained: bool = False
+
+
+MessageHandler = Callable[[Inbound], None]
 
 
 class MqttLink:
-    """One paho client; ``on_message`` gets (topic, payload, receive time in perf_counter ns)."""
+    """The agent's one paho client; ``on_message`` gets every message as an :class:`Inbound`."""
 
     def __init__(
         self,
@@ -73,19 +77,11 @@ class MqttLink:
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_fatal = on_fatal
-        self._brokers = config.brokers
-        self._broker = 0  # index of the broker paho connects to
+        self._retry_delay_s = 1.0
         self._subscribe_mid: int | None = None
         #: set once the broker granted every subscription (the agent receives from then on)
         self.subscribed = threading.Event()
-        self._retry_delay_s = 1.0
-        v5 = config.mqtt_version == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=config.agent_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-        )
+        client = make_client(config.broker_settings, config.agent_id, persistent=True)
         client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
         # A reading is acknowledged only once the agent handled it: a crash before that leaves it unacknowledged
         # in the session, and the broker sends it again. It also bounds what waits unhandled in the agent to the
@@ -93,15 +89,7 @@ class MqttLink:
         client.manual_ack_set(True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.will_set(self.status_topic, "offline", qos=QOS, retain=True)
-        if config.username:
-            client.username_pw_set(config.username, config.password or None)
-        if config.tls:
-            client.tls_set(
-                ca_certs=str(config.ca_file) if config.ca_file else None,
-                certfile=str(config.cert_file) if config.cert_file else None,
-                keyfile=str(config.key_file) if config.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        self._failover = Failover(client, config.broker_settings.brokers)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_connect_fail = self._connect_failed
@@ -114,11 +102,11 @@ class MqttLink:
     @property
     def broker(self) -> tuple[str, int]:
         """The (host, port) in use, or tried next."""
-        return self._brokers[self._broker]
+        return self._failover.current
 
     def start(self) -> None:
         host, port = self.broker
-        if self.config.mqtt_version == "5":
+        if self.config.broker_settings.v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.config.session_expiry_s
             # A broker that holds to it sends no more unacknowledged readings than this; Mosquitto 2.0.11 stops holding
@@ -134,7 +122,7 @@ class MqttLink:
             port,
             self.config.agent_id,
             self.config.mqtt_version,
-            "on" if self.config.tls else "off",
+            "on" if self.config.broker_settings.tls else "off",
         )
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
@@ -181,13 +169,9 @@ class MqttLink:
         self._retry_delay_s = min(self._retry_delay_s * 2, 30.0)
 
     def _next_broker(self) -> None:
-        """Point paho at the next broker of the list; its reconnect loop then connects there."""
-        if len(self._brokers) < 2 or self._stopping:
-            return
-        self._broker = (self._broker + 1) % len(self._brokers)
-        point_at(self._client, *self.broker)
-        self.counters["failovers"] += 1
-        log.info("failing over to %s:%d", *self.broker)
+        if not self._stopping:
+            self._failover.next()
+            self.counters["failovers"] = self._failover.failovers
 
     def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         if self._stopping:
@@ -200,36 +184,26 @@ class MqttLink:
         log.warning("could not connect to %s:%d", *self.broker)
         self._next_broker()
 
-    def _message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+    def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         received = time.perf_counter_ns()
         try:
             topic = message.topic
         except UnicodeDecodeError:
             topic = "<not utf-8>"
-        self._on_message(topic, message.payload, received, (message.mid, message.qos))
+        self._on_message(Inbound(topic, message.payload, received, (message.mid, message.qos), bool(message.retain)))
 
     def ack(self, token: tuple[int, int]) -> None:
-        """Acknowledge a handled message (the token :data:`MessageHandler` was given)."""
+        """Acknowledge a handled message (its :attr:`Inbound.ack`)."""
         self._client.ack(*token)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
-        """Queue one QoS 1 message; while paho's queue is full, wait and retry up to ``publish_retry_s``.
-
-        ``MQTT_ERR_NO_CONN`` is fine at QoS 1: paho keeps the message and sends it after reconnecting.
-        """
+        """Queue one QoS 1 message; while paho's queue is full, wait and retry up to ``publish_retry_s``."""
         deadline = time.monotonic() + self.config.publish_retry_s
         delay = 0.0005
-        while True:
-            self._last = self._client.publish(topic, payload, qos=QOS, retain=retain)
-            rc = self._last.rc
-            if rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                self.counters["published"] += 1
-                self.congested = False
-                return True
-            if rc != mqtt.MQTT_ERR_QUEUE_SIZE or time.monotonic() > deadline:
-                self.congested = False
-                self.counters["failed"] += 1
-                log.error("publish to %s failed: %s", topic, mqtt.error_string(rc))
+
+        def wait_for_room() -> bool:
+            nonlocal delay
+            if time.monotonic() > deadline:
                 return False
             self.counters["retried"] += 1
             if not self.congested:
@@ -237,6 +211,16 @@ class MqttLink:
                 self._on_congested()
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+            return True
+
+        self._last = publish_qos1(self._client, topic, payload, wait_for_room, retain)
+        self.congested = False
+        if published(self._last):
+            self.counters["published"] += 1
+            return True
+        self.counters["failed"] += 1
+        log.error("publish to %s failed: %s", topic, mqtt.error_string(self._last.rc))
+        return False
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Say ``offline`` (retained), let queued messages go out, then disconnect."""

@@ -1,11 +1,10 @@
 """Every configured source in, minute readings out, every message accounted for per source.
 
-The agent hands each message here. ``wattcast`` messages are already one reading a minute and go through
-device/wire.py as before (a rejected one comes back as :class:`~device.readings.Rejected`, for the agent's own
-counters). Messages of the other sources become samples (device/sources/reader.py), then minutes
-(device/sources/resample.py),
-then readings with only ``gap`` set; whatever is rejected, late, missing, negative or filled on the way is counted
-in :attr:`SourceIntake.counters` under its source and logged with its meter and topic (rate-limited per reason).
+The agent hands each message here, whatever its dialect: the source whose subscription matches decodes it
+(device/sources/reader.py). A ``wattcast`` message is a whole minute already; the other sources' samples become
+minutes (device/sources/resample.py), then readings with only ``gap`` set. Whatever is rejected, late, missing,
+negative or filled on the way is counted once, in :attr:`SourceIntake.counters` and :attr:`SourceIntake.rejected`
+under its source, and logged with its meter and topic (rate-limited per reason).
 
 A meter id belongs to the first source that publishes it: two devices of different sources with one id (a Tasmota
 and a Shelly both named ``house``) would otherwise be mixed into one stream, minutes of neither meter. The other
@@ -28,9 +27,8 @@ from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
-from device.sources.reader import WATTCAST, Source, SourceReader, remember, topic_matches
+from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember, topic_matches
 from device.sources.resample import Minute, Resampler
-from device.wire import meter_of, parse_reading
 
 if TYPE_CHECKING:
     from device.models.entry import ModelEntry
@@ -56,13 +54,9 @@ class SourceIntake:
         max_meters: int = 10_000,
     ) -> None:
         names = [s.profile for s in sources]
-        self.household = household
-        self.limits = limits
-        self.topic_prefix = topic_prefix
-        self.max_bytes = max_bytes
-        self.wattcast = WATTCAST in names
         self.readers = [
-            SourceReader.build(s, household, limits, max_bytes, max_meters) for s in sources if s.profile != WATTCAST
+            SourceReader.build(self._with_topic(s, topic_prefix), household, limits, max_bytes, max_meters)
+            for s in sources
         ]
         self.resampler = Resampler(grace_s, max_hold_minutes, max_meters)
         self.counters: dict[str, Counter[str]] = {
@@ -74,47 +68,49 @@ class SourceIntake:
         self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
         self._max_meters = max_meters
 
-    @property
-    def wattcast_topic(self) -> str:
-        return f"{self.topic_prefix}/+/reading"
+    @staticmethod
+    def _with_topic(source: Source, topic_prefix: str) -> Source:
+        """The wattcast source's default subscription follows the agent's reading prefix (a partition's
+        ``part/K/meter``); every other profile has its own."""
+        if source.profile != WATTCAST or source.topic:
+            return source
+        return Source(WATTCAST, f"{topic_prefix}/+/reading", source.meter, source.unit, source.field)
 
     def subscriptions(self) -> list[str]:
         """The MQTT filters to subscribe to, one per source."""
-        return ([self.wattcast_topic] if self.wattcast else []) + [r.topic for r in self.readers]
+        return [r.topic for r in self.readers]
 
-    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading] | Rejected:
-        """The readings one message completes (often none: a minute closes on a later sample); a rejected
-        ``wattcast`` message is returned as such, any other rejection is counted and logged here."""
+    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+        """The readings one message completes (often none: a minute closes on a later sample); a rejected message is
+        counted and logged here, under its source (or ``unmatched``)."""
         for reader in self.readers:
             if topic_matches(reader.topic, topic) is not None:
-                return self._read_samples(reader, topic, payload, arrival_s)
-        source = WATTCAST if self.wattcast else UNMATCHED
-        self.counters[source]["messages"] += 1
-        if not self.wattcast:
-            self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
-            return []
-        parsed = parse_reading(
-            topic, payload, self.topic_prefix, self.max_bytes, self.limits, arrival_s, self.household
-        )
-        if not isinstance(parsed, Rejected):
-            parsed = self._claim(WATTCAST, parsed.meter, topic) or parsed
-        if isinstance(parsed, Rejected):
-            self._reject(WATTCAST, meter_of(topic, self.topic_prefix) or topic, topic, parsed)
-            return parsed
-        self.counters[WATTCAST]["samples"] += 1
-        remember(self._topics, parsed.meter, topic, self._max_meters)
-        return [parsed]
+                return self._read(reader, topic, payload, arrival_s)
+        self.counters[UNMATCHED]["messages"] += 1
+        self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
+        return []
+
+    def rejected_by_reason(self) -> Counter[str]:
+        """Every source's rejections summed by reason (the metrics' top-level ``rejected``)."""
+        return sum(self.rejected.values(), Counter())
+
+    def rejected_readings(self) -> int:
+        """Rejected messages that were meant as whole readings: the wattcast sources', and those on no source's
+        topic."""
+        whole = {r.name for r in self.readers if r.whole_minutes} | {UNMATCHED}
+        return sum(sum(self.rejected[name].values()) for name in whole)
 
     def usable_models(self, models: list[ModelEntry], chosen: bool) -> list[ModelEntry]:
         """The models that can run on these sources (checked on the manifest entries, before anything is built, at
         start and on every reload). Meters other than wattcast send power only, so a model that needs more
         (voltage, sub-meters) cannot run on them: refused if the user chose it (``chosen``), else left out with a
         warning naming it and what it needs."""
-        unfit = {m.name: [f for f in m.needed_measurements if f != TARGET] for m in models} if self.readers else {}
+        power_only = [r for r in self.readers if not r.whole_minutes]
+        unfit = {m.name: [f for f in m.needed_measurements if f != TARGET] for m in models} if power_only else {}
         unfit = {name: needs for name, needs in unfit.items() if needs}
         if not unfit:
             return models
-        sources = ", ".join(dict.fromkeys(r.name for r in self.readers))
+        sources = ", ".join(dict.fromkeys(r.name for r in power_only))
         usable = [m for m in models if m.name not in unfit]
         if chosen or not usable:
             raise ValueError(
@@ -146,17 +142,24 @@ class SourceIntake:
             f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s", meter, topic, detail
         )
 
-    def _read_samples(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+    def _read(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
-        meter, sample = reader.decode(topic, payload, arrival_s)
-        if not isinstance(sample, Rejected):
-            sample = self._claim(reader.name, meter, topic) or sample
-        if isinstance(sample, Rejected):
-            self._reject(reader.name, meter, topic, sample)
+        meter, decoded = reader.decode(topic, payload, arrival_s)
+        if not isinstance(decoded, Rejected):
+            decoded = self._claim(reader.name, meter, topic) or decoded
+        if isinstance(decoded, Rejected):
+            self._reject(reader.name, meter, topic, decoded)
             return []
         counts["samples"] += 1
         remember(self._topics, meter, topic, self._max_meters)
+        if isinstance(decoded, Reading):
+            return [decoded]
+        return self._resample(reader, topic, decoded, arrival_s)
+
+    def _resample(self, reader: SourceReader, topic: str, sample: Sample, arrival_s: float) -> list[Reading]:
+        counts = self.counters[reader.name]
+        meter = sample.meter
         kw = sample.kw
         if math.isnan(kw):
             counts["missing_values"] += 1

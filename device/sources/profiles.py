@@ -1,5 +1,8 @@
 """What each home-meter project publishes, decoded into one raw power value (and its timestamp, if any).
 
+The agent's own format (``wattcast``: every measurement of a whole minute, device/wire.py) is a profile like the
+others; its decoder's value is the minute's :class:`~device.wire.Measurements` instead of one power sample.
+
 One decoder per project, each reading exactly the payload its project documents (cited in tests/test_sources_*.py).
 A decoder returns ``(value, ts)`` with the value still in the project's unit and shape (a number, a numeric string,
 a list of phases, a :class:`Net` of drawn and returned power, ``"unavailable"``) or a
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from device.readings import Rejected
+from device.wire import DEFAULT_PREFIX, Measurements
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
@@ -32,6 +36,8 @@ class Profile:
     unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
     decode: Decoder
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
+    #: One message is one whole minute of every measurement (the wattcast format), not a power sample to resample.
+    whole_minutes: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,17 @@ def plain(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | R
     topic telegram."""
     text = _text(payload)
     return text if isinstance(text, Rejected) else (text, None)
+
+
+def wattcast(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+    """``meter/<meter_id>/reading``: ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}``, a whole minute
+    of every measurement; the timestamp is required (a reading is its minute)."""
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    if body.get("ts") is None:
+        return Rejected("bad_ts", "no ts")
+    return Measurements(body), body["ts"]
 
 
 def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
@@ -170,6 +187,7 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> R
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
+        Profile("wattcast", f"{DEFAULT_PREFIX}/+/reading", "kW", wattcast, whole_minutes=True),
         Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
         Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
         Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),

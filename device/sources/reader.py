@@ -1,10 +1,11 @@
-"""Meter sources: which topics the agent reads, and how a message on one becomes power samples in kW, UTC.
+"""Meter sources: which topics the agent reads, and how a message on one becomes a reading, one route for all.
 
-``wattcast`` (the default) is the agent's own one-reading-a-minute JSON, parsed by device/wire.py and fed to the
-models as it is. Every other profile (device/sources/profiles.py: Tasmota, Shelly, ESPHome, Zigbee2MQTT, DSMR-reader,
-emonhub, Home Assistant statestream) sends power samples at its own pace; :class:`SourceReader` turns each message
-into a :class:`Sample` (meter id from the topic, value in kW, time in UTC) or a :class:`~device.readings.Rejected`,
-and device/sources/resample.py makes minutes of them.
+Every profile (device/sources/profiles.py: the agent's own ``wattcast`` format, Tasmota, Shelly, ESPHome, Zigbee2MQTT,
+DSMR-reader, emonhub, Home Assistant statestream) goes through :meth:`SourceReader.decode`: topic to meter id, size,
+the profile's decoder, units, timestamp and range checks. A ``wattcast`` message is a whole minute already and comes
+out as a :class:`~device.readings.Reading`; the others send power samples at their own pace and come out as a
+:class:`Sample` (kW, UTC) that device/sources/resample.py makes minutes of; anything else is a
+:class:`~device.readings.Rejected`.
 
 A unit is never guessed: a profile whose payload does not say (plain numbers) must be given one, or the agent does
 not start.
@@ -13,17 +14,19 @@ not start.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, fields
 
 from device.clock import HouseholdTime
-from device.readings import METER_ID, ReadingLimits, Rejected, parse_time
+from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
 from device.sources.profiles import PROFILES, Net, Profile
+from device.wire import DEFAULT_PREFIX, Measurements
 
 WATTCAST = "wattcast"
 UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 #: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
 MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
-SOURCE_NAMES = (WATTCAST, *PROFILES)
+SOURCE_NAMES = tuple(PROFILES)
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,14 @@ class SourceReader:
     def topic(self) -> str:
         return self.source.topic
 
-    def decode(self, topic: str, payload: bytes, arrival_s: float) -> tuple[str, Sample | Rejected]:
-        """(meter id or the topic when there is none, a sample or why not) for one message on :attr:`topic`."""
+    @property
+    def whole_minutes(self) -> bool:
+        """Whether a message is a whole minute of every measurement (the wattcast format) rather than a power sample."""
+        return self.profile.whole_minutes
+
+    def decode(self, topic: str, payload: bytes, arrival_s: float) -> tuple[str, Reading | Sample | Rejected]:
+        """(meter id or the topic when there is none, a reading or sample or why not) for one message on
+        :attr:`topic`."""
         levels = topic_matches(self.source.topic, topic)
         if levels is None:
             return topic, Rejected("bad_topic", topic[:100])
@@ -152,14 +161,17 @@ class SourceReader:
         if isinstance(raw, Rejected):
             return meter, raw
         value, ts = raw
-        kw = power_kw(value, UNITS_PER_KW[self.source.unit])
-        if kw is None:
-            return meter, Rejected("bad_value", repr(value)[:80])
         t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
         if t_s is None:
             return meter, Rejected("bad_ts", repr(ts)[:80])
         if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
             return meter, Rejected("ts_out_of_range", str(ts)[:80])
+        if isinstance(value, Measurements):
+            values = value.values(self.limits)
+            return meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values)
+        kw = power_kw(value, UNITS_PER_KW[self.source.unit])
+        if kw is None:
+            return meter, Rejected("bad_value", repr(value)[:80])
         if kw > self.limits.max_power_kw:
             return meter, Rejected("out_of_range", f"{kw:g} kW")
         return meter, Sample(self.name, meter, t_s, kw)
@@ -203,3 +215,21 @@ def power_kw(value: object, per_kw: float) -> float | None:
     if not isinstance(value, (int, float)) or math.isinf(value):
         return None
     return float(value) / per_kw
+
+
+def parse_reading(
+    topic: str,
+    payload: bytes,
+    prefix: str = DEFAULT_PREFIX,
+    max_bytes: int = 4096,
+    limits: ReadingLimits = DEFAULT_LIMITS,
+    now_s: float | None = None,
+    household: HouseholdTime | None = None,
+) -> Reading | Sample | Rejected:
+    """One wattcast message on ``<prefix>/<meter_id>/reading`` the agent's way (a wattcast :class:`SourceReader`), for
+    the benchmarks and tests that look at a single message; ``now_s`` (default: the wall clock) is when it arrived,
+    a ``ts`` without offset is read in ``household``'s zone (UTC when None)."""
+    reader = SourceReader.build(
+        Source(WATTCAST, topic=f"{prefix}/+/reading"), household or HouseholdTime("UTC"), limits, max_bytes
+    )
+    return reader.decode(topic, payload, time.time() if now_s is None else now_s)[1]
