@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.c_runtime_readme import TFLM_FACTS
+from convert.entry_fields import entry_scaling
 from convert.fidelity import task_metrics
 from device.options import build_parser, option, parse_options
 from firmware.heldout import MODELS, held_out_windows, reference_outputs, scaled_predictions
@@ -51,7 +52,7 @@ def bench_model(model: str, data: Path, count: int) -> Row:
     result = run_model(model, windows.x_q, repeat=REPEAT.get(model, 1))
     got = np.asarray(result["outputs"], dtype=np.int64)
     steps = np.abs(got - expected)
-    scaling = windows.entry.scaling
+    scaling = entry_scaling(windows.entry)
     return Row(
         model=model,
         windows=len(got),

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from convert.entry_fields import is_int8_tflite
 from device.contract import MEASUREMENTS, WindowSpec, feature_matrix, streaming_windows
 from device.models.families.tflite import TFLM
 from device.models.load import LoadedModel, load_models
@@ -111,7 +112,7 @@ def run(config: InferenceBenchConfig) -> list[Row]:
     rows = []
     for model in load_models(config.assets, names):
         rows.append(_timed(model, config))
-        if model.entry.kind == "tflite" and model.entry.input.dtype == "int8" and _has_tflm():
+        if is_int8_tflite(model.entry) and _has_tflm():
             (on_tflm,) = load_models(config.assets, (model.name,), runtime=TFLM)
             rows.append(_timed(on_tflm, config))
     if config.keras_row:

@@ -139,9 +139,7 @@ def _watch(agent: AgentProcess, config: SoakConfig, result: SoakResult) -> None:
             now_accepted = snapshot.get("readings", {}).get("accepted", accepted)
             agent.received()  # raises with the agent's log if it died
             result.samples.append(
-                Sample(
-                    time.monotonic() - began, now_accepted, vm_rss_bytes(agent.process.pid), snapshot.get("inbox", 0)
-                )
+                Sample(time.monotonic() - began, now_accepted, vm_rss_bytes(agent.pid), snapshot.get("inbox", 0))
             )
             if now_accepted >= config.quarter and not result.first_quarter:
                 result.first_quarter = snapshot
@@ -177,7 +175,7 @@ def run(config: SoakConfig) -> SoakResult:
             agent.wait_for_end_marker(client, config.stall_timeout_s)
         finally:
             agent.stop()
-            result.final = agent.metrics()
+            result.final = agent.metrics() or {}  # {}: nothing known, as before the run
             client.close()
             broker.stop()
     return result

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from bench.firmware import FirmwareBenchConfig
 from bench.stale_vs_fresh_report import ModelRow, WeekRow, write_outputs
+from convert.entry_fields import entry_file
 from convert.fidelity import task_metrics
 from convert.mcu import AllTestWindows, full_test_metrics, ship_int8
 from convert.networks import NetworkConverter
@@ -141,7 +142,7 @@ def train_int8(
         fit.epochs_run,
         fit.best_epoch,
         fit.train_seconds,
-        (out / "int8" / entry.file).stat().st_size,
+        (out / "int8" / entry_file(entry)).stat().st_size,
     )
     log.info(
         "%s: %d training windows, %d epochs (best %d) in %.0f s, int8 %d bytes",
@@ -152,7 +153,7 @@ def train_int8(
         row.train_seconds,
         row.int8_bytes,
     )
-    return Int8Model(row, entry, out / "int8" / entry.file, fit.predict)
+    return Int8Model(row, entry, out / "int8" / entry_file(entry), fit.predict)
 
 
 def filled_minutes(series: Measurements, rows: slice) -> int:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.harness import UNBOUNDED_BROKER, bench_agent, publish, publisher, synthetic_payloads
 from device.models.manifest import DEFAULT_ASSETS
@@ -80,31 +81,42 @@ def _drain_rate(agent: AgentProcess, count: int, timeout_s: float = 600.0) -> fl
     return (count - first["readings"]["accepted"]) / (time.perf_counter() - started)
 
 
+def _written(metrics: dict[str, Any] | None, run: str) -> dict[str, Any]:
+    """The final metrics of the ``run`` agent; raises if it never wrote any."""
+    if metrics is None:
+        raise RuntimeError(f"the {run} run's agent wrote no metrics")
+    return metrics
+
+
 def bench_model(broker: MosquittoBroker, config: ThroughputBenchConfig, model: str, variant: str, work: Path) -> Row:
     flood = synthetic_payloads(config.readings, config.meters)
     paced = synthetic_payloads(int(config.rate * config.seconds), config.meters)
     client = publisher(broker)
-    keep_session = dict(session_expiry_s=600, metrics_interval_s=0.02)
-    away = _agent(broker, config, model, VARIANTS[variant], work, **keep_session).start()  # subscribed, then away
+
+    def keeping_session() -> AgentProcess:
+        return _agent(broker, config, model, VARIANTS[variant], work, session_expiry_s=600, metrics_interval_s=0.02)
+
+    away = keeping_session().start()  # subscribed, then away
     away.stop()
     start = time.perf_counter()
     publish(client, flood, rate=None)
     client.wait_all(600)
     offered = len(flood) / (time.perf_counter() - start)
-    agent = _agent(broker, config, model, VARIANTS[variant], work, **keep_session).start(wait_online=False)
+    agent = keeping_session().start(wait_online=False)
     try:
         readings_per_s = _drain_rate(agent, len(flood))
     finally:
         agent.stop()
-        flooded = agent.metrics()
+        flooded_or_none = agent.metrics()
     agent = _agent(broker, config, model, VARIANTS[variant], work).start()  # fresh: latency not skewed by the flood
     try:
         publish(client, paced, rate=config.rate)
         agent.wait_until_received(len(paced), 300, "accepted", poll_s=0.05)
     finally:
         agent.stop()
-        paced_metrics = agent.metrics()
+        paced_or_none = agent.metrics()
         client.close()
+    flooded, paced_metrics = _written(flooded_or_none, "flood"), _written(paced_or_none, "paced")
     expected_predictions = len(flood) - config.meters
     e2e = paced_metrics["models"][model]["end_to_end_us"]
     return Row(

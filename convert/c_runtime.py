@@ -230,7 +230,7 @@ def _slice_indices(g: _Graph, op) -> np.ndarray:
     shape = g.shape(src)
     index = np.arange(int(np.prod(shape))).reshape(shape)
     b, e, s = g.const(begin), g.const(end), g.const(strides)
-    key = []
+    key: list[int | slice] = []
     for axis in range(len(shape)):
         if opts.shrinkAxisMask >> axis & 1:
             key.append(int(b[axis]))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from convert.entry_fields import is_int8_tflite
 from convert.fidelity import litert_predict, task_metrics
 from convert.flatbuffer import summarize
 from convert.mcu import least_squares_twin, rebuilt_windows
@@ -26,7 +27,6 @@ from convert.tflite_convert import convert_model
 from device.models.entry import ModelEntry
 from device.models.families.baselines import Persistence
 from device.models.families.linreg import LinearRegression
-from device.models.kinds import ModelKind
 from device.models.load import load_models
 from device.models.manifest import load_manifest, locate_assets
 from train.artifacts import load_trained_model
@@ -110,11 +110,7 @@ class SideBySide:
 
 
 def _int8_entries(manifest_models: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
-    return {
-        n: e
-        for n, e in manifest_models.items()
-        if e.kind == ModelKind.TFLITE and e.input is not None and e.input.dtype == "int8"
-    }
+    return {n: e for n, e in manifest_models.items() if is_int8_tflite(e)}
 
 
 def shipped_candidates(
@@ -179,7 +175,7 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
     every held-out window of the split the hand-over ``models_dir/candidate`` records."""
     trained = load_trained_model(models_dir, candidate)
     twin = least_squares_twin(models_dir, trained)
-    split, windows = rebuilt_windows(trained.split, trained.window, trained.scaling)
+    split, windows = rebuilt_windows(trained.recorded_split(), trained.window, trained.scaling)
     if twin.scaling != trained.scaling:
         raise ValueError(f"{twin.name} scales differently from {candidate}: they were not trained on the same windows")
     x, y, n_real, spec = windows.x_test, windows.y_test, windows.n_real_test, trained.window
@@ -202,7 +198,7 @@ def side_by_side(models_dir: Path, candidate: str, assets: Path, shipped: str) -
     compared, notes = shipped_row(assets, shipped, split, windows)
     rows += [compared] if compared is not None else []
 
-    model_bytes = convert_model(trained.keras_path, "int8", trained.calibration)  # what --mcu-model ships
+    model_bytes = convert_model(trained.keras_file(), "int8", trained.calibration)  # what --mcu-model ships
     flatbuffer = summarize(model_bytes)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{candidate}_int8.tflite"

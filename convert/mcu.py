@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from convert.config import MCU_NAME, twin_name
+from convert.entry_fields import entry_file, entry_scaling, entry_tensors
 from convert.fidelity import task_metrics
 from convert.linreg_assets import write_linreg_json
 from convert.networks import NetworkConverter, Shipped
-from convert.tflite_convert import ConversionFailed
 from device.contract import MinMaxScaling, WindowSpec
 from device.models.families.tflite import TFLiteEntry, TFLitePredictor
 from train.artifacts import COPIED_FROM, TrainedModel, load_trained_model
@@ -47,9 +47,7 @@ class WindowCache:
 
     def test_windows(self, trained: TrainedModel) -> AllTestWindows:
         """All test windows of ``trained``'s split and window (see :meth:`windows_for`)."""
-        if trained.split is None:
-            raise ValueError(f"{trained.name}: the hand-over records no split; re-run python -m train.search")
-        return self.windows_for(trained.split, trained.window, trained.scaling)
+        return self.windows_for(trained.recorded_split(), trained.window, trained.scaling)
 
     def windows_for(self, spec: SplitSpec, window: WindowSpec, scaling: MinMaxScaling) -> AllTestWindows:
         """All test windows of the split ``spec`` cut for ``window``; raises ValueError if the rebuilt split scales
@@ -79,20 +77,20 @@ def full_test_metrics(entry: TFLiteEntry, path: Path, windows: AllTestWindows) -
     """MSE/MAE/... in kW of the shipped ``.tflite`` under LiteRT on every test window."""
     from ai_edge_litert.interpreter import Interpreter
 
-    predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, Interpreter)
+    predictor = TFLitePredictor(path, entry.window, *entry_tensors(entry), Interpreter)
     predictions = predictor.predict(windows.x, np.full(len(windows.x), entry.window.seq_len))
-    return task_metrics(predictions, windows.y, entry.scaling)
+    return task_metrics(predictions, windows.y, entry_scaling(entry))
 
 
 def ship_int8(converter: NetworkConverter, name: str, reference: np.ndarray | None) -> TFLiteEntry:
     """``<name>.tflite`` in full int8 with its C array, scored against ``reference`` (float32 LiteRT predictions of
-    the held-out windows) when given; a refusal raises :class:`ConversionFailed`, as an MCU model has no other mode
-    to fall back on."""
-    int8_bytes = converter.try_convert("int8")
-    if int8_bytes is None:
-        raise ConversionFailed(converter.shipped.attempts[-1]["error"])
-    converter.ship(name, "int8", int8_bytes, reference)
-    return converter.shipped.entries[-1]
+    the held-out windows) when given; a refusal raises :class:`convert.tflite_convert.ConversionFailed`, as an MCU
+    model has no other mode to fall back on."""
+    converter.ship(name, "int8", converter.convert_or_fail("int8"), reference)
+    entry = converter.shipped.entries[-1]
+    if not isinstance(entry, TFLiteEntry):
+        raise TypeError(f"{name}: shipped a {type(entry).__name__}, not a TFLite entry")
+    return entry
 
 
 def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: WindowCache, tflm: bool) -> Shipped:
@@ -101,7 +99,7 @@ def convert_candidate(trained: TrainedModel, out: Path, name: str, cache: Window
     converter = NetworkConverter(trained, out, tflm, macs=trained.extra.get("macs"))  # the search counted them
     entry = ship_int8(converter, name, converter.reference())
     windows = cache.test_windows(trained)
-    int8 = full_test_metrics(entry, out / entry.file, windows)
+    int8 = full_test_metrics(entry, out / entry_file(entry), windows)
     float_test = trained.metrics["test"]
     if float_test["n"] != int8["n"]:
         raise ValueError(f"{trained.name}: the float figure is on {float_test['n']} windows, int8 on {int8['n']}")
@@ -148,7 +146,7 @@ def ship_mcu_model(handover: Path, out: Path, tflm: bool, name: str = MCU_NAME) 
     )
     shipped.entries.append(twin_entry)
     shipped.files += twin_files
-    source = {"hand_over": str(handover), **data_source(trained.split.data)}
+    source = {"hand_over": str(handover), **data_source(trained.recorded_split().data)}
     if COPIED_FROM in trained.extra:
         source[COPIED_FROM] = trained.extra[COPIED_FROM]
     for entry in shipped.entries:

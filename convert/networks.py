@@ -59,23 +59,29 @@ class NetworkConverter:
     def __init__(self, trained: TrainedModel, out: Path, tflm: bool, macs: int | None = None) -> None:
         """``macs`` when the caller knows them (a :class:`train.mcu_models.McuConfig` counts its own); otherwise
         they are counted from the saved model in a child process, which costs a TensorFlow import."""
-        if trained.keras_path is None:
-            raise FileNotFoundError(f"{trained.name}: no .keras file in the hand-over folder")
+        self.keras_path = trained.keras_file()
         self.trained, self.out, self.tflm = trained, Path(out), tflm
         self.shipped = Shipped()
         self.macs = (
-            macs if macs is not None else run_isolated(f"{trained.name}: counting MACs", keras_macs, trained.keras_path)
+            macs if macs is not None else run_isolated(f"{trained.name}: counting MACs", keras_macs, self.keras_path)
         )
 
     def try_convert(self, mode: str) -> bytes | None:
         """The flatbuffer, or None with the refusal recorded (the run goes on with the other modes)."""
         try:
-            model_bytes = convert_model(self.trained.keras_path, mode, self.trained.calibration)
+            model_bytes = convert_model(self.keras_path, mode, self.trained.calibration)
         except ConversionFailed as exc:
             log.warning("%s", exc)
             self.shipped.attempts.append({"model": self.trained.name, "mode": mode, "ok": False, "error": str(exc)})
             return None
         self.shipped.attempts.append({"model": self.trained.name, "mode": mode, "ok": True, "bytes": len(model_bytes)})
+        return model_bytes
+
+    def convert_or_fail(self, mode: str) -> bytes:
+        """The flatbuffer; a refusal (recorded, as by :meth:`try_convert`) raises :class:`ConversionFailed`."""
+        model_bytes = self.try_convert(mode)
+        if model_bytes is None:
+            raise ConversionFailed(self.shipped.attempts[-1]["error"])
         return model_bytes
 
     def predict(self, path: Path, model_bytes: bytes) -> np.ndarray:
@@ -149,11 +155,7 @@ class NetworkConverter:
 def convert_seed(trained: TrainedModel, out: Path, tflm: bool) -> Shipped:
     """``lstm_float32`` and ``lstm_int8``: both must convert, or the command fails."""
     converter = NetworkConverter(trained, out, tflm)
-    shipped = {}
-    for mode in ("float32", "int8"):
-        shipped[mode] = converter.try_convert(mode)
-        if shipped[mode] is None:
-            raise ConversionFailed(converter.shipped.attempts[-1]["error"])
+    shipped = {mode: converter.convert_or_fail(mode) for mode in ("float32", "int8")}
     reference = converter.ship("lstm_float32", "float32", shipped["float32"], None)
     converter.ship("lstm_int8", "int8", shipped["int8"], reference)
     return converter.shipped

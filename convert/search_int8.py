@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from convert.entry_fields import entry_file
 from convert.mcu import WindowCache, convert_candidate
 from device.options import build_parser, option, parse_options
 from train.artifacts import load_trained_model
@@ -34,7 +35,7 @@ def fill_int8(row: SearchRow, models_dir: Path, out: Path, cache: WindowCache, t
         row,
         int8_mse=int8["mse"],
         int8_mae=int8["mae"],
-        int8_bytes=(out / entry.file).stat().st_size,
+        int8_bytes=(out / entry_file(entry)).stat().st_size,
         arena_bytes=entry.arena_bytes,
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.entry_fields import entry_file, entry_scaling, entry_tensors
 from device.contract import MEASUREMENTS, feature_matrix, forward_fill, make_windows
 from device.models.entry import ModelEntry
 from device.models.families.linreg import LinearRegressionQ15
@@ -50,34 +51,41 @@ def held_out_windows(model: str, data: Path, count: int, assets: Path = ASSETS) 
     rows = measurements.rows(slice(held_out_start_row(len(measurements.minutes)), None))
     filled = forward_fill(np.stack([rows.values[k] for k in MEASUREMENTS], axis=1))
     columns = {k: filled[:, i] for i, k in enumerate(MEASUREMENTS)}
+    scaling = entry_scaling(entry)
     x, y = make_windows(
-        entry.scaling.transform(feature_matrix(columns, rows.minutes, entry.window.features)),
-        entry.scaling.transform_target(columns["gap"]),
+        scaling.transform(feature_matrix(columns, rows.minutes, entry.window.features)),
+        scaling.transform_target(columns["gap"]),
         entry.window,
     )
     pick = np.unique(np.linspace(0, len(x) - 1, min(count, len(x))).round().astype(int))
     x, y = x[pick], y[pick]
-    x_q = LinearRegressionQ15.quantize_input(x) if model == "linreg_q15" else quantize(x, entry.input)
+    x_q = LinearRegressionQ15.quantize_input(x) if model == "linreg_q15" else quantize(x, entry_tensors(entry)[0])
     return Windows(entry, x, x_q, y)
+
+
+def _q15_predictor(model: str, assets: Path) -> LinearRegressionQ15:
+    """The device's Q15 predictor of ``model``, as the agent loads it."""
+    (loaded,) = load_models(assets, (model,))
+    if not isinstance(loaded.predictor, LinearRegressionQ15):
+        raise ValueError(f"model {model!r} does not load as a Q15 least squares ({type(loaded.predictor).__name__})")
+    return loaded.predictor
 
 
 def reference_outputs(model: str, windows: Windows, assets: Path = ASSETS) -> np.ndarray:
     """What the firmware must output for each window: tflite-micro's raw int8 (state reset per window, run in a
     child process as convert/tflm.py does), or the device's Q15 accumulator."""
     if model == "linreg_q15":
-        (loaded,) = load_models(assets, (model,))
-        return loaded.predictor.predict_q(windows.x).astype(np.int64)
+        return _q15_predictor(model, assets).predict_q(windows.x).astype(np.int64)
     from convert.isolated import run_isolated
     from convert.tflm import tflm_outputs
 
     manifest = load_manifest(assets)
-    model_bytes = verify_file(assets, manifest, windows.entry.file).read_bytes()
+    model_bytes = verify_file(assets, manifest, entry_file(windows.entry)).read_bytes()
     return run_isolated("TFLM reference", tflm_outputs, model_bytes, TFLM_ARENA, windows.x_q).astype(np.int64)
 
 
 def scaled_predictions(model: str, raw: np.ndarray, windows: Windows, assets: Path = ASSETS) -> np.ndarray:
     """Raw outputs as scaled predictions: the output tensor's dequantisation, or the Q15 accumulator / 2^shift."""
     if model == "linreg_q15":
-        (loaded,) = load_models(assets, (model,))
-        return np.asarray(raw, np.float64) / 2.0**loaded.predictor.shift
-    return dequantize(raw, windows.entry.output)
+        return np.asarray(raw, np.float64) / 2.0 ** _q15_predictor(model, assets).shift
+    return dequantize(raw, entry_tensors(windows.entry)[1])

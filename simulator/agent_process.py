@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+
 from device.mqtt.client import make_client
 from device.mqtt.settings import BrokerSettings
 from simulator.brokers import stop_process
@@ -144,23 +146,33 @@ class AgentProcess:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
+    @property
+    def pid(self) -> int:
+        """The running agent's process id; raises RuntimeError when it is not running."""
+        if self.process is None:
+            raise RuntimeError("the agent is not running: start it first")
+        return self.process.pid
+
     def received(self, counter: str = "received") -> int:
         """Readings the agent has taken so far (or another of its ``readings`` counters, e.g. ``accepted``), by its
         latest metrics; raises if the agent died."""
         self._check_alive()
-        snapshot = self.metrics()
-        return int(snapshot["readings"][counter]) if snapshot else 0
+        return _count(self.metrics(), counter)
 
     def wait_until_received(
         self, count: int, timeout_s: float, counter: str = "received", poll_s: float = POLL_S
     ) -> dict[str, Any]:
         """Poll the metrics file until the agent's ``counter`` reached ``count``; returns that snapshot."""
         deadline = time.monotonic() + timeout_s
-        while (received := self.received(counter)) < count:
+        while True:
+            self._check_alive()
+            snapshot = self.metrics()
+            received = _count(snapshot, counter)
+            if snapshot is not None and received >= count:
+                return snapshot
             if time.monotonic() > deadline:
                 raise TimeoutError(f"agent {counter} {received} of {count} readings within {timeout_s:.0f} s")
             time.sleep(poll_s)
-        return self.metrics()
 
     def rejected(self, reason: str) -> int:
         """Messages the agent rejected for ``reason`` so far, by its latest metrics."""
@@ -193,6 +205,11 @@ class AgentProcess:
         self.stop()
 
 
+def _count(snapshot: dict[str, Any] | None, counter: str) -> int:
+    """One of the ``readings`` counters of a metrics snapshot, 0 before the agent wrote one."""
+    return int(snapshot["readings"][counter]) if snapshot else 0
+
+
 class _StatusWatch:
     """Subscribes to the agent's retained status topic and sets :attr:`event` when it says ``online``."""
 
@@ -200,9 +217,13 @@ class _StatusWatch:
         self.event = threading.Event()
         self.client = make_client(broker, client_id)
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
-        self.client.on_message = lambda _c, _u, message: message.payload == b"online" and self.event.set()
+        self.client.on_message = self._on_message
         self.client.connect_async(broker.host, broker.port)
         self.client.loop_start()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.payload == b"online":
+            self.event.set()
 
     def close(self) -> None:
         self.client.disconnect()

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import ListedColormap, to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from device.energy import DeviceClass  # noqa: E402
@@ -26,7 +27,17 @@ from simulator.report_table import ModelRow  # noqa: E402
 
 #: Percentile -> (marker, size, filled): p95 and p99 are often equal in a short run, so they nest, hollow.
 PERCENTILES = {"p50": ("o", 36, True), "p95": ("s", 80, False), "p99": ("^", 40, False), "max": ("x", 40, True)}
-_TAB20 = plt.get_cmap("tab20").colors
+
+
+def _listed_colours(name: str) -> tuple[tuple[float, float, float], ...]:
+    """The colours of one of matplotlib's listed colour maps, as RGB."""
+    cmap = plt.get_cmap(name)
+    if not isinstance(cmap, ListedColormap):
+        raise TypeError(f"matplotlib's {name!r} is not a listed colour map")
+    return tuple(to_rgb(cmap(i)) for i in range(cmap.N))
+
+
+_TAB20 = _listed_colours("tab20")
 #: The shipped models' colours, by family (a light shade for a variant of the same model); models not listed here
 #: take the unused colours in the order they appear.
 _FIXED = {
@@ -56,7 +67,7 @@ def model_styles(names: Iterable[str]) -> dict[str, Style]:
     models): colour tells families apart, the marker two models whose points coincide."""
     names = list(dict.fromkeys(names))
     free = [i for i in range(len(_TAB20)) if i not in _FIXED.values()]
-    colours = {}
+    colours: dict[str, int] = {}
     for name in names:
         colours[name] = _FIXED[name] if name in _FIXED else free.pop(0) if free else len(colours) % len(_TAB20)
     return {name: Style(_TAB20[colours[name]], _MARKERS[i % len(_MARKERS)]) for i, name in enumerate(names)}

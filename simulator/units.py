@@ -23,7 +23,7 @@ def significant(value: float, figures: int = 3) -> str:
 
 def _scaled(value: float | int | None, units: tuple[tuple[str, float], ...]) -> str:
     """``value`` in the largest of ``units`` (name, size in the base unit; largest first) it reaches."""
-    if is_missing(value):
+    if value is None or is_missing(value):
         return MISSING
     name, size = next(((n, s) for n, s in units if abs(value) >= s), units[-1])
     return f"{significant(value / size)} {name}"

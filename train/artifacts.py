@@ -42,6 +42,18 @@ class TrainedModel:
     keras_path: Path | None = None
     split: SplitSpec | None = None  # the rows it was trained and tested on, so conversion can rebuild its test part
 
+    def recorded_split(self) -> SplitSpec:
+        """The rows it was trained and tested on; raises ValueError for a hand-over that records none."""
+        if self.split is None:
+            raise ValueError(f"{self.name}: the hand-over records no split; re-run python -m train.search")
+        return self.split
+
+    def keras_file(self) -> Path:
+        """The saved Keras model; raises FileNotFoundError for a numpy model, which has none."""
+        if self.keras_path is None:
+            raise FileNotFoundError(f"{self.name}: no .keras file in the hand-over folder")
+        return self.keras_path
+
 
 def save_trained_model(models_dir: Path, model: TrainedModel) -> None:
     models_dir = Path(models_dir)

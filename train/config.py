@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from device.contract import DEFAULT_HORIZON, DEFAULT_SEQ_LEN, MEASUREMENTS, TARGET, FillPolicy
 from device.models.families.baselines import DEFAULT_TREND_K
@@ -99,6 +99,27 @@ DEFAULT_OUT = Path("runs/latest")
 HOUSE_OUT = Path("runs/house")
 
 
+class HandoverSettings(Protocol):
+    """What handing a model over reads of a command's configuration: the :class:`HandoverOptions` fields."""
+
+    @property
+    def validation_split(self) -> float: ...
+    @property
+    def calibration_windows(self) -> int: ...
+    @property
+    def handover_test_windows(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class SplitHandover(HandoverSettings, Protocol):
+    """A configuration that also names the split its rows come from, so the hand-over records it
+    (:class:`TrainConfig`, :class:`train.search.SearchConfig`, :class:`train.house.HouseFit`)."""
+
+    @property
+    def split(self) -> SplitSpec: ...
+
+
 @dataclass(frozen=True)
 class TrainConfig(HandoverOptions):
     """Everything a run depends on (``python -m train --help`` is generated from these fields)."""
@@ -176,6 +197,13 @@ class TrainConfig(HandoverOptions):
         unknown = set(self.models) - set(MODELS)
         if unknown or not self.models:
             raise ValueError(f"unknown models {sorted(unknown)}; known: {MODELS}")
+
+    @property
+    def output_dir(self) -> Path:
+        """``out_dir`` as :meth:`__post_init__` resolved it (the default for the data when not given)."""
+        if self.out_dir is None:
+            raise ValueError("out_dir is resolved when the config is made; it cannot be None here")
+        return Path(self.out_dir)
 
     @property
     def split(self) -> SplitSpec:

@@ -154,7 +154,7 @@ def history(path: Path, options: HouseOptions) -> RecordingExtent:
 def retrain(config: TrainConfig) -> HouseRun:
     """Check the history, copy it to ``--out``, train the LSTM and least squares on it and hand both over to
     ``--out``/models."""
-    options, out = config.house, Path(config.out_dir)
+    options, out = config.house, config.output_dir
     history(config.data, options)
     copy = snapshot(config.data, out)
     fit = HouseFit.of(
@@ -209,7 +209,7 @@ def write_report(run: HouseRun, config: TrainConfig, table: str, side_by_side: d
     """``report.md`` and ``report.json`` in ``--out``: the recording, the split, the int8 side by side
     (``table``/``side_by_side`` from :mod:`convert.house`), the float training figures and the command that ships
     the model. Returns the Markdown path."""
-    out, e, series = Path(config.out_dir), run.extent, run.split.series
+    out, e, series = config.output_dir, run.extent, run.split.series
     test = run.split.test
     filled = int(series.missing[test].sum())
     recording = {**e.to_dict(), COPIED_FROM: str(run.copied_from)}

@@ -16,7 +16,7 @@ from device.contract import FillPolicy
 from device.models.families.baselines import Persistence, TrendLine
 from device.models.families.linreg import LinearRegression
 from train.artifacts import TrainedModel, save_trained_model
-from train.config import KERAS_MODELS, MODEL_FEATURES, HandoverOptions, TrainConfig
+from train.config import KERAS_MODELS, MODEL_FEATURES, HandoverSettings, SplitHandover, TrainConfig
 from train.data import SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.plots import plot_loss_curves, plot_predictions
@@ -41,7 +41,7 @@ def handed_over(
     name: str,
     windows: SplitWindows,
     evaluation: Evaluation,
-    config: HandoverOptions,
+    config: HandoverSettings,
     split: SplitSpec | None,
     extra: dict[str, Any] | None = None,
     keras_path: Path | None = None,
@@ -75,7 +75,7 @@ def hand_over(
     name: str,
     windows: SplitWindows,
     evaluation: Evaluation,
-    config: TrainConfig,
+    config: SplitHandover,
     extra: dict[str, Any] | None = None,
     keras_path: Path | None = None,
 ) -> None:
@@ -142,7 +142,7 @@ def evaluate_network(name: str, config: TrainConfig, windows: SplitWindows, mode
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train and evaluate every configured model; write report.md/.json, PNGs and ``models/``; return the JSON."""
-    out_dir = Path(config.out_dir)
+    out_dir = config.output_dir
     models_dir = out_dir / "models"
     split = load_split(config.split)
     part, train_rows, test_rows = split.series, split.train, split.test

@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -28,7 +28,7 @@ from device.models.families.baselines import Persistence
 from device.models.families.linreg import LinearRegression
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
-from train.config import HandoverOptions
+from train.config import HandoverOptions, SplitHandover
 from train.data import DEFAULT_DATA, PAPER_CUT_DATE, RULE_MINUTES, TRAIN_FRACTION, SplitSpec, load_split
 from train.evaluate import Evaluation, evaluate
 from train.mcu_models import (
@@ -52,7 +52,9 @@ from train.search_report import (
 from train.window_cache import WindowsByFeatures
 from train.windows import SplitWindows
 
-if TYPE_CHECKING:  # train.fit imports TensorFlow
+if TYPE_CHECKING:  # train.fit imports TensorFlow; _typeshed exists for type checkers only
+    from _typeshed import DataclassInstance
+
     from train.fit import FitResult, FitSettings
 
 log = logging.getLogger(__name__)
@@ -196,9 +198,7 @@ def baseline_rows(windows_for: WindowsByFeatures, config: SearchConfig, models_d
     return rows
 
 
-def least_squares_row(
-    handover_name: str, windows: SplitWindows, config: HandoverOptions, models_dir: Path
-) -> Evaluation:
+def least_squares_row(handover_name: str, windows: SplitWindows, config: SplitHandover, models_dir: Path) -> Evaluation:
     """Least squares on every lag of ``windows``' inputs (closed form), scored and handed over as ``handover_name``
     (a ``linreg_*`` name: ``convert`` ships the one on a candidate's own inputs beside it). ``config`` also gives the
     hand-over its ``split``."""
@@ -238,8 +238,22 @@ def fit_member(
     return fit, evaluation
 
 
+class CandidateTraining(SplitHandover, Protocol):
+    """What training a candidate reads of a configuration beside the hand-over's: the search's training knobs
+    (:class:`SearchConfig`, :class:`train.house.HouseFit`)."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def patience(self) -> int: ...
+
+
 def train_candidate(
-    mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path, extra: dict | None = None
+    mcu: McuConfig, windows: SplitWindows, config: CandidateTraining, models_dir: Path, extra: dict | None = None
 ) -> Evaluation:
     """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over as
     ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``."""
@@ -275,7 +289,7 @@ def train_candidate(
     return evaluation
 
 
-def settings_of(config: SearchConfig) -> dict:
+def settings_of(config: DataclassInstance) -> dict:
     """The config as results.json records it."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
 

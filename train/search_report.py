@@ -52,8 +52,8 @@ def _admissible(row: SearchRow, budget: Budget) -> bool:
 
 def pick_winner(rows: list[SearchRow], budget: Budget) -> SearchRow | None:
     """The admissible LSTM with the lowest int8 test MSE (the deployed number, not the float one)."""
-    admissible = [r for r in rows if _admissible(r, budget)]
-    return min(admissible, key=lambda r: r.int8_mse) if admissible else None
+    admissible = [(r.int8_mse, r) for r in rows if r.int8_mse is not None and _admissible(r, budget)]
+    return min(admissible, key=lambda scored: scored[0])[1] if admissible else None
 
 
 def _fmt(value: float | int | None, spec: str) -> str:
@@ -130,6 +130,8 @@ def plot_error_vs_size(rows: list[SearchRow], path: Path) -> Path:
 
 def plot_error_vs_energy(rows: list[SearchRow], path: Path) -> Path:
     core = M4F.core
+    if core is None:
+        raise ValueError(f"{M4F.name}: the energy model gives no core timing to label the axis with")
     xlabel = (
         f"estimated energy per inference (µJ; MACs × {core.cycles_per_mac:g} cycles "
         f"at {core.clock_hz / 1e6:g} MHz, {M4F.inference_w * 1e3:g} mW)"
