@@ -58,7 +58,7 @@ class AgentConfig:
     source: tuple[Source, ...] = _opt(
         (Source("wattcast"),),
         "what the meters publish, repeatable: " + ", ".join(SOURCE_NAMES) + "; each with its "
-        "default topic (see the README's Real meters); a profile sending plain numbers needs its unit: esphome:W. "
+        "default topic (see docs/meters.md); a profile sending plain numbers needs its unit: esphome:W. "
         "In the TOML file, [[source]] tables may also set topic, meter, unit and field",
         repeat=True,
     )
@@ -95,13 +95,13 @@ class AgentConfig:
         65535,
         "MQTT 5: ask the broker for at most this many readings in flight to us "
         "unacknowledged (default: MQTT's own maximum; Mosquitto 2.0.11 mishandles smaller "
-        "values, see device/README.md; --max-inbox is the agent's own bound)",
+        "values, see docs/agent.md; --max-inbox is the agent's own bound)",
     )
     max_inbox: int = _opt(
         5000,
         "readings waiting to be handled: past it paho stops reading from the socket for a "
         "while, so the broker keeps the backlog (holds while the agent's own work is the "
-        "bottleneck, not under a flood: see device/README.md)",
+        "bottleneck, not under a flood: see docs/agent.md)",
     )
     keepalive_s: int = _opt(30, "MQTT keepalive in seconds")
     username: str = _opt("", "broker username (the password comes from --password-file or WATTCAST_PASSWORD)")
@@ -166,7 +166,7 @@ class AgentConfig:
         None,
         "append every closed minute of every meter (UTC and local time, the measurements "
         "the source sends, filled or real) to DIR/<meter>/<UTC day>.csv, the CSV layout "
-        "python -m train --data reads (device/README.md, Recording your house)",
+        "python -m train --data reads (docs/own-house.md)",
     )
     record_days: int = _opt(
         90,

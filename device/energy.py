@@ -3,7 +3,7 @@
 Nothing here is metered. The Pi figures multiply a *measured* CPU time by the Pi's published power draw; the
 Cortex-M4F figures take the time of an inference from the instructions the firmware measured (in QEMU or on a
 board) when the manifest has them, else from the MAC count with ST's rule of thumb, and say which. Formulas (also
-in device/README.md), with t the time of one inference:
+in docs/agent.md), with t the time of one inference:
 
 - E_inf = t × P_inference, where P_inference is the draw above idle on a Pi (it idles anyway) and the whole active
   draw on an MCU (it sleeps between forecasts);  E_day = 1440 × E_inf;  duty = 1440 × t / 86 400 s

@@ -39,7 +39,7 @@ class Reading:
 
 
 #: Every reason a message is not taken, and what it means: the metrics count them by these names (per source, and
-#: summed), the log names the meter, and the README's tables come from here.
+#: summed), the log names the meter, and docs/meters.md lists them.
 REASONS = {
     "bad_topic": "a topic no configured source reads",
     "bad_meter_id": f"the meter id from the topic does not match {METER_ID.pattern}",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware.image import ASSETS_DIR, FIRMWARE_DIR
-from simulator.brokers import find_binary
+from firmware.toolchain import find_tool
 
 RUNTIME_SOURCES = (FIRMWARE_DIR / "runtime" / "wc_model.c", ASSETS_DIR / "wc_sigmoid_table.c")
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-shared", "-fPIC")
@@ -27,7 +27,7 @@ class HostRuntime:
         sources = [*RUNTIME_SOURCES, *(Path(constants) / f"{m}_wc.c" for m in models)]
         subprocess.run(
             [
-                find_binary("gcc"),
+                find_tool("gcc"),
                 *CFLAGS,
                 *(f"-D{d}" for d in defines),
                 f"-I{FIRMWARE_DIR / 'runtime'}",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.models.manifest import SHIPPED_ASSETS
-from simulator.brokers import find_binary
+from firmware.toolchain import find_tool
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ DEFAULT_OPT = "-O2"
 
 
 def _tools() -> dict[str, str]:
-    return {"make": find_binary("make"), "gcc": find_binary("arm-none-eabi-gcc", "gcc-arm-none-eabi")}
+    return {"make": find_tool("make"), "gcc": find_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")}
 
 
 _INPUT_SECTION = re.compile(r"^ (?P<name>[.\w]+|COMMON)\s+0x[0-9a-f]+\s+0x(?P<size>[0-9a-f]+) (?P<file>\S+)$")
@@ -94,7 +94,7 @@ class Image:
 
 
 def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
-    """``make`` the image (incremental); raises :class:`simulator.brokers.BinaryMissing` without the toolchain."""
+    """``make`` the image (incremental); raises :class:`firmware.toolchain.ToolMissing` without the toolchain."""
     if model not in INPUT_DTYPES:
         raise ValueError(f"unknown firmware model {model!r}; known: {', '.join(INPUT_DTYPES)}")
     tools = _tools()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware.image import Image
-from simulator.brokers import find_binary
+from firmware.toolchain import find_tool
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Run:
 
 
 def qemu_version() -> str:
-    out = subprocess.run([find_binary("qemu-system-arm"), "--version"], capture_output=True, text=True).stdout
+    out = subprocess.run([find_tool("qemu-system-arm"), "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0].strip() if out else "qemu-system-arm (unknown version)"
 
 
@@ -84,7 +84,7 @@ def run(image: Image, windows: np.ndarray, repeat: int = 1) -> Run:
     total divided by ``repeat``: one SysTick step is 40 instructions)."""
     windows = np.ascontiguousarray(windows)
     n = len(windows)
-    qemu = find_binary("qemu-system-arm", "qemu-system-arm")
+    qemu = find_tool("qemu-system-arm", "qemu-system-arm")
     with tempfile.TemporaryDirectory(prefix="wattcast-qemu-") as tmp:
         (Path(tmp) / "windows.bin").write_bytes(struct.pack("<II", n, repeat) + windows.tobytes())
         timeout = max(MIN_TIMEOUT, SECONDS_PER_WINDOW * n * repeat)

@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from firmware.toolchain import ToolMissing  # noqa: E402
 from simulator.brokers import BinaryMissing, MosquittoBroker  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ def pytest_runtest_makereport(item, call):
     except under CI (``CI=true``), where CI installs them all, so a missing one stays a failure."""
     outcome = yield
     report = outcome.get_result()
-    missing = call.excinfo is not None and call.excinfo.errisinstance(BinaryMissing)
+    missing = call.excinfo is not None and call.excinfo.errisinstance((BinaryMissing, ToolMissing))
     if missing and os.environ.get("CI", "").lower() != "true":
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")

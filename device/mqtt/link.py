@@ -110,7 +110,7 @@ class MqttLink:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.config.session_expiry_s
             # A broker that holds to it sends no more unacknowledged readings than this; Mosquitto 2.0.11 stops holding
-            # to small values once acknowledgements flow (device/README.md); Agent._receive also holds its reads.
+            # to small values once acknowledgements flow (docs/agent.md); Agent._receive also holds its reads.
             props.ReceiveMaximum = self.config.receive_maximum
             self._client.connect_async(host, port, self.config.keepalive_s, clean_start=False, properties=props)
         else:
