@@ -1,12 +1,12 @@
-"""The layout's rules. Data flows one way (data -> train -> convert -> assets -> device <- simulator): no package imports
-the tests, convert converts what train hands over without training, and the dataset loads without TensorFlow. One
-exception, on purpose: ``python -m train --data RECORDING`` compares the retrained model with the shipped one int8
-both, which is convert's job, so the command line calls ``convert.house`` once the hand-over is on disk.
+"""The layout's rules. Data flows one way (data -> train -> convert -> assets -> device <- simulator): no package
+imports the tests, convert converts what train hands over without training, and the dataset loads without TensorFlow.
+One exception, on purpose: ``python -m train --data RECORDING`` compares the retrained model with the shipped one
+int8 both, which is convert's job, so the command line calls ``convert.house`` once the hand-over is on disk.
 
 device/ is two things, kept apart: the kernel the host shares (its top-level modules: contract, options, energy,
 scoring, clock, readings, wire, recording_format, atomic; and device.models, device.mqtt, device.sources), and the
-agent's own rooms (device.agent, device.config, device.forecasting, device.io), which no host package imports. MQTT is
-one layer: only device/mqtt/ makes a paho client."""
+agent's own rooms (device.agent, device.config, device.forecasting, device.io), which no host package imports. MQTT
+is one layer: only device/mqtt/ makes a paho client."""
 
 from __future__ import annotations
 
