@@ -45,7 +45,7 @@ format: venv
 
 # The documentation site (mkdocs.yml, docs/) into build/site; --strict fails on a broken link or a page left out.
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 train: venv
 	$(BIN)/python -m train
