@@ -106,7 +106,7 @@ def test_every_reading_is_accounted_for_with_duplicates_and_bad_payloads_counted
     for payload in (b"{oops", b"\xff\xfe", b"[]", b'{"ts": "2007-04-22T00:00:00", "gap": "high"}', b"x" * 10_000):
         client.publish("meter/m1/reading", payload, qos=1)
     client.publish("meter/m1/other/reading", b"{}", qos=1).wait_for_publish(TIMEOUT_S)
-    wait_for(lambda: agent.metrics.readings["received"] == sent + 30 + 5, "every message")
+    wait_for(lambda: agent.intake.counters["wattcast"]["messages"] == sent + 30 + 5, "every message")
     snapshot = agent.stop()
     readings = snapshot["readings"]
     assert readings["accepted"] == sent

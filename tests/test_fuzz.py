@@ -20,6 +20,7 @@ from paho.mqtt.client import topic_matches_sub
 from device.agent import Agent
 from device.config import AgentConfig
 from device.contract import MEASUREMENTS
+from device.mqtt.link import Inbound
 from device.wire import encode_reading, timestamps
 from tests.device_assets import LINREG_SPEC, Series, build_assets
 from tests.test_agent_mqtt import publisher, wait_for
@@ -68,7 +69,7 @@ def bad_payloads(rng: random.Random) -> list[tuple[str, bytes, str]]:
         (topic, b"{" + b" " * (1 << 20) + b"}", "too_large"),
         ("meter/fuzz", _json(), "bad_topic"),
         ("meter/fuzz/reading/extra", _json(), "bad_topic"),
-        ("meter/bad id!/reading", _json(), "bad_topic"),
+        ("meter/bad id!/reading", _json(), "bad_meter_id"),
         ("elsewhere/fuzz/reading", _json(), "bad_topic"),
     ]
     return cases
@@ -152,7 +153,7 @@ def test_ten_thousand_bad_payloads_in_process_are_rejected_by_reason_and_the_val
     agent = start_agent(mosquitto, assets, tmp_path, max_meters=500)
     began = time.monotonic()
     for topic, payload, _ in stream:
-        agent._receive(topic, payload, time.perf_counter_ns(), NO_ACK)
+        agent._receive(Inbound(topic, payload, time.perf_counter_ns(), NO_ACK))
     snapshot = agent.stop()
     log.info("fuzz in-process: %d messages in %.1f s", len(stream), time.monotonic() - began)
     assert sum(1 for *_, reason in stream if reason) == 12_000
@@ -169,7 +170,7 @@ def test_bad_payloads_over_the_broker_are_rejected_by_reason_and_the_valid_meter
     for topic, payload, _ in stream:
         info = client.publish(topic, payload, qos=1)
     info.wait_for_publish(30)
-    wait_for(lambda: agent.metrics.readings["received"] == len(stream), "every message")
+    wait_for(lambda: sum(c["messages"] for c in agent.intake.counters.values()) == len(stream), "every message")
     snapshot = agent.stop()
     client.disconnect()
     check_accounting(snapshot, stream, series, new_meters=300, max_meters=100)
