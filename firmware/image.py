@@ -1,6 +1,6 @@
-"""Building the firmware image for one model with Debian's arm-none-eabi-gcc, and what its runtime costs in flash
-and static RAM: read from the linker map, the sections the final image keeps from the runtime's own objects plus the
-library members they (not the test harness) pulled in."""
+"""Building the firmware image for one model and target with its Debian cross-compiler, and what its runtime costs
+in flash and static RAM: read from the linker map, the sections the final image keeps from the runtime's own objects
+plus the library members they (not the test harness) pulled in."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.models.manifest import SHIPPED_ASSETS
+from firmware.targets import DEFAULT_TARGET, Target, target
 from simulator.brokers import find_binary
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,8 @@ INPUT_DTYPES = {"mcu_lstm_int8": "int8", "lstm_int8": "int8", "linreg_q15": "int
 DEFAULT_OPT = "-O2"
 
 
-def _tools() -> dict[str, str]:
-    return {"make": find_binary("make"), "gcc": find_binary("arm-none-eabi-gcc", "gcc-arm-none-eabi")}
+def _tools(core: Target) -> dict[str, str]:
+    return {"make": find_binary("make"), "gcc": find_binary(*core.compiler)}
 
 
 _INPUT_SECTION = re.compile(r"^ (?P<name>[.\w]+|COMMON)\s+0x[0-9a-f]+\s+0x(?P<size>[0-9a-f]+) (?P<file>\S+)$")
@@ -69,11 +70,11 @@ class Footprint:
             name = m.group("name")
             kind = (
                 "bss"
-                if name.startswith(".bss") or name == "COMMON"
+                if name.startswith((".bss", ".sbss")) or name == "COMMON"
                 else "data"
-                if name.startswith(".data")
+                if name.startswith((".data", ".sdata"))
                 else "text"
-                if name.startswith((".text", ".rodata"))
+                if name.startswith((".text", ".rodata", ".srodata"))
                 else None
             )
             if kind:
@@ -87,18 +88,20 @@ class Image:
     elf: Path
     runtime_objects: tuple[Path, ...]
     opt: str
+    target: Target
 
     def footprint(self) -> Footprint:
         map_text = self.elf.with_name("firmware.map").read_text()
         return Footprint.from_map(map_text, {str(p) for p in self.runtime_objects})
 
 
-def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
+def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT, target_name: str = DEFAULT_TARGET) -> Image:
     """``make`` the image (incremental); raises :class:`simulator.brokers.BinaryMissing` without the toolchain."""
+    core = target(target_name)
     if model not in INPUT_DTYPES:
         raise ValueError(f"unknown firmware model {model!r}; known: {', '.join(INPUT_DTYPES)}")
-    tools = _tools()
-    out = Path(out or FIRMWARE_DIR / "build" / f"{model}{opt}").resolve()  # a directory per flag: make sees no flags
+    tools = _tools(core)
+    out = Path(out or FIRMWARE_DIR / "build" / core.name / f"{model}{opt}").resolve()  # make sees no flags
     cmd = [
         tools["make"],
         "-s",
@@ -109,9 +112,14 @@ def build(model: str, out: Path | None = None, opt: str = DEFAULT_OPT) -> Image:
         f"OPT={opt}",
         f"ASSETS={ASSETS_DIR}",
         f"CC={tools['gcc']}",
+        f"ARCH={core.arch_flags}",
+        f"PLATFORM={core.platform}",
+        f"LDSCRIPT={core.linker_script}",
+        f"SPECS={core.specs}",
+        f"LDLIBS={core.libs}",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building the {model} firmware failed:\n{result.stdout}{result.stderr}")
-    log.info("built %s (%s) in %s", model, opt, out)
-    return Image(model, out / "firmware.elf", tuple(sorted((out / "runtime").glob("*.o"))), opt)
+    log.info("built %s (%s, %s) in %s", model, core.name, opt, out)
+    return Image(model, out / "firmware.elf", tuple(sorted((out / "runtime").glob("*.o"))), opt, core)
