@@ -27,7 +27,9 @@ def _tools(core: Target) -> dict[str, str]:
     return {"make": find_binary("make"), "gcc": find_binary(*core.compiler)}
 
 
-_INPUT_SECTION = re.compile(r"^ (?P<name>[.\w]+|COMMON)\s+0x[0-9a-f]+\s+0x(?P<size>[0-9a-f]+) (?P<file>\S+)$")
+_INPUT_SECTION = re.compile(
+    r"^ (?P<name>[.\w]+|COMMON)\s+0x(?P<address>[0-9a-f]+)\s+0x(?P<size>[0-9a-f]+) (?P<file>\S+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -48,26 +50,8 @@ class Footprint:
 
     @classmethod
     def from_map(cls, map_text: str, runtime_objects: set[str]) -> Footprint:
-        files = set(runtime_objects)
-        head, _, layout = map_text.partition("Linker script and memory map")
-        # "lib.a(member.o)" then, indented, the file whose reference pulled it in: follow those from the runtime.
-        pulled = re.findall(r"^(\S+\.a\(\S+\))\n\s+(\S+) \(", head.partition("Discarded input sections")[0], re.M)
-        grew = True
-        while grew:
-            grew = False
-            for member, by in pulled:
-                if by in files and member not in files:
-                    files.add(member)
-                    grew = True
         sizes = {"text": 0, "data": 0, "bss": 0}
-        lines = layout.splitlines()
-        for i, line in enumerate(lines):
-            if re.fullmatch(r" [.\w]+", line) and i + 1 < len(lines):  # a long section name wraps its line
-                line = line + lines[i + 1]
-            m = _INPUT_SECTION.match(line)
-            if not m or m.group("file") not in files:
-                continue
-            name = m.group("name")
+        for name, _, size in _runtime_sections(map_text, runtime_objects):
             kind = (
                 "bss"
                 if name.startswith((".bss", ".sbss")) or name == "COMMON"
@@ -78,8 +62,38 @@ class Footprint:
                 else None
             )
             if kind:
-                sizes[kind] += int(m.group("size"), 16)
+                sizes[kind] += size
         return cls(**sizes)
+
+
+def _runtime_sections(map_text: str, runtime_objects: set[str]) -> list[tuple[str, int, int]]:
+    """(section, address, size) of every input section the image keeps from the runtime's objects and the library
+    members they (not the harness) pulled in."""
+    files = set(runtime_objects)
+    head, _, layout = map_text.partition("Linker script and memory map")
+    # "lib.a(member.o)" then, indented, the file whose reference pulled it in: follow those from the runtime.
+    pulled = re.findall(r"^(\S+\.a\(\S+\))\n\s+(\S+) \(", head.partition("Discarded input sections")[0], re.M)
+    grew = True
+    while grew:
+        grew = False
+        for member, by in pulled:
+            if by in files and member not in files:
+                files.add(member)
+                grew = True
+    sections = []
+    lines = layout.splitlines()
+    for i, line in enumerate(lines):
+        if re.fullmatch(r" [.\w]+", line) and i + 1 < len(lines):  # a long section name wraps its line
+            line = line + lines[i + 1]
+        m = _INPUT_SECTION.match(line)
+        if m and m.group("file") in files:
+            sections.append((m.group("name"), int(m.group("address"), 16), int(m.group("size"), 16)))
+    return sections
+
+
+def runtime_text_ranges(map_text: str, runtime_objects: set[str]) -> list[tuple[int, int]]:
+    """[start, end) of the runtime's code sections: where its executed instructions are counted."""
+    return [(a, a + s) for name, a, s in _runtime_sections(map_text, runtime_objects) if name.startswith(".text") and s]
 
 
 @dataclass(frozen=True)

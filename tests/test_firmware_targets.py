@@ -10,6 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from firmware.cycles import classify, instruction_mix, parse_log
 from firmware.heldout import MODELS, held_out_windows, reference_outputs
 from firmware.image import build
 from firmware.run import run_model
@@ -63,3 +64,23 @@ def test_each_arm_target_builds_for_its_own_core_and_the_m0_without_an_fpu():
     assert all(f"-mcpu={n} " in t.arch_flags for n, t in TARGETS.items() if t.platform == "arm")
     assert "-mfloat-abi=soft" in TARGETS["cortex-m0"].arch_flags
     assert np.isclose(TARGETS["cortex-m4"].instructions_per_step, 40.0)
+
+
+def test_the_cycle_estimate_prices_each_class_with_the_cores_table():
+    """A made-up log of one two-instruction block run three times: a load (2 cycles on the M4) and a taken branch
+    (1 + P, P = 2)."""
+    log = "IN: f\n0x00000100:  6800       ldr      r0, [r0]\n0x00000102:  e7fd       b        #0x100\n\n"
+    log += "Trace 0: 0x7f [00000000/00000100/00000000/00000000] f\n" * 3
+    mix = parse_log(log, "arm", [(0x100, 0x104)])
+    assert (mix.instructions, mix.classes) == (6, {"load": 3, "branch": 3})
+    assert mix.cycles("cortex-m4") == 3 * 2 + 3 * 3
+    assert classify("arm", "pop", "{r4, r5, pc}") == ("multi", 6)
+    assert classify("riscv", "mulh", "a0,a1,a2")[0] == "mulh" and classify("riscv", "addi", "a0,a0,1")[0] == "alu"
+
+
+@pytest.mark.slow
+def test_the_measured_mix_counts_what_the_clock_counts():
+    windows, _ = _windows("mcu_lstm_int8")
+    image = build("mcu_lstm_int8", target_name="cortex-m4")
+    clocked = run_model("mcu_lstm_int8", windows.x_q[:1])["instructions"][0]
+    assert abs(instruction_mix(image, windows.x_q[:1]).instructions - clocked) <= 0.005 * clocked
