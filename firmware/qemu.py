@@ -1,9 +1,11 @@
-"""Running windows through a firmware image in ``qemu-system-arm -M mps2-an386`` and reading back, per window, the
-output, the instructions it took and its stack high-water mark.
+"""Running windows through a firmware image in its target's QEMU machine (``qemu-system-arm -M mps2-an386`` for the
+default Cortex-M4F) and reading back, per window, the output, the instructions it took and its stack high-water mark.
 
 Under ``-icount shift=0`` every instruction advances the virtual clock by 1 ns, so the SysTick (on the 25 MHz
-processor clock) steps once per 40 instructions; the harness times a loop of known length first and we convert
-with that measured ratio. QEMU has no cycle model: these are instructions, not cycles.
+processor clock of the mps2-an386) steps once per 40 instructions; RISC-V's ``minstret`` steps once per instruction.
+The harness times a loop of known length first, which must agree with the target's step
+(:attr:`firmware.targets.Target.instructions_per_step`). QEMU has no cycle model: these are instructions, not
+cycles (:mod:`firmware.cycles` estimates those).
 """
 
 from __future__ import annotations
@@ -22,10 +24,7 @@ from firmware.toolchain import find_tool
 
 log = logging.getLogger(__name__)
 
-MACHINE = "mps2-an386"
 QEMU_ARGS = (
-    "-M",
-    MACHINE,
     "-nographic",
     "-monitor",
     "none",
@@ -54,18 +53,29 @@ class Run:
     qemu_version: str
 
 
-def qemu_version() -> str:
-    out = subprocess.run([find_tool("qemu-system-arm"), "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0].strip() if out else "qemu-system-arm (unknown version)"
+#: How far the calibration loop may stray from the target's step (SysTick reads cost a step or two).
+CALIBRATION_TOLERANCE = 0.01
+
+
+def qemu_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0].strip() if out else f"{Path(binary).name} (unknown version)"
+
+
+def command(image: Image) -> list[str]:
+    """The QEMU command line that runs ``image`` (in a directory holding its windows.bin)."""
+    qemu = find_tool(*image.target.qemu)
+    return [qemu, *image.target.qemu_args, *QEMU_ARGS, "-kernel", str(image.elf)]
 
 
 def _parse(console: str, n: int) -> tuple[float, list[tuple[int, ...]]]:
-    """The harness's lines (C, W, E; ERROR or FAULT raise); anything else is QEMU's own and only logged."""
+    """The harness's lines (C, W, E; ERROR or FAULT raise); anything else is QEMU's own and only logged. Returns the
+    calibrated instructions per clock step and the window rows."""
     calibration, windows, ended = None, [], False
     for line in console.splitlines():
         tag, *values = line.split() or [""]
-        if tag == "C":  # the SysTick divides the clock by a whole number of instructions (40 at 25 MHz)
-            calibration = float(round(int(values[1]) / int(values[0])))
+        if tag == "C":
+            calibration = int(values[1]) / max(int(values[0]), 1)
         elif tag == "W":
             windows.append(tuple(int(v) for v in values))
         elif tag == "E":
@@ -81,23 +91,24 @@ def _parse(console: str, n: int) -> tuple[float, list[tuple[int, ...]]]:
 
 def run(image: Image, windows: np.ndarray, repeat: int = 1) -> Run:
     """Every window through the image, each from reset state; ``repeat`` > 1 times each window that many times (the
-    total divided by ``repeat``: one SysTick step is 40 instructions)."""
+    total divided by ``repeat``: one SysTick step is 40 instructions on the M4)."""
     windows = np.ascontiguousarray(windows)
     n = len(windows)
-    qemu = find_tool("qemu-system-arm", "qemu-system-arm")
+    cmd = command(image)
     with tempfile.TemporaryDirectory(prefix="wattcast-qemu-") as tmp:
         (Path(tmp) / "windows.bin").write_bytes(struct.pack("<II", n, repeat) + windows.tobytes())
         timeout = max(MIN_TIMEOUT, SECONDS_PER_WINDOW * n * repeat)
-        proc = subprocess.run(
-            [qemu, *QEMU_ARGS, "-kernel", str(image.elf)], cwd=tmp, capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
     console = proc.stdout + proc.stderr  # QEMU writes the semihosting console to stderr
     if proc.returncode != 0:
         raise FirmwareError(f"qemu exited with {proc.returncode}:\n{console[-2000:]}")
-    per_tick, rows = _parse(console, n)
+    calibrated, rows = _parse(console, n)
+    per_tick = image.target.instructions_per_step
+    if abs(calibrated / per_tick - 1) > CALIBRATION_TOLERANCE:
+        raise FirmwareError(f"{image.target.name}: one clock step is {calibrated:.3f} instructions, not {per_tick}")
     outputs, ticks, stack = (
         (np.array(column, dtype=np.int64) for column in zip(*rows)) if rows else (np.zeros(0, np.int64),) * 3
     )
     instructions = np.rint(ticks * per_tick / repeat).astype(np.int64)
     log.info("%s: %d windows in QEMU, median %d instructions", image.model, n, int(np.median(instructions)) if n else 0)
-    return Run(outputs, instructions, int(stack.max(initial=0)), per_tick, qemu_version())
+    return Run(outputs, instructions, int(stack.max(initial=0)), per_tick, qemu_version(cmd[0]))

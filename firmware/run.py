@@ -1,8 +1,11 @@
-"""``python -m firmware.run --model mcu_lstm_int8 --inputs windows.npy``: builds the Cortex-M4F image for the model,
-runs every window through it in qemu-system-arm (mps2-an386) and prints one JSON object:
+"""``python -m firmware.run --model mcu_lstm_int8 --inputs windows.npy``: builds the image of the model for a core,
+runs every window through it in QEMU and prints one JSON object. ``--target`` picks the core: cortex-m4 (the default,
+mps2-an386), cortex-m0 (microbit), cortex-m3 (mps2-an385), cortex-m7 (mps2-an500), cortex-m33 (mps2-an505),
+cortex-m55 (mps3-an547) or rv32imc (qemu-system-riscv32 virt).
 
+- ``target``: the core it ran on;
 - ``outputs``: the model's raw output per window (int8 for the LSTMs, the int32 Q15 accumulator for linreg_q15);
-- ``instructions``: instructions per inference, per window (SysTick under ``-icount shift=0``);
+- ``instructions``: instructions per inference, per window (SysTick or minstret under ``-icount shift=0``);
 - ``flash_bytes`` / ``ram_bytes``: the runtime without the test harness: text + data of the runtime's objects
   (arm-none-eabi-size), and their data + bss plus the deepest stack one inference used (measured by painting).
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from device.options import build_parser, option, parse_options
 from firmware import image as images
-from firmware.qemu import MACHINE, run
+from firmware.qemu import run
+from firmware.targets import DEFAULT_TARGET, TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +55,25 @@ def check_windows(model: str, windows: np.ndarray) -> np.ndarray:
     return windows
 
 
-def run_model(model: str, windows: np.ndarray, repeat: int = 1, opt: str = images.DEFAULT_OPT) -> dict:
-    """Build, run and measure: the JSON-ready result."""
+def run_model(
+    model: str, windows: np.ndarray, repeat: int = 1, opt: str = images.DEFAULT_OPT, target: str = DEFAULT_TARGET
+) -> dict:
+    """Build, run and measure on one target: the JSON-ready result."""
     windows = check_windows(model, windows)
-    image = images.build(model, opt=opt)
+    image = images.build(model, opt=opt, target_name=target)
     footprint = image.footprint()
     result = run(image, windows, repeat)
     return {
         "model": model,
+        "target": image.target.name,
         "outputs": result.outputs.tolist(),
         "instructions": result.instructions.tolist(),
         "flash_bytes": footprint.flash_bytes,
         "ram_bytes": footprint.static_ram_bytes + result.stack_bytes,
         "stack_bytes": result.stack_bytes,
         "instructions_per_systick": result.instructions_per_tick,
-        "build": f"arm-none-eabi-gcc {opt} -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard",
-        "measured_on": f"{result.qemu_version}, -M {MACHINE} -icount shift=0",
+        "build": image.target.build.format(opt=opt),
+        "measured_on": f"{result.qemu_version}, -M {image.target.machine} -icount shift=0",
     }
 
 
@@ -76,12 +83,15 @@ class RunConfig:
     inputs: Path = option(help="windows.npy: quantised windows (n, seq_len, features)")
     repeat: int = option(1, "run each window this many times and divide (one SysTick step is 40 instructions)")
     opt: str = option(images.DEFAULT_OPT, "gcc optimisation flag for the image")
+    target: str = option(
+        DEFAULT_TARGET, "the core (and its QEMU machine) to build for and run on", choices=tuple(TARGETS)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_options(RunConfig, argv, build_parser(RunConfig, "python -m firmware.run", __doc__, "WARNING"))
     windows = np.load(config.inputs)
-    print(json.dumps(run_model(config.model, windows, config.repeat, config.opt)))
+    print(json.dumps(run_model(config.model, windows, config.repeat, config.opt, config.target)))
 
 
 if __name__ == "__main__":

@@ -1,35 +1,29 @@
 /* Test harness (not part of the measured runtime): reads windows.bin over semihosting, runs each window, and
- * prints per window the output, the SysTick ticks it took and the stack it used. Under `qemu -icount shift=0`
- * SysTick counts instructions in fixed steps; the "C" line calibrates that step against a loop of known length.
+ * prints per window the output, the clock ticks it took and the stack it used (arch.h: the SysTick on Arm, instret
+ * on RISC-V). Under `qemu -icount shift=0` the clock counts instructions in fixed steps; the "C" line calibrates
+ * that step against a loop of known length.
  *
  * windows.bin: uint32 count, uint32 repeat, then count x predict_input_bytes. Each window runs `repeat` times (the
- * output is the last run's, the ticks are the total: divide for finer than one SysTick step). Output lines:
+ * output is the last run's, the ticks are the total: divide for finer than one clock step). Output lines:
  *   C <ticks> <instructions>        the calibration loop
  *   W <output> <ticks> <stack bytes> one per window (ticks of all `repeat` runs)
  *   E <windows>                     the end */
 #include <stdint.h>
 
+#include "arch.h"
 #include "predict.h"
 #include "semihost.h"
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-#define SYST_MASK 0xFFFFFFu
 #define MAX_INPUT_BYTES 1024u
 #define STACK_PROBE_WORDS 1024u /* 4 KB below main's stack pointer are painted before each call */
 #define STACK_PATTERN 0xA5C3E1F0u
 #define CALIBRATION_LOOPS 50000u
 
-static uint32_t elapsed(uint32_t start) {
-    return (start - SYST_CVR) & SYST_MASK; /* SysTick counts down */
-}
-
-/* 2 x CALIBRATION_LOOPS + 1 instructions between the two SysTick reads (mov, then subs/bne pairs). */
+/* 2 x CALIBRATION_LOOPS + 1 instructions between the two clock reads. */
 static uint32_t calibration_ticks(void) {
-    const uint32_t start = SYST_CVR;
-    __asm__ volatile("mov r0, %0\n1: subs r0, r0, #1\n bne 1b" : : "r"(CALIBRATION_LOOPS) : "r0", "cc");
-    return elapsed(start);
+    const uint32_t start = clock_now();
+    counted_loop(CALIBRATION_LOOPS);
+    return clock_since(start);
 }
 
 static char *put_int(char *p, int32_t v) {
@@ -60,9 +54,7 @@ static void print_line(char tag, const int32_t *values, int n) {
 
 int main(void) {
     static uint32_t window[MAX_INPUT_BYTES / 4];
-    SYST_RVR = SYST_MASK;
-    SYST_CVR = 0;
-    SYST_CSR = 0x5u; /* enabled, processor clock, no interrupt */
+    clock_start();
 
     const int32_t calibration[2] = {(int32_t)calibration_ticks(), (int32_t)(2u * CALIBRATION_LOOPS + 1u)};
     print_line('C', calibration, 2);
@@ -79,16 +71,15 @@ int main(void) {
             sh_puts("ERROR windows.bin is shorter than its count\n");
             return 1;
         }
-        uint32_t sp;
-        __asm__ volatile("mov %0, sp" : "=r"(sp));
+        const uint32_t sp = stack_pointer();
         volatile uint32_t *const low = (volatile uint32_t *)(sp - 4u * STACK_PROBE_WORDS);
         for (uint32_t i = 0; i < STACK_PROBE_WORDS; ++i) low[i] = STACK_PATTERN;
 
         int32_t output = 0;
         int rc = 0;
-        const uint32_t start = SYST_CVR;
+        const uint32_t start = clock_now();
         for (uint32_t r = 0; r < repeat && rc == 0; ++r) rc = predict_one(window, &output);
-        const uint32_t ticks = elapsed(start);
+        const uint32_t ticks = clock_since(start);
 
         uint32_t untouched = 0;
         while (untouched < STACK_PROBE_WORDS && low[untouched] == STACK_PATTERN) ++untouched;

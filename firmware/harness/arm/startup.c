@@ -1,5 +1,5 @@
-/* Cortex-M4F start-up for QEMU's mps2-an386: vector table, reset handler (copy .data, zero .bss, enable the FPU),
- * and fault handlers that end the emulation with an error instead of hanging. */
+/* Cortex-M start-up for QEMU's Arm machines: vector table, reset handler (copy .data, zero .bss, enable the FPU and
+ * Helium where the core has them), and fault handlers that end the emulation with an error instead of hanging. */
 #include <stdint.h>
 
 #include "semihost.h"
@@ -13,7 +13,9 @@ void reset_handler(void) {
     const uint32_t *src = &__data_load__;
     for (uint32_t *dst = &__data_start__; dst < &__data_end__;) *dst++ = *src++;
     for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;) *dst++ = 0;
-    CPACR |= 0xFu << 20; /* CP10 and CP11: full access to the FPU */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    CPACR |= 0xFu << 20; /* CP10 and CP11: full access to the FPU (and MVE, which shares its registers) */
+#endif
     __asm__ volatile("dsb\n isb");
     sh_exit(main());
 }
