@@ -15,7 +15,7 @@ from firmware.heldout import MODELS, held_out_windows, reference_outputs
 from firmware.image import build
 from firmware.run import run_model
 from firmware.targets import TARGETS, target
-from simulator.brokers import find_binary
+from firmware.toolchain import find_tool
 from tests.conftest import BUNDLED_DATA
 
 WINDOWS = 6
@@ -51,7 +51,7 @@ def test_the_cortex_m0_image_has_no_dsp_instructions_and_the_m4_image_has():
 
 def _disassembly(name: str) -> str:
     image = build("mcu_lstm_int8", target_name=name)
-    objdump = find_binary("arm-none-eabi-objdump", "binutils-arm-none-eabi")
+    objdump = find_tool("arm-none-eabi-objdump", "binutils-arm-none-eabi")
     return subprocess.run([objdump, "-d", str(image.elf)], capture_output=True, text=True, check=True).stdout
 
 
