@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -51,13 +52,41 @@ class FillPolicy(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class SeriesSpec:
+    """A series model's outputs: ``steps`` consecutive blocks of ``step_minutes`` one-minute readings, the first
+    starting the minute after the window's newest reading (12 x 5 = the next hour, minutes t+1..t+60)."""
+
+    step_minutes: int = 5
+    steps: int = 12
+
+    def __post_init__(self) -> None:
+        if self.step_minutes < 1 or self.steps < 1:
+            raise ValueError(f"step_minutes and steps must be >= 1, got {self.step_minutes}/{self.steps}")
+
+    @property
+    def horizon_minutes(self) -> int:
+        return self.step_minutes * self.steps
+
+    def to_dict(self) -> dict[str, int]:
+        return {"step_minutes": self.step_minutes, "steps": self.steps}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SeriesSpec:
+        return cls(int(d["step_minutes"]), int(d["steps"]))
+
+
+@dataclass(frozen=True)
 class WindowSpec:
-    """How a model sees the stream: which features, how many steps, how far ahead."""
+    """How a model sees the stream: which features, how many steps, how far ahead.
+
+    ``series`` is set for a series model (:class:`SeriesSpec`): it then forecasts ``series.steps`` block means and
+    ``horizon`` is the last minute they reach."""
 
     seq_len: int = DEFAULT_SEQ_LEN
     horizon: int = DEFAULT_HORIZON
     features: tuple[str, ...] = (TARGET,)
     fill_policy: FillPolicy = FillPolicy.FORWARD_FILL
+    series: SeriesSpec | None = None
 
     def __post_init__(self) -> None:
         if self.seq_len < MIN_HISTORY or self.horizon < 1:
@@ -71,17 +100,26 @@ class WindowSpec:
         return len(self.features)
 
     def to_dict(self) -> dict:
-        return {
+        """The JSON of the manifest; ``series`` only where set, so a point model's entry reads as before."""
+        d: dict[str, Any] = {
             "seq_len": self.seq_len,
             "horizon": self.horizon,
             "features": list(self.features),
             "fill_policy": self.fill_policy.value,
         }
+        if self.series is not None:
+            d["series"] = self.series.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> WindowSpec:
+        series = SeriesSpec.from_dict(d["series"]) if d.get("series") else None
         return cls(
-            int(d["seq_len"]), int(d["horizon"]), tuple(d["features"]), FillPolicy(d.get("fill_policy", "ffill"))
+            int(d["seq_len"]),
+            int(d["horizon"]),
+            tuple(d["features"]),
+            FillPolicy(d.get("fill_policy", "ffill")),
+            series,
         )
 
 
@@ -258,3 +296,83 @@ def streaming_windows(
     """
     ends = np.arange(MIN_HISTORY - 1, len(scaled_features) - spec.horizon)
     return _windows_ending_at(ends, scaled_features, scaled_target, spec, missing)
+
+
+# --- Series models: the next hour from the last two hours, yesterday and the last week at the same time of day.
+#: A series window reaches back a week: the same minutes seven days before the forecast hour are among its inputs.
+SERIES_SEQ_LEN = 7 * _MINUTES_PER_DAY
+#: Five-minute block means of the newest two hours of readings.
+SERIES_RECENT_BLOCKS = 24
+SERIES_DAYS = 7
+
+
+def series_window(series: SeriesSpec, features: tuple[str, ...] = (TARGET, "hour_sin", "hour_cos")) -> WindowSpec:
+    """The window of a series model: a week of one-minute rows of ``features`` (the target among them)."""
+    return WindowSpec(SERIES_SEQ_LEN, series.horizon_minutes, features, series=series)
+
+
+def series_input_names(spec: WindowSpec) -> tuple[str, ...]:
+    """The names of :func:`series_inputs`' columns, in order (for the docs and the model file)."""
+    series = _series_of(spec)
+    recent = [f"mean_{TARGET}_block_-{k}" for k in range(SERIES_RECENT_BLOCKS - 1, -1, -1)]
+    lag_day = [f"{TARGET}_1d_ago_step_{s + 1}" for s in range(series.steps)]
+    lag_week = [f"{TARGET}_mean_7d_step_{s + 1}" for s in range(series.steps)]
+    calendar = [f for f in spec.features if f in CALENDAR_FEATURES]
+    return (*recent, *lag_day, *lag_week, f"{TARGET}_last", *calendar)
+
+
+def _series_of(spec: WindowSpec) -> SeriesSpec:
+    if spec.series is None:
+        raise ValueError("this window has no series spec: it belongs to a point model")
+    needed = SERIES_DAYS * _MINUTES_PER_DAY
+    if spec.seq_len < needed or spec.series.horizon_minutes > _MINUTES_PER_DAY:
+        raise ValueError(f"a series window needs seq_len >= {needed} and a horizon of at most a day, got {spec}")
+    return spec.series
+
+
+def _block_means(target: np.ndarray, first_rows: np.ndarray, length: int) -> np.ndarray:
+    """Means of ``length`` consecutive rows of ``target`` from each of ``first_rows`` (any shape), float64."""
+    means: np.ndarray = target[first_rows[..., None] + np.arange(length)].mean(axis=-1)
+    return means
+
+
+def series_inputs(rows: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """A series model's inputs (len(ends), len(series_input_names(spec))) float64, from scaled feature rows
+    (n, n_features) in ``spec.features`` order and the rows ``ends`` its windows end at (each needs
+    ``spec.seq_len - 1`` rows before it).
+
+    The one computation of these inputs: the host evaluation calls it on a whole part of the file, the device on a
+    week of its ring (a window of ``spec.seq_len`` rows, whose newest row is the end), and both get the same numbers
+    for the same minutes. Columns: the mean of each of the last :data:`SERIES_RECENT_BLOCKS` blocks of
+    ``step_minutes`` (oldest first), the forecast blocks' means one day earlier, their means over the last
+    :data:`SERIES_DAYS` days, the newest reading, and the calendar features of the newest row.
+    """
+    series = _series_of(spec)
+    rows = np.asarray(rows, np.float64).reshape(len(rows), -1)
+    ends = np.asarray(ends, np.intp)
+    if len(ends) and (ends.min() < SERIES_DAYS * _MINUTES_PER_DAY - 1 or ends.max() >= len(rows)):
+        raise ValueError(f"series windows need {SERIES_DAYS * _MINUTES_PER_DAY - 1} rows before their end")
+    target = np.ascontiguousarray(rows[:, spec.features.index(TARGET)])
+    width = series.step_minutes
+    recent_starts = ends[:, None] - width * np.arange(SERIES_RECENT_BLOCKS - 1, -1, -1) - (width - 1)
+    step_starts = ends[:, None] + 1 + width * np.arange(series.steps)
+    days_back = _MINUTES_PER_DAY * np.arange(1, SERIES_DAYS + 1)
+    daily = _block_means(target, step_starts[:, None, :] - days_back[None, :, None], width)  # (n, days, steps)
+    calendar = [spec.features.index(f) for f in spec.features if f in CALENDAR_FEATURES]
+    return np.concatenate(
+        [
+            _block_means(target, recent_starts, width),
+            daily[:, 0],
+            daily.mean(axis=1),
+            target[ends][:, None],
+            rows[ends][:, calendar],
+        ],
+        axis=1,
+    )
+
+
+def series_targets(target: np.ndarray, ends: np.ndarray, series: SeriesSpec) -> np.ndarray:
+    """What a series model forecasts for windows ending at ``ends``: (n, steps) means of the following blocks of
+    ``step_minutes`` rows of ``target`` (rows ``end+1 .. end+steps*step_minutes``)."""
+    starts = np.asarray(ends, np.intp)[:, None] + 1 + series.step_minutes * np.arange(series.steps)
+    return _block_means(np.asarray(target, np.float64), starts, series.step_minutes)

@@ -65,6 +65,8 @@ class ModelEntry:
     m4: M4Measurement | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: A series model's quantile levels, one output each per step (the 0.5 is the point); empty for a point model.
+    quantiles: tuple[float, ...] = ()
 
     @property
     def needed_measurements(self) -> tuple[str, ...]:
@@ -76,6 +78,10 @@ class ModelEntry:
         d["kind"] = self.kind.value
         d["window"] = self.window.to_dict()
         d["scaling"] = self.scaling.to_dict() if self.scaling else None
+        if self.quantiles:
+            d["quantiles"] = list(self.quantiles)
+        else:
+            del d["quantiles"]
         if self.m4 is None:
             del d["m4"]
         else:
@@ -97,6 +103,7 @@ class ModelEntry:
             m4=M4Measurement.from_dict(d["m4"]) if d.get("m4") else None,
             metrics=dict(d.get("metrics", {})),
             notes=d.get("notes", ""),
+            quantiles=tuple(float(q) for q in d.get("quantiles", ())),
         )
         own = {f.name for f in fields(ModelEntry)}
         extra = {f.name: d[f.name] for f in fields(cls) if f.name not in own and f.name in d}

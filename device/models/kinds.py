@@ -25,3 +25,4 @@ class ModelKind(enum.StrEnum):
     LINREG = "linreg", "linreg"
     LINREG_Q15 = "linreg_q15", "linreg"
     TFLITE = "tflite", "tflite"
+    SERIES_LINEAR = "series_linear", "series"
