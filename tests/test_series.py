@@ -20,9 +20,9 @@ from device.contract import (
     window_rows,
 )
 from device.forecasting.forecaster import model_rows
-from device.forecasting.series_scores import SeriesScores, pinball
 from device.models.load import LoadedModel, load_models
 from device.models.manifest import SHIPPED_ASSETS, load_manifest
+from device.series_scoring import SeriesScores, pinball
 from train.data import SplitSpec, load_split
 from train.series import MODEL_NAME, SeriesConfig, cut_series_windows, run, window_ends
 

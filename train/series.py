@@ -39,10 +39,10 @@ from device.contract import (
     series_targets,
     series_window,
 )
-from device.forecasting.series_scores import SeriesScores
 from device.models.families.series import QUANTILES, SeriesDocument, SeriesLinear, write_document
 from device.options import build_parser as build_options_parser
 from device.options import option, parse_options
+from device.series_scoring import SeriesScores
 from train.data import DEFAULT_DATA, PROTOCOLS, SplitSpec, load_split
 
 log = logging.getLogger(__name__)
