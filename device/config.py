@@ -12,6 +12,7 @@ import argparse
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -247,12 +248,12 @@ class AgentConfig:
         """An output topic of this agent, e.g. ``devices/pi01/prediction``."""
         return f"{self.device_prefix}/{self.agent_id}/{leaf}"
 
-    def with_secret(self, environ: dict[str, str] | None = None) -> AgentConfig:
+    def with_secret(self, environ: Mapping[str, str] | None = None) -> AgentConfig:
         """Fill :attr:`password` from the password file or ``WATTCAST_PASSWORD`` (the file wins)."""
         if self.password_file is not None:
             return replace(self, password=read_password_file(self.password_file))
-        environ = os.environ if environ is None else environ
-        return replace(self, password=environ.get(f"{ENV_PREFIX}PASSWORD", self.password))
+        env = os.environ if environ is None else environ
+        return replace(self, password=env.get(f"{ENV_PREFIX}PASSWORD", self.password))
 
 
 def _partition_index(partition: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 #: Canonical short feature names (the keys of the MQTT payload) in the UCI file's column order.
@@ -99,7 +100,7 @@ class WindowSpec:
     def n_features(self) -> int:
         return len(self.features)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON of the manifest; ``series`` only where set, so a point model's entry reads as before."""
         d: dict[str, Any] = {
             "seq_len": self.seq_len,
@@ -112,7 +113,7 @@ class WindowSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> WindowSpec:
+    def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
         series = SeriesSpec.from_dict(d["series"]) if d.get("series") else None
         return cls(
             int(d["seq_len"]),
@@ -134,7 +135,7 @@ class MinMaxScaling:
     data_max: tuple[float, ...]
     target_min: float = 0.0
     target_max: float = 1.0
-    _span: np.ndarray = field(init=False, repr=False, compare=False)
+    _span: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         span = np.asarray(self.data_max, np.float64) - np.asarray(self.data_min, np.float64)
@@ -154,7 +155,9 @@ class MinMaxScaling:
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Scale raw features (..., n_features) to float32."""
-        return ((np.asarray(features, np.float64) - np.asarray(self.data_min)) / self._span).astype(np.float32)
+        return ((np.asarray(features, np.float64) - np.asarray(self.data_min, np.float64)) / self._span).astype(
+            np.float32
+        )
 
     def transform_target(self, y: np.ndarray | float) -> np.ndarray:
         span = (self.target_max - self.target_min) or 1.0
@@ -165,7 +168,7 @@ class MinMaxScaling:
         span = (self.target_max - self.target_min) or 1.0
         return np.asarray(y_scaled, np.float64) * span + self.target_min
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "data_min": list(self.data_min),
             "data_max": list(self.data_max),
@@ -174,7 +177,7 @@ class MinMaxScaling:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> MinMaxScaling:
+    def from_dict(cls, d: dict[str, Any]) -> MinMaxScaling:
         return cls(tuple(d["data_min"]), tuple(d["data_max"]), float(d["target_min"]), float(d["target_max"]))
 
 
@@ -211,7 +214,9 @@ def feature_matrix(
     """Assemble the (rows, n_features) matrix a model sees from raw measurement columns and timestamps."""
     calendar = calendar_features(minutes_since_epoch) if set(features) & set(CALENDAR_FEATURES) else None
     columns = [
-        calendar[:, CALENDAR_FEATURES.index(name)] if name in CALENDAR_FEATURES else np.asarray(measurements[name])
+        calendar[:, CALENDAR_FEATURES.index(name)]
+        if name in CALENDAR_FEATURES and calendar is not None
+        else np.asarray(measurements[name])
         for name in features
     ]
     return np.stack(columns, axis=1).astype(np.float64)
@@ -237,7 +242,8 @@ def window_rows(rows: np.ndarray, ends: np.ndarray, seq_len: int, earlier: np.nd
     if len(ends) == 1:  # the agent's usual case at a meter's pace: one plain slice
         return np.ascontiguousarray(padded[ends[0] : ends[0] + seq_len][None])
     # sliding_window_view puts the window axis last; gathering the transposed view copies once, contiguous
-    return sliding_window_view(padded, seq_len, axis=0).transpose(0, 2, 1)[ends]
+    windows: np.ndarray = sliding_window_view(padded, seq_len, axis=0).transpose(0, 2, 1)[ends]
+    return windows
 
 
 def clear_of_gaps(missing: np.ndarray | None, ends: np.ndarray, spec: WindowSpec) -> np.ndarray:
@@ -249,7 +255,8 @@ def clear_of_gaps(missing: np.ndarray | None, ends: np.ndarray, spec: WindowSpec
         return np.ones(len(ends), bool)
     missing = np.asarray(missing, bool)
     touched = window_rows(missing, ends, spec.seq_len).any(axis=(1, 2))
-    return ~(touched | missing[ends + spec.horizon])
+    kept: np.ndarray = ~(touched | missing[ends + spec.horizon])
+    return kept
 
 
 def _windows_ending_at(

@@ -16,6 +16,7 @@ in docs/agent.md), with t the time of one inference:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from device.models.entry import ModelEntry
 
@@ -89,6 +90,13 @@ class DeviceClass:
         one that idles anyway."""
         return self.active_w if self.sleeps_between_inferences else self.active_w - self.rest_w
 
+    @property
+    def mcu_core(self) -> Core:
+        """The core's timing, for the MCU time of an inference; a device without one (a Pi) is refused by name."""
+        if self.core is None:
+            raise ValueError(f"{self.name} has no core timing: an MCU time is only defined on a microcontroller")
+        return self.core
+
 
 #: Raspberry Pi 4B: Raspberry Pi's figures, 0.6 A idle and 1.2 A under stress at 5.1 V; it runs anything we ship.
 PI4B = DeviceClass("Raspberry Pi 4B", "pi4b", active_w=1.2 * 5.1, rest_w=0.6 * 5.1, sleeps_between_inferences=False)
@@ -123,8 +131,8 @@ def measured_cpu_time(seconds: float) -> InferenceTime:
 
 def mcu_time(entry: ModelEntry, device: DeviceClass = M4F) -> InferenceTime | None:
     """From the firmware's measured instructions when the entry has them, else from its MACs; None with neither."""
-    core = device.core
     if entry.m4 is not None:
+        core = device.mcu_core
         return InferenceTime(
             entry.m4.instructions * core.cycles_per_instruction / core.clock_hz,
             f"{entry.m4.instructions:,} measured instructions × {core.cycles_per_instruction:g} "
@@ -137,7 +145,7 @@ def mcu_time(entry: ModelEntry, device: DeviceClass = M4F) -> InferenceTime | No
 
 
 def mac_time(macs: int, device: DeviceClass = M4F) -> InferenceTime:
-    core = device.core
+    core = device.mcu_core
     return InferenceTime(
         macs * core.cycles_per_mac / core.clock_hz,
         f"{macs:,} MACs × {core.cycles_per_mac:g} cycles/MAC at {core.clock_hz / 1e6:g} MHz (estimated)",
@@ -160,11 +168,11 @@ class EnergyFigures:
     estimated: bool  # True unless the energy itself was metered, which nothing here does
     battery: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> EnergyFigures:
+    def from_dict(cls, d: dict[str, Any]) -> EnergyFigures:
         return cls(**d)
 
 

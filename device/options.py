@@ -17,10 +17,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, Protocol, TypeVar, get_type_hints
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ParsesItems(Protocol):
+    """An item type of a tuple option that parses its own items (a string or a TOML table)."""
+
+    def parse(self, value: Any, /) -> Any: ...
 
 
 def option(
@@ -68,19 +74,19 @@ def option_of(cls: type, name: str, default: Any = MISSING) -> Any:
     return field(default=default, metadata={**metadata, "shown": None})
 
 
-def cli_fields(cls: type) -> list[Field]:
+def cli_fields(cls: type) -> list[Field[Any]]:
     return [f for f in fields(cls) if f.metadata.get("cli", True)]
 
 
-def flag_of(f: Field) -> str:
+def flag_of(f: Field[Any]) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def _required(f: Field) -> bool:
+def _required(f: Field[Any]) -> bool:
     return f.default is MISSING and f.default_factory is MISSING
 
 
-def _default(f: Field) -> Any:
+def _default(f: Field[Any]) -> Any:
     if f.default is not MISSING:
         return f.default
     return f.default_factory() if f.default_factory is not MISSING else None
@@ -100,11 +106,12 @@ def _items(value: Any, separator: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for part in parts for item in str(part).split(separator) if item.strip())
 
 
-def _parsed_item_type(kind: Any) -> type | None:
+def _parsed_item_type(kind: Any) -> ParsesItems | None:
     """X of ``tuple[X, ...]`` when X parses its own items (``X.parse``: a string or a TOML table), else None."""
     args = getattr(kind, "__args__", ())
     if getattr(kind, "__origin__", None) is tuple and args and hasattr(args[0], "parse"):
-        return args[0]
+        item_type: ParsesItems = args[0]
+        return item_type
     return None
 
 
@@ -138,7 +145,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
     hints = get_type_hints(cls)
     for f in cli_fields(cls):
         kind, default, choices = hints[f.name], _default(f), f.metadata.get("choices")
-        if is_dataclass(kind):
+        if isinstance(kind, type) and is_dataclass(kind):
             add_options(parser.add_argument_group(f.name), kind)
             continue
         if isinstance(kind, type) and issubclass(kind, enum.Enum):

@@ -23,7 +23,18 @@ from firmware.qemu import command
 #: Cortex-M4 TRM (DDI 0439B) table 3-1 (P, the pipeline refill, is 1-3: 2 here; MULL 3-5 on the M3: 4; divide 2-12: 7).
 #: N is the number of registers moved. RV32IMC: lowRISC Ibex's "Pipeline Details" (zero-wait memory, the "fast"
 #: multiplier). Cortex-M7, M33 and M55: Arm publishes no per-instruction table; the M4's is used.
-_M4 = {"alu": 1, "mul": 1, "mac": 1, "mull": 1, "div": 7, "load": 2, "store": 2, "pair": 3, "multi": 1, "branch": 3}
+_M4: dict[str, float] = {
+    "alu": 1,
+    "mul": 1,
+    "mac": 1,
+    "mull": 1,
+    "div": 7,
+    "load": 2,
+    "store": 2,
+    "pair": 3,
+    "multi": 1,
+    "branch": 3,
+}
 TIMINGS: dict[str, dict[str, float]] = {
     "cortex-m0": {"alu": 1, "mul": 1, "load": 2, "store": 2, "multi": 1, "branch": 3},
     "cortex-m3": {**_M4, "mac": 2, "mull": 4},

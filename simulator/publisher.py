@@ -37,7 +37,8 @@ class AckingPublisher:
         self.client = make_client(settings, client_id)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(max_queued)
-        self.client.reconnect_delay_set(*reconnect_delay_s)
+        # paho types the delays int but sleeps on floats (the fleet reconnects after 0.2 s)
+        self.client.reconnect_delay_set(*reconnect_delay_s)  # type: ignore[arg-type]
         self._failover = Failover(self.client, settings.brokers)
         self.published = 0
         self.acknowledged = 0

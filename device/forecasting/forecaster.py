@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -322,8 +323,7 @@ class Forecaster:
         predicted, actual = [], []
         for row, (minute, value, was_filled) in enumerate(zip(minutes.tolist(), actual_kw.tolist(), filled.tolist())):
             done = track.pending.pop(minute, None)
-            scored = done is not None and not (was_filled and drop_filled)
-            if scored:
+            if done is not None and not (was_filled and drop_filled):
                 predicted.append(done.predicted_kw)
                 actual.append(value)
                 done = Prediction(
@@ -350,10 +350,10 @@ class Forecaster:
         if predicted:
             track.errors.add(predicted, actual)
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """Every meter's stream, windows, pending predictions and scores, as JSON-ready values (stalest first)."""
 
-        def track_state(track: _ModelTrack) -> dict:
+        def track_state(track: _ModelTrack) -> dict[str, Any]:
             return {
                 "features": track.features.last(track.features.size).tolist(),
                 "pending": [
@@ -374,7 +374,7 @@ class Forecaster:
             },
         }
 
-    def restore(self, state: dict, models: set[str]) -> None:
+    def restore(self, state: dict[str, Any], models: set[str]) -> None:
         """Take over a saved :meth:`state`; only the tracks of ``models`` (those whose window and scaling are
         unchanged) are restored, the others start empty. Raises KeyError/TypeError/ValueError on a malformed
         state, leaving this forecaster as it was."""
@@ -408,7 +408,7 @@ class Forecaster:
 
     @staticmethod
     def _reset(state: _Meter) -> list[Prediction]:
-        dropped = []
+        dropped: list[Prediction] = []
         for track in state.tracks.values():
             dropped.extend(track.pending.values())
             track.pending.clear()

@@ -8,6 +8,7 @@ for the model costs nothing to cut.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
 class RingBuffer:
@@ -17,11 +18,11 @@ class RingBuffer:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        self._data = np.zeros((2 * capacity, width), dtype)
+        self._data: np.ndarray = np.zeros((2 * capacity, width), dtype)
         self._next = 0
         self.size = 0
 
-    def append(self, row: np.ndarray) -> None:
+    def append(self, row: npt.ArrayLike) -> None:
         i = self._next
         self._data[i] = row
         self._data[i + self.capacity] = row
@@ -51,9 +52,10 @@ class RingBuffer:
 
     def ago(self, age: int) -> np.ndarray:
         """The row ``age`` appends back (0 is the newest)."""
-        return self.last(age + 1)[0]
+        row: np.ndarray = self.last(age + 1)[0]
+        return row
 
-    def set_ago(self, age: int, row: np.ndarray) -> None:
+    def set_ago(self, age: int, row: npt.ArrayLike) -> None:
         """Overwrite the row ``age`` appends back (a late correction of a row already kept)."""
         if not 0 <= age < self.size:
             raise IndexError(f"no row {age} back among {self.size}")

@@ -81,7 +81,7 @@ class MeterStream:
     def last_minute(self) -> int | None:
         return self._last_minute
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """Everything needed to carry on after a restart, as JSON-ready values."""
         flags = self._flags.last(self._flags.size)
         return {
@@ -94,7 +94,7 @@ class MeterStream:
             "filled_rows": [[m, [None if np.isnan(v) else float(v) for v in r]] for m, r in self._filled_rows.items()],
         }
 
-    def restore(self, state: dict) -> None:
+    def restore(self, state: dict[str, Any]) -> None:
         flags = np.zeros((int(state["rows"]), 2), np.bool_)
         flags[state["received"], 0] = True
         flags[state["read"], 1] = True
@@ -135,7 +135,7 @@ class MeterStream:
             if age < self._flags.size and bool(self._flags.ago(age)[0]):
                 return StreamUpdate.rejected(Outcome.DUPLICATE, nulls)
             if minute in self._filled_rows:
-                return self._refill(minute, values, nulls)
+                return self._refill(minute, age, values, nulls)
             return StreamUpdate.rejected(Outcome.LATE, nulls)
         absent = 0 if last is None else minute - last - 1
         reset = absent > self._max_gap
@@ -169,9 +169,10 @@ class MeterStream:
         self.rows_since_reset += len(rows)
         return StreamUpdate(Outcome.ACCEPTED, minutes, rows, filled, nulls, reset)
 
-    def _refill(self, minute: int, values: np.ndarray, nulls: int) -> StreamUpdate:
+    def _refill(self, minute: int, age: int, values: np.ndarray, nulls: int) -> StreamUpdate:
         """A real value for a filled minute: it replaces that row and the filled rows after it, up to the next
-        minute that arrived (they were all filled from the same older value)."""
+        minute that arrived (they were all filled from the same older value); ``age`` is how many minutes before the
+        newest it is."""
         old = self._filled_rows.pop(minute)
         self.holes_in_a_row = 0
         missing = np.isnan(values)
@@ -183,7 +184,7 @@ class MeterStream:
         replaced = np.vstack([old] + [self._filled_rows[m] for m in minutes[1:]])
         for m in minutes[1:]:
             self._filled_rows[m] = row
-        self._flags.set_ago(self._last_minute - minute, (True, read))
+        self._flags.set_ago(age, (True, read))
         filled = np.ones(len(minutes), bool)
         filled[0] = not read
         return StreamUpdate(

@@ -13,8 +13,10 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,7 @@ class LatencyRing:
     def median_ns(self) -> float:
         return float(np.median(self._ring.last(self._ring.size))) if self._ring.size else float("nan")
 
-    def summary_us(self) -> dict[str, float]:
+    def summary_us(self) -> dict[str, float | None]:
         if not self._ring.size:
             return {"p50": None, "p95": None, "p99": None, "max": None}
         p50, p95, p99 = np.percentile(self._ring.last(self._ring.size), [50, 95, 99]) / 1e3
@@ -63,7 +65,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _errors(acc: ErrorAccumulator) -> dict:
+def _errors(acc: ErrorAccumulator) -> dict[str, Any]:
     def num(v: float) -> float | None:
         return None if np.isnan(v) else v
 
@@ -93,9 +95,9 @@ class AgentMetrics:
         self._trace_left = tracemalloc_readings
         self.meters_evicted = 0
         self.inbox_waits = 0  # times the network thread waited for room in the inbox
-        self.state: dict = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
+        self.state: dict[str, Any] = {"restore": "off", "saves": 0, "failed": 0, "bytes": 0, "last_save_ms": None}
         #: model reloads (device/models/reload.py): "last" is what the newest one changed, or why it was refused
-        self.reloads: dict = {"done": 0, "refused": 0, "last": None}
+        self.reloads: dict[str, Any] = {"done": 0, "refused": 0, "last": None}
         self._trace_peak = 0  # the caller starts tracemalloc (before loading models) when it wants a sample
 
     def _forget_model(self, name: str) -> None:
@@ -142,7 +144,7 @@ class AgentMetrics:
         updates: list[StreamUpdate],
         published: list[tuple[Prediction, int, int]],
         evicted_meters: int,
-        rescored: list[Prediction] = (),
+        rescored: Sequence[Prediction] = (),
     ) -> None:
         """Count one batch: what the stream did with each reading, each prediction with (received ns,
         published ns) of its reading, for the end-to-end latency, and the predictions re-scored."""
@@ -189,7 +191,7 @@ class AgentMetrics:
             self._trace_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
 
-    def _model(self, name: str) -> dict:
+    def _model(self, name: str) -> dict[str, Any]:
         model = next(m for m in self._forecaster.models if m.name == name)
         cpu_ns = self._cpu[name].median_ns()
         times = {PI4B: None if np.isnan(cpu_ns) else measured_cpu_time(cpu_ns / 1e9), M4F: mcu_time(model.entry, M4F)}
@@ -208,7 +210,7 @@ class AgentMetrics:
             "energy": {device.profile: energy(device, time).to_dict() for device, time in times.items() if time},
         }
 
-    def snapshot(self, intake_rejected: Counter[str] | None = None, rejected_readings: int = 0) -> dict:
+    def snapshot(self, intake_rejected: Counter[str] | None = None, rejected_readings: int = 0) -> dict[str, Any]:
         """Everything, JSON-ready. ``intake_rejected``: the messages the sources rejected, by reason (counted there,
         once, and summed here with the streams' own); ``rejected_readings``: how many of them were whole readings
         (wattcast messages, which count as received readings)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from device.atomic import write_atomic
 from device.forecasting.forecaster import Prediction
@@ -13,7 +14,7 @@ from device.readings import format_minute
 PREDICTION_COLUMNS = ("meter", "model", "ts", "target_ts", "predicted", "actual")
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """The metrics snapshot, atomically (not synced: the next snapshot follows within seconds)."""
     write_atomic(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
 

@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from device.atomic import write_atomic
 from device.forecasting.forecaster import Forecaster
@@ -39,7 +39,7 @@ class Restored:
     meters: int = 0
 
 
-def _models(forecaster: Forecaster) -> dict[str, dict]:
+def _models(forecaster: Forecaster) -> dict[str, dict[str, Any]]:
     return {m.name: {"window": m.entry.window.to_dict(), "scaling": m.scaling.to_dict()} for m in forecaster.models}
 
 

@@ -62,7 +62,9 @@ def plan_reload(
         raise ValueError(f"{directory / MANIFEST_NAME} leaves no model to run")
     running = {m.name: m for m in current}
     models: list[LoadedModel] = []
-    added, changed, unchanged = [], [], []
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
     for entry in entries:
         old = running.get(entry.name)
         if old is not None and _unchanged(old, entry, manifest):

@@ -28,6 +28,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from device.config import AgentConfig
 from device.mqtt.client import QOS, Failover, make_client, publish_qos1, published
@@ -107,7 +108,7 @@ class MqttLink:
     def start(self) -> None:
         host, port = self.broker
         if self.config.broker_settings.v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's Properties is untyped
             props.SessionExpiryInterval = self.config.session_expiry_s
             # A broker that holds to it sends no more unacknowledged readings than this; Mosquitto 2.0.11 stops holding
             # to small values once acknowledgements flow (docs/agent.md); Agent._receive also holds its reads.
@@ -125,7 +126,14 @@ class MqttLink:
             "on" if self.config.broker_settings.tls else "off",
         )
 
-    def _connected(self, client, userdata, flags, reason_code, properties) -> None:
+    def _connected(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s (will retry)", reason_code)
             return
@@ -139,7 +147,14 @@ class MqttLink:
         if self._client.is_connected() and not self._stopping:
             _, self._subscribe_mid = self._client.subscribe([(topic, QOS) for topic in self.subscriptions])
 
-    def _subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _subscribed(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         if mid != self._subscribe_mid:
             return
         refused = [f"{topic} ({code})" for topic, code in zip(self.subscriptions, reason_codes) if code.is_failure]
@@ -173,14 +188,21 @@ class MqttLink:
             self._failover.next()
             self.counters["failovers"] = self._failover.failovers
 
-    def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
+    def _disconnected(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if self._stopping:
             log.info("disconnected")
             return
         log.warning("disconnected from %s:%d: %s; paho reconnects with backoff", *self.broker, reason_code)
         self._next_broker()
 
-    def _connect_failed(self, client, userdata) -> None:
+    def _connect_failed(self, client: mqtt.Client, userdata: Any) -> None:
         log.warning("could not connect to %s:%d", *self.broker)
         self._next_broker()
 
@@ -190,7 +212,10 @@ class MqttLink:
             topic = message.topic
         except UnicodeDecodeError:
             topic = "<not utf-8>"
-        self._on_message(Inbound(topic, message.payload, received, (message.mid, message.qos), bool(message.retain)))
+        # paho declares bytes | bytearray but decodes a payload as bytes, which bytes() returns as it is (no copy)
+        self._on_message(
+            Inbound(topic, bytes(message.payload), received, (message.mid, message.qos), bool(message.retain))
+        )
 
     def ack(self, token: tuple[int, int]) -> None:
         """Acknowledge a handled message (its :attr:`Inbound.ack`)."""
@@ -226,7 +251,7 @@ class MqttLink:
         """Say ``offline`` (retained), let queued messages go out, then disconnect."""
         self._stopping = True
         self.publish(self.status_topic, b"offline", retain=True)
-        if self._client.is_connected():
+        if self._last is not None and self._client.is_connected():  # publish() above always set it
             try:  # QoS 1 messages go out in order: once the last is acknowledged, the earlier ones were sent
                 self._last.wait_for_publish(timeout_s)
             except RuntimeError as exc:

@@ -24,7 +24,8 @@ class Predictor(Protocol):
     """Scaled predictions (n,) for scaled, pre-padded windows (n, seq_len, n_features) with the number of real
     (unpadded) readings in each: the host evaluation and the agent call the same objects."""
 
-    spec: WindowSpec
+    @property
+    def spec(self) -> WindowSpec: ...
 
     def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray: ...
 
@@ -61,7 +62,8 @@ def family(kind: ModelKind | str) -> Family:
         kind = ModelKind(kind)
     except ValueError:
         raise ValueError(f"unknown model kind {kind!r}; known: {[k.value for k in ModelKind]}") from None
-    return importlib.import_module(f"device.models.families.{kind.family_module}").FAMILIES[kind]
+    families: dict[ModelKind, Family] = importlib.import_module(f"device.models.families.{kind.family_module}").FAMILIES
+    return families[kind]
 
 
 def entry_from_dict(d: dict[str, Any]) -> ModelEntry:

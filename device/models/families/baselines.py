@@ -48,7 +48,8 @@ class TrendLine:
         var = (((t - t_mean) ** 2) * mask).sum(axis=1, keepdims=True)
         slope = np.divide(cov, var, out=np.zeros_like(cov), where=var > 0)
         forecast = y_mean + slope * (steps - 1 + self.spec.horizon - t_mean)
-        return forecast[:, 0].astype(np.float32)
+        predictions: np.ndarray = forecast[:, 0].astype(np.float32)
+        return predictions
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ class TrendLineFamily(Family):
         k = fields.get("k", DEFAULT_TREND_K)
         return super().entry(**{"macs": 2 * k, **fields})
 
-    def build(self, entry: TrendLineEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
+        if not isinstance(entry, TrendLineEntry):
+            raise TypeError(f"model {entry.name!r}: a trend line needs a TrendLineEntry, got {type(entry).__name__}")
         return Built(TrendLine(entry.window, entry.k), "numpy", 0)
 
 

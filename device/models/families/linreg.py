@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from device.contract import MinMaxScaling, WindowSpec
 from device.models.entry import ModelEntry
@@ -26,7 +27,7 @@ class LinearRegression:
     """A linear model on every lag of every feature, in scaled units: ``y = x.flatten() @ coef + intercept``."""
 
     spec: WindowSpec
-    coef: np.ndarray  # (seq_len * n_features,), row-major over (step, feature)
+    coef: npt.NDArray[np.floating[Any]]  # (seq_len * n_features,), row-major over (step, feature)
     intercept: float
 
     @classmethod
@@ -60,7 +61,7 @@ class LinearRegressionQ15:
     """
 
     spec: WindowSpec
-    weights_q: np.ndarray  # int16
+    weights_q: npt.NDArray[np.int16]
     bias_q: int
     shift: int
 
@@ -75,11 +76,12 @@ class LinearRegressionQ15:
     def quantize_input(x: np.ndarray) -> np.ndarray:
         return np.clip(np.round(np.asarray(x, np.float64) * Q15_ONE), -32768, 32767).astype(np.int16)
 
-    def predict_q(self, x: np.ndarray) -> np.ndarray:
+    def predict_q(self, x: np.ndarray) -> npt.NDArray[np.int32]:
         """The raw accumulator (int32) for each window: scaled prediction times ``2**shift``."""
         xq = self.quantize_input(x).reshape(len(x), -1).astype(np.int32)
         products = (xq * self.weights_q.astype(np.int32)) >> 15  # arithmetic shift, as in C on int32
-        return products.sum(axis=1, dtype=np.int32) + np.int32(self.bias_q)
+        accumulators: npt.NDArray[np.int32] = products.sum(axis=1, dtype=np.int32) + np.int32(self.bias_q)
+        return accumulators
 
     def predict(self, x: np.ndarray, n_real: np.ndarray) -> np.ndarray:
         return (self.predict_q(x) / 2.0**self.shift).astype(np.float32)
@@ -158,7 +160,9 @@ def read_document(path: Path) -> LinregDocument:
     return LinregDocument(d["name"], model, fixed, MinMaxScaling.from_dict(d["scaling"]), d.get("metrics", {}))
 
 
-def _document_for(entry: ModelEntry, path: Path) -> LinregDocument:
+def _document_for(entry: ModelEntry, path: Path | None) -> LinregDocument:
+    if path is None:
+        raise ValueError(f"model {entry.name!r}: a linear regression needs its file")
     document = read_document(path)
     if document.window != entry.window:
         raise ValueError(

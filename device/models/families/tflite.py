@@ -51,7 +51,7 @@ class TensorInfo:
     zero_point: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> TensorInfo:
+    def from_dict(cls, d: dict[str, Any]) -> TensorInfo:
         return cls(tuple(d["shape"]), d["dtype"], float(d.get("scale", 0.0)), int(d.get("zero_point", 0)))
 
 
@@ -76,12 +76,14 @@ def interpreter_class(runtime: str = "auto") -> tuple[type, str]:
             raise ValueError(f"unknown runtime {name!r}; choose auto or one of {[*RUNTIMES, TFLM]}")
         module_name, attr = RUNTIMES[name]
         try:
-            target = importlib.import_module(module_name)
+            target: Any = importlib.import_module(module_name)
         except ImportError as exc:
             errors.append(f"{module_name}: {exc}")
             continue
         for part in attr.split("."):
             target = getattr(target, part)
+        if not isinstance(target, type):
+            raise ImportError(f"{module_name}.{attr} is not an Interpreter class but {type(target).__name__}")
         return target, name
     raise ImportError("no TFLite runtime could be imported (pip install ai-edge-litert): " + "; ".join(errors))
 
@@ -165,7 +167,8 @@ class TFLitePredictor:
         interpreter.reset_all_variables()
         interpreter.set_tensor(self._input_index, window)
         interpreter.invoke()
-        return interpreter.get_tensor(self._output_index)
+        output: np.ndarray = interpreter.get_tensor(self._output_index)  # the runtimes are untyped
+        return output
 
 
 class TFLMPredictor:
@@ -190,19 +193,24 @@ class TFLMPredictor:
         interpreter.reset()
         interpreter.set_input(window, 0)
         interpreter.invoke()
-        return interpreter.get_output(0)
+        output: np.ndarray = interpreter.get_output(0)  # tflite-micro is untyped
+        return output
 
 
 class TFLiteFamily(Family):
     kind = ModelKind.TFLITE
     entry_class = TFLiteEntry
 
-    def build(self, entry: TFLiteEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
+    def build(self, entry: ModelEntry, path: Path | None, runtime: str, num_threads: int) -> Built:
+        if not isinstance(entry, TFLiteEntry):
+            raise TypeError(f"model {entry.name!r}: a tflite model needs a TFLiteEntry, got {type(entry).__name__}")
         if entry.input is None or entry.output is None:
             raise ValueError(f"model {entry.name!r}: a tflite entry needs input and output tensor info")
+        if path is None:
+            raise ValueError(f"model {entry.name!r}: a tflite model needs its file")
         if runtime == TFLM:
-            predictor = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
-            return Built(predictor, TFLM, predictor.tensor_bytes)
+            micro = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
+            return Built(micro, TFLM, micro.tensor_bytes)
         cls, runtime_name = interpreter_class(runtime)
         predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
         return Built(predictor, runtime_name, predictor.tensor_bytes)
