@@ -294,6 +294,8 @@ class Agent:
         self._unacked.clear()
 
     def _save_state(self) -> None:
+        if self.config.state_file is None:
+            return
         started = time.perf_counter_ns()
         try:
             size = save_state(self.config.state_file, self.forecaster, self.intake)

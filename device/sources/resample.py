@@ -170,14 +170,14 @@ class Resampler:
             if inside:
                 state.carry = samples[inside - 1]
                 del samples[:inside]
-            elif not state.warned:
+            elif not state.warned and held is not None:  # held: nothing inside and a value young enough
                 state.warned = True
                 log.warning(
                     "meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
                     "value is held for the minutes between (counted as filled minutes)",
                     meter,
                     (samples[0][0] if samples else until_s) - held[0],
-                )  # type: ignore[index]
+                )
             if known > 0:
                 closed.append(Minute(state.source, meter, state.open, total / known, not inside))
             state.open += 1
