@@ -67,13 +67,19 @@ def _object(payload: bytes) -> dict | Rejected:
     return body if isinstance(body, dict) else Rejected("not_an_object", text[:80])
 
 
+#: What :func:`lookup` returns where a key is absent: unlike a JSON ``null`` there (a missing value, NaN), an absent
+#: power is not a sample at all (``no_power``).
+ABSENT = object()
+
+
 def lookup(body: dict, path: str) -> object:
-    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); None where absent."""
+    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); :data:`ABSENT` where absent,
+    None where the key is there with ``null`` (Zigbee2MQTT's ``"power": null``, Tasmota's ``"Power": null``)."""
     value: object = body
     for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
+        if not isinstance(value, dict) or key not in value:
+            return ABSENT
+        value = value[key]
     return value
 
 
@@ -102,7 +108,7 @@ def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw |
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "ENERGY.Power")
-    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, body.get("Time"))
+    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("Time"))
 
 
 def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
@@ -111,7 +117,7 @@ def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> R
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "power")
-    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, None)
+    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, None)
 
 
 def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
@@ -152,12 +158,12 @@ _GEN2_PHASES = ("a_act_power", "b_act_power", "c_act_power")
 def _gen2_power(component: str, status: dict) -> object:
     key = _GEN2_POWER.get(component.partition(":")[0])
     if key is None:
-        return None
+        return ABSENT
     if key in status:
         return status[key]
     if component.startswith("em:") and all(p in status for p in _GEN2_PHASES):
         return [status[p] for p in _GEN2_PHASES]
-    return None
+    return ABSENT
 
 
 def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
@@ -179,9 +185,9 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> R
     if field:
         value = lookup(state, field)
     else:
-        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not None]
-        value = powers or None
-    return Rejected("no_power", str(list(params))[:80]) if value is None else (value, params.get("ts"))
+        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT]
+        value = powers or ABSENT
+    return Rejected("no_power", str(list(params))[:80]) if value is ABSENT else (value, params.get("ts"))
 
 
 PROFILES: dict[str, Profile] = {
