@@ -329,7 +329,7 @@ class Agent:
                     self._announce_all()
                 continue
             arrival_s = now_s - (now_ns - message.received_ns) / 1e9  # a sample without a timestamp takes this
-            taken = self.intake.read(message.topic, message.payload, arrival_s)
+            taken = self.intake.read(message.topic, message.payload, arrival_s, message.retained)
             readings += taken
             received += [message.received_ns] * len(taken)
         if readings:

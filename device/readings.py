@@ -42,6 +42,8 @@ class Reading:
 #: summed), the log names the meter, and the README's tables come from here.
 REASONS = {
     "bad_topic": "a topic no configured source reads",
+    "retained": "delivered from the broker's retained store (at subscribe time): of unknown age, never a measured "
+    "minute (a dead node's last value, DSMR-reader's always-retained telegram)",
     "bad_meter_id": f"the meter id from the topic does not match {METER_ID.pattern}",
     "meter_id_clash": "another source published this meter id first",
     "too_large": "the payload is larger than --max-payload-bytes",

@@ -4,6 +4,9 @@ show it: nothing stale, foreign or missing is taken as a measured minute."""
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, Reading
@@ -51,3 +54,72 @@ def test_a_tasmota_null_power_is_a_missing_value_and_a_minute_of_nulls_is_not_a_
     # minute 1 and 2 hold only nulls: absent (for the stream to fill and mark), never 0.5 kW held and shown as read
     assert minutes_of(readings) == [(0, 0.5, False), (3, 0.7, False)]
     assert intake.snapshot()["tasmota"]["missing_values"] == 2
+
+
+# --- case 2: a retained message is never a measured minute ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "topic", "payload", "meter"),
+    [
+        ("esphome:W", "node1/sensor/power/state", b"777.0", "node1"),  # a dead ESPHome node's last state
+        ("statestream:W", "homeassistant/sensor/house_power/state", b"1500", "house_power"),
+        (  # DSMR-reader publishes its telegram retained, always: this one is 3 hours old
+            "dsmr-reader",
+            "dsmr/json",
+            json.dumps(
+                {
+                    "timestamp": "2026-11-20T07:00:00Z",
+                    "electricity_currently_delivered": "0.523",
+                    "electricity_currently_returned": "0.000",
+                }
+            ).encode(),
+            "dsmr",
+        ),
+    ],
+    ids=["esphome", "statestream", "dsmr-reader"],
+)
+def test_a_retained_message_is_counted_and_logged_with_its_meter_never_a_minute_nor_a_forecasts_basis(
+    spec, topic, payload, meter, caplog
+):
+    caplog.set_level(logging.WARNING)
+    intake = intake_for(spec)
+    assert intake.read(topic, payload, T0, retained=True) == []
+    assert intake.tick(T0 + 3600) == []  # no minute comes of it, held or otherwise
+    counts = intake.snapshot()[Source.parse(spec).profile]
+    assert counts["rejected"] == {"retained": 1} and counts["samples"] == 0
+    assert f"meter {meter}" in caplog.text and "(retained)" in caplog.text
+
+
+def test_after_a_retained_message_the_first_minute_comes_from_live_samples_only():
+    intake = intake_for("esphome:W")
+    intake.read("node1/sensor/power/state", b"777.0", T0, retained=True)
+    readings = []
+    for dt in (10, 40, 70):
+        readings += intake.read("node1/sensor/power/state", b"200.0", T0 + dt)
+    assert minutes_of(readings) == [(0, 0.2, False)]
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    from tests.device_assets import Series, build_assets
+
+    return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled(rows=600))
+
+
+def test_the_agent_takes_the_brokers_retain_flag_a_retained_telegram_at_start_is_counted_not_read(mosquitto, assets):
+    from tests.test_agent_mqtt import publisher, wait_for
+    from tests.test_sources_agent import start
+
+    client = publisher(mosquitto.port)
+    telegram = {
+        "timestamp": "2026-11-20T07:00:00Z",
+        "electricity_currently_delivered": "0.523",
+        "electricity_currently_returned": "0.000",
+    }
+    client.publish("dsmr/json", json.dumps(telegram).encode(), qos=1, retain=True).wait_for_publish(10)
+    agent = start(mosquitto, assets, ("dsmr-reader",))
+    wait_for(lambda: agent.intake.counters["dsmr-reader"]["messages"] == 1, "the retained telegram")
+    sources = agent.stop()["sources"]
+    assert sources["dsmr-reader"]["rejected"] == {"retained": 1}
+    assert (sources["dsmr-reader"]["samples"], sources["dsmr-reader"]["minutes"]) == (0, 0)

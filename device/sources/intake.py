@@ -80,12 +80,13 @@ class SourceIntake:
         """The MQTT filters to subscribe to, one per source."""
         return [r.topic for r in self.readers]
 
-    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+    def read(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Reading]:
         """The readings one message completes (often none: a minute closes on a later sample); a rejected message is
-        counted and logged here, under its source (or ``unmatched``)."""
+        counted and logged here, under its source (or ``unmatched``). ``retained``: the broker's retain flag (a
+        stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
             if topic_matches(reader.topic, topic) is not None:
-                return self._read(reader, topic, payload, arrival_s)
+                return self._read(reader, topic, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
         return []
@@ -142,10 +143,12 @@ class SourceIntake:
             f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s", meter, topic, detail
         )
 
-    def _read(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+    def _read(
+        self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float, retained: bool
+    ) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
-        meter, decoded = reader.decode(topic, payload, arrival_s)
+        meter, decoded = reader.decode(topic, payload, arrival_s, retained)
         if not isinstance(decoded, Rejected):
             decoded = self._claim(reader.name, meter, topic) or decoded
         if isinstance(decoded, Rejected):

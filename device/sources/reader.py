@@ -143,9 +143,13 @@ class SourceReader:
         """Whether a message is a whole minute of every measurement (the wattcast format) rather than a power sample."""
         return self.profile.whole_minutes
 
-    def decode(self, topic: str, payload: bytes, arrival_s: float) -> tuple[str, Reading | Sample | Rejected]:
+    def decode(
+        self, topic: str, payload: bytes, arrival_s: float, retained: bool = False
+    ) -> tuple[str, Reading | Sample | Rejected]:
         """(meter id or the topic when there is none, a reading or sample or why not) for one message on
-        :attr:`topic`."""
+        :attr:`topic`. A ``retained`` message (the broker's stored copy, sent at subscribe time) is refused before
+        decoding: its age is unknown, and a decoder's memory (Shelly's merged status) must not hold its value
+        either."""
         levels = topic_matches(self.source.topic, topic)
         if levels is None:
             return topic, Rejected("bad_topic", topic[:100])
@@ -155,6 +159,8 @@ class SourceReader:
             meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
             return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
+        if retained:
+            return meter, Rejected("retained", "a stored message of unknown age, not a measurement of now")
         if len(payload) > self.max_bytes:
             return meter, Rejected("too_large", f"{len(payload)} bytes")
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
