@@ -56,6 +56,8 @@ REASONS = {
     "bad_value": "a value that is not a number, a numeric string or a missing-value word",
     "bad_ts": "a timestamp that is not ISO 8601 or epoch seconds",
     "ts_out_of_range": "a timestamp before --earliest-ts or more than --max-ahead-minutes ahead",
+    "future": "a sample stamped more than 2 minutes after it arrived: its clock or time zone is wrong (the log says "
+    "the offset and the source's timezone to declare)",
     "out_of_range": "a value outside the plausible physical range (ReadingLimits)",
 }
 

@@ -123,3 +123,55 @@ def test_the_agent_takes_the_brokers_retain_flag_a_retained_telegram_at_start_is
     sources = agent.stop()["sources"]
     assert sources["dsmr-reader"]["rejected"] == {"retained": 1}
     assert (sources["dsmr-reader"]["samples"], sources["dsmr-reader"]["minutes"]) == (0, 0)
+
+
+# --- case 3: a clock in another zone is never shifted silently ---------------------------------------------------
+
+LONDON = HouseholdTime("Europe/London")
+
+
+def tasmota_at(wall: str, watts: float) -> bytes:
+    """Tasmota's SENSOR message, ``Time`` its local wall clock without a zone (``support.ino`` GetDateAndTime)."""
+    return json.dumps({"Time": wall, "ENERGY": {"Power": watts, "Voltage": 231}}).encode()
+
+
+def test_a_tasmota_on_its_default_fixed_utc_plus_1_in_a_london_house_is_rejected_as_future_with_the_fix(caplog):
+    """Tasmota's default ``Timezone 1`` is a fixed UTC+1: at 10:00 UTC in November it stamps 11:00, which read in
+    Europe/London (UTC+0 then) is an hour ahead of the message's arrival."""
+    caplog.set_level(logging.WARNING)
+    intake = intake_for("tasmota", zone=LONDON)
+    assert intake.read("tele/plug1/SENSOR", tasmota_at("2026-11-20T11:00:00", 450), T0) == []
+    assert intake.tick(T0 + 600) == []
+    assert intake.snapshot()["tasmota"]["rejected"] == {"future": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "(future)" in r.getMessage()]
+    for said in ("meter plug1", "+3600 s", "1 h", "time zone", 'timezone = "Etc/GMT-1"', "[[source]]"):
+        assert said in line
+
+
+def test_a_sources_own_time_zone_reads_its_clock_right():
+    intake = intake_for({"profile": "tasmota", "timezone": "Etc/GMT-1"}, zone=LONDON)
+    readings = []
+    for dt in (0, 30, 70):
+        wall = "2026-11-20T11:{:02d}:{:02d}".format(*divmod(dt, 60))
+        readings += intake.read("tele/plug1/SENSOR", tasmota_at(wall, 450), T0 + dt)
+    assert minutes_of(readings) == [(0, 0.45, False)]
+
+
+def test_a_sample_a_little_ahead_of_its_arrival_is_taken_a_drifting_clock_is_not_a_zone_error():
+    intake = intake_for("tasmota", zone=LONDON)
+    intake.read("tele/plug1/SENSOR", tasmota_at("2026-11-20T10:01:50", 450), T0)  # 110 s ahead: taken
+    assert intake.snapshot()["tasmota"]["samples"] == 1
+
+
+def test_a_clock_steadily_a_whole_hour_behind_is_taken_but_named_as_a_probable_zone_error(caplog):
+    """A Tasmota set to UTC (``Timezone 0``) in a Paris house: its stamps read in Paris are an hour early."""
+    caplog.set_level(logging.WARNING)
+    intake = intake_for("tasmota")
+    for dt in range(0, 300, 30):
+        wall = "2026-11-20T10:{:02d}:{:02d}".format(*divmod(dt, 60))
+        intake.read("tele/plug1/SENSOR", tasmota_at(wall, 450), T0 + dt)
+    lines = [r.getMessage() for r in caplog.records if "zone" in r.getMessage()]
+    assert len(lines) == 1  # once per meter
+    for said in ("meter plug1", "-3600 s", "1 h", 'timezone = "Etc/GMT"'):
+        assert said in lines[0]
+    assert intake.snapshot()["tasmota"]["clock_zone_suspects"] == 1

@@ -19,6 +19,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,7 @@ from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
+from device.sources.clockcheck import ClockWatch
 from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember, topic_matches
 from device.sources.resample import Minute, Resampler
 
@@ -34,7 +36,16 @@ if TYPE_CHECKING:
     from device.models.entry import ModelEntry
 
 log = logging.getLogger("wattcast.sources")
-SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
+SOURCE_COUNTERS = (
+    "messages",
+    "samples",
+    "minutes",
+    "filled_minutes",
+    "late",
+    "missing_values",
+    "negative_clipped",
+    "clock_zone_suspects",
+)
 UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 
@@ -66,6 +77,7 @@ class SourceIntake:
         self._log = RateLimitedLog(log)
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
         self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
+        self._clocks = ClockWatch(max_meters)
         self._max_meters = max_meters
 
     @staticmethod
@@ -74,7 +86,7 @@ class SourceIntake:
         ``part/K/meter``); every other profile has its own."""
         if source.profile != WATTCAST or source.topic:
             return source
-        return Source(WATTCAST, f"{topic_prefix}/+/reading", source.meter, source.unit, source.field)
+        return replace(source, topic=f"{topic_prefix}/+/reading")
 
     def subscriptions(self) -> list[str]:
         """The MQTT filters to subscribe to, one per source."""
@@ -164,6 +176,11 @@ class SourceIntake:
         counts = self.counters[reader.name]
         meter = sample.meter
         kw = sample.kw
+        if sample.t_s != arrival_s:  # stamped by the meter's own clock
+            named = self._clocks.observe(meter, sample.t_s - arrival_s, arrival_s, reader.household)
+            if named is not None:
+                counts["clock_zone_suspects"] += 1
+                log.warning("clock of %s source on %s: %s", reader.name, topic, named)
         if math.isnan(kw):
             counts["missing_values"] += 1
         elif kw < 0:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
+from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
 from device.sources.profiles import PROFILES, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
@@ -38,6 +39,8 @@ class Source:
     meter: str = ""  # a fixed meter id, for a topic without ``+``
     unit: str = ""  # W or kW
     field: str = ""  # JSON path of the power value (``ENERGY.Power``, ``em:0.total_act_power``, ``power``)
+    #: the IANA zone its naive timestamps are in, when not --timezone (Tasmota's default fixed UTC+1: Etc/GMT-1)
+    timezone: str = ""
 
     def __str__(self) -> str:
         return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
@@ -127,7 +130,12 @@ class SourceReader:
             )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
-        declared = Source(source.profile, topic, source.meter, unit, source.field)
+        if source.timezone:
+            try:
+                household = HouseholdTime(source.timezone)
+            except ValueError as exc:
+                raise ValueError(f"source {profile.name}: {exc}") from None
+        declared = replace(source, topic=topic, unit=unit)
         return cls(declared, profile, household, limits, max_bytes, max_meters)
 
     @property
@@ -172,6 +180,8 @@ class SourceReader:
             return meter, Rejected("bad_ts", repr(ts)[:80])
         if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
             return meter, Rejected("ts_out_of_range", str(ts)[:80])
+        if t_s - arrival_s > MAX_AHEAD_S and not self.profile.whole_minutes:
+            return meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s))
         if isinstance(value, Measurements):
             values = value.values(self.limits)
             return meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values)
