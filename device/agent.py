@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from typing import Any
 
 from device.clock import HouseholdTime
 from device.config import AgentConfig, build_parser, load_config
@@ -127,7 +128,8 @@ class Agent:
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
         self.recorder = Recorder(config.record, config.record_days, household) if config.record else None
         self._out_of_order_log = RateLimitedLog(log)
-        self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
+        self._latest: dict[str, dict[str, dict[str, Any]]] = {}  # meter -> model -> newest forecast shown in HA
+        self._measured: dict[str, int] = {}  # meter -> its newest measured (not held) minute, for Home Assistant
         self._changed_meters: set[str] = set()
         self._announce = threading.Event()  # every discovery config is due (the worker owns the model and meter lists)
 
@@ -275,7 +277,10 @@ class Agent:
     def _publish_discovery(self, models: list[str], remove: bool = False) -> None:
         """The discovery configs of ``models`` on every known meter; ``remove``: empty retained payloads, which
         delete those entities in Home Assistant."""
-        for topic, payload in homeassistant.discovery_configs(self.config, models, list(self.forecaster.meters)):
+        configs = homeassistant.discovery_configs(
+            self.config, models, list(self.forecaster.meters), self._recommended()
+        )
+        for topic, payload in configs:
             self.link.publish(topic, b"" if remove else _json(payload), retain=True)
 
     def _acknowledge(self, force: bool = False) -> None:
@@ -338,6 +343,10 @@ class Agent:
     def _forecast(self, readings: list[Reading], received: list[int]) -> None:
         """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
+        if self.config.ha_discovery:
+            for reading in readings:
+                if not reading.held and reading.minute > self._measured.get(reading.meter, -1):
+                    self._measured[reading.meter] = reading.minute
         steps = self.forecaster.process_batch(readings)
         if self.config.shared_group and self._split_meter(readings):
             return
@@ -400,14 +409,10 @@ class Agent:
             for p in step.predictions
         ]
         if self.config.ha_discovery:
-            for p, _, body in made:
-                self._latest.setdefault(p.meter, {})[p.model] = {
-                    "predicted_kw": p.predicted_kw,
-                    "target_ts": body["target_ts"],
-                    "model": p.model,
-                    "horizon_minutes": p.target_minute - p.minute,
-                }
-                self._changed_meters.add(p.meter)
+            for p, _, _ in made:
+                if homeassistant.fresh_enough(p.minute, self._measured.get(p.meter)):
+                    self._latest.setdefault(p.meter, {})[p.model] = homeassistant.forecast_state(p)
+                    self._changed_meters.add(p.meter)
         if not self.config.batch_predictions:
             published = []
             for p, received_ns, body in made:
@@ -433,9 +438,12 @@ class Agent:
             "latency_us": p.latency_ns / 1e3,
         }
 
+    def _recommended(self) -> str | None:
+        return homeassistant.recommended_model([m.entry for m in self.forecaster.models])
+
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]
-        for topic, payload in homeassistant.meter_configs(self.config, meter, names):
+        for topic, payload in homeassistant.meter_configs(self.config, meter, names, self._recommended()):
             self.link.publish(topic, _json(payload), retain=True)
 
     def _publish_metrics(self) -> dict:
@@ -446,10 +454,8 @@ class Agent:
         if self.recorder:
             snapshot["recording"] = self.recorder.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
-        for meter in self._changed_meters:
-            self.link.publish(
-                homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]), retain=True
-            )
+        for meter in self._changed_meters:  # not retained: a restarted HA must not get back an expired forecast
+            self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]))
         self._changed_meters.clear()
         if self.config.metrics_file:
             write_json_atomic(self.config.metrics_file, snapshot)
