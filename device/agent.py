@@ -57,7 +57,7 @@ class AgentFailure(RuntimeError):
     """The agent stopped because it cannot work correctly here (the message says why and what to change)."""
 
 
-def _json(data: dict) -> bytes:
+def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -139,7 +139,7 @@ class Agent:
         self.link.start()
         return self
 
-    def stop(self) -> dict:
+    def stop(self) -> dict[str, Any]:
         """Process what is already in the inbox, write the files, say offline; returns the final snapshot."""
         self._stopping.set()
         self._worker.join()
@@ -299,6 +299,8 @@ class Agent:
         self._unacked.clear()
 
     def _save_state(self) -> None:
+        if self.config.state_file is None:
+            return
         started = time.perf_counter_ns()
         try:
             size = save_state(self.config.state_file, self.forecaster, self.intake)
@@ -428,7 +430,7 @@ class Agent:
         return [(p, received_ns, now) for p, received_ns, _ in made]
 
     @staticmethod
-    def _prediction_body(p: Prediction) -> dict:
+    def _prediction_body(p: Prediction) -> dict[str, Any]:
         return {
             "meter": p.meter,
             "model": p.model,
@@ -446,7 +448,7 @@ class Agent:
         for topic, payload in homeassistant.meter_configs(self.config, meter, names, self._recommended()):
             self.link.publish(topic, _json(payload), retain=True)
 
-    def _publish_metrics(self) -> dict:
+    def _publish_metrics(self) -> dict[str, Any]:
         snapshot = self.metrics.snapshot(self.intake.rejected_by_reason(), self.intake.rejected_readings())
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
@@ -464,7 +466,7 @@ class Agent:
         return snapshot
 
 
-def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:
+def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict[str, Any]:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM in the main thread, where SIGHUP reloads the models);
     returns the final metrics."""
     stop_event = stop_event or threading.Event()

@@ -20,7 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -229,7 +229,7 @@ class SourceIntake:
             rejected.detail,
         )
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """What a restart needs to go on as if there had been none, JSON-ready: the owner of each meter id, the
         resampler's open minutes and the decoders' per-meter memory (Shelly Gen2's merged status, Gen1's channels;
         kept as JSON text, since a payload's NaN is valid to Python's JSON but not to the state file's)."""
@@ -241,7 +241,7 @@ class SourceIntake:
             ],
         }
 
-    def restore(self, state: dict) -> None:
+    def restore(self, state: dict[str, Any]) -> None:
         """Take over a saved :meth:`state` for the sources configured now (a source since removed gives up its meter
         ids and open minutes; a decoder's memory is kept only for the same profile and topic). Raises
         KeyError/TypeError/ValueError on a malformed state, leaving the intake as it was."""
@@ -256,7 +256,7 @@ class SourceIntake:
         for reader, kept in zip(self.readers, decoders):
             reader.states = dict(list(kept.items())[-self._max_meters :])
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """Per source: its counters and rejections by reason (sources that saw nothing included)."""
         return {
             name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from device.readings import Rejected
 from device.wire import DEFAULT_PREFIX, Measurements
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
-Decoder = Callable[[list[str], bytes, dict, str], "Raw | Rejected"]
+Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _text(payload: bytes) -> str | Rejected:
         return Rejected("not_utf8")
 
 
-def _object(payload: bytes) -> dict | Rejected:
+def _object(payload: bytes) -> dict[str, Any] | Rejected:
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
@@ -72,7 +73,7 @@ def _object(payload: bytes) -> dict | Rejected:
 ABSENT = object()
 
 
-def lookup(body: dict, path: str) -> object:
+def lookup(body: dict[str, Any], path: str) -> object:
     """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); :data:`ABSENT` where absent,
     None where the key is there with ``null`` (Zigbee2MQTT's ``"power": null``, Tasmota's ``"Power": null``)."""
     value: object = body
@@ -83,14 +84,14 @@ def lookup(body: dict, path: str) -> object:
     return value
 
 
-def plain(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def plain(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """A bare number (or state string) as the whole payload: ESPHome, emonhub, HA statestream, DSMR-reader's split
     topic telegram."""
     text = _text(payload)
     return text if isinstance(text, Rejected) else (text, None)
 
 
-def wattcast(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``meter/<meter_id>/reading``: ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}``, a whole minute
     of every measurement; the timestamp is required (a reading is its minute)."""
     body = _object(payload)
@@ -101,7 +102,7 @@ def wattcast(levels: list[str], payload: bytes, state: dict, field: str) -> Raw 
     return Measurements(body), body["ts"]
 
 
-def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def tasmota(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``tele/<topic>/SENSOR``: ``{"Time": "2026-12-01T14:34:00", "ENERGY": {"Power": 450, ...}}``, ``Power`` an
     array with one entry per channel on multi-channel devices; ``Time`` is local wall clock without zone."""
     body = _object(payload)
@@ -111,7 +112,7 @@ def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw |
     return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("Time"))
 
 
-def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``zigbee2mqtt/<friendly_name>``: the device's whole state as JSON, power in ``power`` (W), no time."""
     body = _object(payload)
     if isinstance(body, Rejected):
@@ -120,7 +121,7 @@ def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> R
     return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, None)
 
 
-def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def shelly_gen1(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``shellies/<id>/emeter/<i>/power``: one plain number (W) per channel on its own topic; the meter's power is
     the sum of the latest value of each channel (a 3EM's three phases)."""
     text = _text(payload)
@@ -135,7 +136,7 @@ def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> R
 _DSMR_DELIVERED, _DSMR_RETURNED = "electricity_currently_delivered", "electricity_currently_returned"
 
 
-def dsmr_reader(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def dsmr_reader(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``dsmr/json``: DSMR-reader's JSON telegram, ``{"timestamp": "2018-01-01T00:00:00Z",
     "electricity_currently_delivered": "0.523", "electricity_currently_returned": "0.000", ...}`` (decimals as
     strings, kW; the meter's own time in UTC with ``Z``, or with the local offset if DSMR-reader is told to use its
@@ -155,7 +156,7 @@ _GEN2_POWER = {"em": "total_act_power", "em1": "act_power", "switch": "apower", 
 _GEN2_PHASES = ("a_act_power", "b_act_power", "c_act_power")
 
 
-def _gen2_power(component: str, status: dict) -> object:
+def _gen2_power(component: str, status: dict[str, Any]) -> object:
     key = _GEN2_POWER.get(component.partition(":")[0])
     if key is None:
         return ABSENT
@@ -166,7 +167,7 @@ def _gen2_power(component: str, status: dict) -> object:
     return ABSENT
 
 
-def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``<id>/events/rpc``: JSON-RPC notifications. ``NotifyStatus`` carries only what changed since the last one
     (Shelly: "overlay the changes over a known status"), so the device's status is kept whole here and the power
     read from it: ``em:0.total_act_power`` (Pro 3EM; else the sum of ``a/b/c_act_power``), ``em1:N.act_power``

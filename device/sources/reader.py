@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
@@ -23,6 +24,7 @@ from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
 from device.sources.profiles import PROFILES, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
+V = TypeVar("V")
 WATTCAST = "wattcast"
 UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 #: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
@@ -98,7 +100,7 @@ class SourceReader:
     limits: ReadingLimits
     max_bytes: int = 4096
     max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
-    states: dict[str, dict] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
 
     @classmethod
     def build(
@@ -192,14 +194,15 @@ class SourceReader:
             return meter, Rejected("out_of_range", f"{kw:g} kW")
         return meter, Sample(self.name, meter, t_s, kw)
 
-    def _state(self, meter: str) -> dict:
+    def _state(self, meter: str) -> dict[str, Any]:
         state = self.states.get(meter)
         if state is None:
-            state = remember(self.states, meter, {}, self.max_meters)
+            state = {}
+            remember(self.states, meter, state, self.max_meters)
         return state
 
 
-def remember(mapping: dict, key: str, value: object, limit: int) -> object:
+def remember(mapping: dict[str, V], key: str, value: V, limit: int) -> V:
     """``mapping[key] = value``, first dropping the oldest key if a new one would pass ``limit``: per-meter memory
     stays bounded whatever ids arrive."""
     if key not in mapping and len(mapping) >= limit:
