@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from typing import Any
 
 from device.clock import HouseholdTime
 from device.config import AgentConfig, build_parser, load_config
@@ -56,7 +57,7 @@ class AgentFailure(RuntimeError):
     """The agent stopped because it cannot work correctly here (the message says why and what to change)."""
 
 
-def _json(data: dict) -> bytes:
+def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -127,7 +128,8 @@ class Agent:
         self._predictions = PredictionLog(config.predictions_file) if config.predictions_file else None
         self.recorder = Recorder(config.record, config.record_days, household) if config.record else None
         self._out_of_order_log = RateLimitedLog(log)
-        self._latest: dict[str, dict[str, dict]] = {}  # meter -> model -> newest prediction, for Home Assistant
+        self._latest: dict[str, dict[str, dict[str, Any]]] = {}  # meter -> model -> newest forecast shown in HA
+        self._measured: dict[str, int] = {}  # meter -> its newest measured (not held) minute, for Home Assistant
         self._changed_meters: set[str] = set()
         self._announce = threading.Event()  # every discovery config is due (the worker owns the model and meter lists)
 
@@ -137,7 +139,7 @@ class Agent:
         self.link.start()
         return self
 
-    def stop(self) -> dict:
+    def stop(self) -> dict[str, Any]:
         """Process what is already in the inbox, write the files, say offline; returns the final snapshot."""
         self._stopping.set()
         self._worker.join()
@@ -275,7 +277,10 @@ class Agent:
     def _publish_discovery(self, models: list[str], remove: bool = False) -> None:
         """The discovery configs of ``models`` on every known meter; ``remove``: empty retained payloads, which
         delete those entities in Home Assistant."""
-        for topic, payload in homeassistant.discovery_configs(self.config, models, list(self.forecaster.meters)):
+        configs = homeassistant.discovery_configs(
+            self.config, models, list(self.forecaster.meters), self._recommended()
+        )
+        for topic, payload in configs:
             self.link.publish(topic, b"" if remove else _json(payload), retain=True)
 
     def _acknowledge(self, force: bool = False) -> None:
@@ -331,7 +336,7 @@ class Agent:
                     self._announce_all()
                 continue
             arrival_s = now_s - (now_ns - message.received_ns) / 1e9  # a sample without a timestamp takes this
-            taken = self.intake.read(message.topic, message.payload, arrival_s)
+            taken = self.intake.read(message.topic, message.payload, arrival_s, message.retained)
             readings += taken
             received += [message.received_ns] * len(taken)
         if readings:
@@ -340,6 +345,10 @@ class Agent:
     def _forecast(self, readings: list[Reading], received: list[int]) -> None:
         """Run the models over readings (each with its message's receive time), publish and count."""
         new_meters = [m for m in dict.fromkeys(r.meter for r in readings) if m not in self.forecaster.meters]
+        if self.config.ha_discovery:
+            for reading in readings:
+                if not reading.held and reading.minute > self._measured.get(reading.meter, -1):
+                    self._measured[reading.meter] = reading.minute
         steps = self.forecaster.process_batch(readings)
         if self.config.shared_group and self._split_meter(readings):
             return
@@ -402,14 +411,10 @@ class Agent:
             for p in step.predictions
         ]
         if self.config.ha_discovery:
-            for p, _, body in made:
-                self._latest.setdefault(p.meter, {})[p.model] = {
-                    "predicted_kw": p.predicted_kw,
-                    "target_ts": body["target_ts"],
-                    "model": p.model,
-                    "horizon_minutes": p.target_minute - p.minute,
-                }
-                self._changed_meters.add(p.meter)
+            for p, _, _ in made:
+                if homeassistant.fresh_enough(p.minute, self._measured.get(p.meter)):
+                    self._latest.setdefault(p.meter, {})[p.model] = homeassistant.forecast_state(p)
+                    self._changed_meters.add(p.meter)
         if not self.config.batch_predictions:
             published = []
             for p, received_ns, body in made:
@@ -425,7 +430,7 @@ class Agent:
         return [(p, received_ns, now) for p, received_ns, _ in made]
 
     @staticmethod
-    def _prediction_body(p: Prediction) -> dict:
+    def _prediction_body(p: Prediction) -> dict[str, Any]:
         return {
             "meter": p.meter,
             "model": p.model,
@@ -435,12 +440,15 @@ class Agent:
             "latency_us": p.latency_ns / 1e3,
         }
 
+    def _recommended(self) -> str | None:
+        return homeassistant.recommended_model([m.entry for m in self.forecaster.models])
+
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]
-        for topic, payload in homeassistant.meter_configs(self.config, meter, names):
+        for topic, payload in homeassistant.meter_configs(self.config, meter, names, self._recommended()):
             self.link.publish(topic, _json(payload), retain=True)
 
-    def _publish_metrics(self) -> dict:
+    def _publish_metrics(self) -> dict[str, Any]:
         snapshot = self.metrics.snapshot(self.intake.rejected_by_reason(), self.intake.rejected_readings())
         snapshot["publish"] = dict(self.link.counters)
         snapshot["inbox"] = self.pending_messages()
@@ -448,10 +456,8 @@ class Agent:
         if self.recorder:
             snapshot["recording"] = self.recorder.snapshot()
         self.link.publish(self.config.topic("metrics"), _json(snapshot))
-        for meter in self._changed_meters:
-            self.link.publish(
-                homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]), retain=True
-            )
+        for meter in self._changed_meters:  # not retained: a restarted HA must not get back an expired forecast
+            self.link.publish(homeassistant.meter_state_topic(self.config, meter), _json(self._latest[meter]))
         self._changed_meters.clear()
         if self.config.metrics_file:
             write_json_atomic(self.config.metrics_file, snapshot)
@@ -460,7 +466,7 @@ class Agent:
         return snapshot
 
 
-def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict:
+def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict[str, Any]:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM in the main thread, where SIGHUP reloads the models);
     returns the final metrics."""
     stop_event = stop_event or threading.Event()

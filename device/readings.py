@@ -42,6 +42,8 @@ class Reading:
 #: summed), the log names the meter, and docs/meters.md lists them.
 REASONS = {
     "bad_topic": "a topic no configured source reads",
+    "retained": "delivered from the broker's retained store (at subscribe time): of unknown age, never a measured "
+    "minute (a dead node's last value, DSMR-reader's always-retained telegram)",
     "bad_meter_id": f"the meter id from the topic does not match {METER_ID.pattern}",
     "meter_id_clash": "another source published this meter id first",
     "too_large": "the payload is larger than --max-payload-bytes",
@@ -54,6 +56,8 @@ REASONS = {
     "bad_value": "a value that is not a number, a numeric string or a missing-value word",
     "bad_ts": "a timestamp that is not ISO 8601 or epoch seconds",
     "ts_out_of_range": "a timestamp before --earliest-ts or more than --max-ahead-minutes ahead",
+    "future": "a sample stamped more than 2 minutes after it arrived: its clock or time zone is wrong (the log says "
+    "the offset and the source's timezone to declare)",
     "out_of_range": "a value outside the plausible physical range (ReadingLimits)",
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,81 @@ from tests.device_assets import Series, build_assets
 from tests.test_agent_mqtt import publisher, start_agent, wait_for
 
 CONFIG = AgentConfig(agent_id="pi01", ha_expire_after_s=300)
+#: What Home Assistant accepts (its ``homeassistant/components/sensor/const.py`` DEVICE_CLASS_UNITS, and
+#: ``homeassistant/const.py`` UnitOfPower / UnitOfTime, where microseconds are U+03BC), for the device classes the
+#: agent uses. HA itself (2025+) needs Python 3.13, which this test environment does not have.
+HA_DEVICE_CLASS_UNITS = {
+    "power": {"mW", "W", "kW", "MW", "GW", "TW", "BTU/h"},
+    "duration": {"d", "h", "min", "s", "ms", "\u03bcs"},
+}
+#: discovery keys of HA's MQTT sensor schema (homeassistant/components/mqtt/sensor.py and its abbreviations) that the
+#: agent sends
+HA_SENSOR_KEYS = {
+    "name", "unique_id", "object_id", "default_entity_id", "state_topic", "value_template", "availability_topic",
+    "payload_available", "payload_not_available", "device", "origin", "device_class", "unit_of_measurement",
+    "suggested_display_precision", "state_class", "entity_category", "icon", "enabled_by_default",
+    "json_attributes_topic", "json_attributes_template", "expire_after",
+}  # fmt: skip
+MODELS = ["linreg", "lstm_int8", "persistence"]
+
+
+def every_config() -> list[dict]:
+    return [p for _, p in homeassistant.discovery_configs(CONFIG, MODELS, ["m1", "house.main"], "lstm_int8")]
+
+
+def test_every_config_has_a_valid_unit_for_its_device_class_a_display_precision_and_an_icon():
+    for payload in every_config():
+        assert set(payload) <= HA_SENSOR_KEYS, set(payload) - HA_SENSOR_KEYS
+        assert payload["unit_of_measurement"] in HA_DEVICE_CLASS_UNITS[payload["device_class"]], payload["name"]
+        assert isinstance(payload["suggested_display_precision"], int)
+        assert payload["icon"].startswith("mdi:")
+    latency = next(p for p in every_config() if p["name"] == "linreg inference latency p50")
+    assert latency["unit_of_measurement"] == "\u03bcs" and latency["device_class"] == "duration"
+
+
+def test_only_the_recommended_models_entities_are_enabled_by_default():
+    enabled = {p["name"] for p in every_config() if p["enabled_by_default"]}
+    assert enabled == {
+        "lstm_int8 online RMSE",
+        "lstm_int8 inference latency p50",
+        "m1 predicted power (lstm_int8)",
+        "house.main predicted power (lstm_int8)",
+    }
+
+
+def test_the_agent_recommends_the_manifests_first_int8_lstm(tmp_path):
+    from device.models.manifest import load_manifest
+
+    entries = list(load_manifest(Path("firmware_assets")).models.values())
+    assert homeassistant.recommended_model(entries) == "lstm_int8"
+
+
+def test_entity_ids_are_fixed_by_object_id_too_and_do_not_depend_on_arrival_order():
+    first = {p["unique_id"]: p for p in every_config()}
+    other_order = [p for _, p in homeassistant.discovery_configs(CONFIG, MODELS, ["house.main", "m1"], "lstm_int8")]
+    assert {p["unique_id"] for p in other_order} == set(first)
+    for payload in other_order:
+        assert (
+            payload["object_id"] == payload["unique_id"]
+            and payload["default_entity_id"] == "sensor." + payload["object_id"]
+        )
+
+
+def test_a_forecast_state_says_its_target_time_with_its_offset():
+    from device.forecasting.forecaster import Prediction
+
+    state = homeassistant.forecast_state(Prediction("m1", "linreg", 29_000_000, 29_000_005, 0.52345678901234, 1, 1))
+    assert state == {
+        "predicted_kw": 0.5235,
+        "target_ts": "2025-02-19T21:25:00+00:00",
+        "model": "linreg",
+        "horizon_minutes": 5,
+    }
+
+
+def test_a_forecast_is_shown_only_while_its_meter_was_measured_within_five_minutes():
+    assert homeassistant.fresh_enough(100, 95) and not homeassistant.fresh_enough(100, 94)
+    assert not homeassistant.fresh_enough(100, None)
 
 
 def test_a_forecast_sensor_takes_its_attributes_from_the_meter_state_and_expires():
@@ -50,7 +127,7 @@ def test_the_meter_state_carries_target_time_model_and_horizon(mosquitto, tmp_pa
     for ts in timestamps(np.arange(3) + 29_000_000):
         values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 0.5}
         client.publish("meter/house.main/reading", encode_reading(str(ts), values), qos=1).wait_for_publish(10)
-    last_target = str(timestamps(np.array([29_000_002 + 5]))[0])
+    last_target = str(timestamps(np.array([29_000_002 + 5]))[0]) + "+00:00"  # UTC, with its offset
 
     def newest() -> list[dict]:
         return [json.loads(p)["linreg"] for p in states.payloads("devices/pi01/meters/house.main/state")]
@@ -59,3 +136,19 @@ def test_the_meter_state_carries_target_time_model_and_horizon(mosquitto, tmp_pa
     agent.stop()
     state = next(s for s in newest() if s["target_ts"] == last_target)
     assert state["model"] == "linreg" and state["horizon_minutes"] == 5
+
+
+def test_forecast_states_are_not_retained_so_a_restarted_home_assistant_gets_no_expired_forecast(mosquitto, tmp_path):
+    assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
+    states = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
+    agent = start_agent(mosquitto, assets, tmp_path, models=("linreg",), metrics_interval_s=0.2)
+    client = publisher(mosquitto.port)
+    for ts in timestamps(np.arange(3) + 29_000_000):
+        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 0.5}
+        client.publish("meter/m1/reading", encode_reading(str(ts), values), qos=1).wait_for_publish(10)
+    wait_for(lambda: states.payloads("devices/pi01/meters/m1/state"), "a forecast state")
+    agent.stop()
+    assert json.loads(states.payloads("devices/pi01/meters/m1/state")[-1])["linreg"]["target_ts"].endswith("+00:00")
+    restarted_ha = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
+    time.sleep(1.0)  # a retained state would arrive at once on subscribing
+    assert restarted_ha.payloads("devices/pi01/meters/m1/state") == []

@@ -1,18 +1,38 @@
 """Home Assistant MQTT discovery: the agent's sensors appear in HA without any YAML.
 
 Per model: the online RMSE and the inference latency (from the metrics topic). Per meter and model: the predicted
-power, from a retained per-meter state topic the agent refreshes with the metrics, so the hot path publishes one
-message per prediction and HA still sees every meter. Configs are retained and re-sent when HA announces
-``online`` on ``<prefix>/status`` (it forgets non-retained state on restart).
+power, from a per-meter state topic the agent refreshes with the metrics, so the hot path publishes one message per
+prediction and HA still sees every meter. Configs are retained and re-sent when HA announces ``online`` on
+``<prefix>/status``; forecast states are **not** retained, so a restarted HA never gets back a forecast that has
+expired meanwhile (it waits for the next one, at most a metrics interval away).
+
+Rules HA holds discovery to (its ``homeassistant/components/sensor/const.py`` ``DEVICE_CLASS_UNITS`` and
+``homeassistant/const.py`` ``UnitOfTime``), kept here: a power sensor in W or kW, a duration in ``ms`` or ``μs``
+(U+03BC; ``µs`` U+00B5 is deprecated); ``suggested_display_precision`` so a state is not shown as 17 digits;
+``object_id`` beside ``default_entity_id`` (HA before 2025.10 ignores the latter), so the entity ids do not depend on
+HA's version nor on the order meters arrive in.
+
+Only the recommended model's entities are enabled by default (:func:`recommended_model`); the others are created
+disabled (``enabled_by_default: false``), for the user to enable.
+
+A forecast made when the meter's newest *measured* minute is more than :data:`MAX_HELD_MINUTES` old (a meter that
+went quiet, whose value the resampler holds) is not published to HA: the entity then goes unavailable
+``--ha-expire-after-s`` after the last forecast from a measured minute, instead of showing forecasts of a dead meter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from device.config import AgentConfig
+from device.forecasting.forecaster import Prediction
+from device.models.entry import ModelEntry
+from device.models.kinds import ModelKind
+from device.readings import format_minute
 
 try:
     __version__ = version("wattcast")
@@ -20,6 +40,12 @@ except PackageNotFoundError:  # running from a checkout that was never pip-insta
     __version__ = "0+unknown"
 
 _UNSAFE = re.compile(r"[^a-z0-9_]")
+#: HA's unit of microseconds, U+03BC (``UnitOfTime.MICROSECONDS``), not the micro sign U+00B5.
+MICROSECONDS = "\u03bcs"
+#: A forecast whose meter has not been measured for longer than this (its minutes held, Tasmota's 300 s
+#: TelePeriod being the slowest normal cadence) is not shown in HA.
+MAX_HELD_MINUTES = 5
+Config = tuple[str, dict[str, Any]]
 
 
 def slug(name: str) -> str:
@@ -37,7 +63,35 @@ def meter_state_topic(config: AgentConfig, meter: str) -> str:
     return config.topic(f"meters/{meter}/state")
 
 
-def _device(config: AgentConfig) -> dict:
+def recommended_model(entries: Sequence[ModelEntry]) -> str | None:
+    """The model whose entities are enabled by default. The recommendation proper is made by the simulator's report
+    on a run's numbers, which the agent does not have; the agent takes the manifest's first int8 LSTM (the report's
+    usual pick for a Pi-class device), else the first model."""
+    for entry in entries:
+        tensor = getattr(entry, "input", None)
+        if entry.kind is ModelKind.TFLITE and getattr(tensor, "dtype", "") == "int8" and "lstm" in entry.name:
+            return entry.name
+    return entries[0].name if entries else None
+
+
+def forecast_state(p: Prediction) -> dict[str, Any]:
+    """A forecast as the meter's state topic carries it: HA's state and the entity's attributes (``target_ts`` in
+    UTC with its offset)."""
+    return {
+        "predicted_kw": round(p.predicted_kw, 4),
+        "target_ts": format_minute(p.target_minute) + "+00:00",
+        "model": p.model,
+        "horizon_minutes": p.target_minute - p.minute,
+    }
+
+
+def fresh_enough(forecast_minute: int, last_measured_minute: int | None) -> bool:
+    """Whether a forecast made at ``forecast_minute`` may be shown: its meter was measured at most
+    :data:`MAX_HELD_MINUTES` before."""
+    return last_measured_minute is not None and forecast_minute - last_measured_minute <= MAX_HELD_MINUTES
+
+
+def _device(config: AgentConfig) -> dict[str, Any]:
     return {
         "identifiers": [f"wattcast_{config.agent_id}"],
         "name": f"wattcast {config.agent_id}",
@@ -47,12 +101,13 @@ def _device(config: AgentConfig) -> dict:
     }
 
 
-def _sensor(config: AgentConfig, object_id: str, name: str, state_topic: str, template: str, **extra) -> tuple:
+def _sensor(config: AgentConfig, object_id: str, name: str, state_topic: str, template: str, **extra: Any) -> Config:
     unique = _slug("wattcast", config.agent_id, object_id)
     topic = f"{config.ha_prefix}/sensor/{config.agent_id}/{_slug(object_id)}/config"
     payload = {
         "name": name,
         "unique_id": unique,
+        "object_id": unique,
         "default_entity_id": f"sensor.{unique}",
         "state_topic": state_topic,
         "value_template": template,
@@ -66,11 +121,12 @@ def _sensor(config: AgentConfig, object_id: str, name: str, state_topic: str, te
     return topic, payload
 
 
-def model_configs(config: AgentConfig, models: list[str]) -> list[tuple[str, dict]]:
+def model_configs(config: AgentConfig, models: list[str], recommended: str | None = None) -> list[Config]:
     """Online error and latency sensors, one pair per model."""
     metrics = config.topic("metrics")
     out = []
     for name in models:
+        enabled = name == recommended
         out.append(
             _sensor(
                 config,
@@ -78,9 +134,13 @@ def model_configs(config: AgentConfig, models: list[str]) -> list[tuple[str, dic
                 f"{name} online RMSE",
                 metrics,
                 f"{{{{ value_json.models['{name}'].rmse }}}}",
+                device_class="power",
                 unit_of_measurement="kW",
+                suggested_display_precision=3,
                 state_class="measurement",
                 entity_category="diagnostic",
+                icon="mdi:target-variant",
+                enabled_by_default=enabled,
             )
         )
         out.append(
@@ -90,15 +150,19 @@ def model_configs(config: AgentConfig, models: list[str]) -> list[tuple[str, dic
                 f"{name} inference latency p50",
                 metrics,
                 f"{{{{ value_json.models['{name}'].latency_us.p50 }}}}",
-                unit_of_measurement="µs",
+                device_class="duration",
+                unit_of_measurement=MICROSECONDS,
+                suggested_display_precision=0,
                 state_class="measurement",
                 entity_category="diagnostic",
+                icon="mdi:timer-outline",
+                enabled_by_default=enabled,
             )
         )
     return out
 
 
-def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tuple[str, dict]]:
+def meter_configs(config: AgentConfig, meter: str, models: list[str], recommended: str | None = None) -> list[Config]:
     """Predicted power sensors for one meter, one per model. The target time, model and horizon come as
     attributes; without a fresh state for ``ha_expire_after_s`` (a meter that stopped, or was evicted) the sensor
     goes unavailable instead of showing an old forecast forever."""
@@ -112,7 +176,10 @@ def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tu
             f"{{{{ value_json['{name}'].predicted_kw }}}}",
             device_class="power",
             unit_of_measurement="kW",
+            suggested_display_precision=3,
             state_class="measurement",
+            icon="mdi:crystal-ball",
+            enabled_by_default=name == recommended,
             json_attributes_topic=state,
             json_attributes_template=f"{{{{ value_json['{name}'] | tojson }}}}",
             expire_after=config.ha_expire_after_s,
@@ -121,8 +188,12 @@ def meter_configs(config: AgentConfig, meter: str, models: list[str]) -> list[tu
     ]
 
 
-def discovery_configs(config: AgentConfig, models: list[str], meters: list[str]) -> list[tuple[str, dict]]:
+def discovery_configs(
+    config: AgentConfig, models: list[str], meters: list[str], recommended: str | None = None
+) -> list[Config]:
     """Every config topic and payload of ``models``: their own sensors and their forecast sensor on each meter. A
     reload publishes these for new and changed models, and an empty retained payload on the topics of dropped
     ones (Home Assistant's way to delete an entity)."""
-    return model_configs(config, models) + [c for meter in meters for c in meter_configs(config, meter, models)]
+    return model_configs(config, models, recommended) + [
+        c for meter in meters for c in meter_configs(config, meter, models, recommended)
+    ]

@@ -19,7 +19,8 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from device.clock import HouseholdTime
 from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
+from device.sources.clockcheck import ClockWatch
 from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember, topic_matches
 from device.sources.resample import Minute, Resampler
 
@@ -34,7 +36,16 @@ if TYPE_CHECKING:
     from device.models.entry import ModelEntry
 
 log = logging.getLogger("wattcast.sources")
-SOURCE_COUNTERS = ("messages", "samples", "minutes", "filled_minutes", "late", "missing_values", "negative_clipped")
+SOURCE_COUNTERS = (
+    "messages",
+    "samples",
+    "minutes",
+    "filled_minutes",
+    "late",
+    "missing_values",
+    "negative_clipped",
+    "clock_zone_suspects",
+)
 UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
 
@@ -66,6 +77,7 @@ class SourceIntake:
         self._log = RateLimitedLog(log)
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
         self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
+        self._clocks = ClockWatch(max_meters)
         self._max_meters = max_meters
 
     @staticmethod
@@ -74,18 +86,19 @@ class SourceIntake:
         ``part/K/meter``); every other profile has its own."""
         if source.profile != WATTCAST or source.topic:
             return source
-        return Source(WATTCAST, f"{topic_prefix}/+/reading", source.meter, source.unit, source.field)
+        return replace(source, topic=f"{topic_prefix}/+/reading")
 
     def subscriptions(self) -> list[str]:
         """The MQTT filters to subscribe to, one per source."""
         return [r.topic for r in self.readers]
 
-    def read(self, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+    def read(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Reading]:
         """The readings one message completes (often none: a minute closes on a later sample); a rejected message is
-        counted and logged here, under its source (or ``unmatched``)."""
+        counted and logged here, under its source (or ``unmatched``). ``retained``: the broker's retain flag (a
+        stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
             if topic_matches(reader.topic, topic) is not None:
-                return self._read(reader, topic, payload, arrival_s)
+                return self._read(reader, topic, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
         return []
@@ -142,10 +155,12 @@ class SourceIntake:
             f"{source}:late", "late sample from meter %s on %s (its minute was closed): %s", meter, topic, detail
         )
 
-    def _read(self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float) -> list[Reading]:
+    def _read(
+        self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float, retained: bool
+    ) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
-        meter, decoded = reader.decode(topic, payload, arrival_s)
+        meter, decoded = reader.decode(topic, payload, arrival_s, retained)
         if not isinstance(decoded, Rejected):
             decoded = self._claim(reader.name, meter, topic) or decoded
         if isinstance(decoded, Rejected):
@@ -161,6 +176,11 @@ class SourceIntake:
         counts = self.counters[reader.name]
         meter = sample.meter
         kw = sample.kw
+        if sample.t_s != arrival_s:  # stamped by the meter's own clock
+            named = self._clocks.observe(meter, sample.t_s - arrival_s, arrival_s, reader.household)
+            if named is not None:
+                counts["clock_zone_suspects"] += 1
+                log.warning("clock of %s source on %s: %s", reader.name, topic, named)
         if math.isnan(kw):
             counts["missing_values"] += 1
         elif kw < 0:
@@ -209,7 +229,7 @@ class SourceIntake:
             rejected.detail,
         )
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """What a restart needs to go on as if there had been none, JSON-ready: the owner of each meter id, the
         resampler's open minutes and the decoders' per-meter memory (Shelly Gen2's merged status, Gen1's channels;
         kept as JSON text, since a payload's NaN is valid to Python's JSON but not to the state file's)."""
@@ -221,7 +241,7 @@ class SourceIntake:
             ],
         }
 
-    def restore(self, state: dict) -> None:
+    def restore(self, state: dict[str, Any]) -> None:
         """Take over a saved :meth:`state` for the sources configured now (a source since removed gives up its meter
         ids and open minutes; a decoder's memory is kept only for the same profile and topic). Raises
         KeyError/TypeError/ValueError on a malformed state, leaving the intake as it was."""
@@ -236,7 +256,7 @@ class SourceIntake:
         for reader, kept in zip(self.readers, decoders):
             reader.states = dict(list(kept.items())[-self._max_meters :])
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """Per source: its counters and rejections by reason (sources that saw nothing included)."""
         return {
             name: {**counts, "meters_evicted": self.resampler.evicted[name], "rejected": dict(self.rejected[name])}

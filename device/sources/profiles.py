@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from device.readings import Rejected
 from device.wire import DEFAULT_PREFIX, Measurements
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
-Decoder = Callable[[list[str], bytes, dict, str], "Raw | Rejected"]
+Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _text(payload: bytes) -> str | Rejected:
         return Rejected("not_utf8")
 
 
-def _object(payload: bytes) -> dict | Rejected:
+def _object(payload: bytes) -> dict[str, Any] | Rejected:
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
@@ -67,24 +68,30 @@ def _object(payload: bytes) -> dict | Rejected:
     return body if isinstance(body, dict) else Rejected("not_an_object", text[:80])
 
 
-def lookup(body: dict, path: str) -> object:
-    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); None where absent."""
+#: What :func:`lookup` returns where a key is absent: unlike a JSON ``null`` there (a missing value, NaN), an absent
+#: power is not a sample at all (``no_power``).
+ABSENT = object()
+
+
+def lookup(body: dict[str, Any], path: str) -> object:
+    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); :data:`ABSENT` where absent,
+    None where the key is there with ``null`` (Zigbee2MQTT's ``"power": null``, Tasmota's ``"Power": null``)."""
     value: object = body
     for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
+        if not isinstance(value, dict) or key not in value:
+            return ABSENT
+        value = value[key]
     return value
 
 
-def plain(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def plain(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """A bare number (or state string) as the whole payload: ESPHome, emonhub, HA statestream, DSMR-reader's split
     topic telegram."""
     text = _text(payload)
     return text if isinstance(text, Rejected) else (text, None)
 
 
-def wattcast(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``meter/<meter_id>/reading``: ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}``, a whole minute
     of every measurement; the timestamp is required (a reading is its minute)."""
     body = _object(payload)
@@ -95,26 +102,26 @@ def wattcast(levels: list[str], payload: bytes, state: dict, field: str) -> Raw 
     return Measurements(body), body["ts"]
 
 
-def tasmota(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def tasmota(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``tele/<topic>/SENSOR``: ``{"Time": "2026-12-01T14:34:00", "ENERGY": {"Power": 450, ...}}``, ``Power`` an
     array with one entry per channel on multi-channel devices; ``Time`` is local wall clock without zone."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "ENERGY.Power")
-    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, body.get("Time"))
+    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("Time"))
 
 
-def zigbee2mqtt(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``zigbee2mqtt/<friendly_name>``: the device's whole state as JSON, power in ``power`` (W), no time."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "power")
-    return Rejected("no_power", str(list(body))[:80]) if value is None else (value, None)
+    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, None)
 
 
-def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def shelly_gen1(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``shellies/<id>/emeter/<i>/power``: one plain number (W) per channel on its own topic; the meter's power is
     the sum of the latest value of each channel (a 3EM's three phases)."""
     text = _text(payload)
@@ -129,7 +136,7 @@ def shelly_gen1(levels: list[str], payload: bytes, state: dict, field: str) -> R
 _DSMR_DELIVERED, _DSMR_RETURNED = "electricity_currently_delivered", "electricity_currently_returned"
 
 
-def dsmr_reader(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def dsmr_reader(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``dsmr/json``: DSMR-reader's JSON telegram, ``{"timestamp": "2018-01-01T00:00:00Z",
     "electricity_currently_delivered": "0.523", "electricity_currently_returned": "0.000", ...}`` (decimals as
     strings, kW; the meter's own time in UTC with ``Z``, or with the local offset if DSMR-reader is told to use its
@@ -149,18 +156,18 @@ _GEN2_POWER = {"em": "total_act_power", "em1": "act_power", "switch": "apower", 
 _GEN2_PHASES = ("a_act_power", "b_act_power", "c_act_power")
 
 
-def _gen2_power(component: str, status: dict) -> object:
+def _gen2_power(component: str, status: dict[str, Any]) -> object:
     key = _GEN2_POWER.get(component.partition(":")[0])
     if key is None:
-        return None
+        return ABSENT
     if key in status:
         return status[key]
     if component.startswith("em:") and all(p in status for p in _GEN2_PHASES):
         return [status[p] for p in _GEN2_PHASES]
-    return None
+    return ABSENT
 
 
-def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> Raw | Rejected:
+def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``<id>/events/rpc``: JSON-RPC notifications. ``NotifyStatus`` carries only what changed since the last one
     (Shelly: "overlay the changes over a known status"), so the device's status is kept whole here and the power
     read from it: ``em:0.total_act_power`` (Pro 3EM; else the sum of ``a/b/c_act_power``), ``em1:N.act_power``
@@ -179,9 +186,9 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict, field: str) -> R
     if field:
         value = lookup(state, field)
     else:
-        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not None]
-        value = powers or None
-    return Rejected("no_power", str(list(params))[:80]) if value is None else (value, params.get("ts"))
+        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT]
+        value = powers or ABSENT
+    return Rejected("no_power", str(list(params))[:80]) if value is ABSENT else (value, params.get("ts"))
 
 
 PROFILES: dict[str, Profile] = {

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
+from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
 from device.sources.profiles import PROFILES, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
+V = TypeVar("V")
 WATTCAST = "wattcast"
 UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 #: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
 MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
 SOURCE_NAMES = tuple(PROFILES)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Source:
     meter: str = ""  # a fixed meter id, for a topic without ``+``
     unit: str = ""  # W or kW
     field: str = ""  # JSON path of the power value (``ENERGY.Power``, ``em:0.total_act_power``, ``power``)
+    #: the IANA zone its naive timestamps are in, when not --timezone (Tasmota's default fixed UTC+1: Etc/GMT-1)
+    timezone: str = ""
 
     def __str__(self) -> str:
         return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
@@ -129,7 +132,12 @@ class SourceReader:
             )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
-        declared = Source(source.profile, topic, source.meter, unit, source.field)
+        if source.timezone:
+            try:
+                household = HouseholdTime(source.timezone)
+            except ValueError as exc:
+                raise ValueError(f"source {profile.name}: {exc}") from None
+        declared = replace(source, topic=topic, unit=unit)
         return cls(declared, profile, household, limits, max_bytes, max_meters)
 
     @property
@@ -145,9 +153,13 @@ class SourceReader:
         """Whether a message is a whole minute of every measurement (the wattcast format) rather than a power sample."""
         return self.profile.whole_minutes
 
-    def decode(self, topic: str, payload: bytes, arrival_s: float) -> tuple[str, Reading | Sample | Rejected]:
+    def decode(
+        self, topic: str, payload: bytes, arrival_s: float, retained: bool = False
+    ) -> tuple[str, Reading | Sample | Rejected]:
         """(meter id or the topic when there is none, a reading or sample or why not) for one message on
-        :attr:`topic`."""
+        :attr:`topic`. A ``retained`` message (the broker's stored copy, sent at subscribe time) is refused before
+        decoding: its age is unknown, and a decoder's memory (Shelly's merged status) must not hold its value
+        either."""
         levels = topic_matches(self.source.topic, topic)
         if levels is None:
             return topic, Rejected("bad_topic", topic[:100])
@@ -157,6 +169,8 @@ class SourceReader:
             meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
             return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
+        if retained:
+            return meter, Rejected("retained", "a stored message of unknown age, not a measurement of now")
         if len(payload) > self.max_bytes:
             return meter, Rejected("too_large", f"{len(payload)} bytes")
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
@@ -168,6 +182,8 @@ class SourceReader:
             return meter, Rejected("bad_ts", repr(ts)[:80])
         if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
             return meter, Rejected("ts_out_of_range", str(ts)[:80])
+        if t_s - arrival_s > MAX_AHEAD_S and not self.profile.whole_minutes:
+            return meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s))
         if isinstance(value, Measurements):
             values = value.values(self.limits)
             return meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values)
@@ -180,7 +196,10 @@ class SourceReader:
 
     def _state(self, meter: str) -> dict[str, Any]:
         state = self.states.get(meter)
-        return remember(self.states, meter, {}, self.max_meters) if state is None else state
+        if state is None:
+            state = {}
+            remember(self.states, meter, state, self.max_meters)
+        return state
 
 
 def remember(mapping: dict[str, V], key: str, value: V, limit: int) -> V:

@@ -20,6 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from device.io.ratelog import RateLimitedLog
 
@@ -108,7 +109,7 @@ class Resampler:
             del self._meters[meter]  # nothing left to hold: forget it, so memory follows the meters still sending
         return closed
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """Every meter's open minutes as JSON-ready values, oldest meter first: its source, its first open minute, the
         samples from there on and the one before them (which holds into it); a missing value (NaN) as None. A quiet
         meter holds nothing to close and is left out."""
@@ -123,7 +124,7 @@ class Resampler:
             if not s.quiet
         }
 
-    def restore(self, saved: dict, sources: set[str]) -> None:
+    def restore(self, saved: dict[str, Any], sources: set[str]) -> None:
         """Take over a saved :meth:`state`, for the meters of ``sources`` (those still configured). The agent was away,
         and the broker may hold samples sent meanwhile: a restored meter's minutes are closed by its next sample, never
         by the agent's clock (its clock offset is unknown until then; the values are the same, only later). Raises
@@ -185,11 +186,11 @@ class Resampler:
         return closed
 
 
-def _saved(sample: tuple[float, float]) -> list:
+def _saved(sample: tuple[float, float]) -> list[float | None]:
     t, kw = sample
     return [t, None if math.isnan(kw) else kw]
 
 
-def _sample(saved: list) -> tuple[float, float]:
+def _sample(saved: list[Any]) -> tuple[float, float]:
     t, kw = saved
     return float(t), math.nan if kw is None else float(kw)
