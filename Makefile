@@ -62,6 +62,7 @@ convert: $(HANDOVER) | venv
 # and QEMU).
 bench: venv
 	$(BIN)/python -m bench.inference
+	taskset -c 0 $(BIN)/python -m bench.own_runtime
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.resample
 	$(BIN)/python -m bench.cluster
