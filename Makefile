@@ -14,7 +14,8 @@ HANDOVER := runs/latest/models/linreg.json
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py and the C sources too: the editable install compiles the own runtime's extension in place.
+$(STAMP): pyproject.toml setup.py device/models/_wattcast_lstm.c $(wildcard firmware/runtime/*.[ch])
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -61,6 +62,7 @@ convert: $(HANDOVER) | venv
 # and QEMU).
 bench: venv
 	$(BIN)/python -m bench.inference
+	taskset -c 0 $(BIN)/python -m bench.own_runtime
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.resample
 	$(BIN)/python -m bench.cluster

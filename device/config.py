@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from device.models.families.tflite import RUNTIME_CHOICES
 from device.models.manifest import DEFAULT_ASSETS
 from device.mqtt.settings import BrokerSettings, read_password_file
 from device.options import add_options, cli_fields, convert, values_from
@@ -113,9 +114,11 @@ class AgentConfig:
     key_file: Path | None = _opt(None, "private key of --cert-file")
     runtime: str = _opt(
         "auto",
-        "TFLite runtime: auto (ai-edge-litert, tflite-runtime, tensorflow), litert, "
-        "tflite-runtime, tensorflow, or tflm (TFLM's own interpreter, from the tflite-micro package: "
-        "x86_64 only)",
+        "TFLite runtime: auto (the int8 LSTMs on wattcast, the rest on ai-edge-litert, tflite-runtime or "
+        "tensorflow, whichever imports first), wattcast (the project's own C runtime, built at install: int8 "
+        "LSTMs only, bit-exact with the firmware), litert, tflite-runtime, tensorflow, or tflm (TFLM's own "
+        "interpreter, from the tflite-micro package: x86_64 only)",
+        choices=RUNTIME_CHOICES,
     )
     num_threads: int = _opt(1, "threads per TFLite interpreter (1 gives the lowest single-window latency)")
     max_gap_minutes: int = _opt(15, "absent minutes up to this are forward-filled; a longer gap resets the meter")

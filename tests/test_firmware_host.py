@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convert.c_runtime import MODELS, FixedPoint, UnsupportedModel, read_model, render
+from convert.c_runtime import MODELS, render
 from convert.c_runtime_table import measure_sigmoid_table, render_table
+from device.models.wattcast_constants import FixedPoint, UnsupportedModel, read_model
 from firmware.heldout import ASSETS, LSTM_MODELS, held_out_windows, reference_outputs
 from firmware.host import HostRuntime
 from tests.conftest import BUNDLED_DATA

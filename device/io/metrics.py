@@ -198,6 +198,7 @@ class AgentMetrics:
         return {
             "kind": model.entry.kind,
             "runtime": model.runtime,
+            "runtime_note": model.runtime_note,
             "predictions": self._predictions[name],
             "forecasts_from_filled_input": self._from_filled[name],
             "rescored": self._rescored[name],

@@ -36,6 +36,7 @@ class LoadedModel:
     arena_bytes: int | None
     runtime: str
     file_sha256: str | None = None  # of the file it was built from: a reload compares it to the new manifest's
+    runtime_note: str | None = None  # why ``auto`` did not give it the runtime it prefers (the metrics show it)
 
     @property
     def needed_measurements(self) -> tuple[str, ...]:
@@ -80,6 +81,7 @@ def build_model(
         arena,
         built.runtime,
         manifest.sha256(entry.file),
+        built.runtime_note,
     )
 
 

@@ -32,17 +32,19 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class Built:
-    """A ready predictor, the runtime running it, and the bytes its tensors (or coefficients) take."""
+    """A ready predictor, the runtime running it, and the bytes its tensors (or coefficients) take; ``runtime_note``
+    says why it is not the runtime asked for (``auto`` falling back from the own runtime)."""
 
     predictor: Predictor
     runtime: str
     tensor_bytes: int
+    runtime_note: str | None = None
 
 
 class Family:
     """A model kind: the entry type it writes and reads, and how it turns an entry (and its verified file) into a
-    predictor. Subclasses set ``kind`` and implement :meth:`build`; ``runtime`` (``auto``, a LiteRT runtime's name
-    or ``tflm``) and ``num_threads`` concern the families that run an interpreter."""
+    predictor. Subclasses set ``kind`` and implement :meth:`build`; ``runtime`` (``auto``, ``wattcast``, a LiteRT
+    runtime's name or ``tflm``) and ``num_threads`` concern the families that run an interpreter."""
 
     kind: ModelKind
     entry_class: type[ModelEntry] = ModelEntry

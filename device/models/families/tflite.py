@@ -9,6 +9,11 @@ missing or ``--runtime tensorflow`` asks for it.
 package), in the arena the converter measured: the very kernels a microcontroller firmware runs, and for the int8
 LSTM about twice as fast as LiteRT's. It is never chosen automatically: the package has wheels for x86_64 Linux
 only, not for a Raspberry Pi.
+
+``--runtime wattcast`` runs the int8 LSTMs on the project's own C runtime, the firmware's source compiled into a
+CPython extension at install (:mod:`device.models.wattcast_runtime`): bit-exact with tflite-micro, and many windows
+per call. ``auto`` prefers it for every int8 model it supports and otherwise takes the first LiteRT runtime that
+imports, saying why in the log and in the model's ``runtime_note``; LiteRT is imported only when a model needs it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ RUNTIMES: dict[str, tuple[str, str]] = {
 }
 #: Chosen only by name: TFLM's interpreter has an API of its own (:class:`TFLMPredictor`).
 TFLM = "tflm"
+#: The own C runtime (:mod:`device.models.wattcast_runtime`): by name, or first choice of ``auto`` for int8 LSTMs.
+WATTCAST = "wattcast"
+#: Every ``--runtime`` choice.
+RUNTIME_CHOICES = ("auto", WATTCAST, *RUNTIMES, TFLM)
 #: TFLM's arena when the manifest has no measured one.
 DEFAULT_TFLM_ARENA = 64 * 1024
 
@@ -73,7 +82,7 @@ def interpreter_class(runtime: str = "auto") -> tuple[type, str]:
     errors = []
     for name in names:
         if name not in RUNTIMES:
-            raise ValueError(f"unknown runtime {name!r}; choose auto or one of {[*RUNTIMES, TFLM]}")
+            raise ValueError(f"unknown runtime {name!r}; choose one of {list(RUNTIME_CHOICES)}")
         module_name, attr = RUNTIMES[name]
         try:
             target: Any = importlib.import_module(module_name)
@@ -211,9 +220,24 @@ class TFLiteFamily(Family):
         if runtime == TFLM:
             micro = TFLMPredictor(path, entry.window, entry.input, entry.output, entry.arena_bytes)
             return Built(micro, TFLM, micro.tensor_bytes)
+        note = None
+        if runtime in (WATTCAST, "auto") and (runtime == WATTCAST or entry.input.dtype == "int8"):
+            from device.models.wattcast_constants import UnsupportedModel
+            from device.models.wattcast_runtime import WattcastPredictor
+
+            try:
+                own = WattcastPredictor(path, entry.window, entry.input, entry.output)
+                return Built(own, WATTCAST, own.tensor_bytes)
+            except (ImportError, UnsupportedModel) as exc:
+                if runtime == WATTCAST:
+                    raise
+                note = f"not on the wattcast runtime: {exc}"
+                level = logging.WARNING if isinstance(exc, ImportError) else logging.INFO
+                log.log(level, "%s: %s; falling back to LiteRT", entry.name, note)
+            runtime = "auto"
         cls, runtime_name = interpreter_class(runtime)
         predictor = TFLitePredictor(path, entry.window, entry.input, entry.output, cls, num_threads)
-        return Built(predictor, runtime_name, predictor.tensor_bytes)
+        return Built(predictor, runtime_name, predictor.tensor_bytes, note)
 
 
 FAMILIES: dict[ModelKind, Family] = {ModelKind.TFLITE: TFLiteFamily()}
