@@ -1,7 +1,7 @@
 """The one part of the package that is compiled: wattcast's own int8 LSTM runtime as a CPython extension.
 
 Everything else is declared in pyproject.toml. The extension is built from the same C sources as the firmware
-(``firmware/runtime/``, ``firmware_assets/wc_sigmoid_table.c``) and is optional: without a working C compiler the
+(``firmware/runtime/``, ``firmware/runtime/wc_sigmoid_table.c``) and is optional: without a working C compiler the
 install still succeeds and the agent runs the int8 LSTMs on LiteRT instead (``--runtime auto`` says so).
 """
 
@@ -14,7 +14,7 @@ setup(
             sources=[
                 "device/models/_wattcast_lstm.c",
                 "firmware/runtime/wc_model.c",
-                "firmware_assets/wc_sigmoid_table.c",
+                "firmware/runtime/wc_sigmoid_table.c",
             ],
             include_dirs=["firmware/runtime"],
             depends=[

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from convert.c_arrays import c_identifier
-from convert.c_runtime_table import measure_sigmoid_table, render_table
 from device.models.manifest import SHIPPED_ASSETS
 from device.models.wattcast_constants import CModel, UnsupportedModel, read_model, unit_major
 from device.options import build_parser, option, parse_options
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 
 #: The int8 models the C runtime runs (the float and CNN models are not its job).
 MODELS = ("mcu_lstm_int8", "lstm_int8")
-TABLE_NAME = "wc_sigmoid_table.c"
 
 _PER_LINE = 24
 
@@ -104,10 +102,9 @@ def render(model: CModel) -> dict[str, str]:
 
 
 def write_c_runtime_assets(assets: Path, models: tuple[str, ...] = MODELS) -> list[str]:
-    """Writes ``<model>_wc.h/.c`` for every listed model whose ``.tflite`` is in ``assets`` and the runtime supports,
-    and the activations' sigmoid table; returns the file names."""
-    (Path(assets) / TABLE_NAME).write_text(render_table(measure_sigmoid_table()))
-    written = [TABLE_NAME]
+    """Writes ``<model>_wc.h/.c`` for every listed model whose ``.tflite`` is in ``assets`` and the runtime supports;
+    returns the file names. (The sigmoid table is the runtime's, model-independent: firmware/runtime/.)"""
+    written: list[str] = []
     for name in models:
         path = Path(assets) / f"{name}.tflite"
         if not path.is_file():

@@ -17,11 +17,12 @@ _TEXT = """\
 
 `firmware/runtime/wc_model.c` / `wc_model.h` (C99, integer only, no allocation, no libc) run the int8 LSTMs with
 the constants generated here: `<model>_wc.c` / `<model>_wc.h` (weights and fixed-point multipliers read from the
-shipped `.tflite` by `python -m convert.c_runtime`) and `wc_sigmoid_table.c` (TFLite's int16 sigmoid table,
-measured from tflite-micro). One forecast: quantize the window as above into `int8_t window[seq_len][features]`,
-then `int8_t q; wc_predict(&wc_mcu_lstm_int8, &window[0][0], &q);` and dequantize `q` with the output tensor's
-parameters. It follows TFLite Micro's integer kernels, so its outputs equal tflite-micro's bit for bit (checked on
-held-out windows by `tests/test_firmware_*.py` and `python -m bench.firmware`). Every call starts from reset state.
+shipped `.tflite` by `python -m convert.c_runtime`) and the runtime's own `firmware/runtime/wc_sigmoid_table.c`
+(TFLite's int16 sigmoid table, measured from tflite-micro). One forecast: quantize the window as above into
+`int8_t window[seq_len][features]`, then `int8_t q; wc_predict(&wc_mcu_lstm_int8, &window[0][0], &q);` and
+dequantize `q` with the output tensor's parameters. It follows TFLite Micro's integer kernels, so its outputs equal
+tflite-micro's bit for bit (checked on held-out windows by `tests/test_firmware_*.py` and `python -m bench.firmware`).
+Every call starts from reset state.
 
 {table}
 

@@ -8,12 +8,21 @@ the last entry (only ever interpolated towards) back from one point in between.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
 import flatbuffers
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
+from device.options import build_parser, option, parse_options
+
 TABLE_SIZE = 256
+#: Where the runtime's table lives: beside the runtime, model-independent, built into every image and the extension.
+TABLE_FILE = Path(__file__).resolve().parents[1] / "firmware" / "runtime" / "wc_sigmoid_table.c"
+log = logging.getLogger(__name__)
 #: With this input scale TFLM's int16 tanh doubles its input exactly (multiplier 16384, shift 13), so input k * 128
 #: reaches table point k with no fraction.
 _INPUT_SCALE = 1.0 / 6144.0
@@ -70,8 +79,24 @@ def render_table(table: list[int]) -> str:
     rows = ",\n    ".join(", ".join(str(v) for v in table[i : i + 16]) for i in range(0, len(table), 16))
     return (
         "/* 65536 x sigmoid(i / 24), i = 0..255: the table TFLite's int16 sigmoid and tanh interpolate.\n"
-        " * Measured from tflite-micro's interpreter by `python -m convert.c_runtime`\n"
+        " * Measured from tflite-micro's interpreter by `python -m convert.c_runtime_table`\n"
         " * (convert/c_runtime_table.py). */\n"
         '#include "wc_activations.h"\n\n'
         f"const uint16_t wc_sigmoid_table[{TABLE_SIZE}] = {{\n    {rows}\n}};\n"
     )
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    out: Path = option(TABLE_FILE, "the C file to write the measured table to")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser(TableConfig, "python -m convert.c_runtime_table", __doc__ or "")
+    config = parse_options(TableConfig, argv, parser)
+    config.out.write_text(render_table(measure_sigmoid_table()))
+    log.info("wrote %s", config.out)
+
+
+if __name__ == "__main__":
+    main()

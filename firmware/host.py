@@ -12,7 +12,7 @@ import numpy as np
 from firmware.image import ASSETS_DIR, FIRMWARE_DIR
 from firmware.toolchain import find_tool
 
-RUNTIME_SOURCES = (FIRMWARE_DIR / "runtime" / "wc_model.c", ASSETS_DIR / "wc_sigmoid_table.c")
+RUNTIME_SOURCES = (FIRMWARE_DIR / "runtime" / "wc_model.c", FIRMWARE_DIR / "runtime" / "wc_sigmoid_table.c")
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-shared", "-fPIC")
 
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from convert import readme
 from convert.c_runtime import MODELS as C_RUNTIME_MODELS
-from convert.c_runtime import TABLE_NAME
 from device.models.entry import M4Measurement
 from device.models.manifest import describe_files, load_manifest, write_manifest
 from device.options import build_parser, option, parse_options
@@ -46,7 +45,7 @@ def measure(model: str, data: Path, windows: int) -> M4Measurement:
 
 def c_runtime_files(assets: Path) -> list[str]:
     """The generated C the manifest lists with hashes (what convert.c_runtime writes)."""
-    names = [TABLE_NAME] + [f"{m}_wc.{ext}" for m in C_RUNTIME_MODELS for ext in ("c", "h")]
+    names = [f"{m}_wc.{ext}" for m in C_RUNTIME_MODELS for ext in ("c", "h")]
     return [n for n in names if (assets / n).is_file()]
 
 

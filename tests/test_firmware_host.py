@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convert.c_runtime import MODELS, render
-from convert.c_runtime_table import measure_sigmoid_table, render_table
+from convert.c_runtime_table import TABLE_FILE, measure_sigmoid_table, render_table
 from device.models.wattcast_constants import FixedPoint, UnsupportedModel, read_model
 from firmware.heldout import ASSETS, LSTM_MODELS, held_out_windows, reference_outputs
 from firmware.host import HostRuntime
@@ -68,7 +68,7 @@ def test_the_committed_c_constants_are_what_the_shipped_tflite_gives(model):
 def test_the_committed_sigmoid_table_is_the_one_tflite_micro_computes_with():
     table = measure_sigmoid_table()
     assert (len(table), table[0], table[-1]) == (256, 32768, 65535)
-    assert (ASSETS / "wc_sigmoid_table.c").read_text() == render_table(table)
+    assert TABLE_FILE.read_text() == render_table(table), "stale: run python -m convert.c_runtime_table"
 
 
 @pytest.mark.parametrize(

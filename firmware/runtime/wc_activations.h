@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-/* 65536 x sigmoid(i / 24) for i = 0..255 as TFLite tabulates it; firmware_assets/wc_sigmoid_table.c, generated. */
+/* 65536 x sigmoid(i / 24) for i = 0..255 as TFLite tabulates it; wc_sigmoid_table.c beside it, measured by
+   python -m convert.c_runtime_table. */
 extern const uint16_t wc_sigmoid_table[256];
 
 /* sigmoid of a Q3.12 input, Q0.15 output. */

@@ -1,5 +1,5 @@
 /* 65536 x sigmoid(i / 24), i = 0..255: the table TFLite's int16 sigmoid and tanh interpolate.
- * Measured from tflite-micro's interpreter by `python -m convert.c_runtime`
+ * Measured from tflite-micro's interpreter by `python -m convert.c_runtime_table`
  * (convert/c_runtime_table.py). */
 #include "wc_activations.h"
 
