@@ -231,14 +231,14 @@ def test_a_run_folder_without_linreg_is_refused_naming_the_train_command(tmp_pat
 def test_regenerating_the_committed_assets_is_refused_naming_the_models_it_would_drop(run_dir, tmp_path, capsys):
     committed = tmp_path / "firmware_assets"
     shutil.copytree(REPO / "firmware_assets", committed)
-    before = {p.name: p.read_bytes() for p in committed.iterdir()}
+    before = {p.relative_to(committed): p.read_bytes() for p in committed.rglob("*") if p.is_file()}
     with pytest.raises(SystemExit) as exit_info:
         main(["--run-dir", str(run_dir), "--out", str(committed)])
     assert exit_info.value.code == 1
     error = " ".join(capsys.readouterr().err.split())
     assert "lists augmented_lstm_int8, cnn_bilstm_int8, linreg_cal, mcu_lstm_int8, which" in error
     assert "--force" in error
-    assert {p.name: p.read_bytes() for p in committed.iterdir()} == before  # nothing touched
+    assert {p.relative_to(committed): p.read_bytes() for p in committed.rglob("*") if p.is_file()} == before
 
 
 def test_force_regenerates_a_folder_with_only_what_the_run_makes(assets, tmp_path):

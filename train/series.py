@@ -131,8 +131,11 @@ def fit_pinball(windows: SeriesWindows, config: SeriesConfig) -> SeriesLinear:
     """Least squares, shifted by each step's residual quantiles, then every output refined on its pinball loss."""
     import tensorflow as tf  # only here: the rest of the module (and its tests) runs without TensorFlow
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:  # one thread, for a reproducible fit; a process that already ran TensorFlow keeps its own setting
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        log.info("TensorFlow is already initialised in this process: its thread settings stay")
     tf.random.set_seed(config.seed)
     coef, intercept = least_squares(windows)
     residuals = windows.targets - (windows.inputs @ coef + intercept)
