@@ -123,6 +123,7 @@ def test_bundled_slice_has_the_april_2007_outage(bundled_data):
 
 
 @pytest.mark.fulldata
+@pytest.mark.slow  # parses 2,075,259 rows: seconds, not for make test-fast
 def test_the_full_file_loads_every_minute_with_its_missing_rows(full_data):
     m = load_measurements(full_data)
     assert (len(m), m.missing_rows, m.absent_minutes) == (2_075_259, 25_979, 0)
