@@ -148,3 +148,29 @@ def test_home_assistant_gets_a_series_sensor_whose_state_is_the_next_step_and_wh
     published = next(m for m in replay.messages if m["made_ts"] == state[MODEL_NAME]["made_ts"])
     assert [f["datetime"] for f in forecast] == [s["start"] for s in published["steps"]]
     assert not any(c["unique_id"].endswith(f"{MODEL_NAME}_rmse") for c in replay.configs.values())
+
+
+#: What Home Assistant adds to an MQTT sensor's stored attributes besides the JSON attributes (its recorder keeps
+#: them together, one ``state_attributes`` row per distinct set).
+HA_OWN_ATTRIBUTES = {
+    "state_class": "measurement",
+    "unit_of_measurement": "kW",
+    "device_class": "power",
+    "icon": "mdi:chart-bell-curve-cumulative",
+    "friendly_name": f"house1 next hour ({MODEL_NAME})",
+}
+#: A forecast a minute: each one a state change whose attributes the recorder stores.
+CHANGES_PER_DAY = 24 * 60
+
+
+def test_the_recorder_cost_of_the_series_attribute_is_about_a_kilobyte_per_change(replay):
+    """Measured on every state the agent published in the replay (docs/home-assistant.md quotes these figures)."""
+    sizes = np.array(
+        [len(json.dumps({**s[MODEL_NAME], **HA_OWN_ATTRIBUTES}, separators=(",", ":"))) for s in replay.states]
+    )
+    print(
+        f"\nseries attribute: {len(sizes)} states, median {np.median(sizes):.0f} B, max {sizes.max()} B; "
+        f"{np.median(sizes) * CHANGES_PER_DAY / 1e6:.2f} MB a day, "
+        f"{np.median(sizes) * CHANGES_PER_DAY * 10 / 1e6:.1f} MB over the recorder's default 10 days"
+    )
+    assert len(sizes) >= 10 and 1000 < sizes.max() < 1300
