@@ -28,6 +28,7 @@ from typing import Any
 from device.clock import HouseholdTime
 from device.config import AgentConfig, build_parser, load_config
 from device.forecasting.forecaster import Forecaster, Prediction, Step
+from device.forecasting.series import SeriesForecast, series_message
 from device.forecasting.stream import Outcome
 from device.io.metrics import AgentMetrics
 from device.io.outputs import PredictionLog, write_json_atomic
@@ -278,7 +279,7 @@ class Agent:
         """The discovery configs of ``models`` on every known meter; ``remove``: empty retained payloads, which
         delete those entities in Home Assistant."""
         configs = homeassistant.discovery_configs(
-            self.config, models, list(self.forecaster.meters), self._recommended()
+            self.config, models, list(self.forecaster.meters), self._recommended(), *self._series_models()
         )
         for topic, payload in configs:
             self.link.publish(topic, b"" if remove else _json(payload), retain=True)
@@ -357,7 +358,9 @@ class Agent:
                 self.recorder.record(reading.meter, step.update, reading.values)
             self.recorder.flush()
         self._log_out_of_order(readings, steps)
-        published = self._publish_predictions(steps, received)
+        published: list[tuple[Prediction | SeriesForecast, int, int]] = []
+        published += self._publish_predictions(steps, received)
+        published += self._publish_series(steps, received)
         if self._predictions:
             for step in steps:
                 for p in step.scored + step.rescored + step.dropped:
@@ -429,6 +432,23 @@ class Agent:
         now = time.perf_counter_ns()
         return [(p, received_ns, now) for p, received_ns, _ in made]
 
+    def _publish_series(self, steps: list[Step], received: list[int]) -> list[tuple[SeriesForecast, int, int]]:
+        """One message per series forecast on ``devices/<agent>/meters/<meter>/series`` (never batched: a consumer
+        such as ``python -m device.emhass`` takes the newest whole message), and the newest one per meter and model for
+        Home Assistant."""
+        published = []
+        for step, received_ns in zip(steps, received):
+            for forecast in step.series:
+                body = series_message(forecast)
+                self.link.publish(series_topic(self.config, forecast.meter), _json(body))
+                published.append((forecast, received_ns, time.perf_counter_ns()))
+                if self.config.ha_discovery and homeassistant.fresh_enough(
+                    forecast.minute, self._measured.get(forecast.meter)
+                ):
+                    self._latest.setdefault(forecast.meter, {})[forecast.model] = homeassistant.series_state(forecast)
+                    self._changed_meters.add(forecast.meter)
+        return published
+
     @staticmethod
     def _prediction_body(p: Prediction) -> dict[str, Any]:
         return {
@@ -443,9 +463,15 @@ class Agent:
     def _recommended(self) -> str | None:
         return homeassistant.recommended_model([m.entry for m in self.forecaster.models])
 
+    def _series_models(self) -> tuple[list[str], str | None]:
+        """The series models running (Home Assistant shows them as series sensors) and the one enabled by default."""
+        entries = [m.entry for m in self.forecaster.models]
+        return [e.name for e in entries if e.window.series is not None], homeassistant.recommended_series(entries)
+
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]
-        for topic, payload in homeassistant.meter_configs(self.config, meter, names, self._recommended()):
+        configs = homeassistant.meter_configs(self.config, meter, names, self._recommended(), *self._series_models())
+        for topic, payload in configs:
             self.link.publish(topic, _json(payload), retain=True)
 
     def _publish_metrics(self) -> dict[str, Any]:
@@ -464,6 +490,11 @@ class Agent:
         if self._predictions:
             self._predictions.flush()
         return snapshot
+
+
+def series_topic(config: AgentConfig, meter: str) -> str:
+    """Where a meter's series forecasts go: ``devices/<agent>/meters/<meter>/series``."""
+    return config.topic(f"meters/{meter}/series")
 
 
 def run_agent(config: AgentConfig, stop_event: threading.Event | None = None) -> dict[str, Any]:

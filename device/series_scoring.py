@@ -1,5 +1,5 @@
 """Per-step scores of series forecasts (kW): MSE and MAE of the median, the pinball loss averaged over the quantiles,
-and how often the outer interval held the actual. One accumulator for the host's evaluation and, later, the agent's
+and how often the outer interval held the actual. One accumulator for the host's evaluation and the agent's
 online scoring, so an offline table and an online one mean the same thing."""
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ class SeriesScores:
         self.sum_pinball += np.mean(losses, axis=0).sum(axis=0)
         low, high = predicted[:, :, 0], predicted[:, :, -1]
         self.inside += ((low <= actual) & (actual <= high)).sum(axis=0)
+
+    def merge(self, other: SeriesScores) -> None:
+        """Add another accumulator's sums (another meter's, for a model's total over every meter)."""
+        if (other.quantiles, other.steps) != (self.quantiles, self.steps):
+            raise ValueError("scores of different quantiles or steps cannot be merged")
+        self.count += other.count
+        self.sum_sq += other.sum_sq
+        self.sum_abs += other.sum_abs
+        self.sum_pinball += other.sum_pinball
+        self.inside += other.inside
 
     def per_step(self) -> dict[str, Any]:
         """{"n", "mse", "mae", "pinball", "coverage"}: the last four one value per step, plus their means."""

@@ -152,3 +152,58 @@ def test_forecast_states_are_not_retained_so_a_restarted_home_assistant_gets_no_
     restarted_ha = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
     time.sleep(1.0)  # a retained state would arrive at once on subscribing
     assert restarted_ha.payloads("devices/pi01/meters/m1/state") == []
+
+
+def series_configs(recommended_series: str | None) -> list[dict]:
+    models = ["linreg", "series_next_hour", "series_other"]
+    configs = homeassistant.discovery_configs(
+        CONFIG, models, ["m1"], "linreg", ["series_next_hour", "series_other"], recommended_series
+    )
+    return [p for _, p in configs]
+
+
+def test_a_series_sensor_passes_the_same_schema_check_and_takes_the_series_as_its_forecast_attribute():
+    (config,) = [p for p in series_configs("series_next_hour") if p["name"] == "m1 next hour (series_next_hour)"]
+    assert set(config) <= HA_SENSOR_KEYS, set(config) - HA_SENSOR_KEYS
+    assert config["unit_of_measurement"] in HA_DEVICE_CLASS_UNITS[config["device_class"]]
+    assert isinstance(config["suggested_display_precision"], int) and config["icon"].startswith("mdi:")
+    assert config["value_template"] == "{{ value_json['series_next_hour'].kw }}"
+    assert config["json_attributes_template"] == "{{ value_json['series_next_hour'] | tojson }}"
+    assert config["expire_after"] == 300 and config["json_attributes_topic"] == "devices/pi01/meters/m1/state"
+
+
+def test_a_series_model_gets_a_series_sensor_not_a_point_one_and_only_the_recommended_series_is_enabled():
+    names = {p["name"]: p["enabled_by_default"] for p in series_configs("series_next_hour")}
+    assert names["m1 next hour (series_next_hour)"] is True and names["m1 next hour (series_other)"] is False
+    assert "m1 predicted power (series_next_hour)" not in names and "series_next_hour online RMSE" not in names
+    assert names["m1 predicted power (linreg)"] is True
+    assert not any(p["enabled_by_default"] for p in series_configs(None) if "next hour" in p["name"])
+
+
+def test_the_recommended_point_model_is_never_a_series_model_and_the_series_one_is_the_first_series():
+    from convert.series import SERIES_ASSETS
+    from device.models.manifest import load_manifest
+
+    point = list(load_manifest(Path("firmware_assets")).models.values())
+    series = list(load_manifest(SERIES_ASSETS).models.values())
+    assert homeassistant.recommended_model(series + point) == "lstm_int8"
+    assert homeassistant.recommended_model(series) is None
+    assert homeassistant.recommended_series(point + series) == "series_next_hour"
+    assert homeassistant.recommended_series(point) is None
+
+
+def test_a_series_state_carries_the_next_step_as_kw_and_every_step_with_its_start_and_interval():
+    from device.contract import SeriesSpec
+    from device.forecasting.series import SeriesForecast
+
+    kw = np.array([[0.4, 0.5, 0.7], [0.3, 0.6, 0.9]])
+    forecast = SeriesForecast("m1", "s", 29_000_000, SeriesSpec(5, 2), (0.1, 0.5, 0.9), kw, 1, 1)
+    assert homeassistant.series_state(forecast) == {
+        "kw": 0.5,
+        "made_ts": "2025-02-19T21:20:00+00:00",
+        "model": "s",
+        "forecast": [
+            {"datetime": "2025-02-19T21:21:00+00:00", "kw": 0.5, "p10": 0.4, "p90": 0.7},
+            {"datetime": "2025-02-19T21:26:00+00:00", "kw": 0.6, "p10": 0.3, "p90": 0.9},
+        ],
+    }

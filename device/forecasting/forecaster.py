@@ -18,7 +18,9 @@ busy agent pays numpy's and the runtime's per-call overhead once per batch inste
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -35,12 +37,17 @@ from device.contract import (
     window_rows,
 )
 from device.forecasting.ringbuffer import RingBuffer
+from device.forecasting.series import SeriesForecast, SeriesTrack
 from device.forecasting.stream import MeterStream, Outcome, StreamUpdate, forget_through
 from device.models.load import LoadedModel
 from device.readings import Reading
 from device.scoring import ErrorAccumulator
 
+log = logging.getLogger(__name__)
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
+#: Series windows (a week of rows each) are cut and predicted this many at a time, so a large batch of readings does
+#: not hold hundreds of week-long windows at once.
+SERIES_CHUNK = 64
 #: The thread's CPU clock is a system call (slow where a virtual machine or a busy core makes it one): read it on
 #: one model call in this many, which is plenty for a median.
 CPU_SAMPLE_EVERY = 8
@@ -60,7 +67,7 @@ class Prediction:
 
 
 @dataclass
-class _ModelTrack:
+class ModelTrack:
     """One model's view of one meter: its scaled feature rows and its predictions waiting for their target."""
 
     features: RingBuffer
@@ -69,12 +76,14 @@ class _ModelTrack:
     #: target minute -> the prediction that came due on a filled row (scored against the filled value, or not
     #: scored at all for a DROP model), kept within the dedupe horizon in case the real value arrives late
     on_filled: dict[int, Prediction] = field(default_factory=dict)
+    #: a series model's forecasts waiting for their last minute and its per-step scores (None for a point model)
+    series: SeriesTrack | None = None
 
 
 @dataclass
 class _Meter:
     stream: MeterStream
-    tracks: dict[str, _ModelTrack]
+    tracks: dict[str, ModelTrack]
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ class Step:
     scored: list[Prediction]
     dropped: list[Prediction]  # pending predictions whose meter was reset or evicted before their target arrived
     rescored: list[Prediction] = field(default_factory=list)  # scored again: the real actual arrived late
+    series: list[SeriesForecast] = field(default_factory=list)  # series forecasts made at this reading
+    series_scored: list[SeriesForecast] = field(default_factory=list)  # series forecasts its row completed
 
 
 @dataclass
@@ -125,6 +136,10 @@ class Forecaster:
         self.meters: dict[str, _Meter] = {}  # least recently heard first
         self.evicted_meters = 0
         self._calls: dict[str, int] = {}  # model calls so far, for sampling the CPU clock per model
+        #: per series model, readings at which it made no forecast because its meter had less than a window of
+        #: history since its last reset (a week for the next-hour model)
+        self.short_history: Counter[str] = Counter()
+        self._short_history_logged: set[tuple[str, str]] = set()
         self._configure(models)
 
     def _configure(self, models: list[LoadedModel]) -> None:
@@ -200,8 +215,22 @@ class Forecaster:
         )
 
     @staticmethod
-    def _new_track(model: LoadedModel) -> _ModelTrack:
-        return _ModelTrack(RingBuffer(model.entry.window.seq_len, model.entry.window.n_features))
+    def _new_track(model: LoadedModel) -> ModelTrack:
+        spec = model.entry.window
+        series = SeriesTrack(spec.series, model.entry.quantiles) if spec.series is not None else None
+        return ModelTrack(RingBuffer(spec.seq_len, spec.n_features), series=series)
+
+    def series_scores(self, model: str) -> dict[str, Any] | None:
+        """A series model's per-step online scores over every meter (None for a point model)."""
+        tracks = [s.tracks[model].series for s in list(self.meters.values())]
+        scored = [t for t in tracks if t is not None]
+        entry = next(m.entry for m in self.models if m.name == model)
+        if entry.window.series is None:
+            return None
+        total = SeriesTrack(entry.window.series, entry.quantiles).scores
+        for track in scored:
+            total.merge(track.scores)
+        return total.per_step()
 
     def _process_meter(self, state: _Meter, readings: list[Reading]) -> list[Step]:
         steps: list[Step] = []
@@ -239,6 +268,9 @@ class Forecaster:
             track = state.tracks[model.name]
             spec = model.entry.window
             features = model_rows(model, wall_minutes, rows)
+            if track.series is not None:
+                self._run_series(model, meter, track, track.series, segment, features, minutes, rows, steps)
+                continue
             # The rows this model has seen since the meter's last reset: the stream's, unless the model came in later
             # (a reload, a model changed since the state was saved), whose window starts empty like a new meter's.
             n_real = np.minimum(track.features.size + ends + 1, spec.seq_len)
@@ -252,6 +284,88 @@ class Forecaster:
             made = {end: (*p, bool(f)) for end, p, f in zip(ends[ok].tolist(), predicted, from_filled[ok].tolist())}
             self._score_and_queue(model, meter, track, minutes, rows[:, _TARGET_COLUMN], filled, owner, made, steps)
             forget_through(track.on_filled, int(minutes[-1]) - self._dedupe)
+
+    def _run_series(
+        self,
+        model: LoadedModel,
+        meter: str,
+        track: ModelTrack,
+        series: SeriesTrack,
+        segment: list[_Accepted],
+        features: np.ndarray,
+        minutes: np.ndarray,
+        rows: np.ndarray,
+        steps: list[Step],
+    ) -> None:
+        """A series model over a segment: a forecast at each reading whose meter has a full window behind it, then
+        the rows in time order complete (and score) the forecasts that waited for them."""
+        spec = model.entry.window
+        assert spec.series is not None
+        lengths = [len(a.update.minutes) for a in segment]
+        ends = np.cumsum(lengths) - 1
+        n_real = track.features.size + ends + 1
+        from_filled = np.array([a.filled_recently[spec.seq_len] for a in segment])
+        ok = n_real >= spec.seq_len
+        if spec.fill_policy is FillPolicy.DROP:
+            ok &= ~from_filled
+        short = int((n_real < spec.seq_len).sum())
+        if short:
+            self._count_short_history(model.name, meter, short, int(n_real.max()), spec.seq_len)
+        forecasts: dict[int, SeriesForecast] = {}
+        chosen = np.flatnonzero(ok)
+        for first in range(0, len(chosen), SERIES_CHUNK):
+            part = chosen[first : first + SERIES_CHUNK]
+            windows = self._windows(track.features, features, ends[part], spec.seq_len)
+            for i, (kw, latency, cpu) in zip(part.tolist(), self._predict_series(model, windows), strict=True):
+                end = int(ends[i])
+                forecasts[end] = SeriesForecast(
+                    meter,
+                    model.name,
+                    int(minutes[end]),
+                    spec.series,
+                    model.entry.quantiles,
+                    kw,
+                    latency,
+                    cpu,
+                    bool(from_filled[i]),
+                )
+        track.features.extend(features)
+        owner = np.repeat([a.index for a in segment], lengths).tolist()
+        for row, (minute, actual) in enumerate(zip(minutes.tolist(), rows[:, _TARGET_COLUMN].tolist())):
+            done = series.take_row(minute, actual)
+            if done is not None:
+                steps[owner[row]].series_scored.append(done)
+            made = forecasts.get(row)
+            if made is not None:
+                series.queue(made)
+                steps[owner[row]].series.append(made)
+
+    def _count_short_history(self, model: str, meter: str, readings: int, rows: int, needed: int) -> None:
+        """Count readings a series model held back for lack of history; say so once per meter and model."""
+        self.short_history[model] += readings
+        if (meter, model) not in self._short_history_logged:
+            self._short_history_logged.add((meter, model))
+            log.info(
+                "meter %s: %s forecasts once the meter has %d minutes of history since its last reset (%d so far)",
+                meter,
+                model,
+                needed,
+                rows,
+            )
+
+    def _predict_series(self, model: LoadedModel, windows: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+        """(kW (steps, quantiles), latency ns, CPU ns or -1) per window, from one model call."""
+        if len(windows) == 0:
+            return []
+        self._calls[model.name] += 1
+        sample_cpu = self._calls[model.name] % CPU_SAMPLE_EVERY == 1
+        cpu_start = time.thread_time_ns() if sample_cpu else 0
+        start = time.perf_counter_ns()
+        scaled = model.predictor.predict(np.ascontiguousarray(windows), np.full(len(windows), windows.shape[1]))
+        latency = (time.perf_counter_ns() - start) // len(windows)
+        cpu = (time.thread_time_ns() - cpu_start) // len(windows) if sample_cpu else -1
+        kw = model.scaling.inverse_target(scaled)
+        return [(kw[i], latency, cpu) for i in range(len(windows))]
 
     def _wall_clock(self, minutes: np.ndarray) -> np.ndarray:
         """The household's wall-clock minutes of the stream's UTC ``minutes``, which the calendar features need."""
@@ -267,6 +381,9 @@ class Forecaster:
             for minute, features in zip(update.minutes.tolist(), model_rows(model, wall_minutes, update.rows)):
                 if newest - minute < track.features.size:
                     track.features.set_ago(newest - minute, features)
+            if track.series is not None and newest is not None:
+                track.series.refill(newest, update.minutes, update.rows[:, _TARGET_COLUMN])
+                continue
             drop_filled = model.entry.window.fill_policy is FillPolicy.DROP
             for minute, actual, still_filled in zip(
                 update.minutes.tolist(), update.rows[:, _TARGET_COLUMN].tolist(), update.filled.tolist()
@@ -309,7 +426,7 @@ class Forecaster:
     def _score_and_queue(
         model: LoadedModel,
         meter: str,
-        track: _ModelTrack,
+        track: ModelTrack,
         minutes: np.ndarray,
         actual_kw: np.ndarray,
         filled: np.ndarray,
@@ -353,7 +470,7 @@ class Forecaster:
     def state(self) -> dict[str, Any]:
         """Every meter's stream, windows, pending predictions and scores, as JSON-ready values (stalest first)."""
 
-        def track_state(track: _ModelTrack) -> dict[str, Any]:
+        def track_state(track: ModelTrack) -> dict[str, Any]:
             return {
                 "features": track.features.last(track.features.size).tolist(),
                 "pending": [
@@ -413,4 +530,6 @@ class Forecaster:
             dropped.extend(track.pending.values())
             track.pending.clear()
             track.features.clear()
+            if track.series is not None:
+                track.series.reset()  # never scored; they were published when made
         return dropped

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from device.energy import M4F, PI4B, energy, mcu_time, measured_cpu_time
-from device.forecasting.forecaster import Forecaster, Prediction
+from device.forecasting.forecaster import Forecaster, ModelTrack, Prediction
 from device.forecasting.ringbuffer import RingBuffer
+from device.forecasting.series import SeriesForecast
 from device.forecasting.stream import Outcome, StreamUpdate
 from device.models.reload import ReloadPlan
 from device.scoring import ErrorAccumulator
@@ -70,6 +71,15 @@ def _errors(acc: ErrorAccumulator) -> dict[str, Any]:
         return None if np.isnan(v) else v
 
     return {"scored": acc.count, "mse": num(acc.mse), "rmse": num(acc.rmse), "mae": num(acc.mae), "mape": num(acc.mape)}
+
+
+def _track_scores(track: ModelTrack) -> dict[str, Any]:
+    """A meter's online scores of one model: a point model's errors, or a series model's per-step scores
+    (``series``: n, mse/mae/pinball/coverage per step and their means, as :class:`~device.series_scoring.SeriesScores`
+    reports them offline)."""
+    if track.series is None:
+        return _errors(track.errors)
+    return {"scored": track.series.scores.count, "series": track.series.scores.per_step()}
 
 
 class AgentMetrics:
@@ -142,7 +152,7 @@ class AgentMetrics:
     def count_batch(
         self,
         updates: list[StreamUpdate],
-        published: list[tuple[Prediction, int, int]],
+        published: Sequence[tuple[Prediction | SeriesForecast, int, int]],
         evicted_meters: int,
         rescored: Sequence[Prediction] = (),
     ) -> None:
@@ -195,6 +205,16 @@ class AgentMetrics:
         model = next(m for m in self._forecaster.models if m.name == name)
         cpu_ns = self._cpu[name].median_ns()
         times = {PI4B: None if np.isnan(cpu_ns) else measured_cpu_time(cpu_ns / 1e9), M4F: mcu_time(model.entry, M4F)}
+        series = self._forecaster.series_scores(name)
+        scores = (
+            _errors(self._forecaster.errors(name))
+            if series is None
+            else {
+                "scored": series["n"],
+                "series": series,
+                "waiting_for_history": self._forecaster.short_history[name],
+            }
+        )
         return {
             "kind": model.entry.kind,
             "runtime": model.runtime,
@@ -202,7 +222,7 @@ class AgentMetrics:
             "predictions": self._predictions[name],
             "forecasts_from_filled_input": self._from_filled[name],
             "rescored": self._rescored[name],
-            **_errors(self._forecaster.errors(name)),
+            **scores,
             "latency_us": self._latency[name].summary_us(),
             "end_to_end_us": self._end_to_end[name].summary_us(),
             "flash_bytes": model.flash_bytes,
@@ -231,7 +251,7 @@ class AgentMetrics:
                 "process": {"rss_bytes": rss, "peak_rss_bytes": peak, "tracemalloc_peak_bytes": traced},
                 "models": {m.name: self._model(m.name) for m in self._forecaster.models},
                 "meters": {
-                    meter: {name: _errors(track.errors) for name, track in state.tracks.items()}
+                    meter: {name: _track_scores(track) for name, track in state.tracks.items()}
                     for meter, state in list(self._forecaster.meters.items())
                 },
             }

@@ -15,6 +15,12 @@ HA's version nor on the order meters arrive in.
 Only the recommended model's entities are enabled by default (:func:`recommended_model`); the others are created
 disabled (``enabled_by_default: false``), for the user to enable.
 
+A series model (the next hour in 5-minute steps) gets one sensor per meter whose state is its next step's kW and whose
+``forecast`` attribute is the whole series, ``[{datetime, kw, p10, p90}, ...]`` (``datetime``: the step's start, with
+its offset), as forecast integrations carry a horizon in HA; it comes from the same per-meter state topic. Only the
+recommended series model's sensor is enabled by default (:func:`recommended_series`): the attribute is stored by HA's
+recorder at every state change (``docs/home-assistant.md`` measures it and shows how to exclude it).
+
 A forecast made when the meter's newest *measured* minute is more than :data:`MAX_HELD_MINUTES` old (a meter that
 went quiet, whose value the resampler holds) is not published to HA: the entity then goes unavailable
 ``--ha-expire-after-s`` after the last forecast from a measured minute, instead of showing forecasts of a dead meter.
@@ -30,6 +36,7 @@ from typing import Any
 
 from device.config import AgentConfig
 from device.forecasting.forecaster import Prediction
+from device.forecasting.series import SeriesForecast, iso_minute
 from device.models.entry import ModelEntry
 from device.models.kinds import ModelKind
 from device.readings import format_minute
@@ -67,11 +74,29 @@ def recommended_model(entries: Sequence[ModelEntry]) -> str | None:
     """The model whose entities are enabled by default. The recommendation proper is made by the simulator's report
     on a run's numbers, which the agent does not have; the agent takes the manifest's first int8 LSTM (the report's
     usual pick for a Pi-class device), else the first model."""
-    for entry in entries:
+    points = [entry for entry in entries if entry.window.series is None]
+    for entry in points:
         tensor = getattr(entry, "input", None)
         if entry.kind is ModelKind.TFLITE and getattr(tensor, "dtype", "") == "int8" and "lstm" in entry.name:
             return entry.name
-    return entries[0].name if entries else None
+    return points[0].name if points else None
+
+
+def recommended_series(entries: Sequence[ModelEntry]) -> str | None:
+    """The series model whose sensors are enabled by default: the manifest's first (the report does not rank series
+    models yet)."""
+    return next((entry.name for entry in entries if entry.window.series is not None), None)
+
+
+def series_state(forecast: SeriesForecast) -> dict[str, Any]:
+    """A series forecast as the meter's state topic carries it: ``kw`` (the next step, HA's state), ``made_ts`` and
+    ``forecast`` (every step's start, median and interval), which become the entity's attributes."""
+    rows = zip(forecast.step_bounds(), forecast.column(0.5), forecast.column(0.1), forecast.column(0.9), strict=True)
+    steps = [
+        {"datetime": iso_minute(start), "kw": round(kw, 3), "p10": round(lo, 3), "p90": round(hi, 3)}
+        for (start, _), kw, lo, hi in rows
+    ]
+    return {"kw": steps[0]["kw"], "made_ts": iso_minute(forecast.minute), "model": forecast.model, "forecast": steps}
 
 
 def forecast_state(p: Prediction) -> dict[str, Any]:
@@ -121,28 +146,32 @@ def _sensor(config: AgentConfig, object_id: str, name: str, state_topic: str, te
     return topic, payload
 
 
-def model_configs(config: AgentConfig, models: list[str], recommended: str | None = None) -> list[Config]:
-    """Online error and latency sensors, one pair per model."""
+def model_configs(
+    config: AgentConfig, models: list[str], recommended: str | None = None, series: Sequence[str] = ()
+) -> list[Config]:
+    """Online error and latency sensors, one pair per model (a series model, scored per step, has the latency
+    sensor only)."""
     metrics = config.topic("metrics")
     out = []
     for name in models:
         enabled = name == recommended
-        out.append(
-            _sensor(
-                config,
-                f"{name}_rmse",
-                f"{name} online RMSE",
-                metrics,
-                f"{{{{ value_json.models['{name}'].rmse }}}}",
-                device_class="power",
-                unit_of_measurement="kW",
-                suggested_display_precision=3,
-                state_class="measurement",
-                entity_category="diagnostic",
-                icon="mdi:target-variant",
-                enabled_by_default=enabled,
+        if name not in series:
+            out.append(
+                _sensor(
+                    config,
+                    f"{name}_rmse",
+                    f"{name} online RMSE",
+                    metrics,
+                    f"{{{{ value_json.models['{name}'].rmse }}}}",
+                    device_class="power",
+                    unit_of_measurement="kW",
+                    suggested_display_precision=3,
+                    state_class="measurement",
+                    entity_category="diagnostic",
+                    icon="mdi:target-variant",
+                    enabled_by_default=enabled,
+                )
             )
-        )
         out.append(
             _sensor(
                 config,
@@ -162,12 +191,41 @@ def model_configs(config: AgentConfig, models: list[str], recommended: str | Non
     return out
 
 
-def meter_configs(config: AgentConfig, meter: str, models: list[str], recommended: str | None = None) -> list[Config]:
+def series_config(config: AgentConfig, meter: str, name: str, enabled: bool) -> Config:
+    """A series model's sensor on one meter: the next step's kW, the whole series in its ``forecast`` attribute."""
+    state = meter_state_topic(config, meter)
+    return _sensor(
+        config,
+        f"{slug(meter)}_{name}_series",
+        f"{meter} next hour ({name})",
+        state,
+        f"{{{{ value_json['{name}'].kw }}}}",
+        device_class="power",
+        unit_of_measurement="kW",
+        suggested_display_precision=3,
+        state_class="measurement",
+        icon="mdi:chart-bell-curve-cumulative",
+        enabled_by_default=enabled,
+        json_attributes_topic=state,
+        json_attributes_template=f"{{{{ value_json['{name}'] | tojson }}}}",
+        expire_after=config.ha_expire_after_s,
+    )
+
+
+def meter_configs(
+    config: AgentConfig,
+    meter: str,
+    models: list[str],
+    recommended: str | None = None,
+    series: Sequence[str] = (),
+    recommended_series: str | None = None,
+) -> list[Config]:
     """Predicted power sensors for one meter, one per model. The target time, model and horizon come as
     attributes; without a fresh state for ``ha_expire_after_s`` (a meter that stopped, or was evicted) the sensor
-    goes unavailable instead of showing an old forecast forever."""
+    goes unavailable instead of showing an old forecast forever. Models named in ``series`` get their series sensor
+    (:func:`series_config`) instead."""
     state = meter_state_topic(config, meter)
-    return [
+    return [series_config(config, meter, name, name == recommended_series) for name in models if name in series] + [
         _sensor(
             config,
             f"{slug(meter)}_{name}_predicted",
@@ -185,15 +243,21 @@ def meter_configs(config: AgentConfig, meter: str, models: list[str], recommende
             expire_after=config.ha_expire_after_s,
         )
         for name in models
+        if name not in series
     ]
 
 
 def discovery_configs(
-    config: AgentConfig, models: list[str], meters: list[str], recommended: str | None = None
+    config: AgentConfig,
+    models: list[str],
+    meters: list[str],
+    recommended: str | None = None,
+    series: Sequence[str] = (),
+    recommended_series: str | None = None,
 ) -> list[Config]:
     """Every config topic and payload of ``models``: their own sensors and their forecast sensor on each meter. A
     reload publishes these for new and changed models, and an empty retained payload on the topics of dropped
     ones (Home Assistant's way to delete an entity)."""
-    return model_configs(config, models, recommended) + [
-        c for meter in meters for c in meter_configs(config, meter, models, recommended)
+    return model_configs(config, models, recommended, series) + [
+        c for meter in meters for c in meter_configs(config, meter, models, recommended, series, recommended_series)
     ]
