@@ -175,3 +175,109 @@ def test_a_clock_steadily_a_whole_hour_behind_is_taken_but_named_as_a_probable_z
     for said in ("meter plug1", "-3600 s", "1 h", 'timezone = "Etc/GMT"'):
         assert said in lines[0]
     assert intake.snapshot()["tasmota"]["clock_zone_suspects"] == 1
+
+
+def readings_of(intake: SourceIntake, messages: list[tuple[float, str, bytes | str]]) -> list[Reading]:
+    """Every reading the messages complete, each ``(seconds after T0, topic, payload)`` arriving at its time."""
+    readings: list[Reading] = []
+    for dt, topic, payload in messages:
+        readings += intake.read(topic, payload if isinstance(payload, bytes) else payload.encode(), T0 + dt)
+    return readings
+
+
+def by_meter(readings: list[Reading]) -> dict[str, list[tuple[int, float, bool]]]:
+    out: dict[str, list[tuple[int, float, bool]]] = {}
+    for r in readings:
+        out.setdefault(r.meter, []).extend(minutes_of([r]))
+    return out
+
+
+# --- case 7: Shelly Gen2 "status" topics ------------------------------------------------------------------------
+
+#: ``<id>/status/<component>`` payloads as the Shelly Gen2 API docs show each component's status (Switch.GetStatus,
+#: EM.GetStatus, EM1.GetStatus, PM1.GetStatus examples, shelly-api-docs.shelly.cloud/gen2/ComponentsAndServices/...),
+#: which the device publishes whole on that topic with "Generic status update over MQTT" on (gen2/General/MQTT).
+SWITCH_STATUS = {
+    "id": 0,
+    "source": "init",
+    "output": True,
+    "apower": 8.9,
+    "voltage": 237.5,
+    "freq": 50,
+    "current": 0.116,
+    "pf": -0.76,
+    "aenergy": {"total": 6.532, "by_minute": [45.199, 47.141, 88.397], "minute_ts": 1654511972},
+    "temperature": {"tC": 23.5, "tF": 74.4},
+}
+EM_STATUS = {
+    "id": 0,
+    "a_current": 4.029,
+    "a_voltage": 236.1,
+    "a_act_power": 951.2,
+    "a_aprt_power": 951.9,
+    "a_pf": 1,
+    "b_current": 4.027,
+    "b_voltage": 236.201,
+    "b_act_power": -951.1,
+    "b_aprt_power": 951.8,
+    "b_pf": 1,
+    "c_current": 3.03,
+    "c_voltage": 236.4,
+    "c_act_power": 715.4,
+    "c_aprt_power": 716.2,
+    "c_pf": 1,
+    "n_current": 11.029,
+    "total_current": 11.083,
+    "total_act_power": 715.51,
+    "total_aprt_power": 2619.7,
+    "user_calibrated_phase": [],
+}
+EM1_STATUS = {
+    "id": 0,
+    "current": 2.1,
+    "voltage": 230.2,
+    "act_power": 471.5,
+    "aprt_power": 483.2,
+    "pf": 0.97,
+    "freq": 50,
+}
+PM1_STATUS = {
+    "id": 0,
+    "voltage": 229.4,
+    "current": 0.4,
+    "apower": 72.3,
+    "freq": 50,
+    "aenergy": {"total": 0.0, "by_minute": [0.0, 0.0, 0.0], "minute_ts": 1700000000},
+}
+
+
+@pytest.mark.parametrize(
+    ("topic", "status", "meter", "kw"),
+    [
+        ("shellyplusplugs-a8032ab1/status/switch:0", SWITCH_STATUS, "shellyplusplugs-a8032ab1.switch-0", 0.0089),
+        ("shellypro3em-c8f09e8d/status/em:0", EM_STATUS, "shellypro3em-c8f09e8d", 0.71551),
+        ("shellyproem50-08f9e0e5/status/em1:0", EM1_STATUS, "shellyproem50-08f9e0e5.em1-0", 0.4715),
+        ("shellypmmini-543204a1/status/pm1:0", PM1_STATUS, "shellypmmini-543204a1.pm1-0", 0.0723),
+    ],
+    ids=["switch", "em", "em1", "pm1"],
+)
+def test_a_shelly_gen2_status_topic_is_read_as_its_components_power(topic, status, meter, kw):
+    intake = intake_for("shelly-gen2-status")
+    readings = readings_of(intake, [(dt, topic, json.dumps(status)) for dt in (0, 30, 70)])
+    assert by_meter(readings) == {meter: [(0, kw, False)]}
+    assert intake.snapshot()["shelly-gen2-status"]["rejected"] == {}
+
+
+def test_a_shelly_gen2_status_topic_without_power_is_counted_not_a_meter():
+    intake = intake_for("shelly-gen2-status")
+    sys_status = {"mac": "A8032AB12345", "restart_required": False, "time": "11:00", "uptime": 3600}
+    readings_of(intake, [(0, "shellyplusplugs-a8032ab1/status/sys", json.dumps(sys_status))])
+    assert intake.snapshot()["shelly-gen2-status"]["rejected"] == {"no_power": 1}
+
+
+def test_a_shelly_gen2_status_topic_declared_with_a_fixed_meter_keeps_the_component_level():
+    intake = intake_for({"profile": "shelly-gen2-status", "topic": "shellyplusplugs-a8032ab1/status/+", "meter": "tv"})
+    readings = readings_of(
+        intake, [(dt, "shellyplusplugs-a8032ab1/status/switch:0", json.dumps(SWITCH_STATUS)) for dt in (0, 70)]
+    )
+    assert by_meter(readings) == {"tv.switch-0": [(0, 0.0089, False)]}

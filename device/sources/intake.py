@@ -160,17 +160,17 @@ class SourceIntake:
     ) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
-        meter, decoded = reader.decode(topic, payload, arrival_s, retained)
-        if not isinstance(decoded, Rejected):
-            decoded = self._claim(reader.name, meter, topic) or decoded
-        if isinstance(decoded, Rejected):
-            self._reject(reader.name, meter, topic, decoded)
-            return []
-        counts["samples"] += 1
-        remember(self._topics, meter, topic, self._max_meters)
-        if isinstance(decoded, Reading):
-            return [decoded]
-        return self._resample(reader, topic, decoded, arrival_s)
+        readings: list[Reading] = []
+        for meter, decoded in reader.decode_all(topic, payload, arrival_s, retained):
+            if not isinstance(decoded, Rejected):
+                decoded = self._claim(reader.name, meter, topic) or decoded
+            if isinstance(decoded, Rejected):
+                self._reject(reader.name, meter, topic, decoded)
+                continue
+            counts["samples"] += 1
+            remember(self._topics, meter, topic, self._max_meters)
+            readings += [decoded] if isinstance(decoded, Reading) else self._resample(reader, topic, decoded, arrival_s)
+        return readings
 
     def _resample(self, reader: SourceReader, topic: str, sample: Sample, arrival_s: float) -> list[Reading]:
         counts = self.counters[reader.name]

@@ -39,6 +39,11 @@ class Profile:
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
     #: One message is one whole minute of every measurement (the wattcast format), not a power sample to resample.
     whole_minutes: bool = False
+    #: What becomes of a device's several power channels (:class:`Channels`) unless its source says: ``sum`` (one
+    #: meter: the phases of one supply) or ``apart`` (a meter per channel, ``<id>.<channel>``).
+    channels: str = "sum"
+    #: Device ids (their prefix, the model's default id) whose channels are the phases of one supply, always summed.
+    phase_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,16 @@ class Net:
 
     delivered: object
     returned: object
+
+
+@dataclass(frozen=True)
+class Channels:
+    """A device's power per channel, as sent (channel name -> value): one meter per channel, or their sum, as its
+    source says. ``changed`` are the channels this message measured (a sample each when kept apart; the others hold
+    their own earlier values); a channel named ``""`` is the device's own meter (Shelly Gen2's 3-phase ``em:0``)."""
+
+    values: dict[str, object]
+    changed: tuple[str, ...]
 
 
 def _text(payload: bytes) -> str | Rejected:
@@ -74,13 +89,17 @@ ABSENT = object()
 
 
 def lookup(body: dict[str, Any], path: str) -> object:
-    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); :data:`ABSENT` where absent,
+    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``; a number picks a list's entry,
+    ``ENERGY.Power.1`` a Tasmota array's second channel); :data:`ABSENT` where absent,
     None where the key is there with ``null`` (Zigbee2MQTT's ``"power": null``, Tasmota's ``"Power": null``)."""
     value: object = body
     for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):  # Tasmota's ``ENERGY.Power.1``
+            value = value[int(key)]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
             return ABSENT
-        value = value[key]
     return value
 
 
@@ -104,12 +123,17 @@ def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: st
 
 def tasmota(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``tele/<topic>/SENSOR``: ``{"Time": "2026-12-01T14:34:00", "ENERGY": {"Power": 450, ...}}``, ``Power`` an
-    array with one entry per channel on multi-channel devices; ``Time`` is local wall clock without zone."""
+    array with one entry per channel on multi-channel devices (:class:`Channels` ``0``, ``1``, ...); ``Time`` is
+    local wall clock without zone."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "ENERGY.Power")
-    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("Time"))
+    if value is ABSENT:
+        return Rejected("no_power", str(list(body))[:80])
+    if isinstance(value, list):  # one entry per channel: summed (3 phases) or apart, as the source says
+        value = Channels({str(i): v for i, v in enumerate(value)}, tuple(str(i) for i in range(len(value))))
+    return value, body.get("Time")
 
 
 def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
@@ -122,14 +146,15 @@ def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field:
 
 
 def shelly_gen1(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
-    """``shellies/<id>/emeter/<i>/power``: one plain number (W) per channel on its own topic; the meter's power is
-    the sum of the latest value of each channel (a 3EM's three phases)."""
+    """``shellies/<id>/emeter/<i>/power`` (EM, 3EM) or ``shellies/<id>/relay/<i>/power`` (Plug, Plug S, 1PM, 2.5):
+    one plain number (W) per channel on its own topic, :class:`Channels` named by ``<i>`` with the latest value of
+    each (a 3EM's three phases are summed, an EM's two clamps kept apart: see the profile)."""
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
     channel = levels[0] if levels else "0"
     state[channel] = text
-    return [state[c] for c in sorted(state)], None
+    return Channels({c: state[c] for c in sorted(state)}, (channel,)), None
 
 
 #: DSMR-reader's JSON telegram fields (its default mapping) of the power drawn and returned, kW.
@@ -167,12 +192,37 @@ def _gen2_power(component: str, status: dict[str, Any]) -> object:
     return ABSENT
 
 
+def _gen2_channel(component: str) -> str:
+    """A component's channel name in a meter id: ``em1:1`` -> ``em1-1``; a 3-phase ``em:0`` is the device's own
+    meter (``""``)."""
+    return "" if component == "em:0" else component.replace(":", "-")
+
+
+def _gen2_merged(changes: dict[str, Any], state: dict[str, Any], field: str, ts: object) -> Raw | Rejected:
+    """Overlay ``changes`` (component -> its changed keys) on the device's known status, then read its power: the
+    ``field`` if declared, else :class:`Channels` of every power component, those in ``changes`` measured now (all
+    of them, restated, when only other keys changed: a voltage-only notification)."""
+    for component, status in changes.items():
+        if isinstance(status, dict):
+            state.setdefault(component, {}).update(status)
+    if field:
+        value = lookup(state, field)
+        return Rejected("no_power", str(list(changes))[:80]) if value is ABSENT else (value, ts)
+    powers = {c: p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT}
+    if not powers:
+        return Rejected("no_power", str(list(changes))[:80])
+    changed = [c for c, s in changes.items() if isinstance(s, dict) and _gen2_power(c, s) is not ABSENT]
+    return Channels(
+        {_gen2_channel(c): p for c, p in powers.items()}, tuple(_gen2_channel(c) for c in changed or powers)
+    ), ts
+
+
 def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``<id>/events/rpc``: JSON-RPC notifications. ``NotifyStatus`` carries only what changed since the last one
     (Shelly: "overlay the changes over a known status"), so the device's status is kept whole here and the power
     read from it: ``em:0.total_act_power`` (Pro 3EM; else the sum of ``a/b/c_act_power``), ``em1:N.act_power``
-    (Pro EM), ``switch:N.apower`` / ``pm1:N.apower`` (plugs, PM Mini), summed over components; ``params.ts`` is
-    Unix seconds, UTC."""
+    (Pro EM), ``switch:N.apower`` / ``pm1:N.apower`` (plugs, PM Mini), a channel each; ``params.ts`` is Unix
+    seconds, UTC."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
@@ -180,15 +230,21 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field:
     params = body.get("params")
     if method not in ("NotifyStatus", "NotifyFullStatus") or not isinstance(params, dict):
         return Rejected("not_a_status", str(method)[:80])
-    for component, status in params.items():
-        if isinstance(status, dict):
-            state.setdefault(component, {}).update(status)
-    if field:
-        value = lookup(state, field)
-    else:
-        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT]
-        value = powers or ABSENT
-    return Rejected("no_power", str(list(params))[:80]) if value is ABSENT else (value, params.get("ts"))
+    return _gen2_merged(params, state, field, params.get("ts"))
+
+
+def shelly_gen2_status(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """``<id>/status/<component>`` ("Generic status update over MQTT", off by default on the device): the whole
+    status of one component on its own topic, e.g. ``switch:0`` with ``apower``, ``em:0`` with
+    ``total_act_power``, ``em1:0`` with ``act_power``; no time in it (arrival). Other components (``sys``,
+    ``wifi``, ``input:0``) carry no power: ``no_power``."""
+    component = levels[0] if levels else ""
+    if _GEN2_POWER.get(component.partition(":")[0]) is None:
+        return Rejected("no_power", f"component {component[:40]} has no power")
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    return _gen2_merged({component: body}, state, field, None)
 
 
 PROFILES: dict[str, Profile] = {
@@ -196,8 +252,16 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("wattcast", f"{DEFAULT_PREFIX}/+/reading", "kW", wattcast, whole_minutes=True),
         Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
-        Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
-        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
+        Profile(
+            "shelly-gen1",
+            "shellies/+/emeter/+/power",
+            "W",
+            shelly_gen1,
+            channels="apart",
+            phase_devices=("shellyem3-",),
+        ),
+        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, channels="apart"),
+        Profile("shelly-gen2-status", "+/status/+", "W", shelly_gen2_status, channels="apart"),
         Profile("esphome", "+/sensor/power/state", None, plain),
         Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
         Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
 from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
-from device.sources.profiles import PROFILES, Net, Profile
+from device.sources.profiles import PROFILES, Channels, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
 V = TypeVar("V")
@@ -30,6 +30,8 @@ UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 #: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
 MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
 SOURCE_NAMES = tuple(PROFILES)
+CHANNEL_MODES = ("sum", "apart")
+Decoded = tuple[str, "Reading | Sample | Rejected"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class Source:
     field: str = ""  # JSON path of the power value (``ENERGY.Power``, ``em:0.total_act_power``, ``power``)
     #: the IANA zone its naive timestamps are in, when not --timezone (Tasmota's default fixed UTC+1: Etc/GMT-1)
     timezone: str = ""
+    #: a device's several power channels: ``sum`` (one meter) or ``apart`` (a meter ``<id>.<channel>`` each); empty:
+    #: the profile's default (docs/meters.md)
+    channels: str = ""
 
     def __str__(self) -> str:
         return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
@@ -132,6 +137,8 @@ class SourceReader:
             )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
+        if source.channels not in ("", *CHANNEL_MODES):
+            raise ValueError(f"source {profile.name}: channels must be one of {CHANNEL_MODES}, got {source.channels!r}")
         if source.timezone:
             try:
                 household = HouseholdTime(source.timezone)
@@ -153,40 +160,61 @@ class SourceReader:
         """Whether a message is a whole minute of every measurement (the wattcast format) rather than a power sample."""
         return self.profile.whole_minutes
 
-    def decode(
-        self, topic: str, payload: bytes, arrival_s: float, retained: bool = False
-    ) -> tuple[str, Reading | Sample | Rejected]:
+    def decode(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> Decoded:
+        """The first of :meth:`decode_all` (a message of one meter, as most are)."""
+        return self.decode_all(topic, payload, arrival_s, retained)[0]
+
+    def decode_all(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Decoded]:
         """(meter id or the topic when there is none, a reading or sample or why not) for one message on
-        :attr:`topic`. A ``retained`` message (the broker's stored copy, sent at subscribe time) is refused before
-        decoding: its age is unknown, and a decoder's memory (Shelly's merged status) must not hold its value
-        either."""
+        :attr:`topic`: one pair, or one per channel measured when a device's channels are kept apart. A ``retained``
+        message (the broker's stored copy, sent at subscribe time) is refused before decoding: its age is unknown,
+        and a decoder's memory (Shelly's merged status) must not hold its value either."""
         levels = topic_matches(self.source.topic, topic)
         if levels is None:
-            return topic, Rejected("bad_topic", topic[:100])
+            return [(topic, Rejected("bad_topic", topic[:100]))]
         if self.source.meter or not levels:  # a declared id; the other + levels go to the decoder (a channel)
             meter, rest = self.source.meter or self.profile.default_meter, levels
         else:
             meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
-            return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
+            return [(topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic"))]
         if retained:
-            return meter, Rejected("retained", "a stored message of unknown age, not a measurement of now")
+            return [(meter, Rejected("retained", "a stored message of unknown age, not a measurement of now"))]
         if len(payload) > self.max_bytes:
-            return meter, Rejected("too_large", f"{len(payload)} bytes")
+            return [(meter, Rejected("too_large", f"{len(payload)} bytes"))]
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
         if isinstance(raw, Rejected):
-            return meter, raw
+            return [(meter, raw)]
         value, ts = raw
         t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
         if t_s is None:
-            return meter, Rejected("bad_ts", repr(ts)[:80])
+            return [(meter, Rejected("bad_ts", repr(ts)[:80]))]
         if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
-            return meter, Rejected("ts_out_of_range", str(ts)[:80])
+            return [(meter, Rejected("ts_out_of_range", str(ts)[:80]))]
         if t_s - arrival_s > MAX_AHEAD_S and not self.profile.whole_minutes:
-            return meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s))
+            return [(meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s)))]
         if isinstance(value, Measurements):
             values = value.values(self.limits)
-            return meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values)
+            return [(meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values))]
+        if isinstance(value, Channels):
+            if not self._apart(meter):
+                return [self._sample(meter, list(value.values.values()), t_s)]
+            channels = [(f"{meter}.{c}" if c else meter, value.values[c]) for c in value.changed]
+            return [
+                self._sample(m, v, t_s) if METER_ID.fullmatch(m) else (m, Rejected("bad_meter_id", m[:80]))
+                for m, v in channels
+            ]
+        return [self._sample(meter, value, t_s)]
+
+    def _apart(self, meter: str) -> bool:
+        """Whether this device's channels are meters of their own (the source's ``channels``, else the profile's;
+        a device whose channels are the phases of one supply, a Shelly 3EM, is one meter)."""
+        if self.source.channels:
+            return self.source.channels == "apart"
+        phases = bool(self.profile.phase_devices) and meter.startswith(self.profile.phase_devices)
+        return self.profile.channels == "apart" and not phases
+
+    def _sample(self, meter: str, value: object, t_s: float) -> Decoded:
         kw = power_kw(value, UNITS_PER_KW[self.source.unit])
         if kw is None:
             return meter, Rejected("bad_value", repr(value)[:80])
