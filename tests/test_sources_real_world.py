@@ -281,3 +281,98 @@ def test_a_shelly_gen2_status_topic_declared_with_a_fixed_meter_keeps_the_compon
         intake, [(dt, "shellyplusplugs-a8032ab1/status/switch:0", json.dumps(SWITCH_STATUS)) for dt in (0, 70)]
     )
     assert by_meter(readings) == {"tv.switch-0": [(0, 0.0089, False)]}
+
+
+# --- case 5: channels kept apart ---------------------------------------------------------------------------------
+
+
+def test_a_shelly_em_gen1_grid_clamp_and_pv_clamp_are_two_meters_not_their_sum():
+    """Shelly EM (Gen1 MQTT API, shellies/<id>/emeter/<i>/power: "instantaneous power in Watts", one per clamp):
+    channel 0 on the grid, channel 1 on the PV inverter. Their sum (2.34 kW) is no household's power."""
+    intake = intake_for("shelly-gen1")
+    messages = []
+    for dt in (0, 30, 70):
+        messages += [
+            (dt, "shellies/shellyem-B9E0AA/emeter/0/power", "1840.50"),
+            (dt, "shellies/shellyem-B9E0AA/emeter/1/power", "500.00"),
+        ]
+    assert by_meter(readings_of(intake, messages)) == {
+        "shellyem-B9E0AA.0": [(0, 1.8405, False)],
+        "shellyem-B9E0AA.1": [(0, 0.5, False)],
+    }
+
+
+def test_a_shelly_3em_gen1_is_one_meter_its_three_phases_summed():
+    """Shelly 3EM (Gen1, default id shellyem3-<mac>): emeter/0..2 are the phases of one supply."""
+    intake = intake_for("shelly-gen1")
+    messages = [
+        (dt, f"shellies/shellyem3-C45BBE/emeter/{i}/power", f"{w:.2f}")
+        for dt in (0, 70)
+        for i, w in enumerate((100, 250, 650))
+    ]
+    assert by_meter(readings_of(intake, messages)) == {"shellyem3-C45BBE": [(0, 1.0, False)]}
+
+
+def test_a_source_may_say_its_channels_are_one_meter():
+    intake = intake_for({"profile": "shelly-gen1", "channels": "sum"})
+    messages = [(dt, f"shellies/house/emeter/{i}/power", "600") for dt in (0, 70) for i in (0, 1)]
+    assert by_meter(readings_of(intake, messages)) == {"house": [(0, 1.2, False)]}
+
+
+def test_a_shelly_pro_em_gen2_em1_channels_are_two_meters():
+    """Pro EM's NotifyStatus with both em1 channels (Gen2 docs: EM1 component, act_power W per channel)."""
+    intake = intake_for("shelly-gen2")
+    messages = []
+    for dt in (0, 30, 70):
+        body = {
+            "src": "shellyproem50-08f9e0e5",
+            "dst": "shellyproem50-08f9e0e5/events",
+            "method": "NotifyStatus",
+            "params": {"ts": T0 + dt, "em1:0": {"id": 0, "act_power": 1840.5}, "em1:1": {"id": 1, "act_power": -500.0}},
+        }
+        messages.append((dt, "shellyproem50-08f9e0e5/events/rpc", json.dumps(body)))
+    readings = readings_of(intake, messages)
+    assert by_meter(readings) == {
+        "shellyproem50-08f9e0e5.em1-0": [(0, 1.8405, False)],
+        "shellyproem50-08f9e0e5.em1-1": [(0, 0.0, False)],  # exporting: clipped to 0, counted
+    }
+    assert intake.snapshot()["shelly-gen2"]["negative_clipped"] == 3
+
+
+def test_a_shelly_pro_3em_gen2_em0_still_sums_its_phases_into_one_meter():
+    intake = intake_for("shelly-gen2")
+    messages = []
+    for dt in (0, 70):
+        phases = {"id": 0, "a_act_power": 951.2, "b_act_power": 200.0, "c_act_power": 715.4}
+        body = {"method": "NotifyStatus", "params": {"ts": T0 + dt, "em:0": phases}}
+        messages.append((dt, "shellypro3em-c8f09e8d/events/rpc", json.dumps(body)))
+    assert by_meter(readings_of(intake, messages)) == {"shellypro3em-c8f09e8d": [(0, 1.8666, False)]}
+
+
+def tasmota_channels(wall: str, powers: list[float]) -> bytes:
+    """A two-channel Tasmota (e.g. a Shelly 2.5 on Tasmota): ``"Power": [a, b]``, one entry per channel
+    (xdrv_03_energy's ``EnergyFormat`` of a multi-channel device)."""
+    return json.dumps({"Time": wall, "ENERGY": {"Power": powers, "Voltage": [231, 231]}}).encode()
+
+
+def test_a_tasmota_array_channel_may_be_chosen_by_its_index():
+    intake = intake_for({"profile": "tasmota", "field": "ENERGY.Power.1"})
+    readings = []
+    for dt in (0, 70):
+        wall = "2026-11-20T11:{:02d}:{:02d}".format(*divmod(dt, 60))
+        readings += intake.read("tele/shelly25/SENSOR", tasmota_channels(wall, [120, 45]), T0 + dt)
+    assert by_meter(readings) == {"shelly25": [(0, 0.045, False)]}
+
+
+def test_a_tasmota_arrays_channels_may_be_kept_apart():
+    intake = intake_for({"profile": "tasmota", "channels": "apart"})
+    readings = []
+    for dt in (0, 70):
+        wall = "2026-11-20T11:{:02d}:{:02d}".format(*divmod(dt, 60))
+        readings += intake.read("tele/shelly25/SENSOR", tasmota_channels(wall, [120, 45]), T0 + dt)
+    assert by_meter(readings) == {"shelly25.0": [(0, 0.12, False)], "shelly25.1": [(0, 0.045, False)]}
+
+
+def test_channels_must_be_sum_or_apart():
+    with pytest.raises(ValueError, match="channels must be one of"):
+        intake_for({"profile": "tasmota", "channels": "both"})
