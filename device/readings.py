@@ -51,6 +51,11 @@ REASONS = {
     "not_json": "the payload is not JSON",
     "not_an_object": "the payload is JSON but not an object",
     "not_a_status": "a Shelly Gen2 message that is not a status notification",
+    "not_a_reading": "a topic of the project under the source's subscription that is no device's state "
+    "(Zigbee2MQTT's bridge/..., <name>/set, /get, /availability)",
+    "not_power": "a message on the source's topic carrying something other than power: another ESPHome sensor than "
+    "the source's field, an emonhub input that is not a power (E1, V1, T1, MSG), a Shelly Gen1 topic other than "
+    "emeter/relay/light power",
     "no_power": "no power value where the source's profile (or --source field) says it is",
     "no_returned": "a DSMR-reader telegram without the returned power",
     "bad_value": "a value that is not a number, a numeric string or a missing-value word",

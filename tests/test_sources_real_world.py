@@ -376,3 +376,101 @@ def test_a_tasmota_arrays_channels_may_be_kept_apart():
 def test_channels_must_be_sum_or_apart():
     with pytest.raises(ValueError, match="channels must be one of"):
         intake_for({"profile": "tasmota", "channels": "both"})
+
+
+# --- case 8: the default topics reach the common devices; nothing on them goes uncounted -------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic", "meter"),
+    [
+        ("shellies/shellyplug-s-7A3F2E/relay/0/power", "shellyplug-s-7A3F2E.relay-0"),  # Plug S
+        ("shellies/shelly1pm-84CCA8/relay/0/power", "shelly1pm-84CCA8.relay-0"),  # 1PM
+        ("shellies/shellyswitch25-C45BBE/relay/1/power", "shellyswitch25-C45BBE.relay-1"),  # 2.5, second relay
+    ],
+    ids=["plug-s", "1pm", "2.5"],
+)
+def test_shelly_gen1_relay_power_is_read_on_the_default_topic(topic, meter):
+    """Shelly Gen1 MQTT API: ``shellies/<id>/relay/<i>/power``, "instantaneous power consumption rate in Watts"
+    (Plug, Plug S, 1PM, 2.5); the default subscription is ``shellies/+/+/+/power``."""
+    intake = intake_for("shelly-gen1")
+    assert by_meter(readings_of(intake, [(0, topic, "42.17"), (70, topic, "42.17")])) == {meter: [(0, 0.04217, False)]}
+
+
+def test_an_esphome_power_sensor_not_named_power_is_read_by_declaring_its_name():
+    """ESPHome publishes ``<node>/sensor/<object_id>/state`` (mqtt_sensor.cpp, get_default_topic_for_("state")):
+    a sensor named "House Power" is ``house_power``."""
+    intake = intake_for({"profile": "esphome", "unit": "W", "field": "house_power"})
+    assert intake.subscriptions() == ["+/sensor/house_power/state"]
+    readings = readings_of(intake, [(dt, "garage-node/sensor/house_power/state", "523.4") for dt in (0, 70)])
+    assert by_meter(readings) == {"garage-node": [(0, 0.5234, False)]}
+
+
+def test_an_esphome_sensor_other_than_the_chosen_one_on_a_wide_topic_is_counted_as_not_power():
+    intake = intake_for({"profile": "esphome", "unit": "W", "field": "house_power", "topic": "+/sensor/+/state"})
+    readings_of(intake, [(0, "garage-node/sensor/temperature/state", "21.5")])
+    assert intake.snapshot()["esphome"]["rejected"] == {"not_power": 1}
+
+
+def test_zigbee2mqtt_names_with_a_slash_are_meters_and_its_own_topics_are_counted_never_meters(caplog):
+    """Zigbee2MQTT publishes ``zigbee2mqtt/<friendly_name>`` where the name may hold ``/`` (its groups-by-path
+    convention, e.g. ``kitchen/plug``), and on the same tree ``bridge/state``, ``bridge/logging``, and
+    ``<name>/availability`` (zigbee2mqtt.io MQTT topics and messages); ``<name>/set`` and ``/get`` are commands."""
+    caplog.set_level(logging.WARNING)
+    intake = intake_for("zigbee2mqtt")
+    assert intake.subscriptions() == ["zigbee2mqtt/#"]
+    plug = json.dumps({"state": "ON", "power": 120, "energy": 1.23, "linkquality": 120})
+    readings = readings_of(
+        intake,
+        [
+            (0, "zigbee2mqtt/kitchen/plug", plug),
+            (1, "zigbee2mqtt/bridge/state", '{"state":"online"}'),
+            (2, "zigbee2mqtt/bridge/logging", '{"level":"info","message":"MQTT publish"}'),
+            (3, "zigbee2mqtt/kitchen/plug/availability", '{"state":"online"}'),
+            (4, "zigbee2mqtt/kitchen/plug/set", '{"state":"OFF"}'),
+            (5, "zigbee2mqtt/garage/plug/get", '{"state":""}'),
+            (70, "zigbee2mqtt/kitchen/plug", plug),
+        ],
+    )
+    assert by_meter(readings) == {"kitchen.plug": [(0, 0.12, False)]}
+    counts = intake.snapshot()["zigbee2mqtt"]
+    assert counts["rejected"] == {"not_a_reading": 5} and counts["messages"] == 7
+    named = [r.getMessage() for r in caplog.records if "(not_a_reading)" in r.getMessage()]
+    for meter in ("bridge", "kitchen.plug", "garage.plug"):  # every meter named, not only the first in 10 s
+        assert any(f"from meter {meter} on" in line for line in named), meter
+
+
+def test_emontx4_inputs_p1_to_p6_are_each_a_meter_and_other_inputs_are_counted_as_not_power():
+    """emonhub's nodevar format (conf/interfacer_examples/MQTT/readme.md: ``topic: basetopic/emontx/power1,
+    payload: 100``); an emonTx4/emonPi2 names its inputs ``P1``..``P6``, ``E1``..``E6``, ``V1``, ``T1``, ``MSG``."""
+    intake = intake_for("emonhub")
+    messages = []
+    for dt in (0, 70):
+        messages += [(dt, "emon/emontx4/P1", "1245"), (dt, "emon/emontx4/P2", "310"), (dt, "emon/emontx4/E1", "12345")]
+        messages += [(dt, "emon/emontx4/V1", "240.1")]
+    assert by_meter(readings_of(intake, messages)) == {
+        "emontx4.P1": [(0, 1.245, False)],
+        "emontx4.P2": [(0, 0.31, False)],
+    }
+    assert intake.snapshot()["emonhub"]["rejected"] == {"not_power": 4}
+
+
+def test_emonhub_json_format_is_read_with_its_time_each_power_input_a_meter():
+    """emonhub's JSON format (same readme: ``topic: basetopic/<nodeid>``, ``payload: {"key1":value1, ...
+    "time":<timestamp>, "rssi":<rssi>}``, the time Unix seconds)."""
+    intake = intake_for("emonhub")
+    assert intake.subscriptions() == ["emon/+/+", "emon/+"]
+    messages = []
+    for dt in (0, 30, 70):
+        body = {"MSG": 12 + dt, "V1": 240.1, "P1": 1245, "P2": 310, "E1": 12345, "T1": 21.5, "time": T0 + dt}
+        messages.append((dt + 2, "emon/emontx4", json.dumps(body)))  # arrives 2 s after its time
+    assert by_meter(readings_of(intake, messages)) == {
+        "emontx4.P1": [(0, 1.245, False)],
+        "emontx4.P2": [(0, 0.31, False)],
+    }
+
+
+def test_one_emonhub_input_may_be_chosen_as_the_nodes_power():
+    intake = intake_for({"profile": "emonhub", "field": "P1"})
+    messages = [(dt, "emon/emontx4/P1", "1245") for dt in (0, 70)] + [(71, "emon/emontx4/P2", "310")]
+    assert by_meter(readings_of(intake, messages)) == {"emontx4": [(0, 1.245, False)]}

@@ -4,7 +4,7 @@ The agent hands each message here, whatever its dialect: the source whose subscr
 (device/sources/reader.py). A ``wattcast`` message is a whole minute already; the other sources' samples become
 minutes (device/sources/resample.py), then readings with only ``gap`` set. Whatever is rejected, late, missing,
 negative or filled on the way is counted once, in :attr:`SourceIntake.counters` and :attr:`SourceIntake.rejected`
-under its source, and logged with its meter and topic (rate-limited per reason).
+under its source, and logged with its meter and topic (every meter named, then rate-limited per reason).
 
 A meter id belongs to the first source that publishes it: two devices of different sources with one id (a Tasmota
 and a Shelly both named ``house``) would otherwise be mixed into one stream, minutes of neither meter. The other
@@ -29,7 +29,8 @@ from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
 from device.sources.clockcheck import ClockWatch
-from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember, topic_matches
+from device.sources.meterlog import MeterLog
+from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember
 from device.sources.resample import Minute, Resampler
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class SourceIntake:
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
         self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
         self._clocks = ClockWatch(max_meters)
+        self._rejections_log = MeterLog(log, max_named=max_meters)
         self._max_meters = max_meters
 
     @staticmethod
@@ -89,15 +91,15 @@ class SourceIntake:
         return replace(source, topic=f"{topic_prefix}/+/reading")
 
     def subscriptions(self) -> list[str]:
-        """The MQTT filters to subscribe to, one per source."""
-        return [r.topic for r in self.readers]
+        """The MQTT filters to subscribe to: each source's (a profile may have several, emonhub's two formats)."""
+        return list(dict.fromkeys(t for r in self.readers for t in r.topics))
 
     def read(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Reading]:
         """The readings one message completes (often none: a minute closes on a later sample); a rejected message is
         counted and logged here, under its source (or ``unmatched``). ``retained``: the broker's retain flag (a
         stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
-            if topic_matches(reader.topic, topic) is not None:
+            if reader.matches(topic) is not None:
                 return self._read(reader, topic, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
@@ -218,9 +220,12 @@ class SourceIntake:
         return readings
 
     def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:
+        """Count it under its source and reason; the log names every meter at least once per source and reason
+        (then at most one line per reason every 10 s), so no device's messages go unnamed behind another's."""
         self.rejected[source][rejected.reason] += 1
-        self._log.warning(
+        self._rejections_log.warning(
             f"{source}:{rejected.reason}",
+            meter,
             "rejected a %s message from meter %s on %s (%s): %s",
             source,
             meter,

@@ -16,6 +16,7 @@ keep it in the per-meter ``state`` dict they are given.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,12 @@ class Profile:
     channels: str = "sum"
     #: Device ids (their prefix, the model's default id) whose channels are the phases of one supply, always summed.
     phase_devices: tuple[str, ...] = ()
+    #: More default subscriptions beside ``topic`` (emonhub's JSON format beside its per-input topics)
+    also: tuple[str, ...] = ()
+    #: The project's own topics under its subscription that are no device's state, as a regex of the ``+``/``#``
+    #: level (Zigbee2MQTT's ``bridge/...``, ``<name>/set``): counted as ``not_a_reading``, never a meter; its first
+    #: group that matched names the device in the log.
+    not_readings: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,44 @@ def plain(levels: list[str], payload: bytes, state: dict[str, Any], field: str) 
     return text if isinstance(text, Rejected) else (text, None)
 
 
+def esphome(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """``<node>/sensor/<object_id>/state``: a bare number; the sensor is the source's ``field`` (default ``power``),
+    in the topic unless the topic declares a ``+`` there, where another sensor (a temperature) is ``not_power``."""
+    sensor = field or "power"
+    if levels and levels[0] != sensor:
+        return Rejected("not_power", f"sensor {levels[0][:40]} (the source reads {sensor}: declare field)")
+    return plain(levels, payload, state, field)
+
+
+#: emonhub input names that are powers (W): emonTx3/emonPi ``power1``..., emonTx4/emonPi2 ``P1``..``P6``.
+_EMON_POWER = re.compile(r"power\d+|P\d+")
+
+
+def emonhub(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """emonhub's EmonHubMqttInterfacer, both formats: nodevar ``emon/<node>/<input>`` with a bare number, and
+    JSON ``emon/<node>`` with ``{"P1": 100, ..., "time": <Unix s>, "rssi": -40}``. Each power input (``power1``,
+    ``P1``..``P6``: :data:`_EMON_POWER`) is a channel; other inputs (``E1``, ``V1``, ``T1``, ``MSG``) are
+    ``not_power``; ``field`` picks one input as the node's power."""
+    if levels:  # nodevar: one input per message
+        name = levels[0]
+        if (field and name != field) or (not field and not _EMON_POWER.fullmatch(name)):
+            return Rejected("not_power", f"input {name[:40]}")
+        text = _text(payload)
+        if isinstance(text, Rejected):
+            return text
+        return (text, None) if field else (Channels({name: text}, (name,)), None)
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    if field:
+        value = lookup(body, field)
+        return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("time"))
+    powers = {k: v for k, v in body.items() if _EMON_POWER.fullmatch(k)}
+    if not powers:
+        return Rejected("no_power", str(list(body))[:80])
+    return Channels(powers, tuple(powers)), body.get("time")
+
+
 def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``meter/<meter_id>/reading``: ``{"ts": "2007-04-22T00:00:00", "gap": 0.504, ..., "sm3": 0.0}``, a whole minute
     of every measurement; the timestamp is required (a reading is its minute)."""
@@ -145,14 +190,22 @@ def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field:
     return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, None)
 
 
+#: Gen1 topic kinds with a ``<i>/power``: energy meters (EM, 3EM), relays (Plug, Plug S, 1PM, 2.5), dimmers.
+_GEN1_KINDS = ("emeter", "relay", "light")
+
+
 def shelly_gen1(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
-    """``shellies/<id>/emeter/<i>/power`` (EM, 3EM) or ``shellies/<id>/relay/<i>/power`` (Plug, Plug S, 1PM, 2.5):
-    one plain number (W) per channel on its own topic, :class:`Channels` named by ``<i>`` with the latest value of
-    each (a 3EM's three phases are summed, an EM's two clamps kept apart: see the profile)."""
+    """``shellies/<id>/emeter/<i>/power`` (EM, 3EM), ``shellies/<id>/relay/<i>/power`` (Plug, Plug S, 1PM, 2.5) or
+    ``shellies/<id>/light/<i>/power`` (Dimmer): one plain number (W) per channel on its own topic, :class:`Channels`
+    named ``<i>`` (emeter), ``relay-<i>``, ``light-<i>``, with the latest value of each (a 3EM's three phases are
+    summed, an EM's two clamps kept apart: see the profile)."""
+    kind, index = (levels[0], levels[1]) if len(levels) == 2 else ("emeter", levels[0] if levels else "0")
+    if kind not in _GEN1_KINDS:
+        return Rejected("not_power", f"{kind[:40]}/{index[:10]}/power")
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
-    channel = levels[0] if levels else "0"
+    channel = index if kind == "emeter" else f"{kind}-{index}"
     state[channel] = text
     return Channels({c: state[c] for c in sorted(state)}, (channel,)), None
 
@@ -254,7 +307,7 @@ PROFILES: dict[str, Profile] = {
         Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
         Profile(
             "shelly-gen1",
-            "shellies/+/emeter/+/power",
+            "shellies/+/+/+/power",
             "W",
             shelly_gen1,
             channels="apart",
@@ -262,11 +315,17 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, channels="apart"),
         Profile("shelly-gen2-status", "+/status/+", "W", shelly_gen2_status, channels="apart"),
-        Profile("esphome", "+/sensor/power/state", None, plain),
-        Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
+        Profile("esphome", "+/sensor/{field}/state", None, esphome),
+        Profile(
+            "zigbee2mqtt",
+            "zigbee2mqtt/#",
+            "W",
+            zigbee2mqtt,
+            not_readings=r"(bridge)(?:/.*)?|(.+)/(?:set|get|availability)",
+        ),
         Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
         Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
-        Profile("emonhub", "emon/+/power1", "W", plain),
+        Profile("emonhub", "emon/+/+", "W", emonhub, channels="apart", also=("emon/+",)),
         Profile("statestream", "homeassistant/sensor/+/state", None, plain),
     )
 }

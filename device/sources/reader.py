@@ -14,6 +14,7 @@ not start.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
@@ -106,6 +107,8 @@ class SourceReader:
     max_bytes: int = 4096
     max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
+    #: every subscription: the declared topic, or the profile's default ones
+    topics: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -129,8 +132,10 @@ class SourceReader:
             )
         if unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
-        topic = source.topic or profile.topic
-        if "+" not in topic.split("/") and not (source.meter or profile.default_meter):
+        topics = (source.topic,) if source.topic else (profile.topic, *profile.also)
+        topics = tuple(t.replace("{field}", source.field or "power") for t in topics)
+        topic = topics[0]
+        if not {"+", "#"} & set(topic.split("/")) and not (source.meter or profile.default_meter):
             raise ValueError(
                 f"source {profile.name}: topic {topic!r} has no + level to take the meter id from; "
                 'declare meter = "<id>" for it'
@@ -145,7 +150,7 @@ class SourceReader:
             except ValueError as exc:
                 raise ValueError(f"source {profile.name}: {exc}") from None
         declared = replace(source, topic=topic, unit=unit)
-        return cls(declared, profile, household, limits, max_bytes, max_meters)
+        return cls(declared, profile, household, limits, max_bytes, max_meters, topics=topics)
 
     @property
     def name(self) -> str:
@@ -154,6 +159,14 @@ class SourceReader:
     @property
     def topic(self) -> str:
         return self.source.topic
+
+    def matches(self, topic: str) -> list[str] | None:
+        """The wildcard levels of the first of :attr:`topics` that ``topic`` matches, else None."""
+        for pattern in self.topics or (self.source.topic,):
+            levels = topic_matches(pattern, topic)
+            if levels is not None:
+                return levels
+        return None
 
     @property
     def whole_minutes(self) -> bool:
@@ -169,9 +182,15 @@ class SourceReader:
         :attr:`topic`: one pair, or one per channel measured when a device's channels are kept apart. A ``retained``
         message (the broker's stored copy, sent at subscribe time) is refused before decoding: its age is unknown,
         and a decoder's memory (Shelly's merged status) must not hold its value either."""
-        levels = topic_matches(self.source.topic, topic)
+        levels = self.matches(topic)
         if levels is None:
             return [(topic, Rejected("bad_topic", topic[:100]))]
+        own = re.fullmatch(self.profile.not_readings, levels[0]) if levels and self.profile.not_readings else None
+        if own:  # named after the device (or bridge) it is about, for the log
+            name = next(g for g in own.groups() if g).replace("/", ".")
+            return [(name[:64], Rejected("not_a_reading", topic[:100]))]
+        if levels and "/" in levels[0]:  # a ``#`` level: a nested name (Zigbee2MQTT's ``kitchen/plug``)
+            levels[0] = levels[0].replace("/", ".")
         if self.source.meter or not levels:  # a declared id; the other + levels go to the decoder (a channel)
             meter, rest = self.source.meter or self.profile.default_meter, levels
         else:
