@@ -474,3 +474,52 @@ def test_one_emonhub_input_may_be_chosen_as_the_nodes_power():
     intake = intake_for({"profile": "emonhub", "field": "P1"})
     messages = [(dt, "emon/emontx4/P1", "1245") for dt in (0, 70)] + [(71, "emon/emontx4/P2", "310")]
     assert by_meter(readings_of(intake, messages)) == {"emontx4": [(0, 1.245, False)]}
+
+
+# --- case 6: a source that reports on change ---------------------------------------------------------------------
+
+
+def steady_then_silent(intake: SourceIntake, topic: str, silent_minutes: int, ticks_to: int) -> list[Reading]:
+    """One "500" at 00:05 of minute 0, the agent's clock ticking every 10 s, the next "500" after ``silent_minutes``
+    whole minutes without a message, then ticks up to minute ``ticks_to``."""
+    readings = intake.read(topic, b"500", T0 + 5)
+    back = T0 + 5 + (silent_minutes + 1) * 60
+    for t in range(int(T0) + 10, int(T0) + ticks_to * 60, 10):
+        if t - 10 < back <= t:
+            readings += intake.read(topic, b"500", back)
+        readings += intake.tick(float(t))
+    return readings
+
+
+def test_a_steady_on_change_source_silent_for_50_minutes_gives_50_real_minutes_and_forecasts_go_on(assets):
+    """Home Assistant's mqtt_statestream publishes a state only when it changes (home-assistant.io/integrations/
+    mqtt_statestream: "publishes ... when the state changes"): a steady 500 W sends nothing for 50 minutes."""
+    from device.forecasting.forecaster import Forecaster
+    from device.models.load import load_models
+
+    intake = intake_for("statestream:W")
+    readings = steady_then_silent(intake, "homeassistant/sensor/house_power/state", 50, ticks_to=53)
+    assert minutes_of(readings) == [(m, 0.5, False) for m in range(52)]  # 0, the 50 silent ones, 51
+    counts = intake.snapshot()["statestream"]
+    assert (counts["held_minutes"], counts["filled_minutes"]) == (50, 0)
+    steps = Forecaster(load_models(assets, ("linreg", "persistence")), 15).process_batch(readings)
+    assert all(not s.update.reset for s in steps)
+    forecast_minutes = {p.minute - MINUTE0 for s in steps for p in s.predictions}
+    assert forecast_minutes == set(range(1, 52))  # every minute from the second on, none skipped
+    assert not any(p.from_filled for s in steps for p in s.predictions)
+
+
+def test_past_its_hold_limit_an_on_change_meter_goes_quiet_neither_filled_nor_reset_again_and_again():
+    intake = intake_for({"profile": "statestream", "unit": "W", "hold_minutes": 20})
+    readings = steady_then_silent(intake, "homeassistant/sensor/house_power/state", 30, ticks_to=34)
+    assert minutes_of(readings) == [(m, 0.5, False) for m in range(21)] + [(31, 0.5, False), (32, 0.5, False)]
+    counts = intake.snapshot()["statestream"]
+    assert (counts["held_minutes"], counts["filled_minutes"]) == (20 + 1, 0)  # minute 32 holds minute 31's value
+
+
+def test_a_periodic_source_may_be_declared_on_change_and_an_on_change_one_periodic():
+    assert Source.parse({"profile": "esphome", "unit": "W", "hold_minutes": 30}).hold_minutes == 30
+    intake = intake_for({"profile": "statestream", "unit": "W", "hold_minutes": 0})
+    readings = steady_then_silent(intake, "homeassistant/sensor/house_power/state", 20, ticks_to=22)
+    assert [held for *_, held in minutes_of(readings)][:16] == [False] + [True] * 15  # filled, as a periodic source
+    assert intake.snapshot()["statestream"]["held_minutes"] == 0

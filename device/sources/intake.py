@@ -42,6 +42,7 @@ SOURCE_COUNTERS = (
     "samples",
     "minutes",
     "filled_minutes",
+    "held_minutes",
     "late",
     "missing_values",
     "negative_clipped",
@@ -188,7 +189,7 @@ class SourceIntake:
         elif kw < 0:
             counts["negative_clipped"] += 1  # export (solar): the models were trained on consumption
             kw = 0.0
-        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s)
+        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s, reader.hold_s)
         if closed is None:
             self._count_late(reader.name, meter, topic, f"t={sample.t_s:.0f}")
             return []
@@ -214,6 +215,7 @@ class SourceIntake:
             counts = self.counters[m.source]
             counts["minutes"] += 1
             counts["filled_minutes"] += m.filled
+            counts["held_minutes"] += m.held
             values = np.full(len(MEASUREMENTS), np.nan)
             values[_TARGET_COLUMN] = m.kw
             readings.append(Reading(m.meter, m.minute, values, held=m.filled))

@@ -45,6 +45,9 @@ class Profile:
     channels: str = "sum"
     #: Device ids (their prefix, the model's default id) whose channels are the phases of one supply, always summed.
     phase_devices: tuple[str, ...] = ()
+    #: > 0: the project reports on change (silent while the power is steady), so a value stands for real minutes this
+    #: long after it (the source's ``hold_minutes`` overrides); 0: it reports periodically, a missed period is filled.
+    hold_minutes: int = 0
     #: More default subscriptions beside ``topic`` (emonhub's JSON format beside its per-input topics)
     also: tuple[str, ...] = ()
     #: The project's own topics under its subscription that are no device's state, as a regex of the ``+``/``#``
@@ -300,6 +303,10 @@ def shelly_gen2_status(levels: list[str], payload: bytes, state: dict[str, Any],
     return _gen2_merged({component: body}, state, field, None)
 
 
+#: How long an on-change source's last value stands for real minutes by default: an hour (a house's base load can
+#: stay within a device's reporting threshold that long; a dead device is not taken for steady much longer).
+ON_CHANGE_HOLD = 60
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -313,8 +320,10 @@ PROFILES: dict[str, Profile] = {
             channels="apart",
             phase_devices=("shellyem3-",),
         ),
-        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, channels="apart"),
-        Profile("shelly-gen2-status", "+/status/+", "W", shelly_gen2_status, channels="apart"),
+        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, channels="apart", hold_minutes=ON_CHANGE_HOLD),
+        Profile(
+            "shelly-gen2-status", "+/status/+", "W", shelly_gen2_status, channels="apart", hold_minutes=ON_CHANGE_HOLD
+        ),
         Profile("esphome", "+/sensor/{field}/state", None, esphome),
         Profile(
             "zigbee2mqtt",
@@ -324,8 +333,15 @@ PROFILES: dict[str, Profile] = {
             not_readings=r"(bridge)(?:/.*)?|(.+)/(?:set|get|availability)",
         ),
         Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
-        Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
+        Profile(
+            "dsmr-reader-split",
+            "dsmr/reading/electricity_currently_delivered",
+            "kW",
+            plain,
+            default_meter="dsmr",
+            hold_minutes=ON_CHANGE_HOLD,
+        ),
         Profile("emonhub", "emon/+/+", "W", emonhub, channels="apart", also=("emon/+",)),
-        Profile("statestream", "homeassistant/sensor/+/state", None, plain),
+        Profile("statestream", "homeassistant/sensor/+/state", None, plain, hold_minutes=ON_CHANGE_HOLD),
     )
 }

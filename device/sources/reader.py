@@ -49,6 +49,9 @@ class Source:
     #: a device's several power channels: ``sum`` (one meter) or ``apart`` (a meter ``<id>.<channel>`` each); empty:
     #: the profile's default (docs/meters.md)
     channels: str = ""
+    #: minutes its last value stands for real ones when it reports on change (None: the profile's, 60 for
+    #: statestream, Shelly Gen2, DSMR-reader split; 0: periodic, a missed period is a filled minute)
+    hold_minutes: int | None = None
 
     def __str__(self) -> str:
         return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
@@ -63,7 +66,7 @@ class Source:
             if unknown:
                 known = [f.name for f in fields(cls)]
                 raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
-            return cls(**{k: str(v) for k, v in spec.items()})
+            return cls(**{k: (int(v) if k == "hold_minutes" else str(v)) for k, v in spec.items()})
         profile, _, unit = str(spec).strip().partition(":")
         return cls(profile, unit=unit)
 
@@ -142,6 +145,8 @@ class SourceReader:
             )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
+        if source.hold_minutes is not None and source.hold_minutes < 0:
+            raise ValueError(f"source {profile.name}: hold_minutes must be 0 or more, got {source.hold_minutes}")
         if source.channels not in ("", *CHANNEL_MODES):
             raise ValueError(f"source {profile.name}: channels must be one of {CHANNEL_MODES}, got {source.channels!r}")
         if source.timezone:
@@ -155,6 +160,12 @@ class SourceReader:
     @property
     def name(self) -> str:
         return self.source.profile
+
+    @property
+    def hold_s(self) -> float:
+        """Seconds its last value stands for real minutes (0: a periodic source)."""
+        minutes = self.profile.hold_minutes if self.source.hold_minutes is None else self.source.hold_minutes
+        return minutes * 60.0
 
     @property
     def topic(self) -> str:
