@@ -66,7 +66,9 @@ class Source:
             if unknown:
                 known = [f.name for f in fields(cls)]
                 raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
-            return cls(**{k: (int(v) if k == "hold_minutes" else str(v)) for k, v in spec.items()})
+            texts = {k: str(v) for k, v in spec.items() if k != "hold_minutes"}
+            hold = spec.get("hold_minutes")
+            return replace(cls(**texts), hold_minutes=None if hold is None else int(hold))
         profile, _, unit = str(spec).strip().partition(":")
         return cls(profile, unit=unit)
 
