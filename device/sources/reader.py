@@ -66,9 +66,8 @@ class Source:
             if unknown:
                 known = [f.name for f in fields(cls)]
                 raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
-            texts = {k: str(v) for k, v in spec.items() if k != "hold_minutes"}
-            hold = spec.get("hold_minutes")
-            return replace(cls(**texts), hold_minutes=None if hold is None else int(hold))
+            values: dict[str, Any] = {k: int(v) if k == "hold_minutes" else str(v) for k, v in spec.items()}
+            return cls(**values)
         profile, _, unit = str(spec).strip().partition(":")
         return cls(profile, unit=unit)
 
