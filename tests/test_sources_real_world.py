@@ -523,3 +523,83 @@ def test_a_periodic_source_may_be_declared_on_change_and_an_on_change_one_period
     readings = steady_then_silent(intake, "homeassistant/sensor/house_power/state", 20, ticks_to=22)
     assert [held for *_, held in minutes_of(readings)][:16] == [False] + [True] * 15  # filled, as a periodic source
     assert intake.snapshot()["statestream"]["held_minutes"] == 0
+
+
+# --- case 4: statestream takes power sensors only, in their own unit, and never the agent's own entities ---------
+
+
+def statestream_sensor(object_id: str, state: str, unit: str | None, device_class: str | None, dt: float = 0) -> list:
+    """What HA's mqtt_statestream publishes for one state change with ``publish_attributes: true``
+    (homeassistant/components/mqtt_statestream/__init__.py, HA Core 2025.4: ``<base>/sensor/<object_id>/state`` the
+    raw state, then each attribute ``json.dumps``-encoded on ``<base>/sensor/<object_id>/<attribute>``, all with
+    retain set). The test feeds the attributes first, as a broker's retained store does at subscribe time."""
+    base = f"homeassistant/sensor/{object_id}/"
+    attributes = {"unit_of_measurement": unit, "device_class": device_class}  # the two the source subscribes to
+    return [(dt, base + k, json.dumps(v)) for k, v in attributes.items() if v is not None] + [
+        (dt, base + "state", state)
+    ]
+
+
+def test_statestream_needs_no_declared_unit_a_power_sensor_says_its_own_w_or_kw():
+    intake = intake_for("statestream")
+    messages = []
+    for dt in (0, 70):
+        messages += statestream_sensor("house_power", "523", "W", "power", dt)
+        messages += statestream_sensor("grid_power", "0.523", "kW", "power", dt)  # 0.523 kW, not 0.000523
+    assert by_meter(readings_of(intake, messages)) == {
+        "house_power": [(0, 0.523, False)],
+        "grid_power": [(0, 0.523, False)],
+    }
+    counts = intake.snapshot()["statestream"]
+    assert counts["rejected"] == {} and counts["metadata"] == 8  # unit and class of two sensors, twice
+
+
+def test_statestream_temperature_and_battery_sensors_are_counted_as_not_power_never_meters():
+    intake = intake_for("statestream:W")  # even with a declared unit: the sensor's own attributes say what it is
+    messages = []
+    for dt in (0, 70):
+        messages += statestream_sensor("living_room_temperature", "21.5", "°C", "temperature", dt)
+        messages += statestream_sensor("phone_battery", "87", "%", "battery", dt)
+        messages += statestream_sensor("house_energy", "1234.5", "kWh", "energy", dt)
+    assert readings_of(intake, messages) == [] and intake.tick(T0 + 3600) == []
+    assert intake.snapshot()["statestream"]["rejected"] == {"not_power": 6}
+
+
+def test_statestream_attributes_are_learnt_even_retained_the_state_is_not():
+    intake = intake_for("statestream")
+    for dt, topic, payload in statestream_sensor("house_power", "523", "W", "power"):
+        intake.read(topic, payload.encode(), T0 + dt, retained=True)  # HA retains all of them
+    readings = readings_of(intake, [(dt, "homeassistant/sensor/house_power/state", "400") for dt in (10, 70)])
+    assert by_meter(readings) == {"house_power": [(0, 0.4, False)]}
+    assert intake.snapshot()["statestream"]["rejected"] == {"retained": 1}
+
+
+def test_a_statestream_state_before_its_unit_is_known_is_counted_as_no_unit():
+    intake = intake_for("statestream")
+    readings_of(intake, [(0, "homeassistant/sensor/house_power/state", "523")])
+    assert intake.snapshot()["statestream"]["rejected"] == {"no_unit": 1}
+
+
+def test_the_agents_own_forecast_entity_mirrored_back_by_statestream_is_refused_and_counted():
+    """The agent's Home Assistant entity (unique_id/object_id ``wattcast_<agent>_<...>``, device_class power, kW)
+    streamed back by statestream: once a meter it was forecast and announced again, in a loop."""
+    intake = intake_for("statestream")
+    own = "wattcast_pi01_house_power_linreg_forecast"
+    assert readings_of(intake, statestream_sensor(own, "0.523", "kW", "power") * 2) == []
+    counts = intake.snapshot()["statestream"]
+    assert counts["rejected"] == {"own_output": 6} and counts["samples"] == 0
+
+
+def test_the_agent_never_reads_its_own_topics_even_under_a_wide_subscription():
+    from device.agent import Agent
+    from device.config import AgentConfig
+
+    config = AgentConfig(agent_id="pi01")
+    wide = ({"profile": "zigbee2mqtt", "topic": "#"},)
+    intake = SourceIntake(tuple(map(Source.parse, wide)), PARIS, DEFAULT_LIMITS, own_topics=Agent.own_topics(config))
+    forecast = {"meter": "kitchen_plug", "model": "linreg", "ts": "2026-11-20T10:00:00", "power": 0.5}
+    discovery = {"device_class": "power", "unit_of_measurement": "kW", "state_topic": "devices/pi01/meters/x/state"}
+    for dt in (0, 70):
+        intake.read("devices/pi01/prediction", json.dumps(forecast).encode(), T0 + dt)
+        intake.read("homeassistant/sensor/pi01/kitchen_plug_linreg/config", json.dumps(discovery).encode(), T0 + dt)
+    assert intake.snapshot()["zigbee2mqtt"]["rejected"] == {"own_output": 4}

@@ -30,6 +30,7 @@ from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
 from device.sources.clockcheck import ClockWatch
 from device.sources.meterlog import MeterLog
+from device.sources.profiles import Learnt
 from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember
 from device.sources.resample import Minute, Resampler
 
@@ -47,6 +48,7 @@ SOURCE_COUNTERS = (
     "missing_values",
     "negative_clipped",
     "clock_zone_suspects",
+    "metadata",
 )
 UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
@@ -65,8 +67,11 @@ class SourceIntake:
         grace_s: float = 5.0,
         max_hold_minutes: int = 15,
         max_meters: int = 10_000,
+        own_topics: tuple[str, ...] = (),
     ) -> None:
         names = [s.profile for s in sources]
+        #: topic prefixes of the agent's own outputs (``devices/<agent_id>/``, its discovery configs): never read
+        self.own_topics = own_topics
         self.readers = [
             SourceReader.build(self._with_topic(s, topic_prefix), household, limits, max_bytes, max_meters)
             for s in sources
@@ -101,6 +106,10 @@ class SourceIntake:
         stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
             if reader.matches(topic) is not None:
+                if topic.startswith(self.own_topics):
+                    self.counters[reader.name]["messages"] += 1
+                    self._reject(reader.name, topic, topic, Rejected("own_output", "the agent's own topic"))
+                    return []
                 return self._read(reader, topic, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
@@ -165,6 +174,9 @@ class SourceIntake:
         counts["messages"] += 1
         readings: list[Reading] = []
         for meter, decoded in reader.decode_all(topic, payload, arrival_s, retained):
+            if isinstance(decoded, Learnt):
+                counts["metadata"] += 1
+                continue
             if not isinstance(decoded, Rejected):
                 decoded = self._claim(reader.name, meter, topic) or decoded
             if isinstance(decoded, Rejected):

@@ -26,7 +26,24 @@ from device.wire import DEFAULT_PREFIX, Measurements
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
-Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected"]
+Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected | Learnt"]
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """A message that told what a meter is (Home Assistant's ``unit_of_measurement``, ``device_class``), no power:
+    kept in the decoder's state and counted as ``metadata``."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class InUnit:
+    """A value in the unit its sender said (``W``, ``kW``), which wins over the source's declared one; ``""``: not
+    said (the declared unit, or ``no_unit``)."""
+
+    value: object
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -35,7 +52,7 @@ class Profile:
 
     name: str
     topic: str  # default subscription; its first ``+`` level is the meter id
-    unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
+    unit: str | None  # "W" or "kW"; None where the payload does not say (declared, or learnt: see ``metadata``)
     decode: Decoder
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
     #: One message is one whole minute of every measurement (the wattcast format), not a power sample to resample.
@@ -48,6 +65,10 @@ class Profile:
     #: > 0: the project reports on change (silent while the power is steady), so a value stands for real minutes this
     #: long after it (the source's ``hold_minutes`` overrides); 0: it reports periodically, a missed period is filled.
     hold_minutes: int = 0
+    #: Topic leaves that describe a meter rather than measure it, learnt even when retained (statestream's attributes)
+    metadata: tuple[str, ...] = ()
+    #: Meter ids that are wattcast's own entities mirrored back (Home Assistant ``sensor.wattcast_...``): refused.
+    own_entities: str = ""
     #: More default subscriptions beside ``topic`` (emonhub's JSON format beside its per-input topics)
     also: tuple[str, ...] = ()
     #: The project's own topics under its subscription that are no device's state, as a regex of the ``+``/``#``
@@ -156,6 +177,37 @@ def emonhub(levels: list[str], payload: bytes, state: dict[str, Any], field: str
     if not powers:
         return Rejected("no_power", str(list(body))[:80])
     return Channels(powers, tuple(powers)), body.get("time")
+
+
+#: Home Assistant units of power (its UnitOfPower W and kW) and the device class of a power sensor.
+_HA_POWER_UNITS = ("W", "kW")
+_HA_ATTRIBUTES = ("unit_of_measurement", "device_class")
+
+
+def statestream(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected | Learnt:
+    """Home Assistant's mqtt_statestream: ``<base>/sensor/<object_id>/state`` the raw state string, and with
+    ``publish_attributes: true`` each attribute JSON-encoded on its own topic (``.../unit_of_measurement`` ``"W"``,
+    ``.../device_class`` ``"power"``). A sensor whose device class is not ``power`` or whose unit is not W/kW (a
+    temperature, a battery %, an energy kWh) is ``not_power``; a power sensor's state is in its own unit."""
+    leaf = levels[0] if levels else "state"
+    text = _text(payload)
+    if isinstance(text, Rejected):
+        return text
+    if leaf in _HA_ATTRIBUTES:
+        try:
+            said = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            said = text
+        state[leaf] = said if isinstance(said, str) else None  # null: the attribute was removed
+        return Learnt(f"{leaf} {said!r}"[:80])
+    if leaf != "state":
+        return Rejected("not_power", f"attribute {leaf[:40]}")
+    device_class, unit = state.get("device_class"), state.get("unit_of_measurement")
+    if device_class is not None and device_class != "power":
+        return Rejected("not_power", f"device_class {device_class[:40]}")
+    if unit is not None and unit not in _HA_POWER_UNITS:
+        return Rejected("not_power", f"unit_of_measurement {unit[:40]}")
+    return InUnit(text, unit or ""), None
 
 
 def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
@@ -342,6 +394,15 @@ PROFILES: dict[str, Profile] = {
             hold_minutes=ON_CHANGE_HOLD,
         ),
         Profile("emonhub", "emon/+/+", "W", emonhub, channels="apart", also=("emon/+",)),
-        Profile("statestream", "homeassistant/sensor/+/state", None, plain, hold_minutes=ON_CHANGE_HOLD),
+        Profile(
+            "statestream",
+            "homeassistant/sensor/+/state",
+            None,
+            statestream,
+            hold_minutes=ON_CHANGE_HOLD,
+            metadata=_HA_ATTRIBUTES,
+            own_entities="wattcast_",
+            also=tuple(f"homeassistant/sensor/+/{leaf}" for leaf in _HA_ATTRIBUTES),
+        ),
     )
 }

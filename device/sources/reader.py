@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
 from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
-from device.sources.profiles import PROFILES, Channels, Net, Profile
+from device.sources.profiles import PROFILES, Channels, InUnit, Learnt, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
 V = TypeVar("V")
@@ -32,7 +32,7 @@ UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
 SOURCE_NAMES = tuple(PROFILES)
 CHANNEL_MODES = ("sum", "apart")
-Decoded = tuple[str, "Reading | Sample | Rejected"]
+Decoded = tuple[str, "Reading | Sample | Rejected | Learnt"]
 
 
 @dataclass(frozen=True)
@@ -128,13 +128,15 @@ class SourceReader:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
         profile = PROFILES[source.profile]
         unit = source.unit or profile.unit
-        if unit is None:
+        if unit is None and not profile.metadata:
             raise ValueError(
                 f"source {profile.name} sends plain numbers whose unit only its own configuration "
                 f'knows: declare it, --source {profile.name}:W (or :kW), or unit = "W" in a [[source]] '
                 "table of the TOML file"
             )
-        if unit not in UNITS_PER_KW:
+        if unit is None:  # learnt per meter from what it says of itself, else ``no_unit``
+            unit = ""
+        elif unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
         topics = (source.topic,) if source.topic else (profile.topic, *profile.also)
         topics = tuple(t.replace("{field}", source.field or "power") for t in topics)
@@ -209,12 +211,16 @@ class SourceReader:
             meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
             return [(topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic"))]
-        if retained:
+        if self.profile.own_entities and meter.startswith(self.profile.own_entities):
+            return [(meter, Rejected("own_output", f"{meter[:64]} is a wattcast entity, never a meter"))]
+        if self.profile.metadata:  # the topic's last level says what the message is (a state, an attribute)
+            rest = [*rest, topic.rpartition("/")[2]]
+        if retained and not (self.profile.metadata and rest[-1] in self.profile.metadata):
             return [(meter, Rejected("retained", "a stored message of unknown age, not a measurement of now"))]
         if len(payload) > self.max_bytes:
             return [(meter, Rejected("too_large", f"{len(payload)} bytes"))]
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
-        if isinstance(raw, Rejected):
+        if isinstance(raw, (Rejected, Learnt)):
             return [(meter, raw)]
         value, ts = raw
         t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
@@ -235,6 +241,11 @@ class SourceReader:
                 self._sample(m, v, t_s) if METER_ID.fullmatch(m) else (m, Rejected("bad_meter_id", m[:80]))
                 for m, v in channels
             ]
+        if isinstance(value, InUnit):
+            unit = value.unit or self.source.unit
+            if not unit:
+                return [(meter, Rejected("no_unit", "its unit_of_measurement not seen yet and no unit declared"))]
+            return [self._sample(meter, value.value, t_s, unit)]
         return [self._sample(meter, value, t_s)]
 
     def _apart(self, meter: str) -> bool:
@@ -245,8 +256,8 @@ class SourceReader:
         phases = bool(self.profile.phase_devices) and meter.startswith(self.profile.phase_devices)
         return self.profile.channels == "apart" and not phases
 
-    def _sample(self, meter: str, value: object, t_s: float) -> Decoded:
-        kw = power_kw(value, UNITS_PER_KW[self.source.unit])
+    def _sample(self, meter: str, value: object, t_s: float, unit: str = "") -> Decoded:
+        kw = power_kw(value, UNITS_PER_KW[unit or self.source.unit])
         if kw is None:
             return meter, Rejected("bad_value", repr(value)[:80])
         if kw > self.limits.max_power_kw:
@@ -310,4 +321,7 @@ def parse_reading(
     reader = SourceReader.build(
         Source(WATTCAST, topic=f"{prefix}/+/reading"), household or HouseholdTime("UTC"), limits, max_bytes
     )
-    return reader.decode(topic, payload, time.time() if now_s is None else now_s)[1]
+    decoded = reader.decode(topic, payload, time.time() if now_s is None else now_s)[1]
+    if isinstance(decoded, Learnt):  # the wattcast profile has no metadata topics
+        raise AssertionError("a wattcast message is never metadata")
+    return decoded
