@@ -75,6 +75,12 @@ class Agent:
             tracemalloc.stop()  # a refused start must not leave the embedding process traced (and slow)
             raise
 
+    @staticmethod
+    def own_topics(config: AgentConfig) -> tuple[str, ...]:
+        """The topic prefixes of what this agent publishes (its outputs, its Home Assistant discovery configs): a
+        subscription wide enough to see them (``#``, ``homeassistant/sensor/+/+``) must never read them as meters."""
+        return config.topic(""), f"{config.ha_prefix}/sensor/{config.agent_id}/"
+
     def _build(self, config: AgentConfig) -> None:
         """Sources, models, forecaster, metrics, state and the MQTT link (inside the memory sample)."""
         household = HouseholdTime(config.timezone)
@@ -87,6 +93,7 @@ class Agent:
             config.resample_grace_s,
             config.max_gap_minutes,
             config.max_meters,
+            own_topics=self.own_topics(config),
         )
         self.assets = locate_assets(config.assets)
         self._manifest_seen = self._manifest_signature()  # before reading it: a change while loading is seen

@@ -51,6 +51,15 @@ REASONS = {
     "not_json": "the payload is not JSON",
     "not_an_object": "the payload is JSON but not an object",
     "not_a_status": "a Shelly Gen2 message that is not a status notification",
+    "not_a_reading": "a topic of the project under the source's subscription that is no device's state "
+    "(Zigbee2MQTT's bridge/..., <name>/set, /get, /availability)",
+    "own_output": "the agent's own output mirrored back (a topic under devices/<agent_id>/ or its discovery "
+    "configs, a Home Assistant entity wattcast_... streamed by statestream): never a meter",
+    "no_unit": "a plain number whose unit is not known yet: Home Assistant statestream before the sensor's "
+    "unit_of_measurement attribute (publish_attributes: true), and no unit declared for the source",
+    "not_power": "a message on the source's topic carrying something other than power: another ESPHome sensor than "
+    "the source's field, an emonhub input that is not a power (E1, V1, T1, MSG), a Shelly Gen1 topic other than "
+    "emeter/relay/light power, a Home Assistant sensor whose device_class is not power or unit not W/kW",
     "no_power": "no power value where the source's profile (or --source field) says it is",
     "no_returned": "a DSMR-reader telegram without the returned power",
     "bad_value": "a value that is not a number, a numeric string or a missing-value word",

@@ -135,7 +135,8 @@ def dsmr_split_message(meter: str, t_s: float, watts: float) -> list[Message]:
 
 
 def emonhub_message(meter: str, t_s: float, watts: float) -> list[Message]:
-    return [(f"emon/{meter}/power1", f"{watts:g}".encode())]
+    """Input ``power1`` of node ``emontx``: the meter ``emontx.power1`` (each power input is a meter)."""
+    return [(f"emon/{meter.partition('.')[0]}/power1", f"{watts:g}".encode())]
 
 
 def statestream_message(meter: str, t_s: float, watts: float) -> list[Message]:
@@ -165,7 +166,7 @@ EXAMPLES: dict[str, tuple[str | dict, str, Builder]] = {
     "zigbee2mqtt": ("zigbee2mqtt", "kitchen_plug", zigbee2mqtt_message),
     "dsmr-reader": ("dsmr-reader", "dsmr", dsmr_json_message),
     "dsmr-reader-split": ({"profile": "dsmr-reader-split", "meter": "dsmr-split"}, "dsmr-split", dsmr_split_message),
-    "emonhub": ("emonhub", "emontx", emonhub_message),
+    "emonhub": ("emonhub", "emontx.power1", emonhub_message),
     "statestream": ("statestream:W", "house_power", statestream_message),
 }
 STAMPED = {"tasmota", "shelly-gen2", "dsmr-reader"}

@@ -120,11 +120,12 @@ def sources_intake() -> SourceIntake:
 
 
 def meter_messages() -> list[tuple[float, str, bytes]]:
-    """A Tasmota stamping its samples and a Shelly 3EM (arrival-stamped, one phase per message), every 20 s."""
+    """A Tasmota stamping its samples and a Shelly 3EM by its default id (arrival-stamped, a phase a message), every
+    20 s."""
     return [
         (t, topic, payload)
         for t, w in zip(SAMPLE_TIMES, WATTS)
-        for topic, payload in tasmota_message("plug1", t, w) + shelly_gen1_messages("em3", t, w)
+        for topic, payload in tasmota_message("plug1", t, w) + shelly_gen1_messages("shellyem3-abc", t, w)
     ]
 
 
@@ -148,7 +149,7 @@ def test_a_restart_mid_minute_resumes_the_meters_open_minutes_so_they_equal_an_u
     assert load_state(tmp_path / "state.json", second_life, second_intake).outcome == "restored"
     closed += closed_minutes(second_intake, second_life, messages[cut:], end_s)
     assert closed == expected and len(expected) == 2 * 7
-    assert list(second_life.meters) == ["plug1", "em3"]
+    assert list(second_life.meters) == ["plug1", "shellyem3-abc"]
 
 
 def test_a_state_file_written_before_the_sources_part_existed_still_restores_the_forecaster(assets, readings, tmp_path):

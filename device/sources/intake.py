@@ -4,7 +4,7 @@ The agent hands each message here, whatever its dialect: the source whose subscr
 (device/sources/reader.py). A ``wattcast`` message is a whole minute already; the other sources' samples become
 minutes (device/sources/resample.py), then readings with only ``gap`` set. Whatever is rejected, late, missing,
 negative or filled on the way is counted once, in :attr:`SourceIntake.counters` and :attr:`SourceIntake.rejected`
-under its source, and logged with its meter and topic (rate-limited per reason).
+under its source, and logged with its meter and topic (every meter named, then rate-limited per reason).
 
 A meter id belongs to the first source that publishes it: two devices of different sources with one id (a Tasmota
 and a Shelly both named ``house``) would otherwise be mixed into one stream, minutes of neither meter. The other
@@ -29,7 +29,9 @@ from device.contract import MEASUREMENTS, TARGET
 from device.io.ratelog import RateLimitedLog
 from device.readings import Reading, ReadingLimits, Rejected
 from device.sources.clockcheck import ClockWatch
-from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember, topic_matches
+from device.sources.meterlog import MeterLog
+from device.sources.profiles import Learnt
+from device.sources.reader import WATTCAST, Sample, Source, SourceReader, remember
 from device.sources.resample import Minute, Resampler
 
 if TYPE_CHECKING:
@@ -41,10 +43,12 @@ SOURCE_COUNTERS = (
     "samples",
     "minutes",
     "filled_minutes",
+    "held_minutes",
     "late",
     "missing_values",
     "negative_clipped",
     "clock_zone_suspects",
+    "metadata",
 )
 UNMATCHED = "unmatched"  # messages on a topic no source subscribed to (possible under a shared or wider filter)
 _TARGET_COLUMN = MEASUREMENTS.index(TARGET)
@@ -63,8 +67,11 @@ class SourceIntake:
         grace_s: float = 5.0,
         max_hold_minutes: int = 15,
         max_meters: int = 10_000,
+        own_topics: tuple[str, ...] = (),
     ) -> None:
         names = [s.profile for s in sources]
+        #: topic prefixes of the agent's own outputs (``devices/<agent_id>/``, its discovery configs): never read
+        self.own_topics = own_topics
         self.readers = [
             SourceReader.build(self._with_topic(s, topic_prefix), household, limits, max_bytes, max_meters)
             for s in sources
@@ -78,6 +85,7 @@ class SourceIntake:
         self._topics: dict[str, str] = {}  # meter -> the topic it was last heard on, for the stream's log lines
         self._owners: dict[str, str] = {}  # meter -> the source that published it first (up to max_meters ids)
         self._clocks = ClockWatch(max_meters)
+        self._rejections_log = MeterLog(log, max_named=max_meters)
         self._max_meters = max_meters
 
     @staticmethod
@@ -89,15 +97,19 @@ class SourceIntake:
         return replace(source, topic=f"{topic_prefix}/+/reading")
 
     def subscriptions(self) -> list[str]:
-        """The MQTT filters to subscribe to, one per source."""
-        return [r.topic for r in self.readers]
+        """The MQTT filters to subscribe to: each source's (a profile may have several, emonhub's two formats)."""
+        return list(dict.fromkeys(t for r in self.readers for t in r.topics))
 
     def read(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Reading]:
         """The readings one message completes (often none: a minute closes on a later sample); a rejected message is
         counted and logged here, under its source (or ``unmatched``). ``retained``: the broker's retain flag (a
         stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
-            if topic_matches(reader.topic, topic) is not None:
+            if reader.matches(topic) is not None:
+                if topic.startswith(self.own_topics):
+                    self.counters[reader.name]["messages"] += 1
+                    self._reject(reader.name, topic, topic, Rejected("own_output", "the agent's own topic"))
+                    return []
                 return self._read(reader, topic, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
@@ -160,17 +172,20 @@ class SourceIntake:
     ) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
-        meter, decoded = reader.decode(topic, payload, arrival_s, retained)
-        if not isinstance(decoded, Rejected):
-            decoded = self._claim(reader.name, meter, topic) or decoded
-        if isinstance(decoded, Rejected):
-            self._reject(reader.name, meter, topic, decoded)
-            return []
-        counts["samples"] += 1
-        remember(self._topics, meter, topic, self._max_meters)
-        if isinstance(decoded, Reading):
-            return [decoded]
-        return self._resample(reader, topic, decoded, arrival_s)
+        readings: list[Reading] = []
+        for meter, decoded in reader.decode_all(topic, payload, arrival_s, retained):
+            if isinstance(decoded, Learnt):
+                counts["metadata"] += 1
+                continue
+            if not isinstance(decoded, Rejected):
+                decoded = self._claim(reader.name, meter, topic) or decoded
+            if isinstance(decoded, Rejected):
+                self._reject(reader.name, meter, topic, decoded)
+                continue
+            counts["samples"] += 1
+            remember(self._topics, meter, topic, self._max_meters)
+            readings += [decoded] if isinstance(decoded, Reading) else self._resample(reader, topic, decoded, arrival_s)
+        return readings
 
     def _resample(self, reader: SourceReader, topic: str, sample: Sample, arrival_s: float) -> list[Reading]:
         counts = self.counters[reader.name]
@@ -186,7 +201,7 @@ class SourceIntake:
         elif kw < 0:
             counts["negative_clipped"] += 1  # export (solar): the models were trained on consumption
             kw = 0.0
-        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s)
+        closed = self.resampler.add(reader.name, meter, sample.t_s, kw, arrival_s, reader.hold_s)
         if closed is None:
             self._count_late(reader.name, meter, topic, f"t={sample.t_s:.0f}")
             return []
@@ -212,15 +227,19 @@ class SourceIntake:
             counts = self.counters[m.source]
             counts["minutes"] += 1
             counts["filled_minutes"] += m.filled
+            counts["held_minutes"] += m.held
             values = np.full(len(MEASUREMENTS), np.nan)
             values[_TARGET_COLUMN] = m.kw
             readings.append(Reading(m.meter, m.minute, values, held=m.filled))
         return readings
 
     def _reject(self, source: str, meter: str, topic: str, rejected: Rejected) -> None:
+        """Count it under its source and reason; the log names every meter at least once per source and reason
+        (then at most one line per reason every 10 s), so no device's messages go unnamed behind another's."""
         self.rejected[source][rejected.reason] += 1
-        self._log.warning(
+        self._rejections_log.warning(
             f"{source}:{rejected.reason}",
+            meter,
             "rejected a %s message from meter %s on %s (%s): %s",
             source,
             meter,

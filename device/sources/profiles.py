@@ -16,6 +16,7 @@ keep it in the per-meter ``state`` dict they are given.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,24 @@ from device.wire import DEFAULT_PREFIX, Measurements
 
 Raw = tuple[object, object]  # (power value as sent, timestamp as sent or None)
 #: (the topic's ``+`` levels after the meter id's, payload, this meter's decoder state, the declared field) -> raw
-Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected"]
+Decoder = Callable[[list[str], bytes, dict[str, Any], str], "Raw | Rejected | Learnt"]
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """A message that told what a meter is (Home Assistant's ``unit_of_measurement``, ``device_class``), no power:
+    kept in the decoder's state and counted as ``metadata``."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class InUnit:
+    """A value in the unit its sender said (``W``, ``kW``), which wins over the source's declared one; ``""``: not
+    said (the declared unit, or ``no_unit``)."""
+
+    value: object
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -34,11 +52,29 @@ class Profile:
 
     name: str
     topic: str  # default subscription; its first ``+`` level is the meter id
-    unit: str | None  # "W" or "kW"; None where the payload does not say (the user must declare it)
+    unit: str | None  # "W" or "kW"; None where the payload does not say (declared, or learnt: see ``metadata``)
     decode: Decoder
     default_meter: str = ""  # for topics without a ``+`` (one meter per broker, e.g. a DSMR reader)
     #: One message is one whole minute of every measurement (the wattcast format), not a power sample to resample.
     whole_minutes: bool = False
+    #: What becomes of a device's several power channels (:class:`Channels`) unless its source says: ``sum`` (one
+    #: meter: the phases of one supply) or ``apart`` (a meter per channel, ``<id>.<channel>``).
+    channels: str = "sum"
+    #: Device ids (their prefix, the model's default id) whose channels are the phases of one supply, always summed.
+    phase_devices: tuple[str, ...] = ()
+    #: > 0: the project reports on change (silent while the power is steady), so a value stands for real minutes this
+    #: long after it (the source's ``hold_minutes`` overrides); 0: it reports periodically, a missed period is filled.
+    hold_minutes: int = 0
+    #: Topic leaves that describe a meter rather than measure it, learnt even when retained (statestream's attributes)
+    metadata: tuple[str, ...] = ()
+    #: Meter ids that are wattcast's own entities mirrored back (Home Assistant ``sensor.wattcast_...``): refused.
+    own_entities: str = ""
+    #: More default subscriptions beside ``topic`` (emonhub's JSON format beside its per-input topics)
+    also: tuple[str, ...] = ()
+    #: The project's own topics under its subscription that are no device's state, as a regex of the ``+``/``#``
+    #: level (Zigbee2MQTT's ``bridge/...``, ``<name>/set``): counted as ``not_a_reading``, never a meter; its first
+    #: group that matched names the device in the log.
+    not_readings: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +84,16 @@ class Net:
 
     delivered: object
     returned: object
+
+
+@dataclass(frozen=True)
+class Channels:
+    """A device's power per channel, as sent (channel name -> value): one meter per channel, or their sum, as its
+    source says. ``changed`` are the channels this message measured (a sample each when kept apart; the others hold
+    their own earlier values); a channel named ``""`` is the device's own meter (Shelly Gen2's 3-phase ``em:0``)."""
+
+    values: dict[str, object]
+    changed: tuple[str, ...]
 
 
 def _text(payload: bytes) -> str | Rejected:
@@ -74,13 +120,17 @@ ABSENT = object()
 
 
 def lookup(body: dict[str, Any], path: str) -> object:
-    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``); :data:`ABSENT` where absent,
+    """``body["a"]["b"]`` for ``a.b`` (keys may contain ``:``, as Shelly's ``em:0``; a number picks a list's entry,
+    ``ENERGY.Power.1`` a Tasmota array's second channel); :data:`ABSENT` where absent,
     None where the key is there with ``null`` (Zigbee2MQTT's ``"power": null``, Tasmota's ``"Power": null``)."""
     value: object = body
     for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):  # Tasmota's ``ENERGY.Power.1``
+            value = value[int(key)]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
             return ABSENT
-        value = value[key]
     return value
 
 
@@ -89,6 +139,75 @@ def plain(levels: list[str], payload: bytes, state: dict[str, Any], field: str) 
     topic telegram."""
     text = _text(payload)
     return text if isinstance(text, Rejected) else (text, None)
+
+
+def esphome(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """``<node>/sensor/<object_id>/state``: a bare number; the sensor is the source's ``field`` (default ``power``),
+    in the topic unless the topic declares a ``+`` there, where another sensor (a temperature) is ``not_power``."""
+    sensor = field or "power"
+    if levels and levels[0] != sensor:
+        return Rejected("not_power", f"sensor {levels[0][:40]} (the source reads {sensor}: declare field)")
+    return plain(levels, payload, state, field)
+
+
+#: emonhub input names that are powers (W): emonTx3/emonPi ``power1``..., emonTx4/emonPi2 ``P1``..``P6``.
+_EMON_POWER = re.compile(r"power\d+|P\d+")
+
+
+def emonhub(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """emonhub's EmonHubMqttInterfacer, both formats: nodevar ``emon/<node>/<input>`` with a bare number, and
+    JSON ``emon/<node>`` with ``{"P1": 100, ..., "time": <Unix s>, "rssi": -40}``. Each power input (``power1``,
+    ``P1``..``P6``: :data:`_EMON_POWER`) is a channel; other inputs (``E1``, ``V1``, ``T1``, ``MSG``) are
+    ``not_power``; ``field`` picks one input as the node's power."""
+    if levels:  # nodevar: one input per message
+        name = levels[0]
+        if (field and name != field) or (not field and not _EMON_POWER.fullmatch(name)):
+            return Rejected("not_power", f"input {name[:40]}")
+        text = _text(payload)
+        if isinstance(text, Rejected):
+            return text
+        return (text, None) if field else (Channels({name: text}, (name,)), None)
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    if field:
+        value = lookup(body, field)
+        return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("time"))
+    powers = {k: v for k, v in body.items() if _EMON_POWER.fullmatch(k)}
+    if not powers:
+        return Rejected("no_power", str(list(body))[:80])
+    return Channels(powers, tuple(powers)), body.get("time")
+
+
+#: Home Assistant units of power (its UnitOfPower W and kW) and the device class of a power sensor.
+_HA_POWER_UNITS = ("W", "kW")
+_HA_ATTRIBUTES = ("unit_of_measurement", "device_class")
+
+
+def statestream(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected | Learnt:
+    """Home Assistant's mqtt_statestream: ``<base>/sensor/<object_id>/state`` the raw state string, and with
+    ``publish_attributes: true`` each attribute JSON-encoded on its own topic (``.../unit_of_measurement`` ``"W"``,
+    ``.../device_class`` ``"power"``). A sensor whose device class is not ``power`` or whose unit is not W/kW (a
+    temperature, a battery %, an energy kWh) is ``not_power``; a power sensor's state is in its own unit."""
+    leaf = levels[0] if levels else "state"
+    text = _text(payload)
+    if isinstance(text, Rejected):
+        return text
+    if leaf in _HA_ATTRIBUTES:
+        try:
+            said = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            said = text
+        state[leaf] = said if isinstance(said, str) else None  # null: the attribute was removed
+        return Learnt(f"{leaf} {said!r}"[:80])
+    if leaf != "state":
+        return Rejected("not_power", f"attribute {leaf[:40]}")
+    device_class, unit = state.get("device_class"), state.get("unit_of_measurement")
+    if device_class is not None and device_class != "power":
+        return Rejected("not_power", f"device_class {device_class[:40]}")
+    if unit is not None and unit not in _HA_POWER_UNITS:
+        return Rejected("not_power", f"unit_of_measurement {unit[:40]}")
+    return InUnit(text, unit or ""), None
 
 
 def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
@@ -104,12 +223,17 @@ def wattcast(levels: list[str], payload: bytes, state: dict[str, Any], field: st
 
 def tasmota(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``tele/<topic>/SENSOR``: ``{"Time": "2026-12-01T14:34:00", "ENERGY": {"Power": 450, ...}}``, ``Power`` an
-    array with one entry per channel on multi-channel devices; ``Time`` is local wall clock without zone."""
+    array with one entry per channel on multi-channel devices (:class:`Channels` ``0``, ``1``, ...); ``Time`` is
+    local wall clock without zone."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
     value = lookup(body, field or "ENERGY.Power")
-    return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, body.get("Time"))
+    if value is ABSENT:
+        return Rejected("no_power", str(list(body))[:80])
+    if isinstance(value, list):  # one entry per channel: summed (3 phases) or apart, as the source says
+        value = Channels({str(i): v for i, v in enumerate(value)}, tuple(str(i) for i in range(len(value))))
+    return value, body.get("Time")
 
 
 def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
@@ -121,15 +245,24 @@ def zigbee2mqtt(levels: list[str], payload: bytes, state: dict[str, Any], field:
     return Rejected("no_power", str(list(body))[:80]) if value is ABSENT else (value, None)
 
 
+#: Gen1 topic kinds with a ``<i>/power``: energy meters (EM, 3EM), relays (Plug, Plug S, 1PM, 2.5), dimmers.
+_GEN1_KINDS = ("emeter", "relay", "light")
+
+
 def shelly_gen1(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
-    """``shellies/<id>/emeter/<i>/power``: one plain number (W) per channel on its own topic; the meter's power is
-    the sum of the latest value of each channel (a 3EM's three phases)."""
+    """``shellies/<id>/emeter/<i>/power`` (EM, 3EM), ``shellies/<id>/relay/<i>/power`` (Plug, Plug S, 1PM, 2.5) or
+    ``shellies/<id>/light/<i>/power`` (Dimmer): one plain number (W) per channel on its own topic, :class:`Channels`
+    named ``<i>`` (emeter), ``relay-<i>``, ``light-<i>``, with the latest value of each (a 3EM's three phases are
+    summed, an EM's two clamps kept apart: see the profile)."""
+    kind, index = (levels[0], levels[1]) if len(levels) == 2 else ("emeter", levels[0] if levels else "0")
+    if kind not in _GEN1_KINDS:
+        return Rejected("not_power", f"{kind[:40]}/{index[:10]}/power")
     text = _text(payload)
     if isinstance(text, Rejected):
         return text
-    channel = levels[0] if levels else "0"
+    channel = index if kind == "emeter" else f"{kind}-{index}"
     state[channel] = text
-    return [state[c] for c in sorted(state)], None
+    return Channels({c: state[c] for c in sorted(state)}, (channel,)), None
 
 
 #: DSMR-reader's JSON telegram fields (its default mapping) of the power drawn and returned, kW.
@@ -167,12 +300,37 @@ def _gen2_power(component: str, status: dict[str, Any]) -> object:
     return ABSENT
 
 
+def _gen2_channel(component: str) -> str:
+    """A component's channel name in a meter id: ``em1:1`` -> ``em1-1``; a 3-phase ``em:0`` is the device's own
+    meter (``""``)."""
+    return "" if component == "em:0" else component.replace(":", "-")
+
+
+def _gen2_merged(changes: dict[str, Any], state: dict[str, Any], field: str, ts: object) -> Raw | Rejected:
+    """Overlay ``changes`` (component -> its changed keys) on the device's known status, then read its power: the
+    ``field`` if declared, else :class:`Channels` of every power component, those in ``changes`` measured now (all
+    of them, restated, when only other keys changed: a voltage-only notification)."""
+    for component, status in changes.items():
+        if isinstance(status, dict):
+            state.setdefault(component, {}).update(status)
+    if field:
+        value = lookup(state, field)
+        return Rejected("no_power", str(list(changes))[:80]) if value is ABSENT else (value, ts)
+    powers = {c: p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT}
+    if not powers:
+        return Rejected("no_power", str(list(changes))[:80])
+    changed = [c for c, s in changes.items() if isinstance(s, dict) and _gen2_power(c, s) is not ABSENT]
+    return Channels(
+        {_gen2_channel(c): p for c, p in powers.items()}, tuple(_gen2_channel(c) for c in changed or powers)
+    ), ts
+
+
 def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
     """``<id>/events/rpc``: JSON-RPC notifications. ``NotifyStatus`` carries only what changed since the last one
     (Shelly: "overlay the changes over a known status"), so the device's status is kept whole here and the power
     read from it: ``em:0.total_act_power`` (Pro 3EM; else the sum of ``a/b/c_act_power``), ``em1:N.act_power``
-    (Pro EM), ``switch:N.apower`` / ``pm1:N.apower`` (plugs, PM Mini), summed over components; ``params.ts`` is
-    Unix seconds, UTC."""
+    (Pro EM), ``switch:N.apower`` / ``pm1:N.apower`` (plugs, PM Mini), a channel each; ``params.ts`` is Unix
+    seconds, UTC."""
     body = _object(payload)
     if isinstance(body, Rejected):
         return body
@@ -180,29 +338,71 @@ def shelly_gen2(levels: list[str], payload: bytes, state: dict[str, Any], field:
     params = body.get("params")
     if method not in ("NotifyStatus", "NotifyFullStatus") or not isinstance(params, dict):
         return Rejected("not_a_status", str(method)[:80])
-    for component, status in params.items():
-        if isinstance(status, dict):
-            state.setdefault(component, {}).update(status)
-    if field:
-        value = lookup(state, field)
-    else:
-        powers = [p for c, s in state.items() if (p := _gen2_power(c, s)) is not ABSENT]
-        value = powers or ABSENT
-    return Rejected("no_power", str(list(params))[:80]) if value is ABSENT else (value, params.get("ts"))
+    return _gen2_merged(params, state, field, params.get("ts"))
 
+
+def shelly_gen2_status(levels: list[str], payload: bytes, state: dict[str, Any], field: str) -> Raw | Rejected:
+    """``<id>/status/<component>`` ("Generic status update over MQTT", off by default on the device): the whole
+    status of one component on its own topic, e.g. ``switch:0`` with ``apower``, ``em:0`` with
+    ``total_act_power``, ``em1:0`` with ``act_power``; no time in it (arrival). Other components (``sys``,
+    ``wifi``, ``input:0``) carry no power: ``no_power``."""
+    component = levels[0] if levels else ""
+    if _GEN2_POWER.get(component.partition(":")[0]) is None:
+        return Rejected("no_power", f"component {component[:40]} has no power")
+    body = _object(payload)
+    if isinstance(body, Rejected):
+        return body
+    return _gen2_merged({component: body}, state, field, None)
+
+
+#: How long an on-change source's last value stands for real minutes by default: an hour (a house's base load can
+#: stay within a device's reporting threshold that long; a dead device is not taken for steady much longer).
+ON_CHANGE_HOLD = 60
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile("wattcast", f"{DEFAULT_PREFIX}/+/reading", "kW", wattcast, whole_minutes=True),
         Profile("tasmota", "tele/+/SENSOR", "W", tasmota),
-        Profile("shelly-gen1", "shellies/+/emeter/+/power", "W", shelly_gen1),
-        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2),
-        Profile("esphome", "+/sensor/power/state", None, plain),
-        Profile("zigbee2mqtt", "zigbee2mqtt/+", "W", zigbee2mqtt),
+        Profile(
+            "shelly-gen1",
+            "shellies/+/+/+/power",
+            "W",
+            shelly_gen1,
+            channels="apart",
+            phase_devices=("shellyem3-",),
+        ),
+        Profile("shelly-gen2", "+/events/rpc", "W", shelly_gen2, channels="apart", hold_minutes=ON_CHANGE_HOLD),
+        Profile(
+            "shelly-gen2-status", "+/status/+", "W", shelly_gen2_status, channels="apart", hold_minutes=ON_CHANGE_HOLD
+        ),
+        Profile("esphome", "+/sensor/{field}/state", None, esphome),
+        Profile(
+            "zigbee2mqtt",
+            "zigbee2mqtt/#",
+            "W",
+            zigbee2mqtt,
+            not_readings=r"(bridge)(?:/.*)?|(.+)/(?:set|get|availability)",
+        ),
         Profile("dsmr-reader", "dsmr/json", "kW", dsmr_reader, default_meter="dsmr"),
-        Profile("dsmr-reader-split", "dsmr/reading/electricity_currently_delivered", "kW", plain, default_meter="dsmr"),
-        Profile("emonhub", "emon/+/power1", "W", plain),
-        Profile("statestream", "homeassistant/sensor/+/state", None, plain),
+        Profile(
+            "dsmr-reader-split",
+            "dsmr/reading/electricity_currently_delivered",
+            "kW",
+            plain,
+            default_meter="dsmr",
+            hold_minutes=ON_CHANGE_HOLD,
+        ),
+        Profile("emonhub", "emon/+/+", "W", emonhub, channels="apart", also=("emon/+",)),
+        Profile(
+            "statestream",
+            "homeassistant/sensor/+/state",
+            None,
+            statestream,
+            hold_minutes=ON_CHANGE_HOLD,
+            metadata=_HA_ATTRIBUTES,
+            own_entities="wattcast_",
+            also=tuple(f"homeassistant/sensor/+/{leaf}" for leaf in _HA_ATTRIBUTES),
+        ),
     )
 }

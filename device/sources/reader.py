@@ -14,6 +14,7 @@ not start.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
 from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
-from device.sources.profiles import PROFILES, Net, Profile
+from device.sources.profiles import PROFILES, Channels, InUnit, Learnt, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
 V = TypeVar("V")
@@ -30,6 +31,8 @@ UNITS_PER_KW = {"W": 1000.0, "kW": 1.0}
 #: State strings that mean "no value now" (Home Assistant's, ESPHome's), counted as missing values, not errors.
 MISSING_WORDS = {"unavailable", "unknown", "nan", "none", "null", ""}
 SOURCE_NAMES = tuple(PROFILES)
+CHANNEL_MODES = ("sum", "apart")
+Decoded = tuple[str, "Reading | Sample | Rejected | Learnt"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Source:
     field: str = ""  # JSON path of the power value (``ENERGY.Power``, ``em:0.total_act_power``, ``power``)
     #: the IANA zone its naive timestamps are in, when not --timezone (Tasmota's default fixed UTC+1: Etc/GMT-1)
     timezone: str = ""
+    #: a device's several power channels: ``sum`` (one meter) or ``apart`` (a meter ``<id>.<channel>`` each); empty:
+    #: the profile's default (docs/meters.md)
+    channels: str = ""
+    #: minutes its last value stands for real ones when it reports on change (None: the profile's, 60 for
+    #: statestream, Shelly Gen2, DSMR-reader split; 0: periodic, a missed period is a filled minute)
+    hold_minutes: int | None = None
 
     def __str__(self) -> str:
         return self.profile if self.unit == "" else f"{self.profile}:{self.unit}"
@@ -57,7 +66,8 @@ class Source:
             if unknown:
                 known = [f.name for f in fields(cls)]
                 raise ValueError(f"source {spec}: unknown keys {sorted(unknown)}; known: {known}")
-            return cls(**{k: str(v) for k, v in spec.items()})
+            values: dict[str, Any] = {k: int(v) if k == "hold_minutes" else str(v) for k, v in spec.items()}
+            return cls(**values)
         profile, _, unit = str(spec).strip().partition(":")
         return cls(profile, unit=unit)
 
@@ -101,6 +111,8 @@ class SourceReader:
     max_bytes: int = 4096
     max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
+    #: every subscription: the declared topic, or the profile's default ones
+    topics: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -116,78 +128,136 @@ class SourceReader:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
         profile = PROFILES[source.profile]
         unit = source.unit or profile.unit
-        if unit is None:
+        if unit is None and not profile.metadata:
             raise ValueError(
                 f"source {profile.name} sends plain numbers whose unit only its own configuration "
                 f'knows: declare it, --source {profile.name}:W (or :kW), or unit = "W" in a [[source]] '
                 "table of the TOML file"
             )
-        if unit not in UNITS_PER_KW:
+        if unit is None:  # learnt per meter from what it says of itself, else ``no_unit``
+            unit = ""
+        elif unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
-        topic = source.topic or profile.topic
-        if "+" not in topic.split("/") and not (source.meter or profile.default_meter):
+        topics = (source.topic,) if source.topic else (profile.topic, *profile.also)
+        topics = tuple(t.replace("{field}", source.field or "power") for t in topics)
+        topic = topics[0]
+        if not {"+", "#"} & set(topic.split("/")) and not (source.meter or profile.default_meter):
             raise ValueError(
                 f"source {profile.name}: topic {topic!r} has no + level to take the meter id from; "
                 'declare meter = "<id>" for it'
             )
         if source.meter and not METER_ID.fullmatch(source.meter):
             raise ValueError(f"source {profile.name}: meter id {source.meter!r} must match {METER_ID.pattern}")
+        if source.hold_minutes is not None and source.hold_minutes < 0:
+            raise ValueError(f"source {profile.name}: hold_minutes must be 0 or more, got {source.hold_minutes}")
+        if source.channels not in ("", *CHANNEL_MODES):
+            raise ValueError(f"source {profile.name}: channels must be one of {CHANNEL_MODES}, got {source.channels!r}")
         if source.timezone:
             try:
                 household = HouseholdTime(source.timezone)
             except ValueError as exc:
                 raise ValueError(f"source {profile.name}: {exc}") from None
         declared = replace(source, topic=topic, unit=unit)
-        return cls(declared, profile, household, limits, max_bytes, max_meters)
+        return cls(declared, profile, household, limits, max_bytes, max_meters, topics=topics)
 
     @property
     def name(self) -> str:
         return self.source.profile
 
     @property
+    def hold_s(self) -> float:
+        """Seconds its last value stands for real minutes (0: a periodic source)."""
+        minutes = self.profile.hold_minutes if self.source.hold_minutes is None else self.source.hold_minutes
+        return minutes * 60.0
+
+    @property
     def topic(self) -> str:
         return self.source.topic
+
+    def matches(self, topic: str) -> list[str] | None:
+        """The wildcard levels of the first of :attr:`topics` that ``topic`` matches, else None."""
+        for pattern in self.topics or (self.source.topic,):
+            levels = topic_matches(pattern, topic)
+            if levels is not None:
+                return levels
+        return None
 
     @property
     def whole_minutes(self) -> bool:
         """Whether a message is a whole minute of every measurement (the wattcast format) rather than a power sample."""
         return self.profile.whole_minutes
 
-    def decode(
-        self, topic: str, payload: bytes, arrival_s: float, retained: bool = False
-    ) -> tuple[str, Reading | Sample | Rejected]:
+    def decode(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> Decoded:
+        """The first of :meth:`decode_all` (a message of one meter, as most are)."""
+        return self.decode_all(topic, payload, arrival_s, retained)[0]
+
+    def decode_all(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Decoded]:
         """(meter id or the topic when there is none, a reading or sample or why not) for one message on
-        :attr:`topic`. A ``retained`` message (the broker's stored copy, sent at subscribe time) is refused before
-        decoding: its age is unknown, and a decoder's memory (Shelly's merged status) must not hold its value
-        either."""
-        levels = topic_matches(self.source.topic, topic)
+        :attr:`topic`: one pair, or one per channel measured when a device's channels are kept apart. A ``retained``
+        message (the broker's stored copy, sent at subscribe time) is refused before decoding: its age is unknown,
+        and a decoder's memory (Shelly's merged status) must not hold its value either."""
+        levels = self.matches(topic)
         if levels is None:
-            return topic, Rejected("bad_topic", topic[:100])
+            return [(topic, Rejected("bad_topic", topic[:100]))]
+        own = re.fullmatch(self.profile.not_readings, levels[0]) if levels and self.profile.not_readings else None
+        if own:  # named after the device (or bridge) it is about, for the log
+            name = next(g for g in own.groups() if g).replace("/", ".")
+            return [(name[:64], Rejected("not_a_reading", topic[:100]))]
+        if levels and "/" in levels[0]:  # a ``#`` level: a nested name (Zigbee2MQTT's ``kitchen/plug``)
+            levels[0] = levels[0].replace("/", ".")
         if self.source.meter or not levels:  # a declared id; the other + levels go to the decoder (a channel)
             meter, rest = self.source.meter or self.profile.default_meter, levels
         else:
             meter, rest = levels[0], levels[1:]
         if not METER_ID.fullmatch(meter):
-            return topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic")
-        if retained:
-            return meter, Rejected("retained", "a stored message of unknown age, not a measurement of now")
+            return [(topic, Rejected("bad_meter_id", f"{meter[:64]!r}: declare a meter id for this topic"))]
+        if self.profile.own_entities and meter.startswith(self.profile.own_entities):
+            return [(meter, Rejected("own_output", f"{meter[:64]} is a wattcast entity, never a meter"))]
+        if self.profile.metadata:  # the topic's last level says what the message is (a state, an attribute)
+            rest = [*rest, topic.rpartition("/")[2]]
+        if retained and not (self.profile.metadata and rest[-1] in self.profile.metadata):
+            return [(meter, Rejected("retained", "a stored message of unknown age, not a measurement of now"))]
         if len(payload) > self.max_bytes:
-            return meter, Rejected("too_large", f"{len(payload)} bytes")
+            return [(meter, Rejected("too_large", f"{len(payload)} bytes"))]
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
-        if isinstance(raw, Rejected):
-            return meter, raw
+        if isinstance(raw, (Rejected, Learnt)):
+            return [(meter, raw)]
         value, ts = raw
         t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
         if t_s is None:
-            return meter, Rejected("bad_ts", repr(ts)[:80])
+            return [(meter, Rejected("bad_ts", repr(ts)[:80]))]
         if not self.limits.earliest_minute * 60 <= t_s < (self.limits.latest_minute(arrival_s) + 1) * 60:
-            return meter, Rejected("ts_out_of_range", str(ts)[:80])
+            return [(meter, Rejected("ts_out_of_range", str(ts)[:80]))]
         if t_s - arrival_s > MAX_AHEAD_S and not self.profile.whole_minutes:
-            return meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s))
+            return [(meter, Rejected("future", clock_advice(meter, t_s - arrival_s, self.household, arrival_s)))]
         if isinstance(value, Measurements):
             values = value.values(self.limits)
-            return meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values)
-        kw = power_kw(value, UNITS_PER_KW[self.source.unit])
+            return [(meter, values if isinstance(values, Rejected) else Reading(meter, int(t_s // 60), values))]
+        if isinstance(value, Channels):
+            if not self._apart(meter):
+                return [self._sample(meter, list(value.values.values()), t_s)]
+            channels = [(f"{meter}.{c}" if c else meter, value.values[c]) for c in value.changed]
+            return [
+                self._sample(m, v, t_s) if METER_ID.fullmatch(m) else (m, Rejected("bad_meter_id", m[:80]))
+                for m, v in channels
+            ]
+        if isinstance(value, InUnit):
+            unit = value.unit or self.source.unit
+            if not unit:
+                return [(meter, Rejected("no_unit", "its unit_of_measurement not seen yet and no unit declared"))]
+            return [self._sample(meter, value.value, t_s, unit)]
+        return [self._sample(meter, value, t_s)]
+
+    def _apart(self, meter: str) -> bool:
+        """Whether this device's channels are meters of their own (the source's ``channels``, else the profile's;
+        a device whose channels are the phases of one supply, a Shelly 3EM, is one meter)."""
+        if self.source.channels:
+            return self.source.channels == "apart"
+        phases = bool(self.profile.phase_devices) and meter.startswith(self.profile.phase_devices)
+        return self.profile.channels == "apart" and not phases
+
+    def _sample(self, meter: str, value: object, t_s: float, unit: str = "") -> Decoded:
+        kw = power_kw(value, UNITS_PER_KW[unit or self.source.unit])
         if kw is None:
             return meter, Rejected("bad_value", repr(value)[:80])
         if kw > self.limits.max_power_kw:
@@ -251,4 +321,7 @@ def parse_reading(
     reader = SourceReader.build(
         Source(WATTCAST, topic=f"{prefix}/+/reading"), household or HouseholdTime("UTC"), limits, max_bytes
     )
-    return reader.decode(topic, payload, time.time() if now_s is None else now_s)[1]
+    decoded = reader.decode(topic, payload, time.time() if now_s is None else now_s)[1]
+    if isinstance(decoded, Learnt):  # the wattcast profile has no metadata topics
+        raise AssertionError("a wattcast message is never metadata")
+    return decoded

@@ -6,6 +6,9 @@ sample at least ``grace_s`` past its end has arrived, or, for a meter that went 
 (:meth:`Resampler.tick`); a sample for an already closed minute is late. A source slower than a minute (Tasmota's
 default TelePeriod is 300 s) leaves minutes without a sample: they hold the last value and are marked filled. A value
 older than ``max_hold_minutes`` is not held: the minutes after it are left absent, for the stream to fill or reset.
+A source that reports on change (``hold_s`` > 0: Home Assistant's statestream, Shelly's power threshold) is silent
+while its power is steady, so its held minutes are real, up to ``hold_s`` after its last sample; past that the meter
+goes quiet (no minute, neither real nor filled) until its next sample.
 The open minutes go into the agent's state file (:meth:`Resampler.state`), so a restart computes them from every
 sample, not only from those after it.
 
@@ -29,19 +32,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Minute:
-    """A closed minute: its UTC minute, the mean power in kW, and whether no sample fell inside it."""
+    """A closed minute: its UTC minute, the mean power in kW, and whether no sample fell inside it: ``filled`` (a
+    periodic source's value held over a missed period) or ``held`` (an on-change source's steady value: real)."""
 
     source: str
     meter: str
     minute: int
     kw: float
     filled: bool
+    held: bool = False
 
 
 class _Meter:
     """One meter's open minutes: the samples from the first open minute on, and the one before it (which holds)."""
 
-    __slots__ = ("source", "open", "close_at", "samples", "carry", "offset_s", "quiet", "warned")
+    __slots__ = ("source", "open", "close_at", "samples", "carry", "offset_s", "quiet", "warned", "hold_s")
 
     def __init__(self, source: str, t_s: float, arrival_s: float) -> None:
         self.source = source
@@ -54,6 +59,7 @@ class _Meter:
         self.offset_s = arrival_s - t_s
         self.quiet = False  # nothing left to close until a new sample arrives
         self.warned = False
+        self.hold_s = 0.0  # > 0: the source reports on change, its value stands for real minutes this long
 
 
 class Resampler:
@@ -70,8 +76,11 @@ class Resampler:
     def __len__(self) -> int:
         return len(self._meters)
 
-    def add(self, source: str, meter: str, t_s: float, kw: float, arrival_s: float) -> Sequence[Minute] | None:
-        """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late."""
+    def add(
+        self, source: str, meter: str, t_s: float, kw: float, arrival_s: float, hold_s: float = 0.0
+    ) -> Sequence[Minute] | None:
+        """Take one sample (kW, NaN for "no value"); returns the minutes it closed, or None if it is late.
+        ``hold_s`` > 0: the source reports on change, so its value stands for real minutes up to that long."""
         state = self._meters.get(meter)
         if state is None:
             if len(self._meters) >= self.max_meters:  # the oldest first: memory stays bounded under a flood of ids
@@ -94,6 +103,7 @@ class Resampler:
         else:  # out of order, but its minute is still open: it counts
             bisect.insort(samples, (t_s, kw))
         state.quiet = False
+        state.hold_s = hold_s
         if samples[-1][0] < state.close_at:
             return ()
         return self._close(meter, state, samples[-1][0] - self.grace_s)
@@ -153,7 +163,8 @@ class Resampler:
             end = start + 60
             inside = bisect.bisect_left(samples, (end, -math.inf))
             held = state.carry
-            if not inside and (held is None or start - held[0] > self.max_hold_s):
+            on_change = state.hold_s > 0
+            if not inside and (held is None or start - held[0] > (state.hold_s if on_change else self.max_hold_s)):
                 if not samples:  # a value too old to hold and nothing newer: wait for the next sample
                     state.quiet = True
                     break
@@ -171,7 +182,7 @@ class Resampler:
             if inside:
                 state.carry = samples[inside - 1]
                 del samples[:inside]
-            elif not state.warned and held is not None:  # held: nothing inside and a value young enough
+            elif not state.warned and held is not None and not on_change:  # a periodic source missed a period
                 state.warned = True
                 log.warning(
                     "meter %s sends a sample every %.0f s or less often, slower than a minute: its last "
@@ -180,7 +191,12 @@ class Resampler:
                     (samples[0][0] if samples else until_s) - held[0],
                 )
             if known > 0:
-                closed.append(Minute(state.source, meter, state.open, total / known, not inside))
+                missed = not inside
+                closed.append(
+                    Minute(
+                        state.source, meter, state.open, total / known, missed and not on_change, missed and on_change
+                    )
+                )
             state.open += 1
         state.close_at = (state.open + 1) * 60 + self.grace_s
         return closed
