@@ -5,7 +5,7 @@ int8 both, which is convert's job, so the command line calls ``convert.house`` o
 
 device/ is two things, kept apart: the kernel the host shares (its top-level modules: contract, options, energy,
 scoring, clock, readings, wire, recording_format, atomic; and device.models, device.mqtt, device.sources), and the
-agent's own rooms (device.agent, device.config, device.forecasting, device.io), which no host package imports. MQTT
+agent's own rooms (device.agent, device.config, device.emhass, device.forecasting, device.io), which no host package imports. MQTT
 is one layer: only device/mqtt/ makes a paho client."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("bench", "convert", "device", "firmware", "simulator", "train")
 HOST = ("bench", "convert", "firmware", "simulator", "train")
 #: The agent's own rooms: what the Pi runs, not what the host shares.
-AGENT_ONLY = ("device.agent", "device.config", "device.forecasting", "device.io")
+AGENT_ONLY = ("device.agent", "device.config", "device.emhass", "device.forecasting", "device.io")
 #: What the device may import beyond the standard library (a Pi installs only these).
 DEVICE_THIRD_PARTY = {"numpy", "paho", "ai_edge_litert", "tflite_runtime", "tensorflow", "tflite_micro"}
 #: What convert may use of train: the hand-over format, the shared dataset and windowing, the search's table.
@@ -93,7 +93,8 @@ def test_the_host_uses_the_shared_kernel_never_the_agents_own_rooms(package):
 
 def test_the_kernel_does_not_reach_into_the_agents_rooms_or_the_sources():
     kernel = {f: names for f, names in imported_modules("device").items() if f.count("/") == 1}
-    kernel = {f: n for f, n in kernel.items() if f not in ("device/agent.py", "device/config.py")}
+    commands = ("device/agent.py", "device/config.py", "device/emhass.py")  # the device's commands, not its kernel
+    kernel = {f: n for f, n in kernel.items() if f not in commands}
     reached = {
         f: sorted(m for m in names if _is_under(m, (*AGENT_ONLY, "device.sources", "device.mqtt")))
         for f, names in kernel.items()
