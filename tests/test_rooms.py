@@ -5,8 +5,8 @@ int8 both, which is convert's job, so the command line calls ``convert.house`` o
 
 device/ is two things, kept apart: the kernel the host shares (its top-level modules: contract, options, energy,
 scoring, clock, readings, wire, recording_format, atomic; and device.models, device.mqtt, device.sources), and the
-agent's own rooms (device.agent, device.config, device.emhass, device.forecasting, device.io), which no host package imports. MQTT
-is one layer: only device/mqtt/ makes a paho client."""
+agent's own rooms (device.agent, device.config, device.emhass, device.forecasting, device.io), which no host package
+imports. MQTT is one layer: only device/mqtt/ makes a paho client."""
 
 from __future__ import annotations
 
