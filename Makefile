@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml setup.py device/models/_wattcast_lstm.c $(wildcard firm
 
 # Home Assistant Core in its own venv, for the tests against HA's own code (tests/test_homeassistant_core.py):
 # HA 2025.x needs Python 3.13, which pyenv keeps under ~/.pyenv/versions (`pyenv install 3.13`); HA_PYTHON= to point
-# elsewhere. Re-installed when tests/ha/requirements.txt (the pinned HA version) changes; about 2.5 minutes.
+# elsewhere. Re-installed when tests/ha/requirements.txt (the pinned HA version) changes; a few minutes (8 on a busy
+# 2-core machine).
 HA_VENV ?= .ha-venv
 # (pyenv's shim is not used: it refuses to run a version that is not the selected one).
 HA_PYTHON ?= $(lastword $(wildcard /usr/bin/python3.13 /usr/local/bin/python3.13 \

@@ -49,7 +49,7 @@ def ha_python() -> Path:
     if not (python.is_file() and hass.is_file()):
         raise BinaryMissing(
             f"Home Assistant Core {HA_VERSION} is not installed in {ha_venv()}: run `make ha-venv` (it needs Python "
-            "3.13: `pyenv install 3.13`, or HA_PYTHON=/path/to/python3.13; about 2.5 minutes from PyPI), or set "
+            "3.13: `pyenv install 3.13`, or HA_PYTHON=/path/to/python3.13; a few minutes from PyPI), or set "
             "WATTCAST_HA_VENV to a venv that has it"
         )
     return python
@@ -179,17 +179,20 @@ class HomeAssistantCore:
         """Start ``hass`` and wait until its API answers and the MQTT integration is set up."""
         hass = ha_python().parent / "hass"
         self.write_config()
-        self.process = subprocess.Popen(
-            [str(hass), "-c", str(self.config_dir), "--skip-pip", "--log-file", str(self.log_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + timeout_s
+        with (self.config_dir / "hass.stderr").open("wb") as stderr:  # never a pipe nobody reads
+            self.process = subprocess.Popen(
+                [str(hass), "-c", str(self.config_dir), "--skip-pip", "--log-file", str(self.log_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        started = time.monotonic()
+        deadline = started + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hass exited {self.process.returncode}: {self.log_tail()}")
             try:
                 if "mqtt" in self.get("/api/config")["components"]:
+                    log.info("Home Assistant %s up with MQTT in %.1f s", HA_VERSION, time.monotonic() - started)
                     return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
