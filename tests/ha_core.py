@@ -176,9 +176,11 @@ class HomeAssistantCore:
         self._token = access_token(token_id, jwt_key)
 
     def start(self, timeout_s: float = 90.0) -> HomeAssistantCore:
-        """Start ``hass`` and wait until its API answers and the MQTT integration is set up."""
+        """Start ``hass`` and wait until its API answers and the MQTT integration is set up. The config is written
+        on the first start only: a restart keeps what HA stored (entity registry, restored states)."""
         hass = ha_python().parent / "hass"
-        self.write_config()
+        if not self._token:
+            self.write_config()
         with (self.config_dir / "hass.stderr").open("wb") as stderr:  # never a pipe nobody reads
             self.process = subprocess.Popen(
                 [str(hass), "-c", str(self.config_dir), "--skip-pip", "--log-file", str(self.log_path)],
@@ -218,10 +220,16 @@ class HomeAssistantCore:
         return {s["entity_id"]: s for s in self.get("/api/states")}
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """The log of this start and of the one before (HA keeps the previous run's as ``.log.1``)."""
+        logs = (self.log_path.with_name(self.log_path.name + ".1"), self.log_path)
+        return "".join(path.read_text(errors="replace") for path in logs if path.exists())
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_text()[-chars:]
+
+    def restart(self) -> HomeAssistantCore:
+        self.stop()
+        return self.start()
 
     def problems(self, *about: str) -> list[str]:
         """Log lines at WARNING or above that mention any of ``about`` (case-insensitive)."""

@@ -106,7 +106,9 @@ def send_minutes(port: int, meter: str, series: Series, last_minute: int) -> Non
 
 
 @pytest.mark.slow
-def test_a_real_home_assistant_shows_the_forecasts_and_a_dead_meters_forecast_goes_unavailable(mosquitto, tmp_path):
+def test_a_real_home_assistant_shows_the_forecasts_and_a_dead_meters_forecast_goes_unavailable_for_good(
+    mosquitto, tmp_path
+):
     ha_python()  # before building anything: a missing HA is a skip (a failure under CI)
     ha = HomeAssistantCore(tmp_path / "ha", mosquitto.port)
     assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
@@ -182,6 +184,16 @@ def test_a_real_home_assistant_shows_the_forecasts_and_a_dead_meters_forecast_go
         assert EXPIRE_S <= expired_after <= EXPIRE_S + METRICS_S + 3.0, expired_after
         rmse = next(p for p in enabled if p["device_class"] == "power" and p is not forecast)
         assert ha.states()[rmse["default_entity_id"]]["state"] != "unavailable"  # the agent itself is alive
+
+        # HA restarts (the agent still running): the expired forecast does not come back, neither from the broker
+        # (states are not retained) nor from HA's restored state, while the agent's other sensors do.
+        ha.restart()
+        wait_until(
+            lambda: ha.states().get(rmse["default_entity_id"], {}).get("state") not in (None, "unavailable", "unknown"),
+            "the agent's sensors after HA's restart",
+        )
+        time.sleep(2 * METRICS_S)  # a retained forecast state would have arrived by now
+        assert ha.states()[forecast["default_entity_id"]]["state"] in ("unavailable", "unknown")
 
         agent.stop()
         agent = None
