@@ -97,6 +97,8 @@ class HomeAssistantCore:
 
     config_dir: Path
     broker_port: int
+    #: more of ``configuration.yaml`` (e.g. ``mqtt_statestream:``), for integrations without requirements
+    extra_config: str = ""
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _token: str = ""
@@ -113,7 +115,7 @@ class HomeAssistantCore:
             "  latitude: 0\n  longitude: 0\n  elevation: 0\n  country: GB\n  currency: EUR\n"
             f"http:\n  server_host: 127.0.0.1\n  server_port: {self.http_port}\n"
             "api:\n"
-            "logger:\n  default: info\n"
+            "logger:\n  default: info\n" + self.extra_config
         )
         now = _now_iso()
         mqtt_entry = {

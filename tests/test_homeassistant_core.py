@@ -23,6 +23,7 @@ from device.contract import MEASUREMENTS
 from device.models.manifest import load_manifest
 from device.mqtt import homeassistant
 from device.mqtt.settings import BrokerSettings
+from device.sources.reader import Source
 from device.wire import encode_reading, timestamps
 from tests.collector import Collector
 from tests.device_assets import Series, build_assets
@@ -218,3 +219,41 @@ def test_a_real_home_assistant_shows_the_forecasts_and_a_dead_meters_forecast_go
         if payload["enabled_by_default"]:
             precision = payload["suggested_display_precision"]
             assert entry["options"]["sensor"]["suggested_display_precision"] == precision
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 22 item 4: --source statestream takes every HA sensor as a meter, the agent's own forecast, RMSE "
+    "and latency entities mirrored back by HA's mqtt_statestream included",
+)
+def test_the_agent_never_takes_its_own_entities_back_from_home_assistants_statestream(mosquitto, tmp_path):
+    ha_python()
+    statestream = "mqtt_statestream:\n  base_topic: homeassistant\n  publish_attributes: true\n"
+    statestream += "  include:\n    domains: [sensor]\n"
+    ha = HomeAssistantCore(tmp_path / "ha", mosquitto.port, extra_config=statestream)
+    assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
+    mirrored = Collector(BrokerSettings(mosquitto.url), ["homeassistant/sensor/+/state"])
+    ha.start()
+    agent = None
+    try:
+        agent = start_agent(
+            mosquitto,
+            assets,
+            tmp_path,
+            models=("linreg",),
+            metrics_interval_s=METRICS_S,
+            source=(Source.parse("wattcast"), Source.parse("statestream:W")),
+        )
+        own = "wattcast_pi01_linreg_rmse"
+        wait_until(lambda: mirrored.payloads(f"homeassistant/sensor/{own}/state"), f"HA to mirror sensor.{own}")
+        series = Series.bundled(start=600, rows=30)
+        send_minutes(mosquitto.port, "house.main", series, int(time.time() // 60))
+        wait_until(lambda: agent.intake.snapshot()["statestream"]["messages"] >= 3, "the agent to receive HA's states")
+        time.sleep(2 * METRICS_S)
+        taken = agent.intake.snapshot()["statestream"]
+    finally:
+        if agent is not None:
+            agent.stop()
+        ha.stop()
+    assert taken["samples"] == 0, (taken, sorted({topic for topic, *_ in mirrored.messages}))
