@@ -208,6 +208,7 @@ def test_a_real_home_assistant_shows_the_forecasts_and_a_dead_meters_forecast_go
         if agent is not None:
             agent.stop()
         ha.stop()
+        states.close()
     registry = ha.entity_registry()
     for payload in configs:
         entry = registry[payload["default_entity_id"]]
@@ -256,4 +257,5 @@ def test_the_agent_never_takes_its_own_entities_back_from_home_assistants_states
         if agent is not None:
             agent.stop()
         ha.stop()
+        mirrored.close()
     assert taken["samples"] == 0, (taken, sorted({topic for topic, *_ in mirrored.messages}))
