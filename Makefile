@@ -10,7 +10,7 @@ CONVERT_ARGS ?=
 # What `make convert` converts: python -m train's hand-over (train first if it is not there).
 HANDOVER := runs/latest/models/linreg.json
 
-.PHONY: demo test test-fast lint format docs venv train convert bench check-pi clean
+.PHONY: demo test test-fast lint format docs venv ha-venv train convert bench check-pi clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,26 @@ $(STAMP): pyproject.toml setup.py device/models/_wattcast_lstm.c $(wildcard firm
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Home Assistant Core in its own venv, for the tests against HA's own code (tests/test_homeassistant_core.py):
+# HA 2025.x needs Python 3.13, which pyenv keeps under ~/.pyenv/versions (`pyenv install 3.13`); HA_PYTHON= to point
+# elsewhere. Re-installed when tests/ha/requirements.txt (the pinned HA version) changes; a few minutes (8 on a busy
+# 2-core machine).
+HA_VENV ?= .ha-venv
+# (pyenv's shim is not used: it refuses to run a version that is not the selected one).
+HA_PYTHON ?= $(lastword $(wildcard /usr/bin/python3.13 /usr/local/bin/python3.13 \
+	$(HOME)/.pyenv/versions/3.13*/bin/python3.13 /root/.pyenv/versions/3.13*/bin/python3.13))
+HA_STAMP := $(HA_VENV)/.installed-$(shell cksum tests/ha/requirements.txt | cut -d' ' -f1)
+
+ha-venv: $(HA_STAMP)
+
+$(HA_STAMP): tests/ha/requirements.txt
+	@test -n "$(HA_PYTHON)" || { echo "Python 3.13 not found: pyenv install 3.13, or make ha-venv HA_PYTHON=..."; exit 1; }
+	test -x $(HA_VENV)/bin/python || $(HA_PYTHON) -m venv $(HA_VENV)
+	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HA_VENV)/bin/python -m pip install --quiet -r tests/ha/requirements.txt
+	rm -f $(HA_VENV)/.installed-*
 	touch $@
 
 demo: venv
