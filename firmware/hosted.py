@@ -27,6 +27,7 @@ from firmware.toolchain import find_tool
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DATA = FIRMWARE_DIR.parent / "data" / "household_power_14d.txt"
 DEFAULT_OPT = "-O2"
 #: gcc's auto-vectoriser on: -O3 for Armv8-A (NEON is part of it; gcc's default -march for aarch64 is the same).
 VECTORISED_OPT = "-O3 -march=armv8-a"
@@ -148,16 +149,16 @@ class HostedConfig:
     model: str = option("mcu_lstm_int8", "which model", choices=sorted(INPUT_DTYPES))
     arch: str = option("aarch64", "the Linux machine to build for", choices=tuple(ARCHES))
     opt: str = option(DEFAULT_OPT, f"gcc optimisation flags (e.g. '{VECTORISED_OPT}')")
-    windows: int = option(400, "held-out windows of the bundled data to compare with the reference")
+    windows: int = option(400, "held-out windows to compare with the reference")
+    data: Path = option(DEFAULT_DATA, "data file whose held-out windows are run", exists=True)
 
 
 def check(config: HostedConfig) -> dict[str, object]:
     """Build, run the held-out windows, compare with the reference: the JSON the command prints."""
     from firmware.heldout import held_out_windows, reference_outputs
-    from train.data import DEFAULT_DATA
 
     built = build(config.model, config.arch, config.opt)
-    windows = held_out_windows(config.model, DEFAULT_DATA, config.windows)
+    windows = held_out_windows(config.model, config.data, config.windows)
     outputs, expected = run(built, windows.x_q), reference_outputs(config.model, windows)
     return {
         "model": config.model,
