@@ -55,6 +55,15 @@ ARCHES = {
         ("-static",),
         re.compile(r"\bv\d+\.\d*[bhsd]\b"),
     ),
+    # This machine itself (no emulator): the same check natively, and a binary valgrind can count instructions of.
+    "x86_64": HostedArch(
+        "x86_64",
+        ("x86_64-linux-gnu-gcc", "gcc"),
+        ("objdump", "binutils"),
+        None,
+        (),
+        re.compile(r"%[xyz]mm\d+"),
+    ),
 }
 
 
