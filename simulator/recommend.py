@@ -1,8 +1,10 @@
 """Which model to deploy, computed from the measured figures, per device class.
 
 The rule: among the models that fit the device's budget, take the best online MSE; every model whose MSE is within
-``margin`` of it is "as good"; of those, pick the cheapest (energy per inference on that device, then flash bytes,
-then MACs). No model name is written here: a different run can give a different answer.
+``margin`` of it is "as good"; of those, pick the cheapest (energy per inference on that device, then time per
+inference there, then flash bytes, then MACs). On a microcontroller the time comes from the cycles the firmware's
+instruction mix costs on that device's core (:func:`device.energy.mcu_time`); where the device class has no power
+figure the time decides. No model name is written here: a different run can give a different answer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from device.energy import DeviceClass
-from simulator.units import energy_uj, size_bytes
+from simulator.units import duration_us, energy_uj, size_bytes
 
 #: "Within 2% of the best MSE": smaller than the spread between runs of the same LSTM, larger than int8 rounding.
 DEFAULT_MARGIN = 0.02
@@ -29,6 +31,7 @@ class Candidate:
     flash_bytes: int
     ram_bytes: int | None
     macs: int
+    time_us: float | None = None  # per inference on the device (estimated on an MCU)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,24 @@ class Recommendation:
         return asdict(self)
 
 
-def _cost(c: Candidate) -> tuple[float, int, int]:
-    return (math.inf if c.energy_uj is None else c.energy_uj, c.flash_bytes, c.macs)
+def _cost(c: Candidate) -> tuple[float, float, int, int]:
+    unknown = math.inf
+    return (
+        unknown if c.energy_uj is None else c.energy_uj,
+        unknown if c.time_us is None else c.time_us,
+        c.flash_bytes,
+        c.macs,
+    )
+
+
+def _price(c: Candidate) -> str:
+    """What the pick costs per inference: its energy, else (no power figure) its time, else that nothing is known."""
+    estimated = " (estimated)" if c.energy_estimated else ""
+    if c.energy_uj is not None:
+        return f"{energy_uj(c.energy_uj)} per inference{estimated}"
+    if c.time_us is not None:
+        return f"{duration_us(c.time_us)} per inference{estimated}, no power figure so the time decides"
+    return "unknown energy"
 
 
 def _fits(c: Candidate, device: DeviceClass) -> bool:
@@ -69,11 +88,7 @@ def recommend(candidates: Sequence[Candidate], device: DeviceClass, margin: floa
     best = min(fitting, key=lambda c: c.mse)
     good = [c for c in fitting if c.mse <= best.mse * (1 + margin)]
     pick = min(good, key=_cost)
-    energy = (
-        "unknown energy"
-        if pick.energy_uj is None
-        else (f"{energy_uj(pick.energy_uj)} per inference{' (estimated)' if pick.energy_estimated else ''}")
-    )
+    energy = _price(pick)
     if pick is best:
         why = f"it has the lowest online MSE ({best.mse:.4f}) of the {len(fitting)} models that fit"
     else:

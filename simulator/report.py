@@ -24,7 +24,7 @@ from device.options import option, parse_options
 from simulator.predictions import read_prediction_rows, series_by_model
 from simulator.recommend import DEFAULT_MARGIN, Recommendation, recommend
 from simulator.report_plots import model_styles, plot_accuracy_vs_cost, plot_latency, plot_predictions
-from simulator.report_table import ESTIMATED, ModelRow, headline_table, markdown_table, model_rows
+from simulator.report_table import ESTIMATED, ModelRow, firmware_table, headline_table, markdown_table, model_rows
 from simulator.units import count, size_bytes
 
 log = logging.getLogger(__name__)
@@ -117,12 +117,19 @@ def _markdown(
     out += [
         "## Recommendation (computed from this run's numbers)",
         "",
-        f"Rule: among the models that fit the device, the cheapest (energy per inference, then model bytes, then "
-        f"MACs) whose online MSE is within {config.margin:.0%} of the best.",
+        f"Rule: among the models that fit the device, the cheapest (energy per inference, then time per inference, "
+        f"then model bytes, then MACs) whose online MSE is within {config.margin:.0%} of the best. On a "
+        f"microcontroller the time is the cycles the manifest records for its firmware target (instructions "
+        f"measured in QEMU, priced with the core's published timings) at its clock.",
         "",
     ]
     for d, rec in zip(config.devices, recs):
         out.append(f"- **{rec.device}** ({d.budget.text()}): **{rec.model or 'none'}**. {rec.reason}")
+    out += ["", "Device classes (figures and their sources):", ""]
+    out += [
+        f"- **{d.name}**: {d.describe() or 'measured CPU time'}. Source: {d.sources or 'not given'}."
+        for d in config.devices
+    ]
     out += [
         "",
         "## At a glance (best online MSE first)",
@@ -136,7 +143,12 @@ def _markdown(
     out += [
         "## Every model on the same stream",
         "",
-        markdown_table(rows, profiles, {d.profile: d.name for d in config.devices}),
+        markdown_table(
+            rows,
+            profiles,
+            {d.profile: d.name for d in config.devices},
+            frozenset(d.profile for d in config.devices if not d.has_power),
+        ),
         f"- **Online against offline error.** The online MSE is scored by the agent on this run's replayed "
         f"minutes{replayed}; `host offline MSE` is the converter's figure in the manifest, from "
         f"{offline_period(manifest)}: another period of the household's life. Some weeks are harder to forecast "
@@ -152,6 +164,17 @@ def _markdown(
         "device's idle or sleep draw (a Pi never sleeps, so its idle power decides), without the radio.",
         "",
     ]
+    targets = firmware_table(manifest, [r.name for r in rows])
+    if targets:
+        out += [
+            "## The firmware on each microcontroller target (from the manifest)",
+            "",
+            targets,
+            f"Instructions: the median over held-out windows in QEMU (`python -m firmware.measure --targets all`); "
+            f"cycles{ESTIMATED}: those instructions priced with the core's published timings (docs/firmware-targets.md)"
+            f"; flash and RAM: the project's C runtime alone (RAM with the deepest stack of one inference).",
+            "",
+        ]
     if process:
         out += [
             f"Agent process (all models together): RSS {size_bytes(process.get('rss_bytes'))}, peak RSS "
@@ -191,7 +214,7 @@ def write_report(
     figures cannot be trusted, if anything) go on top of both."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = model_rows(metrics, manifest)
+    rows = model_rows(metrics, manifest, config.devices)
     recs = _recommendations(rows, config)
     styles = model_styles(r.name for r in rows)
     plots = {

@@ -205,19 +205,19 @@ def _cost_panel(
 def plot_accuracy_vs_cost(
     rows: list[ModelRow], devices: Sequence[DeviceClass], styles: Mapping[str, Style], path: Path
 ) -> Path:
-    """Online MSE against energy per inference on each device class and against model bytes, every model in every
-    panel, one legend for all; lower left is better."""
+    """Online MSE against energy per inference on each device class (time per inference on one without a power
+    figure) and against model bytes, every model in every panel, one legend for all; lower left is better."""
     fig, axes = plt.subplots(1, len(devices) + 1, figsize=(5.5 * (len(devices) + 1), 5), sharey=True, squeeze=False)
     for ax, device in zip(axes[0], devices):
         figures = {r.name: r.energy.get(device.profile) for r in rows}
-        estimated = any(f is not None and f.estimated for f in figures.values())
-        _cost_panel(
-            ax,
-            rows,
-            {n: None if f is None else f.uj_per_inference for n, f in figures.items()},
-            styles,
-            f"energy per inference, {device.name} (µJ{', estimated' if estimated else ''})",
-        )
+        estimated = ", estimated" if any(f is not None and f.estimated for f in figures.values()) else ""
+        if device.has_power:
+            costs = {n: None if f is None else f.uj_per_inference for n, f in figures.items()}
+            label = f"energy per inference, {device.name} (µJ{estimated})"
+        else:  # no power figure: the time per inference
+            costs = {n: None if f is None else f.us_per_inference for n, f in figures.items()}
+            label = f"time per inference, {device.name} (µs{estimated}; no power figure)"
+        _cost_panel(ax, rows, costs, styles, label)
     _cost_panel(axes[0, -1], rows, {r.name: float(r.flash_bytes) for r in rows}, styles, "model bytes (flash)")
     axes[0, 0].set_ylabel("online MSE (kW²)")
     handles = [

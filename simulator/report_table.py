@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from device.energy import DeviceClass, EnergyFigures
+from device.energy import DeviceClass, EnergyFigures, energy, mcu_time
 from device.models.entry import ModelEntry
 from device.models.manifest import Manifest
 from simulator.recommend import Candidate
@@ -52,6 +52,7 @@ class ModelRow:
             self.flash_bytes,
             self.arena_bytes,
             self.macs,
+            figure.us_per_inference if figure else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +74,22 @@ def offline_mse(entry: ModelEntry | None) -> float | None:
     return None
 
 
-def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]:
-    """A row per model the agent ran, in the agent's order."""
+def mcu_figures(
+    entry: ModelEntry | None, reported: Mapping[str, Any], devices: Sequence[DeviceClass]
+) -> dict[str, EnergyFigures]:
+    """The agent's energy figures, and for each microcontroller class it did not report (an agent that knew fewer
+    classes) the same figures computed from the manifest entry, as the agent would have."""
+    figures = {p: EnergyFigures.from_dict(f) for p, f in reported.items()}
+    for device in devices:
+        time = None if device.core is None or entry is None else mcu_time(entry, device)
+        if device.profile not in figures and time is not None:
+            figures[device.profile] = energy(device, time)
+    return figures
+
+
+def model_rows(metrics: Mapping[str, Any], manifest: Manifest, devices: Sequence[DeviceClass] = ()) -> list[ModelRow]:
+    """A row per model the agent ran, in the agent's order (MCU figures the agent did not report: from the manifest
+    for ``devices``)."""
     rows = []
     for name, m in metrics["models"].items():
         entry = manifest.models.get(name)
@@ -94,7 +109,7 @@ def model_rows(metrics: Mapping[str, Any], manifest: Manifest) -> list[ModelRow]
                 flash_bytes=int(m.get("flash_bytes") or 0),
                 arena_bytes=m.get("arena_bytes"),
                 macs=int(m.get("macs") if m.get("macs") is not None else (entry.macs if entry else 0)),
-                energy={p: EnergyFigures.from_dict(f) for p, f in m.get("energy", {}).items()},
+                energy=mcu_figures(entry, m.get("energy", {}), devices),
                 horizon_minutes=entry.window.horizon if entry else None,
             )
         )
@@ -117,7 +132,14 @@ def _energy_cell(
     return cell
 
 
-def _energy_columns(profile: str, label: str) -> list[Column]:
+def _time_column(profile: str, label: str) -> Column:
+    return (f"time per inference, {label}", _energy_cell(profile, lambda f: f.us_per_inference, duration_us))
+
+
+def _energy_columns(profile: str, label: str, has_power: bool = True) -> list[Column]:
+    """Energy per inference and per day and battery days; only the time where the device has no power figure."""
+    if not has_power:
+        return [_time_column(profile, label)]
     return [
         (f"energy per inference, {label}", _energy_cell(profile, lambda f: f.uj_per_inference, energy_uj)),
         (
@@ -128,7 +150,9 @@ def _energy_columns(profile: str, label: str) -> list[Column]:
     ]
 
 
-def _full_columns(profiles: tuple[str, ...], labels: Mapping[str, str]) -> list[Column]:
+def _full_columns(
+    profiles: tuple[str, ...], labels: Mapping[str, str], timed_only: frozenset[str] = frozenset()
+) -> list[Column]:
     columns: list[Column] = [
         ("model", lambda r: r.name),
         ("kind", lambda r: r.kind),
@@ -147,7 +171,7 @@ def _full_columns(profiles: tuple[str, ...], labels: Mapping[str, str]) -> list[
         ("MACs", lambda r: count(r.macs)),
     ]
     for p in profiles:
-        columns += _energy_columns(p, labels.get(p, p))
+        columns += _energy_columns(p, labels.get(p, p), p not in timed_only)
     return columns
 
 
@@ -157,11 +181,17 @@ def _render(head: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...], labels: Mapping[str, str] | None = None) -> str:
+def markdown_table(
+    rows: list[ModelRow],
+    profiles: tuple[str, ...],
+    labels: Mapping[str, str] | None = None,
+    timed_only: frozenset[str] = frozenset(),
+) -> str:
     """The full comparison table: accuracy online (and the host's offline MSE), speed, size, energy per profile
-    (headed by ``labels[profile]``, e.g. the device class, if given). A column with the same value for every model
-    says nothing about the choice: it is left out and named below."""
-    columns = _full_columns(profiles, labels or {})
+    (headed by ``labels[profile]``, e.g. the device class, if given; only the time for the ``timed_only`` profiles,
+    devices without a power figure). A column with the same value for every model says nothing about the choice: it
+    is left out and named below."""
+    columns = _full_columns(profiles, labels or {}, timed_only)
     cells = {head: [cell(r) for r in rows] for head, cell in columns}
     same = [head for head, _ in columns[1:] if len(rows) > 1 and len(set(cells[head])) == 1]
     kept = [head for head, _ in columns if head not in same]
@@ -176,14 +206,33 @@ def markdown_table(rows: list[ModelRow], profiles: tuple[str, ...], labels: Mapp
 
 
 def headline_table(rows: list[ModelRow], devices: Sequence[DeviceClass]) -> str:
-    """The few figures that decide, best online MSE first: accuracy, latency, size, and energy per device class."""
-    energy = [_energy_columns(d.profile, d.name)[0] for d in devices]
+    """The few figures that decide, best online MSE first: accuracy, latency, size, and energy per device class (its
+    time per inference where it has no power figure)."""
+    per_device = [_energy_columns(d.profile, d.name, d.has_power)[0] for d in devices]
     columns: list[Column] = [
         ("model", lambda r: r.name),
         ("online MSE (kW²)", lambda r: number(r.mse)),
         ("latency p50", lambda r: duration_us(r.latency_p50_us)),
         ("model (flash)", lambda r: size_bytes(r.flash_bytes)),
-        *energy,
+        *per_device,
     ]
     ranked = sorted(rows, key=lambda r: (is_missing(r.mse), r.mse))
     return _render([head for head, _ in columns], [[cell(r) for _, cell in columns] for r in ranked])
+
+
+def firmware_table(manifest: Manifest, models: Sequence[str]) -> str | None:
+    """Per model and firmware target, what the manifest records: instructions (measured in QEMU), estimated cycles,
+    flash and RAM of the project's C runtime; None when none of ``models`` has such figures."""
+    lines = []
+    for name in models:
+        entry = manifest.models.get(name)
+        for target, m in (entry.targets if entry else {}).items():
+            lines.append(
+                f"| {name} | {target} | {count(m.instructions)} | "
+                f"{MISSING if m.cycles is None else count(m.cycles) + ESTIMATED} | "
+                f"{size_bytes(m.flash_bytes)} | {size_bytes(m.ram_bytes)} |"
+            )
+    if not lines:
+        return None
+    head = "| model | firmware target | instructions | cycles | flash | RAM |\n|---|---|---:|---:|---:|---:|\n"
+    return head + "\n".join(lines) + "\n"

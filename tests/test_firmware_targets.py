@@ -4,15 +4,19 @@ Without a target's toolchain or QEMU these skip (fail under CI=true)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from functools import cache
 
 import numpy as np
 import pytest
 
-from firmware.cycles import classify, instruction_mix, parse_log
-from firmware.heldout import MODELS, held_out_windows, reference_outputs
+from device.models.entry import FirmwareMeasurement
+from device.models.manifest import load_manifest
+from firmware.cycles import SOURCES, classify, instruction_mix, parse_log
+from firmware.heldout import ASSETS, MODELS, held_out_windows, reference_outputs
 from firmware.image import build
+from firmware.measure import expand_targets, measure, write_to_manifest
 from firmware.run import run_model
 from firmware.targets import TARGETS, target
 from firmware.toolchain import find_tool
@@ -84,3 +88,34 @@ def test_the_measured_mix_counts_what_the_clock_counts():
     image = build("mcu_lstm_int8", target_name="cortex-m4")
     clocked = run_model("mcu_lstm_int8", windows.x_q[:1])["instructions"][0]
     assert abs(instruction_mix(image, windows.x_q[:1]).instructions - clocked) <= 0.005 * clocked
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TARGETS)
+@pytest.mark.parametrize("model", MODELS)
+def test_the_manifest_records_what_the_firmware_measures_on_each_target(name, model):
+    """`python -m firmware.measure --targets all --write-manifest` wrote these; a runtime change without
+    re-measuring fails here."""
+    measured = measure(model, BUNDLED_DATA, WINDOWS, name)
+    recorded = load_manifest(ASSETS).models[model].targets[name]
+    assert (recorded.flash_bytes, recorded.ram_bytes) == (measured.flash_bytes, measured.ram_bytes)
+    assert abs(measured.instructions - recorded.instructions) <= 0.005 * recorded.instructions
+    assert abs(measured.cycles - recorded.cycles) <= 0.01 * recorded.cycles
+    assert recorded.cycles > recorded.instructions and recorded.cycle_timings == SOURCES[name]
+
+
+def test_all_means_every_target_in_order():
+    assert expand_targets(("all",)) == tuple(TARGETS)
+    assert expand_targets(("rv32imc", "cortex-m0", "rv32imc")) == ("rv32imc", "cortex-m0")
+
+
+def test_writing_one_targets_figures_keeps_the_others_and_the_m4_record(tmp_path):
+    assets = tmp_path / "assets"
+    shutil.copytree(ASSETS, assets)
+    before = load_manifest(assets).models["lstm_int8"]
+    new = FirmwareMeasurement(instructions=1, flash_bytes=2, ram_bytes=3, cycles=4, cycle_timings="made up")
+    write_to_manifest({"lstm_int8": {"cortex-m0": new}}, assets)
+    after = load_manifest(assets).models["lstm_int8"]
+    assert after.targets == {**before.targets, "cortex-m0": new} and after.m4 == before.m4
+    write_to_manifest({"lstm_int8": {"cortex-m4": new}}, assets)
+    assert load_manifest(assets).models["lstm_int8"].m4 == new  # the M4's figures are also the old readers' m4

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from device.contract import WindowSpec
-from device.energy import DEVICE_CLASSES, Budget, DeviceClass, EnergyFigures
+from device.energy import DEVICE_CLASSES, M0PLUS, Budget, DeviceClass, EnergyFigures
+from device.energy import M4F as MCU
+from device.energy import PI4B as PI
+from device.models.entry import FirmwareMeasurement
 from device.models.families import family
 from device.models.kinds import ModelKind
 from device.models.manifest import Manifest
 from simulator.recommend import Candidate, recommend
 from simulator.report import ReportFiles, problems_banner, write_report
-
-PI, MCU = DEVICE_CLASSES
 
 
 def figures(device: DeviceClass, uj: float, battery_days: float, metered: bool) -> dict:
@@ -68,8 +69,16 @@ def metrics() -> dict:
     }
 
 
+#: What the firmware measured for lstm_int8 on three targets (made-up cycles: 10 ms at 133 MHz, 1 ms at 128 MHz, ...).
+LSTM_TARGETS = {
+    "cortex-m0": FirmwareMeasurement(400_000, 4_800, 600, cycles=1_330_000),
+    "cortex-m33": FirmwareMeasurement(90_000, 4_200, 540, cycles=128_000),
+    "rv32imc": FirmwareMeasurement(190_000, 4_600, 580, cycles=1_600_000),
+}
+
+
 @pytest.fixture(scope="module")
-def manifest() -> Manifest:
+def manifest(metrics) -> Manifest:
     spec = WindowSpec()
     kinds = {
         "persistence": ModelKind.PERSISTENCE,
@@ -77,7 +86,18 @@ def manifest() -> Manifest:
         "lstm_int8": ModelKind.TFLITE,
         "big_lstm": ModelKind.TFLITE,
     }
-    return Manifest({n: family(k).entry(name=n, window=spec, metrics={"mse": 0.25}) for n, k in kinds.items()})
+    return Manifest(
+        {
+            n: family(k).entry(
+                name=n,
+                window=spec,
+                metrics={"mse": 0.25},
+                macs=metrics["models"][n]["macs"],
+                targets=LSTM_TARGETS if n == "lstm_int8" else {},
+            )
+            for n, k in kinds.items()
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +145,7 @@ def test_report_writes_markdown_json_and_three_plots(report):
 
 
 def test_report_table_has_a_row_per_model_with_its_online_mse(text, metrics):
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    rows = {line.split("|")[1].strip(): line for line in tables(text)[1] if line.startswith("| ")}
     for name, m in metrics["models"].items():
         assert f"{m['mse']:.4f}" in rows[name]
 
@@ -153,16 +173,32 @@ def cells(line: str) -> list[str]:
 
 def test_the_first_table_is_the_headline_best_online_mse_first(text):
     headline = tables(text)[0]
-    assert cells(headline[0]) == [
-        "model",
-        "online MSE (kW²)",
-        "latency p50",
-        "model (flash)",
-        f"energy per inference, {PI.name}",
-        f"energy per inference, {MCU.name}",
-    ]
+    assert (
+        cells(headline[0])
+        == [
+            "model",
+            "online MSE (kW²)",
+            "latency p50",
+            "model (flash)",
+            f"energy per inference, {PI.name}",
+            f"time per inference, {M0PLUS.name}",  # no power figure: the time
+            f"energy per inference, {MCU.name}",
+            *(f"time per inference, {d.name}" for d in DEVICE_CLASSES[3:]),
+        ]
+    )
     assert [cells(line)[0] for line in headline[2:]] == ["big_lstm", "lstm_int8", "linreg", "persistence"]
-    assert cells(headline[3]) == ["lstm_int8", "0.2000", "80.0 µs", "8.79 KiB", "80.0 µJ", "160 µJ†"]
+    # the agent's figures for the Pi and the M4F; the others from the manifest's cycles at each class' clock
+    assert cells(headline[3]) == [
+        "lstm_int8",
+        "0.2000",
+        "80.0 µs",
+        "8.79 KiB",
+        "80.0 µJ",
+        "10.0 ms†",
+        "160 µJ†",
+        "1.00 ms†",
+        "10.0 ms†",
+    ]
 
 
 def test_the_full_table_shows_units(text):
@@ -205,7 +241,50 @@ def test_json_recommends_per_device_class_from_the_numbers(report):
     document = json.loads(report.json.read_text())
     picks = {r["device"]: r["model"] for r in document["recommendations"]}
     # best fitting MSE on the Pi is big_lstm 0.1990; within 2%: linreg (0.2020), lstm_int8; linreg is cheapest.
-    assert picks == {PI.name: "linreg", MCU.name: "linreg"}
+    assert picks == {d.name: "linreg" for d in DEVICE_CLASSES}
+
+
+def test_the_firmware_targets_of_each_model_are_tabled_from_the_manifest(text):
+    table = next(t for t in tables(text) if cells(t[0])[:2] == ["model", "firmware target"])
+    assert [cells(line)[:4] for line in table[2:]] == [
+        ["lstm_int8", "cortex-m0", "400,000", "1,330,000†"],
+        ["lstm_int8", "cortex-m33", "90,000", "128,000†"],
+        ["lstm_int8", "rv32imc", "190,000", "1,600,000†"],
+    ]
+
+
+def test_every_device_class_is_listed_with_its_sources_and_a_missing_power_figure_says_so(text):
+    for d in DEVICE_CLASSES:
+        line = next(line for line in text.splitlines() if line.startswith(f"- **{d.name}**: "))
+        assert d.sources in line
+        assert ("power not given (time only)" in line) == (not d.has_power)
+
+
+def test_on_a_microcontroller_without_a_power_figure_the_measured_cycles_decide():
+    """Two models as good as each other: the one whose firmware target has fewer measured cycles is picked, though
+    its MAC count (the estimate without a measurement) is 100 times larger."""
+    from simulator.report_table import model_rows
+
+    spec = WindowSpec()
+    lstm = family(ModelKind.TFLITE)
+    manifest = Manifest(
+        {
+            "by_macs": lstm.entry(name="by_macs", window=spec, macs=1_000),  # 9,000 cycles by the rule of thumb
+            "measured": lstm.entry(
+                name="measured",
+                window=spec,
+                macs=100_000,
+                targets={"cortex-m0": FirmwareMeasurement(4_000, 3_000, 500, cycles=5_000)},
+            ),
+        }
+    )
+    metrics = {"models": {n: {"mse": 0.2, "flash_bytes": 3_000, "arena_bytes": 500} for n in manifest.models}}
+    rows = model_rows(metrics, manifest, [M0PLUS])
+    measured = rows[1].energy[M0PLUS.profile]
+    assert measured.us_per_inference == pytest.approx(5_000 / 133e6 * 1e6)
+    assert measured.uj_per_inference is None and "5,000 cycles on cortex-m0" in measured.time_basis
+    rec = recommend([r.candidate(M0PLUS) for r in rows], M0PLUS)
+    assert rec.model == "measured" and "no power figure so the time decides" in rec.reason
 
 
 def test_the_horizon_stated_is_the_window_the_best_model_was_shipped_with(tmp_path: Path, metrics, predictions):

@@ -10,12 +10,12 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from device.energy import M4F, Budget, energy, mac_time
+from device.energy import M4F, Budget, inference_uj, mac_time
 
 
 def microjoules(macs: int) -> float:
     """Estimated energy per inference on the Cortex-M4F class from the MAC count alone."""
-    return energy(M4F, mac_time(macs, M4F)).uj_per_inference
+    return inference_uj(M4F, mac_time(macs, M4F))
 
 
 @dataclass

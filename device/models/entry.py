@@ -14,9 +14,10 @@ from device.models.kinds import ModelKind
 
 
 @dataclass(frozen=True)
-class M4Measurement:
-    """What the firmware measured for one model on a Cortex-M4F (QEMU or a board): instructions per inference and
-    the model's flash and RAM."""
+class FirmwareMeasurement:
+    """What the firmware measured for one model on one core (QEMU or a board): instructions per inference, the
+    model's flash and RAM, and the cycles estimated from the executed instruction mix with the core's published
+    timings (``cycle_timings`` names the table; :mod:`firmware.cycles`)."""
 
     instructions: int  # the median over ``windows`` held-out windows
     flash_bytes: int | None = None
@@ -26,17 +27,19 @@ class M4Measurement:
     stack_bytes: int | None = None
     build: str = ""  # the compiler and flags of the image measured
     measured_on: str = ""  # the emulator (and machine) or the board
+    cycles: int | None = None  # estimated: instructions × the mix's cycles per instruction on this core
+    cycle_timings: str = ""  # the source of the timings the cycles were priced with
 
     def to_dict(self) -> dict[str, Any]:
-        """The three figures always, the provenance where it is known."""
+        """The three figures always, the cycles and the provenance where they are known."""
         d = asdict(self)
-        extras = ("instructions_range", "windows", "stack_bytes", "build", "measured_on")
+        extras = ("instructions_range", "windows", "stack_bytes", "build", "measured_on", "cycles", "cycle_timings")
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in d.items() if k not in extras or v not in (None, "")
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> M4Measurement:
+    def from_dict(cls, d: dict[str, Any]) -> FirmwareMeasurement:
         span = d.get("instructions_range")
         return cls(
             int(d["instructions"]),
@@ -47,7 +50,13 @@ class M4Measurement:
             d.get("stack_bytes"),
             d.get("build", ""),
             d.get("measured_on", ""),
+            None if d.get("cycles") is None else int(d["cycles"]),
+            d.get("cycle_timings", ""),
         )
+
+
+#: The name the Cortex-M4F record had before there were seven targets (the manifest's ``m4`` key).
+M4Measurement = FirmwareMeasurement
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,9 @@ class ModelEntry:
     macs: int = 0
     parameters: int = 0
     arena_bytes: int | None = None
-    m4: M4Measurement | None = None
+    m4: FirmwareMeasurement | None = None
+    #: Per firmware target (``cortex-m0`` ... ``rv32imc``, :mod:`firmware.targets`); ``m4`` stays for older readers.
+    targets: dict[str, FirmwareMeasurement] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     #: A series model's quantile levels, one output each per step (the 0.5 is the point); empty for a point model.
@@ -86,7 +97,16 @@ class ModelEntry:
             del d["m4"]
         else:
             d["m4"] = self.m4.to_dict()
+        if self.targets:
+            d["targets"] = {name: m.to_dict() for name, m in self.targets.items()}
+        else:
+            del d["targets"]
         return d
+
+    def on_target(self, target: str) -> FirmwareMeasurement | None:
+        """The firmware's figures on ``target``: its own record, else (a manifest from before the seven targets)
+        the ``m4`` record for the Cortex-M4."""
+        return self.targets.get(target) or (self.m4 if target == "cortex-m4" else None)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
@@ -100,7 +120,8 @@ class ModelEntry:
             macs=int(d.get("macs", 0)),
             parameters=int(d.get("parameters", 0)),
             arena_bytes=d.get("arena_bytes"),
-            m4=M4Measurement.from_dict(d["m4"]) if d.get("m4") else None,
+            m4=FirmwareMeasurement.from_dict(d["m4"]) if d.get("m4") else None,
+            targets={name: FirmwareMeasurement.from_dict(m) for name, m in (d.get("targets") or {}).items()},
             metrics=dict(d.get("metrics", {})),
             notes=d.get("notes", ""),
             quantiles=tuple(float(q) for q in d.get("quantiles", ())),

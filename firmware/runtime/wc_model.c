@@ -15,6 +15,67 @@ static int32_t dot(const int8_t *w, const int8_t *x, int32_t n) {
     return acc;
 }
 
+#if defined(__SSE2__) || defined(__ARM_NEON)
+/* Hosts with 128-bit integer vectors (the agent's CPython extension on x86-64 and the Pi's aarch64): no SMLAD, so
+ * the input is widened once per step into pairs of groups, each group's four inputs twice, [x0 x1 x2 x3 x0 x1 x2 x3],
+ * and one group's 16 weights (gates 0-1, then 2-3) multiply it as two vectors of eight int16. The sums are the same
+ * integers in another order: the outputs do not change (tests/test_firmware_aarch64.py, test_wattcast_runtime.py). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#else
+#include <arm_neon.h>
+#endif
+#define WC_WIDE_LEN (2 * WC_MAX_STATE)
+
+/* out[8 * group + j] = x[4 * group + j % 4], zero past n. */
+static void widen(const int8_t *x, int32_t n, int16_t *out) {
+    for (int32_t i = 0; i < 2 * WC_PADDED(n); ++i) {
+        const int32_t k = (i >> 3) * 4 + (i & 3);
+        out[i] = k < n ? x[k] : 0;
+    }
+}
+
+/* acc[g] = bias[g] + sum(w[g][i] * x[i]) for the four gates of one unit, 16 weights (4 inputs x 4 gates) per group
+ * against the widen()ed input; `bias` may be 0 (none). */
+static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_t *bias, int32_t acc[WC_GATES]) {
+    int32_t sums[WC_GATES];
+#if defined(__SSE2__)
+    /* pmaddwd: eight int16 products added in pairs, so gates 0-1 (and 2-3) accumulate as [g g g' g'] int32 lanes. */
+    __m128i a01 = _mm_setzero_si128(), a23 = _mm_setzero_si128();
+    for (int32_t grp = 0; grp < groups; ++grp) {
+        const __m128i w16 = _mm_loadu_si128((const __m128i *)(const void *)(w + 16 * grp));
+        const __m128i x8 = _mm_loadu_si128((const __m128i *)(const void *)(x + 8 * grp));
+        const __m128i w01 = _mm_srai_epi16(_mm_unpacklo_epi8(w16, w16), 8); /* sign-extended int8 -> int16 */
+        const __m128i w23 = _mm_srai_epi16(_mm_unpackhi_epi8(w16, w16), 8);
+        a01 = _mm_add_epi32(a01, _mm_madd_epi16(w01, x8));
+        a23 = _mm_add_epi32(a23, _mm_madd_epi16(w23, x8));
+    }
+    int32_t lanes[8];
+    _mm_storeu_si128((__m128i *)(void *)lanes, a01);
+    _mm_storeu_si128((__m128i *)(void *)(lanes + 4), a23);
+    for (int32_t g = 0; g < WC_GATES; ++g) sums[g] = lanes[2 * g] + lanes[2 * g + 1];
+#else
+    /* NEON: widening multiply-accumulates, one int32x4 per gate. */
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+    for (int32_t grp = 0; grp < groups; ++grp) {
+        const int8x16_t w16 = vld1q_s8(w + 16 * grp);
+        const int16x4_t x4 = vld1_s16(x + 8 * grp);
+        const int16x8_t w01 = vmovl_s8(vget_low_s8(w16)), w23 = vmovl_s8(vget_high_s8(w16));
+        a0 = vmlal_s16(a0, vget_low_s16(w01), x4);
+        a1 = vmlal_s16(a1, vget_high_s16(w01), x4);
+        a2 = vmlal_s16(a2, vget_low_s16(w23), x4);
+        a3 = vmlal_s16(a3, vget_high_s16(w23), x4);
+    }
+    sums[0] = vaddvq_s32(a0);
+    sums[1] = vaddvq_s32(a1);
+    sums[2] = vaddvq_s32(a2);
+    sums[3] = vaddvq_s32(a3);
+#endif
+    for (int32_t g = 0; g < WC_GATES; ++g) acc[g] = (bias ? bias[g] : 0) + sums[g];
+}
+#else
+#define WC_WIDE_LEN WC_MAX_STATE
+
 /* An int8 vector as int16, zero-padded to WC_PADDED(n) and, in every group of four, in the order 0, 2, 1, 3:
  * the order in which the M4's SXTB16 unpacks four int8 weights, so one SMLAD does two multiply-adds. */
 static void widen(const int8_t *x, int32_t n, int16_t *out) {
@@ -82,6 +143,7 @@ static void dot4(const int8_t *w, const int16_t *x, int32_t groups, const int32_
     acc[2] = a2;
     acc[3] = a3;
 }
+#endif
 
 /* One gate's pre-activation: the input and recurrent FCs rescaled to int16 Q3.12 each, then a saturating add. */
 static inline int16_t pre_activation(int32_t from_x, wc_scale_t sx, int32_t from_h, wc_scale_t sh) {
@@ -94,7 +156,7 @@ static void step(const wc_lstm_layer_t *layer, const int8_t *x_raw, int8_t *h_ra
     const int32_t n_state = layer->state_dim;
     const int32_t x_groups = WC_PADDED(layer->input_dim) / 4, h_groups = WC_PADDED(n_state) / 4;
     const wc_scale_t *sx = layer->input_scale, *sh = layer->recurrent_scale;
-    int16_t x[WC_MAX_STATE] WC_ALIGN4, h[WC_MAX_STATE] WC_ALIGN4; /* read by LDRD: word-aligned */
+    int16_t x[WC_WIDE_LEN] WC_ALIGN4, h[WC_WIDE_LEN] WC_ALIGN4; /* read by LDRD: word-aligned */
     widen(x_raw, layer->input_dim, x);
     widen(h_raw, n_state, h);
     const int8_t *wx = layer->input_weights, *wh = layer->recurrent_weights;
