@@ -86,6 +86,8 @@ COMPARABLE = (
     "seed",
     "max_train_seconds",
 )
+#: What a run recorded before a COMPARABLE setting existed ran as: older results.json files read as these.
+BEFORE_RECORDED = {"max_train_seconds": 0.0}
 
 
 @dataclass(frozen=True)
@@ -334,7 +336,8 @@ def earlier_rows(config: SearchConfig) -> list[SearchRow]:
         return []
     previous = json.loads(path.read_text())
     settings = settings_of(config)
-    if any(previous["config"].get(k) != settings[k] for k in COMPARABLE):
+    recorded = {**BEFORE_RECORDED, **previous["config"]}
+    if any(recorded.get(k) != settings[k] for k in COMPARABLE):
         log.info("%s was made with other settings: its rows are not kept", path)
         return []
     return [SearchRow(**r) for r in previous["rows"]]
