@@ -40,6 +40,17 @@ def test_rows_trained_with_other_settings_are_dropped(tmp_path):
     assert earlier_rows(replace(first, patience=12)) == []
 
 
+def test_a_run_recorded_before_the_time_bound_existed_reads_as_unbounded(tmp_path):
+    first = SearchConfig(out_dir=tmp_path, patience=3)
+    settings = settings_of(first)
+    del settings["max_train_seconds"]
+    (tmp_path / "results.json").write_text(
+        json.dumps({"config": settings, "rows": [row("res16_hour_sm", 0.16).to_dict()]})
+    )
+    assert [r.name for r in earlier_rows(first)] == ["res16_hour_sm"]
+    assert earlier_rows(replace(first, max_train_seconds=345.0)) == []
+
+
 def test_the_recorded_config_reads_back_equal(tmp_path):
     config = SearchConfig(out_dir=tmp_path, candidates=("res8_hour_sm",), patience=12)
     assert config_of(json.loads(json.dumps(settings_of(config)))) == config

@@ -77,3 +77,11 @@ def test_training_returns_the_best_checkpoint_not_the_last_epoch(tmp_path, tiny_
     x, y = tiny_windows
     tail_loss = fit.model.evaluate(x[-15:], y[-15:], verbose=0)  # Keras validates on the last 5%: 15 of 300
     assert tail_loss == pytest.approx(min(fit.val_loss), rel=1e-5)
+
+
+def test_a_time_budget_stops_training_before_an_epoch_that_would_end_past_it(tmp_path, tiny_windows):
+    settings = FitSettings(learning_rate=0.01, epochs=5, batch_size=50, patience=10, max_seconds=1e-6)
+    fit = train_keras_model("seed_lstm", SPEC, *tiny_windows, settings, tmp_path / "bounded.keras")
+    assert fit.epochs_run == 1  # the first epoch always runs; the second would end past a microsecond
+    unbounded = FitSettings(learning_rate=0.01, epochs=2, batch_size=50, patience=10)
+    assert train_keras_model("seed_lstm", SPEC, *tiny_windows, unbounded, tmp_path / "free.keras").epochs_run == 2

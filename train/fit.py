@@ -36,6 +36,9 @@ class FitSettings:
     patience: int = 10
     validation_split: float = 0.05
     seed: int = 0
+    #: Stop before an epoch that would end past this many seconds of training (None: no bound), so a search's
+    #: candidates each train within the same wall-clock budget.
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -75,6 +78,37 @@ class EpochBar(keras.callbacks.Callback):
         self.bar.close()
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch past which the next one (as long as the longest so far) would end beyond
+    ``seconds`` of training; logs every epoch's losses so a bounded run shows how far it got."""
+
+    def __init__(self, name: str, seconds: float | None) -> None:
+        super().__init__()
+        self.name, self.seconds = name, seconds
+        self.started = time.perf_counter()
+        self.longest = 0.0
+        self.epoch_started = self.started
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.epoch_started)
+        logs = logs or {}
+        log.info(
+            "%s: epoch %d in %.0f s, loss %.6f, val_loss %.6f",
+            self.name,
+            epoch + 1,
+            now - self.epoch_started,
+            logs.get("loss", float("nan")),
+            logs.get("val_loss", float("nan")),
+        )
+        if self.seconds is not None and now - self.started + self.longest > self.seconds:
+            log.info("%s: stopping after epoch %d, the next would end past %.0f s", self.name, epoch + 1, self.seconds)
+            self.model.stop_training = True
+
+
 def seed_everything(seed: int) -> None:
     """Python, numpy and TF seeds, and deterministic TF kernels (a little slower on CPU, but reproducible)."""
     keras.utils.set_random_seed(seed)
@@ -102,6 +136,7 @@ def train_keras_model(
         keras.callbacks.EarlyStopping(patience=settings.patience),
         keras.callbacks.ModelCheckpoint(checkpoint, save_best_only=True),
         EpochBar(name, settings.epochs),
+        TimeBudget(name, settings.max_seconds),
     ]
     started = time.perf_counter()
     history = model.fit(

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # keras is heavy; parameter and MAC counts must not need it
 HOUR = ("hour_sin", "hour_cos")
 DOW = ("dow_sin", "dow_cos")
 SUBMETERS = ("sm1", "sm2", "sm3")
+#: The other measurements of the meter (reactive power, voltage, intensity).
+ELECTRICAL = ("grp", "v", "gi")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,16 @@ CANDIDATES: tuple[McuConfig, ...] = (
 )
 
 
+#: Issue 23's search for a five-minute model at <= 0.155 kW²: past the 2,000-parameter cap of issue 7 (the runtime
+#: runs the shipped model in 297,360 of the 1,000,000 M4 instructions allowed), each trained under six minutes on one
+#: core. Not in :data:`CANDIDATES`, so the issue-7 search and its budget stay as they were measured.
+WIDER: tuple[McuConfig, ...] = (
+    McuConfig("res32_hour_dow_sm", 32, (TARGET, *HOUR, *DOW, *SUBMETERS), residual=True),
+    McuConfig("res24_hour_dow_sm_el", 24, (TARGET, *HOUR, *DOW, *SUBMETERS, *ELECTRICAL), residual=True),
+    McuConfig("res24_hour_dow_sm_60", 24, (TARGET, *HOUR, *DOW, *SUBMETERS), residual=True, seq_len=60),
+)
+
+
 #: The candidate ``firmware_assets/``' ``mcu_lstm_int8`` was trained as (the search's winner); retraining on a
 #: house's recording (:mod:`train.house`) trains its units and residual again.
 SHIPPED = "res18_hour_dow_sm"
@@ -105,7 +117,7 @@ SEARCH_TRAINING = SearchTraining()
 
 def candidate(name: str) -> McuConfig:
     """Look a candidate up by name; raises KeyError listing the known names."""
-    by_name = {c.name: c for c in CANDIDATES}
+    by_name = {c.name: c for c in (*CANDIDATES, *WIDER)}
     if name not in by_name:
         raise KeyError(f"unknown candidate {name!r}; known: {sorted(by_name)}")
     return by_name[name]

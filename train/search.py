@@ -37,6 +37,7 @@ from train.mcu_models import (
     HOUR,
     SEARCH_TRAINING,
     SUBMETERS,
+    WIDER,
     McuConfig,
     build_model,
     candidate,
@@ -83,7 +84,10 @@ COMPARABLE = (
     "cut_date",
     "validation_split",
     "seed",
+    "max_train_seconds",
 )
+#: What a run recorded before a COMPARABLE setting existed ran as: older results.json files read as these.
+BEFORE_RECORDED = {"max_train_seconds": 0.0}
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class SearchConfig(HandoverOptions):
         "which members of train.mcu_models to "
         "train (none: the baselines only, e.g. to refresh them next to candidates "
         "trained earlier into the same --out-dir)",
-        choices=tuple(c.name for c in CANDIDATES),
+        choices=tuple(c.name for c in (*CANDIDATES, *WIDER)),
     )
     epochs: int = option(SEARCH_TRAINING.epochs, "maximum epochs per candidate")
     batch_size: int = option(SEARCH_TRAINING.batch_size, "training batch size")
@@ -129,6 +133,9 @@ class SearchConfig(HandoverOptions):
     )
     train_fraction: float = option(TRAIN_FRACTION, "share of the rows to train on (fraction protocol)")
     cut_date: str = option(PAPER_CUT_DATE, "first test day (paper protocol)")
+    max_train_seconds: float = option(
+        0.0, "stop a candidate's training before an epoch that would end past this many seconds (0: no bound)"
+    )
     budget: Budget = option(MCU_SEARCH_BUDGET, cli=False)
 
     def __post_init__(self) -> None:
@@ -214,7 +221,8 @@ def least_squares_row(handover_name: str, windows: SplitWindows, config: SplitHa
 
 def candidate_row(mcu: McuConfig, windows: SplitWindows, config: SearchConfig, models_dir: Path) -> SearchRow:
     """Train, score and hand over one candidate (:func:`train_candidate`): its row of the table."""
-    return as_row(train_candidate(mcu, windows, config, models_dir), "lstm", mcu.macs)
+    bound = config.max_train_seconds or None
+    return as_row(train_candidate(mcu, windows, config, models_dir, max_seconds=bound), "lstm", mcu.macs)
 
 
 def fit_member(
@@ -253,14 +261,26 @@ class CandidateTraining(SplitHandover, Protocol):
 
 
 def train_candidate(
-    mcu: McuConfig, windows: SplitWindows, config: CandidateTraining, models_dir: Path, extra: dict | None = None
+    mcu: McuConfig,
+    windows: SplitWindows,
+    config: CandidateTraining,
+    models_dir: Path,
+    extra: dict | None = None,
+    max_seconds: float | None = None,
 ) -> Evaluation:
     """Train with :func:`train.fit.train_keras_model`, score with :func:`train.evaluate.evaluate`, hand over as
-    ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``."""
+    ``mcu.name`` (with ``extra`` in its JSON). ``config`` gives the training knobs and the hand-over its ``split``;
+    ``max_seconds`` bounds the training (:class:`train.fit.TimeBudget`)."""
     from train.fit import FitSettings  # TensorFlow loads only when a network is trained
 
     settings = FitSettings(
-        config.learning_rate, config.epochs, config.batch_size, config.patience, config.validation_split, config.seed
+        config.learning_rate,
+        config.epochs,
+        config.batch_size,
+        config.patience,
+        config.validation_split,
+        config.seed,
+        max_seconds,
     )
     fit, evaluation = fit_member(mcu, mcu.name, windows, settings, models_dir / f"{mcu.name}.keras")
     hand_over(
@@ -316,7 +336,8 @@ def earlier_rows(config: SearchConfig) -> list[SearchRow]:
         return []
     previous = json.loads(path.read_text())
     settings = settings_of(config)
-    if any(previous["config"].get(k) != settings[k] for k in COMPARABLE):
+    recorded = {**BEFORE_RECORDED, **previous["config"]}
+    if any(recorded.get(k) != settings[k] for k in COMPARABLE):
         log.info("%s was made with other settings: its rows are not kept", path)
         return []
     return [SearchRow(**r) for r in previous["rows"]]
