@@ -54,12 +54,19 @@ REASONS = {
     "not_a_reading": "a topic of the project under the source's subscription that is no device's state "
     "(Zigbee2MQTT's bridge/..., <name>/set, /get, /availability)",
     "own_output": "the agent's own output mirrored back (a topic under devices/<agent_id>/ or its discovery "
-    "configs, a Home Assistant entity wattcast_... streamed by statestream): never a meter",
+    "configs, a Home Assistant entity wattcast_... streamed by statestream, a discovery config whose unique_id is "
+    "wattcast_...): never a meter",
     "no_unit": "a plain number whose unit is not known yet: Home Assistant statestream before the sensor's "
     "unit_of_measurement attribute (publish_attributes: true), and no unit declared for the source",
     "not_power": "a message on the source's topic carrying something other than power: another ESPHome sensor than "
     "the source's field, an emonhub input that is not a power (E1, V1, T1, MSG), a Shelly Gen1 topic other than "
-    "emeter/relay/light power, a Home Assistant sensor whose device_class is not power or unit not W/kW",
+    "emeter/relay/light power, a Home Assistant sensor (statestream, or a discovery config) whose device_class is not "
+    "power or unit not W/kW",
+    "unsupported_template": "a Home Assistant discovery config of a power sensor whose value_template is more than "
+    "selecting a value ({{ value_json.<path> }}, {{ value_json['key'] }}, {{ value }}, each optionally | float): "
+    "never evaluated, its states are not read (the log names the sensor and its template)",
+    "not_discovered": "a message on the ha-discovery source's state topics that no discovery config declared as a "
+    "sensor's state_topic (yet): a device without discovery, or its config not seen",
     "no_power": "no power value where the source's profile (or --source field) says it is",
     "no_returned": "a DSMR-reader telegram without the returned power",
     "bad_value": "a value that is not a number, a numeric string or a missing-value word",

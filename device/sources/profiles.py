@@ -75,6 +75,11 @@ class Profile:
     #: level (Zigbee2MQTT's ``bridge/...``, ``<name>/set``): counted as ``not_a_reading``, never a meter; its first
     #: group that matched names the device in the log.
     not_readings: str = ""
+    #: Home Assistant discovery config filters (``<prefix>/sensor/+/config``, ``.../+/+/config``), always subscribed:
+    #: only the state topics their power sensors declare are read, each in its own unit and template
+    #: (device/sources/discovery.py); ``topic`` and ``also`` are then where those state topics are, which a
+    #: source's declared topic replaces.
+    discovery: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -403,6 +408,14 @@ PROFILES: dict[str, Profile] = {
             metadata=_HA_ATTRIBUTES,
             own_entities="wattcast_",
             also=tuple(f"homeassistant/sensor/+/{leaf}" for leaf in _HA_ATTRIBUTES),
+        ),
+        Profile(
+            "ha-discovery",
+            "+/sensor/+/state",  # ESPHome's default state topics
+            None,  # each sensor's own, from its config
+            plain,  # not called: each state is read with its sensor's template (device/sources/discovery.py)
+            also=("zigbee2mqtt/#",),  # Zigbee2MQTT's device states
+            discovery=("homeassistant/sensor/+/config", "homeassistant/sensor/+/+/config"),
         ),
     )
 }

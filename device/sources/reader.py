@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from device.clock import HouseholdTime
 from device.readings import DEFAULT_LIMITS, METER_ID, Reading, ReadingLimits, Rejected, parse_time
 from device.sources.clockcheck import MAX_AHEAD_S, clock_advice
+from device.sources.discovery import DiscoveredSensors, Sensor, select
 from device.sources.profiles import PROFILES, Channels, InUnit, Learnt, Net, Profile
 from device.wire import DEFAULT_PREFIX, Measurements
 
@@ -111,8 +112,10 @@ class SourceReader:
     max_bytes: int = 4096
     max_meters: int = 10_000  # decoder states kept (the oldest go first), so a flood of ids cannot grow memory
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter -> what the decoder keeps (Gen2's status)
-    #: every subscription: the declared topic, or the profile's default ones
+    #: every subscription: the declared topic, or the profile's default ones (after its discovery filters)
     topics: tuple[str, ...] = ()
+    #: the sensors Home Assistant discovery configs declared (a ``discovery`` profile only)
+    discovered: DiscoveredSensors | None = None
 
     @classmethod
     def build(
@@ -128,7 +131,7 @@ class SourceReader:
             raise ValueError(f"unknown source {source.profile!r}; known: {', '.join(SOURCE_NAMES)}")
         profile = PROFILES[source.profile]
         unit = source.unit or profile.unit
-        if unit is None and not profile.metadata:
+        if unit is None and not (profile.metadata or profile.discovery):
             raise ValueError(
                 f"source {profile.name} sends plain numbers whose unit only its own configuration "
                 f'knows: declare it, --source {profile.name}:W (or :kW), or unit = "W" in a [[source]] '
@@ -139,7 +142,7 @@ class SourceReader:
         elif unit not in UNITS_PER_KW:
             raise ValueError(f"source {profile.name}: unit must be W or kW, got {unit!r}")
         topics = (source.topic,) if source.topic else (profile.topic, *profile.also)
-        topics = tuple(t.replace("{field}", source.field or "power") for t in topics)
+        topics = (*profile.discovery, *(t.replace("{field}", source.field or "power") for t in topics))
         topic = topics[0]
         if not {"+", "#"} & set(topic.split("/")) and not (source.meter or profile.default_meter):
             raise ValueError(
@@ -158,7 +161,8 @@ class SourceReader:
             except ValueError as exc:
                 raise ValueError(f"source {profile.name}: {exc}") from None
         declared = replace(source, topic=topic, unit=unit)
-        return cls(declared, profile, household, limits, max_bytes, max_meters, topics=topics)
+        discovered = DiscoveredSensors(max_meters) if profile.discovery else None
+        return cls(declared, profile, household, limits, max_bytes, max_meters, topics=topics, discovered=discovered)
 
     @property
     def name(self) -> str:
@@ -199,6 +203,8 @@ class SourceReader:
         levels = self.matches(topic)
         if levels is None:
             return [(topic, Rejected("bad_topic", topic[:100]))]
+        if self.discovered is not None:
+            return self._decode_discovered(self.discovered, topic, payload, arrival_s, retained)
         own = re.fullmatch(self.profile.not_readings, levels[0]) if levels and self.profile.not_readings else None
         if own:  # named after the device (or bridge) it is about, for the log
             name = next(g for g in own.groups() if g).replace("/", ".")
@@ -222,7 +228,57 @@ class SourceReader:
         raw = self.profile.decode(rest, payload, self._state(meter), self.source.field)
         if isinstance(raw, (Rejected, Learnt)):
             return [(meter, raw)]
-        value, ts = raw
+        return self._measured(meter, *raw, arrival_s)
+
+    def _decode_discovered(
+        self, discovered: DiscoveredSensors, topic: str, payload: bytes, arrival_s: float, retained: bool
+    ) -> list[Decoded]:
+        """A discovery config (learnt, even retained: configs always are) or a state of the sensors it declared:
+        a sample per power sensor on the topic, each through its own template and in its own unit."""
+        for pattern in self.profile.discovery:
+            levels = topic_matches(pattern, topic)
+            if levels is not None:
+                if len(payload) > self.max_bytes:
+                    return [(topic, Rejected("too_large", f"{len(payload)} bytes"))]
+                meter, learnt = discovered.learn(levels, topic, payload, self._reads_state)
+                if isinstance(learnt, Sensor):
+                    return [(meter, Learnt(f"power sensor on {learnt.state_topic} in {learnt.unit}"))]
+                return [(meter, learnt or Learnt("removed"))]
+        sensors = discovered.on(topic)
+        power = [s for s in sensors if s.power and not s.unsupported]
+        if not power:
+            if any(s.unsupported for s in sensors):
+                named = next(s for s in sensors if s.unsupported)
+                return [(named.meter, Rejected("unsupported_template", named.unsupported))]
+            if sensors:
+                return [(sensors[0].meter, Rejected("not_power", f"no power sensor has its state on {topic[:80]}"))]
+            return [(topic, Rejected("not_discovered", topic[:100]))]
+        if retained:
+            return [
+                (s.meter, Rejected("retained", "a stored state of unknown age, not a measurement of now"))
+                for s in power
+            ]
+        if len(payload) > self.max_bytes:
+            return [(s.meter, Rejected("too_large", f"{len(payload)} bytes")) for s in power]
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return [(s.meter, Rejected("not_utf8")) for s in power]
+        decoded: list[Decoded] = []
+        for sensor in power:
+            value = select(text, sensor.path)
+            if isinstance(value, Rejected):
+                decoded.append((sensor.meter, value))
+            else:
+                decoded += self._measured(sensor.meter, InUnit(value, sensor.unit), None, arrival_s)
+        return decoded
+
+    def _reads_state(self, state_topic: str) -> bool:
+        """Whether a discovered sensor's state topic is under one of the source's state subscriptions."""
+        return any(topic_matches(p, state_topic) is not None for p in self.topics if p not in self.profile.discovery)
+
+    def _measured(self, meter: str, value: object, ts: object, arrival_s: float) -> list[Decoded]:
+        """A decoded value and its timestamp (None: arrival) as samples: time, range and unit checks."""
         t_s = arrival_s if ts is None else parse_time(ts, self.household, arrival_s)
         if t_s is None:
             return [(meter, Rejected("bad_ts", repr(ts)[:80]))]
