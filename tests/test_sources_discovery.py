@@ -273,3 +273,39 @@ def test_a_missing_word_through_a_plain_template_is_a_missing_value():
     readings_of(intake, [esphome_config("house_power", "power", "W", "House Power")])
     readings_of(intake, [esphome_state("house_power", "None", 5)])  # ESPHome's NaN with publish_nan_as_none
     assert counts_of(intake)["missing_values"] == 1 and counts_of(intake)["samples"] == 1
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    from tests.device_assets import Series, build_assets
+
+    return build_assets(tmp_path_factory.mktemp("assets"), Series.bundled(rows=600))
+
+
+def test_through_mosquitto_the_agent_learns_a_retained_esphome_config_refuses_the_retained_state_reads_live_ones(
+    mosquitto, assets
+):
+    """The agent's one subscription at start covers the discovery topics and the ESPHome state topics: the broker's
+    retained config (ESPHome retains it) makes the sensor a meter, its retained state (ESPHome's default retain)
+    is refused, and live states are its samples, in W."""
+    from tests.test_agent_mqtt import publisher, wait_for
+    from tests.test_sources_agent import start
+
+    client = publisher(mosquitto.port)
+    _, config_topic, config = esphome_config("house_power", "power", "W", "House Power")
+    _, temp_topic, temp_config = esphome_config("esp_temperature", "temperature", "°C", "ESP Temperature")
+    client.publish(config_topic, config.encode(), qos=1, retain=True).wait_for_publish(10)
+    client.publish(temp_topic, temp_config.encode(), qos=1, retain=True).wait_for_publish(10)
+    client.publish(f"{NODE}/sensor/house_power/state", b"777.0", qos=1, retain=True).wait_for_publish(10)
+    agent = start(mosquitto, assets, ("ha-discovery",))
+    counts, rejected = agent.intake.counters["ha-discovery"], agent.intake.rejected["ha-discovery"]
+    wait_for(lambda: counts["metadata"] == 1 and rejected["retained"] == 1, "the retained config and state")
+    for value in (b"523.0", b"530.0"):
+        client.publish(f"{NODE}/sensor/house_power/state", value, qos=1).wait_for_publish(10)
+    client.publish(f"{NODE}/sensor/esp_temperature/state", b"21.5", qos=1).wait_for_publish(10)
+    wait_for(lambda: counts["samples"] == 2 and rejected["not_power"] == 2, "the live states")
+    sources = agent.stop()["sources"]["ha-discovery"]
+    # the agent's own discovery configs, published on connect, come back on its subscription: refused, counted
+    assert sources["rejected"].pop("own_output") >= 4
+    assert sources["rejected"] == {"retained": 1, "not_power": 2}
+    assert (sources["metadata"], sources["samples"]) == (1, 2)
