@@ -21,6 +21,7 @@ setup(
                 "firmware/runtime/wc_model.h",
                 "firmware/runtime/wc_fixed.h",
                 "firmware/runtime/wc_activations.h",
+                "firmware/runtime/wc_host_simd.h",
             ],
             # Room for every shipped int8 LSTM (augmented_lstm_int8: 3 layers, 50 units); the loops run to each
             # model's own sizes, so the limits only size the stack arrays.
