@@ -19,6 +19,7 @@ from train.data import SplitSpec
 from train.day_ahead import MODEL_NAME, DayAheadConfig
 from train.series import run
 
+QUANTILES = (0.1, 0.5, 0.9)
 NEXT_DAY = series_window(SeriesSpec(30, 48), (TARGET, "hour_sin", "hour_cos", "dow_sin", "dow_cos"))
 
 
@@ -128,3 +129,29 @@ def test_emhass_default_forecaster_runs_beside_the_day_ahead_on_the_same_origins
     for scores in models.values():
         assert scores["n"] == 3 and len(scores["mse"]) == 48 and np.isfinite(scores["mse"]).all()
     assert "| **mean of 48** |" in out.read_text()
+
+
+def _next_day_message() -> dict:
+    from device.forecasting.series import SeriesForecast, series_message
+
+    medians = np.arange(1, 49) * 0.05
+    kw = np.stack([medians - 0.02, medians, medians + 0.03], axis=1)
+    return series_message(SeriesForecast("house1", MODEL_NAME, 29_000_000, SeriesSpec(30, 48), QUANTILES, kw, 1, 1))
+
+
+def test_the_day_ahead_series_gives_emhass_its_whole_day_at_its_thirty_minute_step():
+    from device.emhass import load_power_forecast
+
+    message = _next_day_message()
+    assert load_power_forecast(message, 30) == [round(50.0 * (s + 1), 1) for s in range(48)]
+    assert load_power_forecast(message, 60) == [round(50.0 * (2 * h + 1.5), 1) for h in range(24)]
+
+
+def test_the_emhass_command_hands_over_only_the_model_it_is_told(tmp_path, capsys):
+    from device.emhass import main
+
+    path = tmp_path / "series.json"
+    path.write_text(json.dumps(_next_day_message()))
+    assert main(["--meter", "house1", "--series-file", str(path), "--model", MODEL_NAME]) == 0
+    assert len(json.loads(capsys.readouterr().out)["load_power_forecast"]) == 48
+    assert main(["--meter", "house1", "--series-file", str(path), "--model", "series_next_hour"]) == 1
