@@ -155,3 +155,34 @@ def test_the_emhass_command_hands_over_only_the_model_it_is_told(tmp_path, capsy
     assert main(["--meter", "house1", "--series-file", str(path), "--model", MODEL_NAME]) == 0
     assert len(json.loads(capsys.readouterr().out)["load_power_forecast"]) == 48
     assert main(["--meter", "house1", "--series-file", str(path), "--model", "series_next_hour"]) == 1
+
+
+@pytest.mark.slow
+def test_emhass_dayahead_optim_returns_a_plan_for_our_day_ahead_series(tmp_path):
+    """End to end: the shipped model forecasts a held-out day of the slice, ``device.emhass`` turns the series message
+    into EMHASS's runtime parameters, and EMHASS's own ``dayahead-optim`` (its default configuration: two deferrable
+    loads, the first 4 h at 3 kW; flat prices, no PV) plans the day on it."""
+    from device.emhass import runtime_parameters
+    from device.forecasting.series import SeriesForecast, series_message
+
+    python = emhass_python()
+    (model,) = load_models(SERIES_ASSETS, (MODEL_NAME,))
+    device, _, _ = _device_and_offline(model, SplitSpec().data, windows=1)
+    forecast = SeriesForecast("house1", MODEL_NAME, 29_000_000, SeriesSpec(30, 48), QUANTILES, device[0], 1, 1)
+    body = runtime_parameters(series_message(forecast))
+    out = tmp_path / "plan.json"
+    done = subprocess.run(
+        [str(python), str(REPO / "tests" / "emhass" / "dayahead_plan.py"), str(out)],
+        input=json.dumps(body),
+        env={k: v for k, v in os.environ.items() if k != "SUPERVISOR_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = json.loads(out.read_text())
+    assert len(plan) == 48 and {row["optim_status"] for row in plan} == {"Optimal"}
+    assert [row["P_Load"] for row in plan] == pytest.approx(body["load_power_forecast"])
+    assert sum(row["P_deferrable0"] for row in plan) * 0.5 == pytest.approx(4 * 3000.0, rel=1e-6)  # Wh
+    for row in plan:
+        assert row["P_grid"] == pytest.approx(row["P_Load"] + row["P_deferrable0"] + row["P_deferrable1"], abs=1e-3)
