@@ -152,7 +152,19 @@ def with_point_only(point: np.ndarray) -> np.ndarray:
     return np.repeat(point[:, :, None], 3, axis=2)
 
 
+def require_emhass() -> None:
+    """Stop at once, saying how, where EMHASS is not installed (it is never in the project's venv)."""
+    import importlib.util
+
+    if importlib.util.find_spec("emhass") is None:
+        raise SystemExit(
+            "emhass is not installed for this Python: `make emhass-venv`, then "
+            "`PYTHONPATH=. .emhass-venv/bin/python -m bench.emhass_forecaster ...`"
+        )
+
+
 def run(config: EmhassBenchConfig) -> dict[str, Any]:
+    require_emhass()
     warnings.filterwarnings("ignore", module="skforecast")  # one warning per fit about arguments EMHASS passes
     started = time.perf_counter()
     split = load_split(SplitSpec(config.data, "fraction"))
