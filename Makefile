@@ -10,7 +10,7 @@ CONVERT_ARGS ?=
 # What `make convert` converts: python -m train's hand-over (train first if it is not there).
 HANDOVER := runs/latest/models/linreg.json
 
-.PHONY: demo test test-fast lint format docs venv ha-venv train convert bench check-pi clean
+.PHONY: demo test test-fast lint format docs venv ha-venv emhass-venv train convert bench check-pi clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,21 @@ $(HA_STAMP): tests/ha/requirements.txt
 	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(HA_VENV)/bin/python -m pip install --quiet -r tests/ha/requirements.txt
 	rm -f $(HA_VENV)/.installed-*
+	touch $@
+
+# EMHASS (the energy optimiser) in a venv of its own, for the tests and the bench that run it: never in the project's.
+EMHASS_VENV ?= .emhass-venv
+# emhass 0.18 needs Python >= 3.11.
+EMHASS_PYTHON ?= python3
+EMHASS_STAMP := $(EMHASS_VENV)/.installed-$(shell cksum tests/emhass/requirements.txt | cut -d' ' -f1)
+
+emhass-venv: $(EMHASS_STAMP)
+
+$(EMHASS_STAMP): tests/emhass/requirements.txt
+	test -x $(EMHASS_VENV)/bin/python || $(EMHASS_PYTHON) -m venv $(EMHASS_VENV)
+	$(EMHASS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EMHASS_VENV)/bin/python -m pip install --quiet -r tests/emhass/requirements.txt
+	rm -f $(EMHASS_VENV)/.installed-*
 	touch $@
 
 demo: venv

@@ -1,9 +1,10 @@
 """Ship a series model: its coefficient JSON (a linear model needs no int8) and its manifest entry, into an assets
 folder of its own (``firmware_assets/series/`` by default), loadable by :func:`device.models.load.load_models`.
 
-The series models live beside the point models, not in their manifest: the agent, the demo and the report run every
-model of ``firmware_assets/manifest.json`` and expect one number per window, and the agent does not publish series
-yet.
+The series models live beside the point models, not in their manifest: the demo and the report run every model of
+``firmware_assets/manifest.json`` and expect one number per window; the agent runs this folder's models as series.
+The next hour (``train.series``) and the next day (``train.day_ahead``) are shipped by the same command:
+``--model runs/series/series_next_day.json``.
 
 Run ``python -m convert.series --help``.
 """

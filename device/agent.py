@@ -470,10 +470,12 @@ class Agent:
     def _recommended(self) -> str | None:
         return homeassistant.recommended_model([m.entry for m in self.forecaster.models])
 
-    def _series_models(self) -> tuple[list[str], str | None]:
-        """The series models running (Home Assistant shows them as series sensors) and the one enabled by default."""
+    def _series_models(self) -> tuple[dict[str, int], str | None]:
+        """The series models running, with their horizons in minutes (Home Assistant shows them as series sensors),
+        and the one enabled by default."""
         entries = [m.entry for m in self.forecaster.models]
-        return [e.name for e in entries if e.window.series is not None], homeassistant.recommended_series(entries)
+        horizons = {e.name: e.window.series.steps * e.window.series.step_minutes for e in entries if e.window.series}
+        return horizons, homeassistant.recommended_series(entries)
 
     def _announce_meter(self, meter: str) -> None:
         names = [m.name for m in self.forecaster.models]

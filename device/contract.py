@@ -338,7 +338,20 @@ def _series_of(spec: WindowSpec) -> SeriesSpec:
 
 
 def _block_means(target: np.ndarray, first_rows: np.ndarray, length: int) -> np.ndarray:
-    """Means of ``length`` consecutive rows of ``target`` from each of ``first_rows`` (any shape), float64."""
+    """Means of ``length`` consecutive rows of ``target`` from each of ``first_rows`` (any shape), float64.
+
+    Many overlapping windows (the host's batch of a window per minute) ask for the same blocks many times: then every
+    block starting in their range is averaged once and looked up. Each block is the mean of the same contiguous
+    ``length`` values either way (the same reduction, bit for bit), so a device's one window and the host's batch
+    still give the same numbers."""
+    first_rows = np.asarray(first_rows, np.intp)
+    if first_rows.size == 0:
+        return np.zeros(first_rows.shape)
+    low, high = int(first_rows.min()), int(first_rows.max())
+    if high - low + 1 < first_rows.size:
+        every = target[np.arange(low, high + 1)[:, None] + np.arange(length)].mean(axis=-1)
+        looked_up: np.ndarray = every[first_rows - low]
+        return looked_up
     means: np.ndarray = target[first_rows[..., None] + np.arange(length)].mean(axis=-1)
     return means
 

@@ -1,18 +1,18 @@
 """Hand a meter's newest series forecast to EMHASS: print the JSON its runtime parameters take,
 ``{"load_power_forecast": [W, ...]}``, at its optimisation step (default 30 minutes).
 
-    python -m device.emhass --meter house1 [--broker mqtt://host:1883] [--agent-id pi01]
+    python -m device.emhass --meter house1 --model series_next_day [--broker mqtt://host:1883] [--agent-id pi01]
     python -m device.emhass --meter house1 --series-file series.json
 
 EMHASS reads ``load_power_forecast`` from the runtime parameters of ``dayahead-optim`` and ``naive-mpc-optim``
 (``curl -X POST -d @- http://emhass:5000/action/naive-mpc-optim``) as a list of values in W, one per
-``optimization_time_step``. The agent's series are 5-minute steps; each EMHASS step is the mean of the whole
-5-minute steps inside it (a trailing part shorter than an EMHASS step is left out). Only the next-hour series
-exists (12 x 5 minutes), so a 30-minute step gives **two values**: the day-ahead series (48 x 30 minutes) is not
-built yet, and EMHASS's day-ahead horizon needs it; the next hour is what is handed.
+``optimization_time_step``. Each EMHASS step is the mean of the whole series steps inside it (a trailing part
+shorter than an EMHASS step is left out): the day-ahead series ``series_next_day`` (48 x 30 minutes) gives EMHASS's
+whole day at its default 30-minute step, 48 values; the next hour (12 x 5 minutes) gives two.
 
 The series comes from the agent's topic ``<device-prefix>/<agent-id>/meters/<meter>/series`` (the next forecast
-that arrives: they are not retained, so at most a minute at a meter's pace) or from a file holding one such message.
+that arrives, of ``--model`` where given: they are not retained, so at most a minute at a meter's pace) or from a
+file holding one such message.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class EmhassConfig:
     series_file: Path | None = option(
         None, "read the series message (the JSON the agent publishes) from this file instead of the broker", exists=True
     )
+    model: str = option("", "hand over only this model's series (e.g. series_next_day); empty: the first to arrive")
     step_minutes: int = option(30, "EMHASS's optimization_time_step in minutes; each value is the mean over one")
     timeout_s: float = option(120.0, "how long to wait for the agent's next series message")
     broker: BrokerSettings = field(default_factory=BrokerSettings)
@@ -93,7 +94,7 @@ def next_series(config: EmhassConfig) -> dict[str, Any]:
     client = make_client(config.broker, f"wattcast-emhass-{config.meter}")
 
     def on_message(_client: Any, _userdata: Any, message: Any) -> None:
-        if message.payload and not arrived:
+        if message.payload and not arrived and of_model(message.payload, config.model):
             arrived.append(bytes(message.payload))
             done.set()
 
@@ -112,9 +113,22 @@ def next_series(config: EmhassConfig) -> dict[str, Any]:
     return parsed
 
 
+def of_model(payload: bytes, model: str) -> bool:
+    """Whether a series message is ``model``'s (any model's when ``model`` is empty); an unreadable one is not."""
+    if not model:
+        return True
+    try:
+        return bool(json.loads(payload).get("model") == model)
+    except (ValueError, AttributeError):
+        return False
+
+
 def read_series(config: EmhassConfig) -> dict[str, Any]:
     if config.series_file is not None:
-        parsed: dict[str, Any] = json.loads(Path(config.series_file).read_text())
+        text = Path(config.series_file).read_bytes()
+        if not of_model(text, config.model):
+            raise ValueError(f"{config.series_file} does not hold a series of model {config.model!r}")
+        parsed: dict[str, Any] = json.loads(text)
         return parsed
     return next_series(config)
 

@@ -49,7 +49,7 @@ def replay(tmp_path_factory) -> Replay:
     try:
         settings = BrokerSettings(broker.url)
         collector = Collector(settings, [SERIES_TOPIC, STATE_TOPIC, "homeassistant/#"])
-        agent = start_agent(broker, SERIES_ASSETS, tmp, metrics_interval_s=0.5)
+        agent = start_agent(broker, SERIES_ASSETS, tmp, models=(MODEL_NAME,), metrics_interval_s=0.5)
         series = Series.bundled(rows=10**6)
         sent = send(publisher(broker.port), series, meter="house1")
         deadline = time.monotonic() + 240.0

@@ -157,7 +157,7 @@ def test_forecast_states_are_not_retained_so_a_restarted_home_assistant_gets_no_
 def series_configs(recommended_series: str | None) -> list[dict]:
     models = ["linreg", "series_next_hour", "series_other"]
     configs = homeassistant.discovery_configs(
-        CONFIG, models, ["m1"], "linreg", ["series_next_hour", "series_other"], recommended_series
+        CONFIG, models, ["m1"], "linreg", {"series_next_hour": 60, "series_other": 60}, recommended_series
     )
     return [p for _, p in configs]
 
@@ -207,3 +207,10 @@ def test_a_series_state_carries_the_next_step_as_kw_and_every_step_with_its_star
             {"datetime": "2025-02-19T21:26:00+00:00", "kw": 0.6, "p10": 0.3, "p90": 0.9},
         ],
     }
+
+
+def test_a_series_sensor_is_named_by_its_horizon():
+    day = homeassistant.discovery_configs(CONFIG, ["series_next_day"], ["m1"], None, {"series_next_day": 1440})
+    names = [p["name"] for _, p in day if p["unique_id"].endswith("_series")]
+    assert names == ["m1 next day (series_next_day)"]
+    assert homeassistant.horizon_label(60) == "next hour" and homeassistant.horizon_label(90) == "next 90 minutes"

@@ -1,6 +1,7 @@
 """The next-hour series model: 12 five-minute means (minutes t+1..t+60) with P10/P50/P90 each, trained and scored
 next to persistence, seasonal naive (yesterday; the mean of the last 7 days) and least squares on the same test
-windows, one table per metric and step.
+windows, one table per metric and step. Any other :class:`~device.contract.SeriesSpec` trains the same way
+(:mod:`train.day_ahead`: the next day in 48 half-hours).
 
 The model is linear on :func:`device.contract.series_inputs` (the last two hours in five-minute means, the same hour
 yesterday and over the last week, the newest reading, the hour of day): least squares first, then each output is
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from device.contract import (
+    CALENDAR_FEATURES,
     SERIES_SEQ_LEN,
     TARGET,
     MinMaxScaling,
@@ -53,13 +55,15 @@ CHUNK = 50_000
 
 @dataclass(frozen=True)
 class SeriesConfig:
-    """One run of the next-hour series training and evaluation (``--help`` is generated from it)."""
+    """One run of a series model's training and evaluation (``--help`` is generated from it); the defaults are the
+    next hour's (:mod:`train.day_ahead` declares the next day's)."""
 
+    name: str = option(MODEL_NAME, "the model's name (its file and manifest entry)")
     data: Path = option(
         DEFAULT_DATA, "raw UCI file (.txt or .zip); the full file gives the documented table", exists=True
     )
     out: Path = option(Path("docs/series"), "where table.md and results.json go")
-    model_dir: Path = option(Path("runs/series"), f"where {MODEL_NAME}.json (the hand-over to convert.series) goes")
+    model_dir: Path = option(Path("runs/series"), "where <name>.json (the hand-over to convert.series) goes")
     protocol: str = option(
         "fraction",
         "fraction: the first --train-fraction of the file to train, the rest to test (the split mcu_lstm_int8's "
@@ -69,6 +73,9 @@ class SeriesConfig:
     train_fraction: float = option(0.8, "share of the rows to train on (fraction protocol)")
     step_minutes: int = option(5, "minutes per forecast step")
     steps: int = option(12, "forecast steps")
+    calendar: tuple[str, ...] = option(
+        ("hour_sin", "hour_cos"), "calendar features of the newest reading among the inputs", choices=CALENDAR_FEATURES
+    )
     train_every: int = option(2, "take one training window in this many minutes (all test windows are scored)")
     calibration_fraction: float = option(
         0.25,
@@ -86,6 +93,10 @@ class SeriesConfig:
     @property
     def series(self) -> SeriesSpec:
         return SeriesSpec(self.step_minutes, self.steps)
+
+    @property
+    def window(self) -> WindowSpec:
+        return series_window(self.series, (TARGET, *self.calendar))
 
 
 @dataclass
@@ -166,9 +177,7 @@ def fit_pinball(windows: SeriesWindows, config: SeriesConfig) -> SeriesLinear:
         verbose=0,
     )
     fitted_kernel, fitted_bias = (w.astype(np.float64) for w in dense.get_weights())
-    return SeriesLinear(
-        series_window(config.series), QUANTILES, fitted_kernel, fitted_bias, np.zeros((steps, nq), np.float64)
-    )
+    return SeriesLinear(config.window, QUANTILES, fitted_kernel, fitted_bias, np.zeros((steps, nq), np.float64))
 
 
 def calibrated(model: SeriesLinear, calibration: SeriesWindows) -> SeriesLinear:
@@ -222,11 +231,12 @@ def score(predict: Callable[[np.ndarray], np.ndarray], test: SeriesWindows, scal
     return scores.per_step()
 
 
-def run(config: SeriesConfig) -> dict[str, Any]:
-    """Train, calibrate, score, and write the model, results.json and table.md."""
+def run(config: SeriesConfig, command: str = "python -m train.series") -> dict[str, Any]:
+    """Train, calibrate, score, and write the model, results.json and table.md; ``command`` is the module named in
+    them, its arguments are this process's."""
     started = time.perf_counter()
     split = load_split(config.split)
-    spec = series_window(config.series)
+    spec = config.window
     series = split.series
     features = feature_matrix(series.values, series.clock_minutes, spec.features)
     scaling = MinMaxScaling.fit(features[split.train], series.values[TARGET][split.train])
@@ -247,7 +257,7 @@ def run(config: SeriesConfig) -> dict[str, Any]:
     model = calibrated(fit_pinball(fitting, config), calibration)
     fit_seconds = time.perf_counter() - fit_started
     rows_scored = {
-        f"{MODEL_NAME} (linear quantile, calibrated)": score(model.predict_inputs, test, scaling),
+        f"{config.name} (linear quantile, calibrated)": score(model.predict_inputs, test, scaling),
         **{
             name: score(with_spread(point, calibration), test, scaling)
             for name, point in baselines(spec, fitting).items()
@@ -257,7 +267,7 @@ def run(config: SeriesConfig) -> dict[str, Any]:
         "made": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}), Python "
         f"{platform.python_version()}",
-        "command": "python -m train.series " + " ".join(sys.argv[1:]),
+        "command": " ".join([command, *sys.argv[1:]]),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "split": split.description,
         "windows": {"train": len(train_ends), "fit": cut, "calibration": len(train_ends) - cut, "test": len(test_ends)},
@@ -273,7 +283,7 @@ def run(config: SeriesConfig) -> dict[str, Any]:
         "split": config.split.to_dict(),
         "windows": results["windows"],
     }
-    write_document(config.model_dir, SeriesDocument(MODEL_NAME, model, scaling, metrics))
+    write_document(config.model_dir, SeriesDocument(config.name, model, scaling, metrics))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from types import MappingProxyType
 from typing import Any
 
 from device.config import AgentConfig
@@ -45,6 +46,9 @@ try:
     __version__ = version("wattcast")
 except PackageNotFoundError:  # running from a checkout that was never pip-installed
     __version__ = "0+unknown"
+
+#: No series models: the default of the functions taking ``series`` (model name: horizon in minutes).
+NO_SERIES: Mapping[str, int] = MappingProxyType({})
 
 _UNSAFE = re.compile(r"[^a-z0-9_]")
 #: HA's unit of microseconds, U+03BC (``UnitOfTime.MICROSECONDS``), not the micro sign U+00B5.
@@ -147,7 +151,7 @@ def _sensor(config: AgentConfig, object_id: str, name: str, state_topic: str, te
 
 
 def model_configs(
-    config: AgentConfig, models: list[str], recommended: str | None = None, series: Sequence[str] = ()
+    config: AgentConfig, models: list[str], recommended: str | None = None, series: Mapping[str, int] = NO_SERIES
 ) -> list[Config]:
     """Online error and latency sensors, one pair per model (a series model, scored per step, has the latency
     sensor only)."""
@@ -191,13 +195,18 @@ def model_configs(
     return out
 
 
-def series_config(config: AgentConfig, meter: str, name: str, enabled: bool) -> Config:
+def horizon_label(minutes: int) -> str:
+    """How Home Assistant names a series sensor's horizon: "next hour", "next day", or "next N minutes"."""
+    return {60: "next hour", 1440: "next day"}.get(minutes, f"next {minutes} minutes")
+
+
+def series_config(config: AgentConfig, meter: str, name: str, horizon_minutes: int, enabled: bool) -> Config:
     """A series model's sensor on one meter: the next step's kW, the whole series in its ``forecast`` attribute."""
     state = meter_state_topic(config, meter)
     return _sensor(
         config,
         f"{slug(meter)}_{name}_series",
-        f"{meter} next hour ({name})",
+        f"{meter} {horizon_label(horizon_minutes)} ({name})",
         state,
         f"{{{{ value_json['{name}'].kw }}}}",
         device_class="power",
@@ -217,15 +226,19 @@ def meter_configs(
     meter: str,
     models: list[str],
     recommended: str | None = None,
-    series: Sequence[str] = (),
+    series: Mapping[str, int] = NO_SERIES,
     recommended_series: str | None = None,
 ) -> list[Config]:
     """Predicted power sensors for one meter, one per model. The target time, model and horizon come as
     attributes; without a fresh state for ``ha_expire_after_s`` (a meter that stopped, or was evicted) the sensor
-    goes unavailable instead of showing an old forecast forever. Models named in ``series`` get their series sensor
-    (:func:`series_config`) instead."""
+    goes unavailable instead of showing an old forecast forever. Models in ``series`` (name: horizon in minutes)
+    get their series sensor (:func:`series_config`) instead."""
     state = meter_state_topic(config, meter)
-    return [series_config(config, meter, name, name == recommended_series) for name in models if name in series] + [
+    return [
+        series_config(config, meter, name, series[name], name == recommended_series)
+        for name in models
+        if name in series
+    ] + [
         _sensor(
             config,
             f"{slug(meter)}_{name}_predicted",
@@ -252,7 +265,7 @@ def discovery_configs(
     models: list[str],
     meters: list[str],
     recommended: str | None = None,
-    series: Sequence[str] = (),
+    series: Mapping[str, int] = NO_SERIES,
     recommended_series: str | None = None,
 ) -> list[Config]:
     """Every config topic and payload of ``models``: their own sensors and their forecast sensor on each meter. A
