@@ -65,8 +65,9 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The unit tests only (no training, no broker, no emulator): the loop to run while editing.
+# Two workers (pytest-xdist): these tests share no broker, port or file, and collection dominates a single run.
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow and not broker" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow and not broker" $(PYTEST_ARGS)
 
 # Style and types: ruff (format check and rules, pyproject.toml) and mypy (strict on device/, checked on the rest).
 lint: venv
