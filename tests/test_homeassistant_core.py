@@ -61,6 +61,22 @@ def test_every_discovery_config_passes_home_assistants_own_schema_and_device_cla
 
 
 @pytest.mark.slow
+def test_every_series_sensor_config_passes_home_assistants_own_schema_too():
+    entries = list(load_manifest(REPO / "firmware_assets" / "series").models.values())
+    horizons = {e.name: e.window.series.steps * e.window.series.step_minutes for e in entries if e.window.series}
+    assert set(horizons) == {"series_next_hour", "series_next_day"}
+    configs = homeassistant.discovery_configs(
+        CONFIG, list(horizons), METERS, None, horizons, homeassistant.recommended_series(entries)
+    )
+    answer = validated(configs)
+    assert len(answer["results"]) == len(configs) and configs
+    assert {r["topic"]: r["errors"] for r in answer["results"] if r["errors"]} == {}
+    series = [payload for _, payload in configs if payload["unique_id"].endswith("_series")]
+    assert len(series) == len(METERS) * len(horizons)
+    assert all(p["json_attributes_topic"] and p["device_class"] == "power" for p in series)
+
+
+@pytest.mark.slow
 def test_the_probe_reports_what_home_assistant_refuses():
     """The probe is not a rubber stamp: the micro sign (U+00B5) for a duration, a power in kWh, a topic with a dot
     and a missing state topic are each refused by HA's own code."""
