@@ -357,15 +357,20 @@ class Forecaster:
         """(kW (steps, quantiles), latency ns, CPU ns or -1) per window, from one model call."""
         if len(windows) == 0:
             return []
+        kw, latency, cpu = self._timed_call(model, windows, np.full(len(windows), windows.shape[1]))
+        return [(kw[i], latency, cpu) for i in range(len(windows))]
+
+    def _timed_call(self, model: LoadedModel, windows: np.ndarray, n_real: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """The model's kW for ``windows`` in one call, with the latency and (every CPU_SAMPLE_EVERY calls, else -1)
+        the CPU time per window; the clocks are read once per call, not per window."""
         self._calls[model.name] += 1
         sample_cpu = self._calls[model.name] % CPU_SAMPLE_EVERY == 1
         cpu_start = time.thread_time_ns() if sample_cpu else 0
         start = time.perf_counter_ns()
-        scaled = model.predictor.predict(np.ascontiguousarray(windows), np.full(len(windows), windows.shape[1]))
+        scaled = model.predictor.predict(np.ascontiguousarray(windows), n_real)
         latency = (time.perf_counter_ns() - start) // len(windows)
         cpu = (time.thread_time_ns() - cpu_start) // len(windows) if sample_cpu else -1
-        kw = model.scaling.inverse_target(scaled)
-        return [(kw[i], latency, cpu) for i in range(len(windows))]
+        return model.scaling.inverse_target(scaled), latency, cpu
 
     def _wall_clock(self, minutes: np.ndarray) -> np.ndarray:
         """The household's wall-clock minutes of the stream's UTC ``minutes``, which the calendar features need."""
@@ -409,18 +414,11 @@ class Forecaster:
         return window_rows(features, ends, seq_len, earlier=history.last(min(history.size, seq_len - 1)))
 
     def _predict(self, model: LoadedModel, windows: np.ndarray, n_real: np.ndarray) -> list[tuple[float, int, int]]:
-        """(kW, latency ns, CPU ns or -1) per window; the clocks are read once per call, not per window."""
+        """(kW, latency ns, CPU ns or -1) per window, from one model call."""
         if len(windows) == 0:
             return []
-        self._calls[model.name] += 1
-        sample_cpu = self._calls[model.name] % CPU_SAMPLE_EVERY == 1
-        cpu_start = time.thread_time_ns() if sample_cpu else 0
-        start = time.perf_counter_ns()
-        scaled = model.predictor.predict(np.ascontiguousarray(windows), n_real)
-        latency = time.perf_counter_ns() - start
-        cpu = (time.thread_time_ns() - cpu_start) // len(windows) if sample_cpu else -1
-        kw = model.scaling.inverse_target(scaled).tolist()
-        return [(k, latency // len(kw), cpu) for k in kw]
+        kw, latency, cpu = self._timed_call(model, windows, n_real)
+        return [(k, latency, cpu) for k in kw.tolist()]
 
     @staticmethod
     def _score_and_queue(
