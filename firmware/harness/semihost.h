@@ -1,8 +1,11 @@
-/* The Arm semihosting calls the test harness needs (files, console, exit), written here: no newlib rdimon. */
+/* The semihosting calls the test harness needs (files, console, exit), written here: no newlib rdimon. */
 #ifndef WATTCAST_SEMIHOST_H
 #define WATTCAST_SEMIHOST_H
 
 #include <stdint.h>
+
+/* One semihosting call: operation, argument block; the result the debugger leaves (the core's own sequence). */
+int32_t sh_call(int32_t op, const void *arg);
 
 /* Opens a host file ("rb" or "wb"); returns a handle or -1. */
 int32_t sh_open(const char *path, int write);

@@ -1,4 +1,6 @@
-/* Semihosting: r0 = operation, r1 = argument block, `bkpt 0xAB` (Thumb); the debugger (QEMU) does the I/O. */
+/* The semihosting calls the harness needs, the same on every core: the operation numbers and argument blocks are
+ * Arm's (32-bit), which QEMU's RISC-V semihosting takes too. How a call reaches the debugger is the core's own:
+ * sh_call in harness/<platform>/semihost_call.c. */
 #include "semihost.h"
 
 #define SYS_OPEN 0x01
@@ -11,13 +13,6 @@
 #define OPEN_MODE_RB 1
 #define OPEN_MODE_WB 5
 
-static int32_t call(int32_t op, const void *arg) {
-    register int32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
 static uint32_t length(const char *s) {
     uint32_t n = 0;
     while (s[n]) ++n;
@@ -26,25 +21,25 @@ static uint32_t length(const char *s) {
 
 int32_t sh_open(const char *path, int write) {
     const uint32_t block[3] = {(uint32_t)path, write ? OPEN_MODE_WB : OPEN_MODE_RB, length(path)};
-    return call(SYS_OPEN, block);
+    return sh_call(SYS_OPEN, block);
 }
 
 int32_t sh_read_exact(int32_t handle, void *buf, uint32_t len) {
     const uint32_t block[3] = {(uint32_t)handle, (uint32_t)buf, len};
-    return call(SYS_READ, block) == 0 ? 0 : -1; /* the call returns the bytes NOT read */
+    return sh_call(SYS_READ, block) == 0 ? 0 : -1; /* the call returns the bytes NOT read */
 }
 
 void sh_close(int32_t handle) {
     const uint32_t block[1] = {(uint32_t)handle};
-    call(SYS_CLOSE, block);
+    sh_call(SYS_CLOSE, block);
 }
 
 void sh_puts(const char *s) {
-    call(SYS_WRITE0, s);
+    sh_call(SYS_WRITE0, s);
 }
 
 void sh_exit(int32_t code) {
-    call(SYS_EXIT, (const void *)(code == 0 ? ADP_STOPPED_APPLICATION_EXIT : ADP_STOPPED_RUN_TIME_ERROR));
+    sh_call(SYS_EXIT, (const void *)(code == 0 ? ADP_STOPPED_APPLICATION_EXIT : ADP_STOPPED_RUN_TIME_ERROR));
     for (;;) {
     }
 }
