@@ -14,7 +14,7 @@ from device.contract import SERIES_SEQ_LEN, TARGET, SeriesSpec, series_input_nam
 from device.models.load import load_models
 from device.series_scoring import SeriesScores
 from tests.emhass_venv import REPO, emhass_python
-from tests.test_series import _device_and_offline
+from tests.test_series import _device_and_offline, assert_scores_as_its_manifest_says
 from train.data import SplitSpec
 from train.day_ahead import MODEL_NAME, DayAheadConfig
 from train.series import run
@@ -86,25 +86,7 @@ def test_train_ship_load_the_day_ahead_on_the_shipped_slice(tmp_path):
 @pytest.mark.slow
 @pytest.mark.fulldata
 def test_the_shipped_next_day_model_scores_what_its_manifest_says_on_every_test_window_of_the_full_file(full_data):
-    from device.contract import MEASUREMENTS
-    from device.forecasting.forecaster import model_rows
-    from train.data import load_split
-    from train.series import cut_series_windows, window_ends
-
-    (model,) = load_models(SERIES_ASSETS, (MODEL_NAME,))
-    split = load_split(SplitSpec(full_data, "fraction"))
-    series, spec = split.series, model.entry.window
-    rows = model_rows(model, series.clock_minutes, np.stack([series.values[m] for m in MEASUREMENTS], axis=1))
-    _, test_ends = window_ends(split.train, split.test, spec.horizon, 1)
-    scores = SeriesScores(model.entry.quantiles, 48)
-    inverse = model.scaling.inverse_target
-    for start in range(0, len(test_ends), 50_000):
-        test = cut_series_windows(rows, test_ends[start : start + 50_000], spec)
-        scores.add(inverse(model.predictor.predict_inputs(test.inputs)), inverse(test.targets))
-    expected = model.entry.metrics["test"]
-    assert scores.count == expected["n"] == len(test_ends)
-    for key in ("mse", "mae", "pinball", "coverage"):
-        np.testing.assert_allclose(scores.per_step()[key], expected[key], rtol=1e-9)
+    assert_scores_as_its_manifest_says(MODEL_NAME, full_data)
 
 
 @pytest.mark.slow
