@@ -119,14 +119,19 @@ def test_an_agent_id_outside_home_assistants_rule_is_refused(agent_id):
         AgentConfig(agent_id=agent_id)
 
 
+def send_three_minutes(port: int, meter: str) -> None:
+    """Three whole minutes of 0.5 kW (from minute 29,000,000) on ``meter``'s wattcast topic, each acknowledged."""
+    client = publisher(port)
+    for ts in timestamps(np.arange(3) + 29_000_000):
+        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 0.5}
+        client.publish(f"meter/{meter}/reading", encode_reading(str(ts), values), qos=1).wait_for_publish(10)
+
+
 def test_the_meter_state_carries_target_time_model_and_horizon(mosquitto, tmp_path):
     assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
     states = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
     agent = start_agent(mosquitto, assets, tmp_path, models=("linreg",), metrics_interval_s=0.2)
-    client = publisher(mosquitto.port)
-    for ts in timestamps(np.arange(3) + 29_000_000):
-        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 0.5}
-        client.publish("meter/house.main/reading", encode_reading(str(ts), values), qos=1).wait_for_publish(10)
+    send_three_minutes(mosquitto.port, "house.main")
     last_target = str(timestamps(np.array([29_000_002 + 5]))[0]) + "+00:00"  # UTC, with its offset
 
     def newest() -> list[dict]:
@@ -142,10 +147,7 @@ def test_forecast_states_are_not_retained_so_a_restarted_home_assistant_gets_no_
     assets = build_assets(tmp_path / "assets", Series.bundled(rows=600))
     states = Collector(BrokerSettings(mosquitto.url), ["devices/pi01/meters/+/state"])
     agent = start_agent(mosquitto, assets, tmp_path, models=("linreg",), metrics_interval_s=0.2)
-    client = publisher(mosquitto.port)
-    for ts in timestamps(np.arange(3) + 29_000_000):
-        values = dict.fromkeys(MEASUREMENTS, math.nan) | {"gap": 0.5}
-        client.publish("meter/m1/reading", encode_reading(str(ts), values), qos=1).wait_for_publish(10)
+    send_three_minutes(mosquitto.port, "m1")
     wait_for(lambda: states.payloads("devices/pi01/meters/m1/state"), "a forecast state")
     agent.stop()
     assert json.loads(states.payloads("devices/pi01/meters/m1/state")[-1])["linreg"]["target_ts"].endswith("+00:00")

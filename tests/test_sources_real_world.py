@@ -355,21 +355,24 @@ def tasmota_channels(wall: str, powers: list[float]) -> bytes:
     return json.dumps({"Time": wall, "ENERGY": {"Power": powers, "Voltage": [231, 231]}}).encode()
 
 
-def test_a_tasmota_array_channel_may_be_chosen_by_its_index():
-    intake = intake_for({"profile": "tasmota", "field": "ENERGY.Power.1"})
+def two_minutes_of_two_channels(intake: SourceIntake) -> list[Reading]:
+    """A two-channel Tasmota at 120 W and 45 W, sampled at 11:00:00 and 11:01:10 (the second closes minute one)."""
     readings = []
     for dt in (0, 70):
         wall = "2026-11-20T11:{:02d}:{:02d}".format(*divmod(dt, 60))
         readings += intake.read("tele/shelly25/SENSOR", tasmota_channels(wall, [120, 45]), T0 + dt)
+    return readings
+
+
+def test_a_tasmota_array_channel_may_be_chosen_by_its_index():
+    intake = intake_for({"profile": "tasmota", "field": "ENERGY.Power.1"})
+    readings = two_minutes_of_two_channels(intake)
     assert by_meter(readings) == {"shelly25": [(0, 0.045, False)]}
 
 
 def test_a_tasmota_arrays_channels_may_be_kept_apart():
     intake = intake_for({"profile": "tasmota", "channels": "apart"})
-    readings = []
-    for dt in (0, 70):
-        wall = "2026-11-20T11:{:02d}:{:02d}".format(*divmod(dt, 60))
-        readings += intake.read("tele/shelly25/SENSOR", tasmota_channels(wall, [120, 45]), T0 + dt)
+    readings = two_minutes_of_two_channels(intake)
     assert by_meter(readings) == {"shelly25.0": [(0, 0.12, False)], "shelly25.1": [(0, 0.045, False)]}
 
 
