@@ -22,6 +22,16 @@ $(STAMP): pyproject.toml setup.py device/models/_wattcast_lstm.c $(wildcard firm
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# A third-party program's own venv, never the project's: $(1) the venv, $(2) the Python to make it with, $(3) its
+# pinned requirements; the stamp ($@) is renewed when they change.
+define side_venv
+	test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet -r $(3)
+	rm -f $(1)/.installed-*
+	touch $@
+endef
+
 # Home Assistant Core in its own venv, for the tests against HA's own code (tests/test_homeassistant_core.py):
 # HA 2025.x needs Python 3.13, which pyenv keeps under ~/.pyenv/versions (`pyenv install 3.13`); HA_PYTHON= to point
 # elsewhere. Re-installed when tests/ha/requirements.txt (the pinned HA version) changes; a few minutes (8 on a busy
@@ -36,11 +46,7 @@ ha-venv: $(HA_STAMP)
 
 $(HA_STAMP): tests/ha/requirements.txt
 	@test -n "$(HA_PYTHON)" || { echo "Python 3.13 not found: pyenv install 3.13, or make ha-venv HA_PYTHON=..."; exit 1; }
-	test -x $(HA_VENV)/bin/python || $(HA_PYTHON) -m venv $(HA_VENV)
-	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(HA_VENV)/bin/python -m pip install --quiet -r tests/ha/requirements.txt
-	rm -f $(HA_VENV)/.installed-*
-	touch $@
+	$(call side_venv,$(HA_VENV),$(HA_PYTHON),$<)
 
 # EMHASS (the energy optimiser) in a venv of its own, for the tests and the bench that run it: never in the project's.
 EMHASS_VENV ?= .emhass-venv
@@ -51,11 +57,7 @@ EMHASS_STAMP := $(EMHASS_VENV)/.installed-$(shell cksum tests/emhass/requirement
 emhass-venv: $(EMHASS_STAMP)
 
 $(EMHASS_STAMP): tests/emhass/requirements.txt
-	test -x $(EMHASS_VENV)/bin/python || $(EMHASS_PYTHON) -m venv $(EMHASS_VENV)
-	$(EMHASS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(EMHASS_VENV)/bin/python -m pip install --quiet -r tests/emhass/requirements.txt
-	rm -f $(EMHASS_VENV)/.installed-*
-	touch $@
+	$(call side_venv,$(EMHASS_VENV),$(EMHASS_PYTHON),$<)
 
 demo: venv
 	$(BIN)/python -m simulator.demo $(DEMO_ARGS)
