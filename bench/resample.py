@@ -18,7 +18,7 @@ from device.clock import HouseholdTime
 from device.options import build_parser, option, parse_options
 from device.readings import DEFAULT_LIMITS
 from device.sources.intake import SourceIntake
-from device.sources.reader import Source, parse_reading
+from device.sources.reader import WATTCAST, Source, SourceReader
 from device.sources.resample import Resampler
 from device.wire import encode_reading
 
@@ -51,9 +51,9 @@ def _wattcast() -> Callable[[int], object]:
         for h in range(24)
         for m in range(60)
     ]
-    return lambda i: parse_reading(
-        "meter/m1/reading", payloads[i % len(payloads)], "meter", 4096, DEFAULT_LIMITS, T0 + 86_400 * 30
-    )
+    # built once, as the agent's intake builds it: the timed call is the decode of one message
+    reader = SourceReader.build(Source(WATTCAST, topic="meter/+/reading"), HouseholdTime("UTC"), DEFAULT_LIMITS)
+    return lambda i: reader.decode("meter/m1/reading", payloads[i % len(payloads)], T0 + 86_400 * 30)
 
 
 def _resampler() -> Callable[[int], object]:

@@ -105,12 +105,13 @@ class SourceIntake:
         counted and logged here, under its source (or ``unmatched``). ``retained``: the broker's retain flag (a
         stored message sent at subscribe time), refused as ``retained``."""
         for reader in self.readers:
-            if reader.matches(topic) is not None:
+            levels = reader.matches(topic)
+            if levels is not None:
                 if topic.startswith(self.own_topics):
                     self.counters[reader.name]["messages"] += 1
                     self._reject(reader.name, topic, topic, Rejected("own_output", "the agent's own topic"))
                     return []
-                return self._read(reader, topic, payload, arrival_s, retained)
+                return self._read(reader, topic, levels, payload, arrival_s, retained)
         self.counters[UNMATCHED]["messages"] += 1
         self._reject(UNMATCHED, topic, topic, Rejected("bad_topic", topic[:100]))
         return []
@@ -168,12 +169,12 @@ class SourceIntake:
         )
 
     def _read(
-        self, reader: SourceReader, topic: str, payload: bytes, arrival_s: float, retained: bool
+        self, reader: SourceReader, topic: str, levels: list[str], payload: bytes, arrival_s: float, retained: bool
     ) -> list[Reading]:
         counts = self.counters[reader.name]
         counts["messages"] += 1
         readings: list[Reading] = []
-        for meter, decoded in reader.decode_all(topic, payload, arrival_s, retained):
+        for meter, decoded in reader.decode_all(topic, payload, arrival_s, retained, levels):
             if isinstance(decoded, Learnt):
                 counts["metadata"] += 1
                 continue

@@ -195,12 +195,15 @@ class SourceReader:
         """The first of :meth:`decode_all` (a message of one meter, as most are)."""
         return self.decode_all(topic, payload, arrival_s, retained)[0]
 
-    def decode_all(self, topic: str, payload: bytes, arrival_s: float, retained: bool = False) -> list[Decoded]:
+    def decode_all(
+        self, topic: str, payload: bytes, arrival_s: float, retained: bool = False, levels: list[str] | None = None
+    ) -> list[Decoded]:
         """(meter id or the topic when there is none, a reading or sample or why not) for one message on
         :attr:`topic`: one pair, or one per channel measured when a device's channels are kept apart. A ``retained``
         message (the broker's stored copy, sent at subscribe time) is refused before decoding: its age is unknown,
-        and a decoder's memory (Shelly's merged status) must not hold its value either."""
-        levels = self.matches(topic)
+        and a decoder's memory (Shelly's merged status) must not hold its value either. ``levels``: what
+        :meth:`matches` gave for ``topic``, when the caller already asked (the intake routes by it)."""
+        levels = self.matches(topic) if levels is None else levels
         if levels is None:
             return [(topic, Rejected("bad_topic", topic[:100]))]
         if self.discovered is not None:
